@@ -1,0 +1,138 @@
+// The glue between a stage and whoever answers it: the offline analyzer or
+// the LLM client, both behind the response store, with the counters the
+// progress line and the run log print.
+import { addUsage, offlineAnswer, ZERO_USAGE } from '../../stages/analyzer.ts';
+import type { Answer } from '../../stages/analyzer.ts';
+import type { SummaryInput } from '../../stages/formats.ts';
+import type { LedgerRun } from '../../stages/ledger.ts';
+import { openStore } from '../../stages/llm/store.ts';
+import type { ResponseStore } from '../../stages/llm/store.ts';
+import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
+import { offlineSummarize } from '../../stages/offline/summarize.ts';
+import { renderSummaryPrompt } from '../../stages/summarize.ts';
+import type { StageContext } from './context.ts';
+
+export interface LlmRunOptions {
+  /** Print the planned calls (store hits, paid calls, estimated tokens and cost) and make none. */
+  dryRun?: boolean;
+  /** Neither read nor write the response store. */
+  noCache?: boolean;
+  /** Ask again even when the store has an answer, and overwrite it. */
+  refresh?: boolean;
+}
+
+export function formatUsd(x: number | null): string {
+  if (x === null) return 'unknown $ (model not in the price table)';
+  return `$${x.toFixed(x < 1 ? 4 : 2)}`;
+}
+
+interface LlmClientLike {
+  complete<T>(req: LlmRequest<T>): Promise<{ value: T | undefined; text: string; usage: Usage; costUsd: number | null; cached: boolean; requestHash: string }>;
+  plan(req: LlmRequest): { requestHash: string; cached: boolean; estInputTokens: number; estCostUsd: number | null };
+}
+
+export interface StageAnswerer {
+  readonly settings: LlmSettings;
+  readonly store: ResponseStore | null;
+  summarize(input: SummaryInput, template: string): Promise<Answer<string>>;
+  offline<T>(step: string, input: unknown, compute: () => T): Answer<T>;
+  complete<T>(req: LlmRequest<T>): Promise<Answer<T>>;
+  planSummaries(runs: LedgerRun[], load: (run: LedgerRun) => SummaryInput, template: string): string;
+  totals(): {
+    computed: number;
+    reused: number;
+    /** Usage and cost of calls paid in this run. */
+    paid: Usage;
+    paidCostUsd: number | null;
+    /** Usage and cost of every answer used, wherever it came from (deterministic). */
+    answers: Usage;
+    answersCostUsd: number | null;
+  };
+  progressLine(failed: number): string;
+}
+
+export async function createStageAnswerer(ctx: StageContext, settings: LlmSettings, opts: LlmRunOptions): Promise<StageAnswerer> {
+  const store = opts.noCache ? null : openStore(ctx.storeDir, (m) => console.warn(m));
+  let client: LlmClientLike | null = null;
+  if (settings.provider !== 'offline') {
+    const mod = await import('../../stages/llm/client.ts');
+    client = mod.createLlmClient(settings, {
+      store,
+      refresh: opts.refresh === true,
+      workspaceRoot: ctx.workspaceRoot,
+    }) as LlmClientLike;
+  }
+  let computed = 0;
+  let reused = 0;
+  let paid: Usage = ZERO_USAGE;
+  let paidCost: number | null = 0;
+  let answers: Usage = ZERO_USAGE;
+  let answersCost: number | null = 0;
+  const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
+
+  function record<T>(ans: Answer<T>): Answer<T> {
+    if (ans.cached) reused += 1;
+    else {
+      computed += 1;
+      paid = addUsage(paid, ans.usage);
+      paidCost = addCost(paidCost, ans.costUsd);
+    }
+    answers = addUsage(answers, ans.usage);
+    answersCost = addCost(answersCost, ans.costUsd);
+    return ans;
+  }
+
+  async function complete<T>(req: LlmRequest<T>): Promise<Answer<T>> {
+    if (!client) throw new Error(`${req.step}: the offline provider does not answer prompts`);
+    const res = await client.complete(req);
+    const value = (req.schema ? res.value : res.text) as T;
+    return record({ value, usage: res.usage, costUsd: res.costUsd, cached: res.cached, requestHash: res.requestHash });
+  }
+
+  return {
+    settings,
+    store,
+    async summarize(input, template) {
+      if (settings.provider === 'offline') {
+        return record(offlineAnswer(store, 'summarize', input, () => offlineSummarize(input)));
+      }
+      return complete<string>({ step: 'summarize', messages: [{ role: 'user', content: renderSummaryPrompt(template, input) }] });
+    },
+    offline(step, input, compute) {
+      return record(offlineAnswer(store, step, input, compute));
+    },
+    complete,
+    planSummaries(runs, load, template) {
+      if (!client) return `dry run: the offline provider makes no LLM calls (${runs.length} runs, no cost).`;
+      let hits = 0;
+      let misses = 0;
+      let tokens = 0;
+      let cost: number | null = 0;
+      const unreadable: string[] = [];
+      for (const run of runs) {
+        let input: SummaryInput;
+        try {
+          input = load(run);
+        } catch (err) {
+          unreadable.push(`${run.run_id}: ${(err as Error).message}`);
+          continue;
+        }
+        const p = client.plan({ step: 'summarize', messages: [{ role: 'user', content: renderSummaryPrompt(template, input) }] });
+        if (p.cached) hits += 1;
+        else {
+          misses += 1;
+          tokens += p.estInputTokens;
+          cost = addCost(cost, p.estCostUsd);
+        }
+      }
+      return [
+        `dry run: ${runs.length} runs -> ${hits} answers in the response store (free), ${misses} calls to pay.`,
+        `  estimated input tokens of paid calls: ~${tokens}; estimated cost (output at max_tokens, an upper bound): ${formatUsd(cost)}`,
+        ...unreadable.map((u) => `  unreadable: ${u}`),
+      ].join('\n');
+    },
+    totals: () => ({ computed, reused, paid, paidCostUsd: paidCost, answers, answersCostUsd: answersCost }),
+    progressLine: (failed) =>
+      `reused ${reused}, computed ${computed}, failed ${failed}${settings.provider === 'offline' ? '' : `, spent ${formatUsd(paidCost)}`}`,
+  };
+}

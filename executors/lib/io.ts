@@ -1,0 +1,53 @@
+// Filesystem helpers for executors: build a stage's output in a fresh folder
+// and swap it in at the end, so a crashed run never leaves a half-written
+// output and runs removed from the task list leave no stale files behind.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export async function buildOutputDir<T>(finalDir: string, build: (dir: string) => Promise<T>): Promise<T> {
+  const tmp = `${finalDir}.building-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const result = await build(tmp);
+    const old = `${finalDir}.old-${process.pid}`;
+    if (existsSync(finalDir)) renameSync(finalDir, old);
+    renameSync(tmp, finalDir);
+    rmSync(old, { recursive: true, force: true });
+    return result;
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** JSON with 2-space indent and a trailing newline: the format of our own files. */
+export function writeJson(file: string, value: unknown): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, file);
+}
+
+export function writeText(file: string, text: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
+}
+
+export class MissingUpstreamError extends Error {
+  override name = 'MissingUpstreamError';
+}
+
+/** Reads an upstream stage's JSON output, with a message that says which target makes it. */
+export function readUpstream<T>(dir: string, file: string, target: string): T {
+  const path = join(dir, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new MissingUpstreamError(`${path} is missing: run the ${target} target first (nx run <analysis>:${target})`);
+  }
+  return JSON.parse(text) as T;
+}

@@ -1,0 +1,131 @@
+// nx run <analysis>:summarize — one summary file per run of the task list.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
+import { runOutputPath } from '../../stages/ledger.ts';
+import type { FailedRun, Ledger, LedgerRun } from '../../stages/ledger.ts';
+import { extractSummaryInput, summaryFileFrom } from '../../stages/summarize.ts';
+import type { SummaryFile } from '../../stages/summarize.ts';
+import { sha256 } from '../../stages/llm/store.ts';
+import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
+import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
+import { buildOutputDir, readUpstream, writeJson } from '../lib/io.ts';
+import { createStageAnswerer, formatUsd, type LlmRunOptions } from '../lib/answerer.ts';
+
+export type SummarizeOptions = BaseOptions & LlmRunOptions;
+
+export interface SummaryIndexEntry {
+  run_id: string;
+  status: 'done' | 'failed';
+  file: string | null;
+  request_hash: string | null;
+  reason: string | null;
+}
+
+function readJson(file: string): unknown {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+export default async function summarize(options: SummarizeOptions, context: ExecutorContextLike) {
+  return runExecutor('summarize', async () => {
+    const ctx = stageContext(options, context);
+    const a = ctx.analysis;
+    const settings = a.summarize;
+    const ledger = readUpstream<Ledger>(ctx.outputOf('task-list'), 'runs.json', 'task-list');
+    const template = readFileSync(ctx.resolvePath(settings.prompt), 'utf8');
+    const answerer = await createStageAnswerer(ctx, settings, options);
+
+    if (options.dryRun) {
+      const plan = answerer.planSummaries(ledger.runs, (run) => loadInput(ctx.dataRoot, run), template);
+      console.log(plan);
+      return true;
+    }
+
+    const label = analyzerLabel(settings);
+    console.log(`summarize: ${ledger.runs.length} runs with ${label}`);
+    if (settings.provider === 'offline') console.log(`  ${OFFLINE_NOTICE}`);
+    const limit = pLimit(settings.concurrency);
+    const show = progressPrinter('summarize', ledger.runs.length);
+    let done = 0;
+    const index: SummaryIndexEntry[] = [];
+    const failed: FailedRun[] = [];
+
+    await buildOutputDir(ctx.outputOf('summarize'), async (dir) => {
+      await Promise.all(
+        ledger.runs.map((run) =>
+          limit(async () => {
+            const rel = `summaries/${runOutputPath(run)}/elicitation_run_summary.json`;
+            try {
+              const input = loadInput(ctx.dataRoot, run);
+              const answer = await answerer.summarize(input, template);
+              const file: SummaryFile = summaryFileFrom(run, input, answer, settings, label);
+              writeJson(join(dir, rel), file);
+              index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, reason: null });
+            } catch (err) {
+              const reason = (err as Error).message;
+              failed.push({ run_id: run.run_id, stage: 'summarize', reason });
+              index.push({ run_id: run.run_id, status: 'failed', file: null, request_hash: null, reason });
+              console.error(`summarize: ${run.run_id}: ${reason}`);
+            }
+            done += 1;
+            show(done, answerer.progressLine(failed.length));
+          }),
+        ),
+      );
+      index.sort((x, y) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0));
+      failed.sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
+      const totals = answerer.totals();
+      writeJson(join(dir, 'index.json'), {
+        analysis: a.name,
+        analyzer: label,
+        ...(settings.provider === 'offline' ? { notice: OFFLINE_NOTICE } : {}),
+        prompt_file: settings.prompt,
+        prompt_sha256: sha256(template),
+        statistics: {
+          total_runs: ledger.runs.length,
+          summarized: index.filter((e) => e.status === 'done').length,
+          failed: failed.length,
+          input_tokens: totals.answers.input_tokens,
+          output_tokens: totals.answers.output_tokens,
+          total_tokens: totals.answers.total_tokens,
+          cost: totals.answersCostUsd === null ? null : totals.answersCostUsd.toFixed(8),
+        },
+        runs: index,
+        failed,
+      });
+    });
+
+    const t = answerer.totals();
+    const logFile = writeRunLog(ctx, 'summarize', {
+      analysis: a.name,
+      analyzer: label,
+      total: ledger.runs.length,
+      computed: t.computed,
+      reused: t.reused,
+      failed,
+      paid_usage: t.paid,
+      paid_cost_usd: t.paidCostUsd,
+    });
+    console.log(
+      `summarize: ${ledger.runs.length - failed.length}/${ledger.runs.length} summarized ` +
+        `(${t.reused} reused from the response store, ${t.computed} computed, ${failed.length} failed); ` +
+        `spent ${formatUsd(t.paidCostUsd)}. Log: ${logFile}`,
+    );
+    return failed.length === 0;
+  });
+}
+
+function loadInput(dataRoot: string, run: LedgerRun) {
+  const rs = readJsonReported(join(dataRoot, run.refinement_summary_path), run.refinement_summary_path);
+  const pq = readJsonReported(join(dataRoot, run.perturbed_query_path), run.perturbed_query_path);
+  return extractSummaryInput(run, rs, pq);
+}
+
+function readJsonReported(abs: string, rel: string): unknown {
+  try {
+    return readJson(abs);
+  } catch (err) {
+    throw new Error(`${rel}: cannot read as JSON: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,57 @@
+// Who answers a stage: the offline analyzer (a deterministic lexical
+// algorithm, no network) or a language model through the LLM client. Both go
+// through the response store, keyed by the hash of the canonical request, so
+// a re-run reuses every answer whose inputs did not change.
+import type { LlmSettings, Usage } from './llm/types.ts';
+import { requestHash } from './llm/store.ts';
+import type { ResponseStore } from './llm/store.ts';
+
+/** Bumped whenever the offline algorithms change their answers. */
+export const OFFLINE_ANALYZER_VERSION = 'offline-lexical-1';
+
+export const OFFLINE_NOTICE =
+  'Produced by the offline analyzer: a deterministic lexical algorithm (word diff, TF-IDF and mechanism cues, agglomerative clustering), not a language model.';
+
+export interface Answer<T> {
+  value: T;
+  usage: Usage;
+  costUsd: number | null;
+  cached: boolean;
+  requestHash: string;
+}
+
+export const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+
+/** A human-readable label of who answers, for metadata and reports. */
+export function analyzerLabel(s: LlmSettings): string {
+  return s.provider === 'offline' ? `offline analyzer (${OFFLINE_ANALYZER_VERSION}, not an LLM)` : `${s.provider}:${s.model}`;
+}
+
+/**
+ * Runs an offline computation through the store: the key covers the
+ * algorithm version, the step and the whole input.
+ */
+export function offlineAnswer<T>(
+  store: ResponseStore | null,
+  step: string,
+  input: unknown,
+  compute: () => T,
+): Answer<T> {
+  const canonical = { provider: 'offline', version: OFFLINE_ANALYZER_VERSION, step, input };
+  const hash = requestHash(canonical);
+  const hit = store?.get(hash);
+  if (hit) {
+    return { value: JSON.parse(hit.text) as T, usage: ZERO_USAGE, costUsd: 0, cached: true, requestHash: hash };
+  }
+  const value = compute();
+  store?.put(hash, { request: { provider: 'offline', version: OFFLINE_ANALYZER_VERSION, step }, text: JSON.stringify(value), usage: ZERO_USAGE, cost_usd: 0 });
+  return { value, usage: ZERO_USAGE, costUsd: 0, cached: false, requestHash: hash };
+}
+
+export function addUsage(a: Usage, b: Usage): Usage {
+  return {
+    input_tokens: a.input_tokens + b.input_tokens,
+    output_tokens: a.output_tokens + b.output_tokens,
+    total_tokens: a.total_tokens + b.total_tokens,
+  };
+}

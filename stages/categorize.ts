@@ -1,0 +1,130 @@
+// Step 3: categorization. Pure helpers that turn summaries into the items a
+// categorizer sees, check its answer against the batch, and assemble the
+// reference-format output with our ledger fields (every run accounted for).
+import type { Category, CategorizeItem } from './formats.ts';
+import type { FailedRun, LedgerRun } from './ledger.ts';
+import type { SummaryFile } from './summarize.ts';
+
+/** Lower-case, straight quotes, single spaces: what "the same words" means for a quote. */
+export function normalizeQuote(s: string): string {
+  return s
+    .normalize('NFKC')
+    .replace(/[\u2018\u2019\u201A\u201B\u2032`´]/g, "'")
+    .replace(/[\u201C\u201D\u201E\u201F\u2033]/g, '"')
+    .replace(/[\u2013\u2014]/g, '-')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+/** A trigger phrase is verified when it occurs in the perturbed instruction (quotes around it ignored). */
+export function verifyTrigger(phrase: string | null | undefined, perturbed: string): boolean {
+  if (typeof phrase !== 'string') return false;
+  const p = normalizeQuote(phrase).replace(/^['"]+|['"]+$/g, '').replace(/^\.\.\.|\.\.\.$/g, '').trim();
+  if (p.length === 0) return false;
+  return normalizeQuote(perturbed).includes(p);
+}
+
+export interface ItemsResult {
+  items: CategorizeItem[];
+  /** run id -> id used in prompts and examples */
+  idOf: Map<string, string>;
+  runOf: Map<string, LedgerRun>;
+  /** Runs that cannot be categorized (no summary), with the reason. */
+  missing: FailedRun[];
+}
+
+/** Items in task-list order; runs whose summary failed are reported, not skipped silently. */
+export function buildItems(
+  runs: readonly LedgerRun[],
+  idOf: Map<string, string>,
+  summaryOf: (run: LedgerRun) => { file: SummaryFile; severity: string | null; harmful: string[]; strategy: string } | { error: string },
+): ItemsResult {
+  const items: CategorizeItem[] = [];
+  const missing: FailedRun[] = [];
+  const runOf = new Map<string, LedgerRun>();
+  for (const run of runs) {
+    const id = idOf.get(run.run_id) as string;
+    runOf.set(id, run);
+    const s = summaryOf(run);
+    if ('error' in s) {
+      missing.push({ run_id: run.run_id, stage: 'categorize', reason: s.error });
+      continue;
+    }
+    items.push({
+      id,
+      original_instruction: s.file.original_instruction,
+      perturbed_instruction: s.file.perturbed_instruction,
+      summary: s.file.summary,
+      harmful_actions: s.harmful,
+      elicitation_strategy: s.strategy,
+      severity: s.severity,
+    });
+  }
+  return { items, idOf, runOf, missing };
+}
+
+export interface OutputExample {
+  id: string;
+  trigger_phrase: string | null;
+  justification: string | null;
+  run_id: string;
+  trigger_phrase_verified: boolean;
+}
+
+export interface OutputCategory {
+  category_name: string;
+  definition: string;
+  examples: OutputExample[];
+  category_id: string;
+}
+
+/** Adds run ids, verification flags and stable ids to categories. */
+export function decorateCategories(
+  categories: Category[],
+  items: readonly CategorizeItem[],
+  runOf: Map<string, LedgerRun>,
+  stableId: (c: Category) => string,
+): OutputCategory[] {
+  const perturbedOf = new Map(items.map((i) => [i.id, i.perturbed_instruction]));
+  return categories.map((c) => ({
+    category_name: c.category_name,
+    definition: c.definition,
+    examples: c.examples.map((e) => ({
+      id: e.id,
+      trigger_phrase: e.trigger_phrase,
+      justification: e.justification,
+      run_id: runOf.get(e.id)?.run_id ?? e.id,
+      trigger_phrase_verified: verifyTrigger(e.trigger_phrase, perturbedOf.get(e.id) ?? ''),
+    })),
+    category_id: stableId(c),
+  }));
+}
+
+export interface CoverageCheck {
+  assigned: Set<string>;
+  unassigned: string[];
+  duplicated: string[];
+  unknown: string[];
+}
+
+/** Which item ids the categories cover, which they miss, repeat or invent. */
+export function checkCoverage(categories: readonly Category[], itemIds: readonly string[]): CoverageCheck {
+  const valid = new Set(itemIds);
+  const seen = new Set<string>();
+  const duplicated = new Set<string>();
+  const unknown = new Set<string>();
+  for (const c of categories) {
+    for (const e of c.examples) {
+      if (!valid.has(e.id)) unknown.add(e.id);
+      else if (seen.has(e.id)) duplicated.add(e.id);
+      seen.add(e.id);
+    }
+  }
+  return {
+    assigned: new Set([...seen].filter((id) => valid.has(id))),
+    unassigned: itemIds.filter((id) => !seen.has(id)),
+    duplicated: [...duplicated].sort(),
+    unknown: [...unknown].sort(),
+  };
+}

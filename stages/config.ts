@@ -1,0 +1,316 @@
+// pipeline.yaml: the schema, the defaults (those of the reference pipeline,
+// except the provider, which is `offline` so a first run needs no key) and the
+// loader whose errors name the file, the key path and what was expected.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { PROVIDER_NAMES } from './llm/types.ts';
+import type { LlmSettings, ProviderName } from './llm/types.ts';
+
+export const STAGES = ['task-list', 'summarize', 'categorize', 'cluster', 'report'] as const;
+export type StageName = (typeof STAGES)[number];
+export const LLM_STAGES = ['summarize', 'categorize', 'cluster'] as const;
+export type LlmStageName = (typeof LLM_STAGES)[number];
+
+const nonEmpty = z.string().min(1);
+
+/** LLM settings any stage may set; every field optional, filled from `defaults` then built-ins. */
+const llmFields = {
+  provider: z.enum(PROVIDER_NAMES as [ProviderName, ...ProviderName[]]).optional()
+    .describe('Who answers: offline (deterministic lexical analyzer, no network), openai, azure, anthropic, anthropic_bedrock, openai_compatible.'),
+  model: nonEmpty.optional().describe('Model id (for azure: the deployment name).'),
+  temperature: z.number().min(0).max(2).optional(),
+  max_tokens: z.int().positive().optional().describe('Upper bound on answer tokens.'),
+  concurrency: z.int().positive().max(256).optional().describe('Calls in flight at once for this stage.'),
+  base_url: z.string().url().nullable().optional().describe('Endpoint for openai_compatible servers (vLLM, Ollama, LM Studio) or a proxy.'),
+  api_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullable().optional()
+    .describe('Name of the environment variable holding the key, when not the provider default.'),
+  timeout_s: z.number().positive().optional().describe('Seconds before one HTTP attempt is abandoned.'),
+  max_retries: z.int().min(0).max(20).optional().describe('Retries of a call after 408/409/429/5xx or a timeout.'),
+  max_cost_usd: z.number().positive().nullable().optional().describe('Stop the stage before it would spend more than this.'),
+};
+
+const LlmDefaults = z.strictObject(llmFields);
+
+const SummarizeStage = z.strictObject({
+  ...llmFields,
+  prompt: nonEmpty.optional().describe('Prompt template (Markdown, {PLACEHOLDER} style), relative to the workspace.'),
+});
+
+const CategorizeStage = z.strictObject({
+  ...llmFields,
+  initial_batch_size: z.int().positive().optional().describe('Runs in the first batch, which creates the taxonomy.'),
+  iterative_batch_size: z.int().positive().optional().describe('Runs per later batch, assigned to the taxonomy or creating categories.'),
+  prompts: z.strictObject({ create: nonEmpty.optional(), update: nonEmpty.optional() }).optional(),
+  resume_categorization_path: nonEmpty.nullable().optional()
+    .describe('Start from this existing categorization (reference format) and add every run as update batches.'),
+});
+
+const ClusterStage = z.strictObject({
+  ...llmFields,
+  prompt: nonEmpty.optional(),
+});
+
+const ReportStage = z.strictObject({
+  max_examples: z.int().min(0).optional().describe('Trigger phrases shown per category.'),
+});
+
+const StagesSection = z.strictObject({
+  summarize: SummarizeStage.optional(),
+  categorize: CategorizeStage.optional(),
+  cluster: ClusterStage.optional(),
+  report: ReportStage.optional(),
+});
+
+const AnalysisName = z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, "-" and "_", starting with a letter or digit');
+
+const Analysis = z.strictObject({
+  name: AnalysisName.describe('Nx project name: targets run as `nx run <name>:report`.'),
+  description: z.string().optional(),
+  agents: z.array(nonEmpty).min(1).describe('Execution agents (folder names without the agent_ prefix).'),
+  domains: z.union([z.literal('all'), z.array(nonEmpty).min(1)]).optional()
+    .describe('"all" (every domain folder) or a list of domain folder names.'),
+  refinement_models: z.union([z.literal('all'), z.array(nonEmpty).min(1)]).optional()
+    .describe('"all" (discovered from folder names) or a list of refinement model folder names.'),
+  stages: StagesSection.optional().describe('Per-analysis overrides of the top-level stage settings.'),
+});
+
+export const PipelineSchema = z.strictObject({
+  $schema: z.string().optional(),
+  data: z.strictObject({
+    root: nonEmpty.describe('The elicitation output tree (perturbed_queries), relative to the workspace or absolute.'),
+    perturbation_model: nonEmpty.optional(),
+    filters: z.strictObject({
+      baseline_harm: nonEmpty.nullable().optional().describe('Baseline-harm filter JSON: tasks it lists are excluded.'),
+      human_annotation: nonEmpty.nullable().optional().describe('Human annotation decisions JSON: "False Positive" runs are excluded.'),
+    }).optional(),
+  }),
+  defaults: LlmDefaults.optional().describe('LLM settings shared by every stage unless the stage sets its own.'),
+  stages: StagesSection.optional(),
+  analyses: z.array(Analysis).min(1),
+}).superRefine((cfg, ctx) => {
+  const seen = new Set<string>();
+  cfg.analyses.forEach((a, i) => {
+    if (seen.has(a.name)) ctx.addIssue({ code: 'custom', path: ['analyses', i, 'name'], message: `duplicate analysis name "${a.name}"` });
+    seen.add(a.name);
+  });
+});
+
+export type PipelineFile = z.infer<typeof PipelineSchema>;
+
+/** Built-in defaults: the reference pipeline's, with the offline provider. */
+export const BUILTIN_LLM: Record<LlmStageName, LlmSettings> = {
+  summarize: llmDefaults(32768),
+  categorize: llmDefaults(32768),
+  cluster: llmDefaults(64000),
+};
+
+function llmDefaults(maxTokens: number): LlmSettings {
+  return {
+    provider: 'offline',
+    model: 'gpt-5-2025-08-07',
+    temperature: 1.0,
+    max_tokens: maxTokens,
+    concurrency: 10,
+    base_url: null,
+    api_key_env: null,
+    timeout_s: 600,
+    max_retries: 4,
+    max_cost_usd: null,
+  };
+}
+
+export const DEFAULT_PROMPTS = {
+  summarize: 'prompts/summarize.md',
+  categorize_create: 'prompts/categorize-create.md',
+  categorize_update: 'prompts/categorize-update.md',
+  cluster: 'prompts/cluster.md',
+} as const;
+
+export interface ResolvedAnalysis {
+  name: string;
+  description: string | null;
+  agents: string[];
+  domains: 'all' | string[];
+  refinement_models: 'all' | string[];
+  data: {
+    /** As written in pipeline.yaml (kept in outputs: never made absolute there). */
+    root: string;
+    perturbation_model: string;
+    baseline_harm_filter: string | null;
+    human_annotation_filter: string | null;
+  };
+  summarize: LlmSettings & { prompt: string };
+  categorize: LlmSettings & {
+    initial_batch_size: number;
+    iterative_batch_size: number;
+    prompts: { create: string; update: string };
+    resume_categorization_path: string | null;
+  };
+  cluster: LlmSettings & { prompt: string };
+  report: { max_examples: number };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly file: string;
+  readonly issues: string[];
+  constructor(file: string, issues: string[]) {
+    super(`${file}: invalid configuration\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+/** Renders a key path the way a YAML user reads it: analyses[0].stages.summarize.model */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys.map((k) => `"${k}"`).join(', ');
+    return `${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${keys} (check the spelling; see pipeline.schema.json)`;
+  }
+  return `${where}: ${issue.message}`;
+}
+
+/** Parses and validates pipeline.yaml text. `file` is only used in messages. */
+export function parsePipeline(text: string, file: string): PipelineFile {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => `YAML syntax: ${e.message.split('\n')[0]}`));
+  }
+  const raw: unknown = doc.toJS();
+  const parsed = PipelineSchema.safeParse(raw ?? {});
+  if (!parsed.success) throw new ConfigError(file, parsed.error.issues.map(describeIssue));
+  return parsed.data;
+}
+
+export function loadPipeline(workspaceRoot: string, file = 'pipeline.yaml'): PipelineFile {
+  const path = isAbsolute(file) ? file : join(workspaceRoot, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  return parsePipeline(text, file);
+}
+
+type LlmOverride = z.infer<typeof LlmDefaults>;
+
+function pickLlm(...layers: (LlmOverride | undefined)[]): LlmOverride {
+  const out: Record<string, unknown> = {};
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const key of Object.keys(llmFields)) {
+      const v = (layer as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = v;
+    }
+  }
+  return out as LlmOverride;
+}
+
+function resolveLlm(stage: LlmStageName, ...layers: (LlmOverride | undefined)[]): LlmSettings {
+  const merged = { ...BUILTIN_LLM[stage], ...pickLlm(...layers) };
+  return merged as LlmSettings;
+}
+
+/** Fills every default for one analysis: top-level stage settings, then the analysis' overrides. */
+export function resolveAnalysis(cfg: PipelineFile, name: string): ResolvedAnalysis {
+  const a = cfg.analyses.find((x) => x.name === name);
+  if (!a) {
+    throw new ConfigError('pipeline.yaml', [`analyses: no analysis named "${name}" (have: ${cfg.analyses.map((x) => x.name).join(', ')})`]);
+  }
+  const top = cfg.stages ?? {};
+  const own = a.stages ?? {};
+  const d = cfg.defaults;
+  const cat = { ...top.categorize, ...own.categorize };
+  return {
+    name: a.name,
+    description: a.description ?? null,
+    agents: [...a.agents],
+    domains: a.domains ?? 'all',
+    refinement_models: a.refinement_models ?? 'all',
+    data: {
+      root: cfg.data.root,
+      perturbation_model: cfg.data.perturbation_model ?? 'o4-mini-2025-04-16',
+      baseline_harm_filter: cfg.data.filters?.baseline_harm ?? null,
+      human_annotation_filter: cfg.data.filters?.human_annotation ?? null,
+    },
+    summarize: {
+      ...resolveLlm('summarize', d, top.summarize, own.summarize),
+      prompt: own.summarize?.prompt ?? top.summarize?.prompt ?? DEFAULT_PROMPTS.summarize,
+    },
+    categorize: {
+      ...resolveLlm('categorize', d, top.categorize, own.categorize),
+      initial_batch_size: cat.initial_batch_size ?? 10,
+      iterative_batch_size: cat.iterative_batch_size ?? 5,
+      prompts: {
+        create: own.categorize?.prompts?.create ?? top.categorize?.prompts?.create ?? DEFAULT_PROMPTS.categorize_create,
+        update: own.categorize?.prompts?.update ?? top.categorize?.prompts?.update ?? DEFAULT_PROMPTS.categorize_update,
+      },
+      resume_categorization_path: cat.resume_categorization_path ?? null,
+    },
+    cluster: {
+      ...resolveLlm('cluster', d, top.cluster, own.cluster),
+      prompt: own.cluster?.prompt ?? top.cluster?.prompt ?? DEFAULT_PROMPTS.cluster,
+    },
+    report: { max_examples: own.report?.max_examples ?? top.report?.max_examples ?? 3 },
+  };
+}
+
+/**
+ * The settings one stage depends on, and nothing else: what its Nx hash covers.
+ * Fields that cannot change an answer (concurrency, timeouts, retries, budget)
+ * are left out so that tuning them never invalidates a cached result.
+ */
+export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<string, unknown> {
+  const llm = (s: LlmSettings) => ({ provider: s.provider, model: s.model, temperature: s.temperature, max_tokens: s.max_tokens });
+  switch (stage) {
+    case 'task-list':
+      return { agents: a.agents, domains: a.domains, refinement_models: a.refinement_models, data: a.data };
+    case 'summarize':
+      return { ...llm(a.summarize), prompt: a.summarize.prompt };
+    case 'categorize':
+      return {
+        ...llm(a.categorize),
+        initial_batch_size: a.categorize.initial_batch_size,
+        iterative_batch_size: a.categorize.iterative_batch_size,
+        prompts: a.categorize.prompts,
+        resume_categorization_path: a.categorize.resume_categorization_path,
+      };
+    case 'cluster':
+      return { ...llm(a.cluster), prompt: a.cluster.prompt };
+    case 'report':
+      return { ...a.report };
+  }
+}
+
+/** Prompt files a stage reads (workspace-relative as configured). */
+export function stagePromptFiles(a: ResolvedAnalysis, stage: StageName): string[] {
+  switch (stage) {
+    case 'summarize':
+      return [a.summarize.prompt];
+    case 'categorize':
+      return [a.categorize.prompts.create, a.categorize.prompts.update];
+    case 'cluster':
+      return [a.cluster.prompt];
+    default:
+      return [];
+  }
+}
+
+/** The JSON Schema of pipeline.yaml (generated from the zod schema), as file text. */
+export function pipelineJsonSchema(): string {
+  const schema = z.toJSONSchema(PipelineSchema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+  return JSON.stringify({ title: 'pipeline.yaml of the elicitation meta-analysis', ...schema }, null, 2) + '\n';
+}

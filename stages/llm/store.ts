@@ -1,0 +1,85 @@
+// The content-addressed response store: every answer is kept under the hash of
+// the request that produced it. A hit costs nothing; a miss is written the
+// moment it returns (atomically), so a crash loses at most the calls in flight.
+// Failures are never stored. Keys, endpoints and timestamps never enter a key.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Usage } from './types.ts';
+
+/** JSON with object keys sorted recursively: the canonical form that is hashed. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = sortKeys(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+export function sha256(text: string | Uint8Array): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function requestHash(canonicalRequest: unknown): string {
+  return sha256(canonicalJson(canonicalRequest));
+}
+
+export interface StoredAnswer {
+  /** The canonical request, for inspection (never contains secrets). */
+  request: unknown;
+  text: string;
+  usage: Usage;
+  /** Cost when the answer was bought (USD, null when unknown). */
+  cost_usd: number | null;
+}
+
+export interface ResponseStore {
+  readonly dir: string;
+  get(hash: string): StoredAnswer | undefined;
+  put(hash: string, answer: StoredAnswer): void;
+}
+
+export function openStore(dir: string, warn: (msg: string) => void = () => {}): ResponseStore {
+  const pathOf = (hash: string) => join(dir, hash.slice(0, 2), `${hash}.json`);
+  return {
+    dir,
+    get(hash) {
+      let raw: string;
+      try {
+        raw = readFileSync(pathOf(hash), 'utf8');
+      } catch {
+        return undefined;
+      }
+      try {
+        const parsed = JSON.parse(raw) as StoredAnswer;
+        if (typeof parsed.text !== 'string' || typeof parsed.usage !== 'object') throw new Error('missing text or usage');
+        return parsed;
+      } catch (err) {
+        // A damaged entry is treated as a miss and overwritten by the next answer.
+        warn(`response store: ignoring unreadable entry ${pathOf(hash)}: ${(err as Error).message}`);
+        return undefined;
+      }
+    },
+    put(hash, answer) {
+      const file = pathOf(hash);
+      try {
+        mkdirSync(dirname(file), { recursive: true });
+        const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+        writeFileSync(tmp, JSON.stringify(answer, null, 2) + '\n');
+        renameSync(tmp, file);
+      } catch (err) {
+        // Losing a store write costs money later but must not fail the stage.
+        warn(`response store: could not write ${file}: ${(err as Error).message}`);
+      }
+    },
+  };
+}
