@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parsePipeline, pipelineJsonSchema, resolveAnalysis, stageSettings } from '../stages/config.ts';
+
+const minimal = `
+data:
+  root: examples/perturbed_queries
+analyses:
+  - name: a1
+    agents: [agent-x]
+`;
+
+function errorOf(text: string): ConfigError {
+  try {
+    parsePipeline(text, 'pipeline.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('pipeline.yaml', () => {
+  it('fills the reference defaults with the offline provider', () => {
+    const a = resolveAnalysis(parsePipeline(minimal, 'pipeline.yaml'), 'a1');
+    expect(a.summarize).toMatchObject({ provider: 'offline', model: 'gpt-5-2025-08-07', temperature: 1, max_tokens: 32768, concurrency: 10 });
+    expect(a.categorize).toMatchObject({ max_tokens: 32768, initial_batch_size: 10, iterative_batch_size: 5 });
+    expect(a.cluster.max_tokens).toBe(64000);
+    expect(a.report.max_examples).toBe(3);
+    expect(a.data.perturbation_model).toBe('o4-mini-2025-04-16');
+    expect(a.domains).toBe('all');
+  });
+
+  it('applies defaults, then stage settings, then the analysis overrides', () => {
+    const cfg = parsePipeline(
+      `${minimal}
+defaults: { provider: openai, model: m-default }
+stages:
+  cluster: { model: m-cluster }
+`.replace('    agents: [agent-x]', '    agents: [agent-x]\n    stages: { cluster: { temperature: 0.2 } }'),
+      'pipeline.yaml',
+    );
+    const a = resolveAnalysis(cfg, 'a1');
+    expect(a.summarize.model).toBe('m-default');
+    expect(a.cluster).toMatchObject({ provider: 'openai', model: 'm-cluster', temperature: 0.2 });
+  });
+
+  it('names the file, the key path and what was expected', () => {
+    const err = errorOf(minimal.replace('agents: [agent-x]', 'agents: [agent-x]\n    stages: { summarize: { temperature: "hot" } }'));
+    expect(err.message).toContain('pipeline.yaml');
+    expect(err.issues.join('\n')).toMatch(/analyses\[0\]\.stages\.summarize\.temperature: .*number/i);
+  });
+
+  it('rejects unknown keys, naming them', () => {
+    const err = errorOf(`${minimal}stages:\n  sumarize: { model: x }\n`);
+    expect(err.issues.join('\n')).toContain('stages: unknown key "sumarize"');
+  });
+
+  it('rejects duplicate analysis names and YAML syntax errors', () => {
+    expect(errorOf(`${minimal}  - name: a1\n    agents: [y]\n`).issues.join()).toContain('duplicate analysis name "a1"');
+    expect(errorOf('data: [unclosed').issues.join()).toContain('YAML syntax');
+  });
+
+  it('gives each stage a settings slice that ignores the other stages and throughput knobs', () => {
+    const base = resolveAnalysis(parsePipeline(minimal, 'pipeline.yaml'), 'a1');
+    const edited = resolveAnalysis(parsePipeline(`${minimal}stages:\n  cluster: { model: other, concurrency: 3 }\n  summarize: { concurrency: 50 }\n`, 'pipeline.yaml'), 'a1');
+    expect(stageSettings(edited, 'summarize')).toEqual(stageSettings(base, 'summarize'));
+    expect(stageSettings(edited, 'categorize')).toEqual(stageSettings(base, 'categorize'));
+    expect(stageSettings(edited, 'cluster')).not.toEqual(stageSettings(base, 'cluster'));
+  });
+
+  it('ships a JSON Schema that matches the zod schema (run `npm run schema` after editing config.ts)', () => {
+    expect(readFileSync(new URL('../pipeline.schema.json', import.meta.url), 'utf8')).toBe(pipelineJsonSchema());
+  });
+
+  it('accepts the shipped pipeline.yaml', () => {
+    const cfg = parsePipeline(readFileSync(new URL('../pipeline.yaml', import.meta.url), 'utf8'), 'pipeline.yaml');
+    const a = resolveAnalysis(cfg, 'analysis');
+    expect(a.agents).toEqual(['claude-haiku-4-5-20251001', 'claude-opus-4-5-20251101']);
+    expect(a.summarize.provider).toBe('offline');
+  });
+});
