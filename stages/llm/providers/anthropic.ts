@@ -1,0 +1,144 @@
+// Anthropic Messages API, direct (ANTHROPIC_API_KEY). Structured answers use
+// messages.parse with output_config.format = zodOutputFormat(schema); its
+// parse step is made lenient so an invalid (but paid) answer comes back as
+// text for the client to re-ask about. Where the server or the helper cannot
+// take the schema, the schema goes into the system prompt instead. The
+// Bedrock provider reuses messagesProvider with its own client.
+import type { Anthropic } from '@anthropic-ai/sdk';
+import type { zodOutputFormat as ZodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
+import type { ChatMessage, LlmSettings } from '../types.ts';
+import {
+  capturingFetch,
+  isFormatRejection,
+  jsonInstruction,
+  lazy,
+  malformed,
+  requireEnv,
+  timeoutMs,
+  toProviderError,
+  usage,
+} from './shared.ts';
+import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderRequest } from './shared.ts';
+
+/** The part of an Anthropic SDK client we use; AnthropicBedrock has it too. */
+export interface MessagesClient {
+  messages: Pick<Anthropic['messages'], 'create' | 'parse'>;
+}
+
+export interface MessagesClientHandle {
+  client: MessagesClient;
+  secrets: string[];
+}
+
+const FORMAT_WORDS = /output_config|output_format|json_schema|structured output/i;
+
+/** System messages become the top-level `system` string; the rest stay in order. */
+export function splitSystem(messages: ChatMessage[]): { system: string | undefined; messages: { role: 'user' | 'assistant'; content: string }[] } {
+  const system = messages.filter((m) => m.role === 'system').map((m) => m.content);
+  const rest = messages.filter((m) => m.role !== 'system') as { role: 'user' | 'assistant'; content: string }[];
+  return { system: system.length ? system.join('\n\n') : undefined, messages: rest };
+}
+
+export function messagesProvider(init: { name: string; settings: LlmSettings; getClient: () => Promise<MessagesClientHandle> }): NetworkProvider {
+  const { name } = init;
+  let useSchema = true;
+
+  async function once(handle: MessagesClientHandle, req: ProviderRequest, schemaMode: boolean, signal?: AbortSignal): Promise<ProviderAnswer> {
+    let format: ReturnType<typeof ZodOutputFormat> | null = null;
+    if (req.schema && schemaMode) {
+      const { zodOutputFormat } = await import('@anthropic-ai/sdk/helpers/zod');
+      try {
+        const strict = zodOutputFormat(req.schema.zod);
+        format = {
+          ...strict,
+          // Keep the answer when it does not parse: the client reports the zod issues and re-asks.
+          parse: (content: string) => {
+            try {
+              return strict.parse(content);
+            } catch {
+              return undefined;
+            }
+          },
+        };
+      } catch {
+        format = null; // the helper cannot express this schema: ask through the prompt
+      }
+    }
+    const split = splitSystem(req.messages);
+    const system =
+      req.schema && format === null ? [split.system, jsonInstruction(req.schema)].filter(Boolean).join('\n\n') : split.system;
+    const body = {
+      model: req.model,
+      max_tokens: req.max_tokens,
+      temperature: req.temperature,
+      ...(system !== undefined ? { system } : {}),
+      messages: split.messages,
+    };
+    try {
+      if (format !== null) {
+        const message = await handle.client.messages.parse(
+          { ...body, output_config: { format } },
+          { signal },
+        );
+        return { ...answerFromMessage(name, message), parsed: message.parsed_output ?? undefined };
+      }
+      const message = await handle.client.messages.create(body, { signal });
+      return answerFromMessage(name, message);
+    } catch (err) {
+      throw toProviderError(err, name, handle.secrets, signal);
+    }
+  }
+
+  return {
+    async complete(req, signal) {
+      const handle = await init.getClient();
+      let schemaMode = useSchema;
+      let extraRequests = 0;
+      for (;;) {
+        try {
+          const answer = await once(handle, req, schemaMode, signal);
+          return extraRequests ? { ...answer, extraRequests } : answer;
+        } catch (err) {
+          if (!req.schema || !schemaMode || !isFormatRejection(err as Error, FORMAT_WORDS)) throw err;
+          extraRequests++;
+          schemaMode = false;
+          useSchema = false;
+        }
+      }
+    },
+  };
+}
+
+function answerFromMessage(name: string, message: unknown): ProviderAnswer {
+  const m = message as {
+    content?: { type?: string; text?: string }[];
+    usage?: { input_tokens?: number; output_tokens?: number; cache_read_input_tokens?: number | null; cache_creation_input_tokens?: number | null };
+  } | null;
+  if (!m || !Array.isArray(m.content)) throw malformed(name, 'no content');
+  const text = m.content
+    .filter((b) => b.type === 'text' && typeof b.text === 'string')
+    .map((b) => b.text)
+    .join('');
+  const u = m.usage ?? {};
+  // input_tokens excludes cache reads and writes; all of them were sent.
+  const input = (u.input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0);
+  return { text, usage: usage(input, u.output_tokens) };
+}
+
+export const createAnthropicProvider: ProviderFactory = (settings, opts) => {
+  const getClient = lazy(async (): Promise<MessagesClientHandle> => {
+    const apiKey = requireEnv(opts.env, 'anthropic', [settings.api_key_env ?? 'ANTHROPIC_API_KEY']);
+    const { Anthropic } = await import('@anthropic-ai/sdk');
+    const client = new Anthropic({
+      apiKey,
+      baseURL: settings.base_url ?? opts.env('ANTHROPIC_BASE_URL') ?? 'https://api.anthropic.com',
+      maxRetries: 0,
+      // An explicit timeout also keeps the SDK from refusing large max_tokens
+      // without streaming ("Streaming is required ...").
+      timeout: timeoutMs(settings),
+      fetch: capturingFetch(opts.fetch),
+    });
+    return { client, secrets: [apiKey] };
+  });
+  return messagesProvider({ name: 'anthropic', settings, getClient });
+};

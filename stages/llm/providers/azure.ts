@@ -1,0 +1,41 @@
+// Azure OpenAI: the chat logic of openai.ts over an AzureOpenAI client. The
+// model setting is the deployment name. Accepts the reference's variable names
+// (AZURE_API_KEY, AZURE_ENDPOINT, AZURE_API_VERSION) and the SDK's own
+// (AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION). Every value
+// is passed explicitly: the SDK refuses to start when it finds OPENAI_BASE_URL
+// next to an endpoint, and reading process.env behind our back would ignore .env.
+import { chatProvider } from './openai.ts';
+import type { ChatClientHandle } from './openai.ts';
+import { capturingFetch, lazy, requireEnv, timeoutMs } from './shared.ts';
+import type { ProviderFactory } from './shared.ts';
+
+export const DEFAULT_AZURE_API_VERSION = '2024-02-15-preview';
+
+/** `https://res.openai.azure.com/` -> `https://res.openai.azure.com/openai` (kept when already there). */
+export function azureBaseURL(endpoint: string): string {
+  const trimmed = endpoint.replace(/\/+$/, '');
+  return /\/openai$/.test(trimmed) ? trimmed : `${trimmed}/openai`;
+}
+
+export const createAzureProvider: ProviderFactory = (settings, opts) => {
+  const getClient = lazy(async (): Promise<ChatClientHandle> => {
+    const keyVars = settings.api_key_env ? [settings.api_key_env] : ['AZURE_API_KEY', 'AZURE_OPENAI_API_KEY'];
+    const apiKey = requireEnv(opts.env, 'azure', keyVars);
+    const endpoint = settings.base_url ?? requireEnv(opts.env, 'azure', ['AZURE_ENDPOINT', 'AZURE_OPENAI_ENDPOINT'], 'or set base_url');
+    const apiVersion = opts.env('AZURE_API_VERSION') ?? opts.env('OPENAI_API_VERSION') ?? DEFAULT_AZURE_API_VERSION;
+    const { AzureOpenAI } = await import('openai');
+    const client = new AzureOpenAI({
+      apiKey,
+      baseURL: azureBaseURL(endpoint),
+      apiVersion,
+      deployment: settings.model,
+      organization: null,
+      project: null,
+      maxRetries: 0,
+      timeout: timeoutMs(settings),
+      fetch: capturingFetch(opts.fetch),
+    });
+    return { client, secrets: [apiKey] };
+  });
+  return chatProvider({ name: 'azure', settings, getClient });
+};

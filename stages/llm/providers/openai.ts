@@ -1,0 +1,239 @@
+// OpenAI: Chat Completions for most models, the Responses API for models that
+// only speak it (gpt-5-pro). Structured answers use the SDK's zod helpers
+// (zodResponseFormat + chat.completions.parse, zodTextFormat + responses.parse);
+// when the server rejects the format, or the helper cannot express the schema,
+// the provider steps down to JSON mode, then to a prompt instruction, and the
+// client validates the extracted JSON with zod. The Azure and OpenAI-compatible
+// providers reuse the chat logic with their own client.
+import type { OpenAI } from 'openai';
+import type { LlmSettings } from '../types.ts';
+import {
+  capturingFetch,
+  isFormatRejection,
+  lazy,
+  malformed,
+  requireEnv,
+  runCapturing,
+  timeoutMs,
+  toProviderError,
+  usage,
+  withJsonInstruction,
+} from './shared.ts';
+import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderRequest } from './shared.ts';
+
+/**
+ * Reasoning models take `max_completion_tokens` and reject `max_tokens`. The
+ * reference tested only "contains gpt-5 or o4", which sent o1/o3 names the
+ * wrong parameter; we also cover names starting with o1/o3/o4.
+ */
+export function usesMaxCompletionTokens(model: string): boolean {
+  const m = model.toLowerCase();
+  return m.includes('gpt-5') || /^o[134](?:$|[-_.])/.test(m);
+}
+
+/** Models served only by the Responses API. */
+export function usesResponsesApi(model: string): boolean {
+  return model.toLowerCase().includes('gpt-5-pro');
+}
+
+/** How a structured answer is requested: the server's schema support, JSON mode, or only the prompt. */
+export type StructuredMode = 'json_schema' | 'json_object' | 'prompt';
+
+const FORMAT_WORDS = /response_format|json_schema|json_object|structured output|text\.format/i;
+
+/** OpenAI schema names allow [a-zA-Z0-9_-]{1,64}. */
+export function schemaName(name: string): string {
+  const cleaned = name.replace(/[^a-zA-Z0-9_-]+/g, '_').slice(0, 64);
+  return cleaned || 'answer';
+}
+
+export interface ChatClientHandle {
+  client: OpenAI;
+  /** Values to scrub from error messages. */
+  secrets: string[];
+}
+
+export interface ChatProviderInit {
+  name: string;
+  settings: LlmSettings;
+  getClient: () => Promise<ChatClientHandle>;
+  /** Start with the server's json_schema support (default) or lower. */
+  initialMode?: StructuredMode;
+  /** Send gpt-5-pro style models to the Responses API (OpenAI only). */
+  responsesApi?: boolean;
+}
+
+const DOWNGRADE: Record<StructuredMode, StructuredMode | null> = { json_schema: 'json_object', json_object: 'prompt', prompt: null };
+
+/** A provider over an OpenAI SDK client (OpenAI, Azure, OpenAI-compatible servers). */
+export function chatProvider(init: ChatProviderInit): NetworkProvider {
+  const { name } = init;
+  // Lowered for good once the server rejects a mode, so later calls do not pay for the probe again.
+  let mode: StructuredMode = init.initialMode ?? 'json_schema';
+
+  async function once(handle: ChatClientHandle, req: ProviderRequest, useMode: StructuredMode, signal?: AbortSignal): Promise<ProviderAnswer> {
+    const responses = init.responsesApi === true && usesResponsesApi(req.model);
+    try {
+      return responses ? await viaResponses(handle, req, useMode, signal) : await viaChat(handle, req, useMode, signal);
+    } catch (err) {
+      throw toProviderError(err, name, handle.secrets, signal);
+    }
+  }
+
+  async function viaChat(handle: ChatClientHandle, req: ProviderRequest, useMode: StructuredMode, signal?: AbortSignal): Promise<ProviderAnswer> {
+    const tokenParam = usesMaxCompletionTokens(req.model) ? 'max_completion_tokens' : 'max_tokens';
+    const base = {
+      model: req.model,
+      messages: req.messages,
+      temperature: req.temperature,
+      [tokenParam]: req.max_tokens,
+    } as { model: string; messages: ProviderRequest['messages']; temperature: number };
+
+    const format = req.schema && useMode === 'json_schema' ? await buildFormat('chat', req.schema) : null;
+    if (format === null && req.schema && useMode === 'json_schema') useMode = 'json_object';
+    if (req.schema && format) {
+      const call = runCapturing(() => handle.client.chat.completions.parse({ ...base, response_format: format }, { signal }));
+      try {
+        const completion = await call.result;
+        const message = completion.choices[0]?.message;
+        if (!message) throw malformed(name, 'no choices');
+        const u = completion.usage;
+        return {
+          text: message.content ?? message.refusal ?? '',
+          parsed: message.parsed ?? undefined,
+          usage: usage(u?.prompt_tokens, u?.completion_tokens, u?.total_tokens),
+        };
+      } catch (err) {
+        // The helper throws when the answer is not valid JSON or fails the schema. The answer
+        // was paid for: read it from the raw body and let the client re-ask with the errors.
+        const raw = await call.rawJson();
+        if (raw === undefined) throw err;
+        return chatAnswerFromJson(name, raw);
+      }
+    }
+
+    const messages = req.schema && useMode === 'prompt' ? withJsonInstruction(req.messages, req.schema) : req.messages;
+    const body =
+      req.schema && useMode === 'json_object'
+        ? { ...base, messages: withJsonInstruction(req.messages, req.schema), response_format: { type: 'json_object' as const } }
+        : { ...base, messages };
+    const completion = await handle.client.chat.completions.create(body, { signal });
+    return chatAnswerFromJson(name, completion);
+  }
+
+  async function viaResponses(handle: ChatClientHandle, req: ProviderRequest, useMode: StructuredMode, signal?: AbortSignal): Promise<ProviderAnswer> {
+    const format = req.schema && useMode === 'json_schema' ? await buildFormat('text', req.schema) : null;
+    if (format === null && req.schema && useMode === 'json_schema') useMode = 'json_object';
+    const messages = req.schema && useMode !== 'json_schema' ? withJsonInstruction(req.messages, req.schema) : req.messages;
+    const base = {
+      model: req.model,
+      input: messages.map((m) => ({ role: m.role, content: m.content })),
+      temperature: req.temperature,
+      max_output_tokens: req.max_tokens,
+    };
+    if (req.schema && format) {
+      const call = runCapturing(() => handle.client.responses.parse({ ...base, text: { format } }, { signal }));
+      try {
+        const response = await call.result;
+        const u = response.usage;
+        return {
+          text: response.output_text ?? '',
+          parsed: response.output_parsed ?? undefined,
+          usage: usage(u?.input_tokens, u?.output_tokens, u?.total_tokens),
+        };
+      } catch (err) {
+        const raw = await call.rawJson();
+        if (raw === undefined) throw err;
+        return responsesAnswerFromJson(name, raw);
+      }
+    }
+    const body = req.schema && useMode === 'json_object' ? { ...base, text: { format: { type: 'json_object' as const } } } : base;
+    const response = await handle.client.responses.create(body, { signal });
+    return responsesAnswerFromJson(name, response);
+  }
+
+  return {
+    async complete(req, signal) {
+      const handle = await init.getClient();
+      let useMode = mode;
+      let extraRequests = 0;
+      for (;;) {
+        try {
+          const answer = await once(handle, req, useMode, signal);
+          return extraRequests ? { ...answer, extraRequests } : answer;
+        } catch (err) {
+          const lower = DOWNGRADE[useMode];
+          if (req.schema === undefined || lower === null || !isFormatRejection(err as Error, FORMAT_WORDS)) throw err;
+          // The server cannot take this way of asking for JSON: step down and ask again at once.
+          extraRequests++;
+          useMode = lower;
+          mode = lower;
+        }
+      }
+    },
+  };
+}
+
+/**
+ * The SDK's strict-schema format for a zod schema, or null when strict mode
+ * cannot express it (the helpers throw, e.g. for optional fields); the caller
+ * then asks in JSON mode and zod does the checking.
+ */
+async function buildFormat(kind: 'chat', schema: NonNullable<ProviderRequest['schema']>): Promise<ReturnType<typeof import('openai/helpers/zod').zodResponseFormat> | null>;
+async function buildFormat(kind: 'text', schema: NonNullable<ProviderRequest['schema']>): Promise<ReturnType<typeof import('openai/helpers/zod').zodTextFormat> | null>;
+async function buildFormat(kind: 'chat' | 'text', schema: NonNullable<ProviderRequest['schema']>) {
+  const helpers = await import('openai/helpers/zod');
+  try {
+    return kind === 'chat'
+      ? helpers.zodResponseFormat(schema.zod, schemaName(schema.name))
+      : helpers.zodTextFormat(schema.zod, schemaName(schema.name));
+  } catch {
+    return null;
+  }
+}
+
+function chatAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
+  const body = raw as {
+    choices?: { message?: { content?: string | null; refusal?: string | null } }[];
+    usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
+  } | null;
+  const message = body?.choices?.[0]?.message;
+  if (!message) throw malformed(name, 'no choices[0].message');
+  return {
+    text: message.content ?? message.refusal ?? '',
+    usage: usage(body?.usage?.prompt_tokens, body?.usage?.completion_tokens, body?.usage?.total_tokens),
+  };
+}
+
+function responsesAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
+  const body = raw as {
+    output?: { type?: string; content?: { type?: string; text?: string }[] }[];
+    usage?: { input_tokens?: number; output_tokens?: number; total_tokens?: number } | null;
+  } | null;
+  if (!body || !Array.isArray(body.output)) throw malformed(name, 'no output');
+  const text = body.output
+    .filter((item) => item.type === 'message')
+    .flatMap((item) => item.content ?? [])
+    .filter((c) => c.type === 'output_text' && typeof c.text === 'string')
+    .map((c) => c.text)
+    .join('');
+  return { text, usage: usage(body.usage?.input_tokens, body.usage?.output_tokens, body.usage?.total_tokens) };
+}
+
+export const createOpenAIProvider: ProviderFactory = (settings, opts) => {
+  const getClient = lazy(async (): Promise<ChatClientHandle> => {
+    const apiKey = requireEnv(opts.env, 'openai', [settings.api_key_env ?? 'OPENAI_API_KEY']);
+    const { OpenAI } = await import('openai');
+    const client = new OpenAI({
+      apiKey,
+      baseURL: settings.base_url ?? opts.env('OPENAI_BASE_URL') ?? 'https://api.openai.com/v1',
+      organization: opts.env('OPENAI_ORG_ID') ?? null,
+      project: opts.env('OPENAI_PROJECT_ID') ?? null,
+      maxRetries: 0,
+      timeout: timeoutMs(settings),
+      fetch: capturingFetch(opts.fetch),
+    });
+    return { client, secrets: [apiKey] };
+  });
+  return chatProvider({ name: 'openai', settings, getClient, responsesApi: true });
+};

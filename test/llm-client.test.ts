@@ -1,0 +1,377 @@
+// The client over real SDK clients and the fake server: the response store,
+// re-asking invalid answers, retries, budget, abort, accounting.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { canonicalRequest, createLlmClient, extractJson, reaskMessage, validateAnswer } from '../stages/llm/client.ts';
+import type { LlmClientOptions, LlmEvent } from '../stages/llm/client.ts';
+import { AbortedError, BudgetExceededError, InvalidAnswerError, ProviderError } from '../stages/llm/errors.ts';
+import { openStore, requestHash } from '../stages/llm/store.ts';
+import type { ResponseStore } from '../stages/llm/store.ts';
+import type { LlmRequest, LlmSettings, ProviderName } from '../stages/llm/types.ts';
+import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
+import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
+
+const Category = z.object({ name: z.string(), count: z.number().int().min(0) });
+const schema = { name: 'category', zod: Category };
+const GOOD = '{"name":"dialogs","count":3}';
+const KEYS = { OPENAI_API_KEY: 'sk-test-client-0123456789', ANTHROPIC_API_KEY: 'sk-ant-client-0123456789' };
+
+let server: FakeProviderServer;
+let dir: string;
+let store: ResponseStore;
+let sleeps: number[];
+
+beforeAll(async () => {
+  server = await startFakeProviderServer();
+});
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'llm-client-'));
+  store = openStore(join(dir, 'store'));
+  sleeps = [];
+});
+afterEach(() => {
+  server.reset();
+  rmSync(dir, { recursive: true, force: true });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+function settings(extra: Partial<LlmSettings> = {}, provider: ProviderName = 'openai'): LlmSettings {
+  return {
+    provider,
+    model: provider === 'anthropic' ? 'claude-opus-4-6' : 'gpt-5-mini',
+    temperature: 1,
+    max_tokens: 1000,
+    concurrency: 4,
+    base_url: provider === 'anthropic' ? server.url : `${server.url}/v1`,
+    api_key_env: null,
+    timeout_s: 10,
+    max_retries: 2,
+    max_cost_usd: null,
+    ...extra,
+  };
+}
+
+function client(s: LlmSettings = settings(), extra: Partial<LlmClientOptions> = {}) {
+  return createLlmClient(s, {
+    store,
+    env: KEYS,
+    workspaceRoot: dir,
+    retry: { sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 },
+    ...extra,
+  });
+}
+
+const req = (content = 'Categorize this run.'): LlmRequest<z.infer<typeof Category>> => ({
+  step: 'categorize',
+  messages: [{ role: 'user', content }],
+  schema,
+});
+
+function storedFiles(): string[] {
+  const root = join(dir, 'store');
+  const out: string[] = [];
+  const walk = (d: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(d);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(d, n);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('response store', () => {
+  it('stores a valid answer at once; a second run makes zero HTTP requests', async () => {
+    server.reply({ text: GOOD, usage: { input: 100, output: 10 } });
+    const first = await client().complete(req());
+    expect(first).toMatchObject({ cached: false, attempts: 1, value: { name: 'dialogs', count: 3 } });
+    expect(storedFiles()).toHaveLength(1);
+    expect(server.requests).toHaveLength(1);
+
+    const again = client(); // a new run
+    const second = await again.complete(req());
+    expect(second).toMatchObject({ cached: true, attempts: 0, value: { name: 'dialogs', count: 3 }, requestHash: first.requestHash });
+    expect(second.usage).toEqual(first.usage);
+    expect(second.costUsd).toBe(first.costUsd);
+    expect(server.requests).toHaveLength(1);
+    expect(again.totals()).toMatchObject({ cached: 1, paid: 0, attempts: 0, spentUsd: 0 });
+  });
+
+  it('refresh calls again and overwrites the stored answer', async () => {
+    server.reply({ text: GOOD }, { text: '{"name":"forms","count":1}' });
+    await client().complete(req());
+    const fresh = await client(settings(), { refresh: true }).complete(req());
+    expect(fresh).toMatchObject({ cached: false, value: { name: 'forms', count: 1 } });
+    expect(server.requests).toHaveLength(2);
+    const hit = await client().complete(req());
+    expect(hit).toMatchObject({ cached: true, value: { name: 'forms', count: 1 } });
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('store: null neither reads nor writes', async () => {
+    server.reply({ text: GOOD }, { text: GOOD });
+    await client(settings(), { store: null }).complete(req());
+    await client(settings(), { store: null }).complete(req());
+    expect(server.requests).toHaveLength(2);
+    expect(storedFiles()).toHaveLength(0);
+  });
+
+  it('hashes the canonical request only: not keys, base URLs or timeouts', () => {
+    const a = canonicalRequest(settings(), req());
+    const b = canonicalRequest(settings({ base_url: 'http://elsewhere/v1', timeout_s: 99, api_key_env: 'OTHER', max_retries: 7, concurrency: 1 }), req());
+    expect(requestHash(a)).toBe(requestHash(b));
+    expect(Object.keys(a).sort()).toEqual(['max_tokens', 'messages', 'model', 'provider', 'schema', 'temperature']);
+    expect(requestHash(canonicalRequest(settings({ temperature: 0.5 }), req()))).not.toBe(requestHash(a));
+    expect(requestHash(canonicalRequest(settings(), { ...req(), schema: undefined }))).not.toBe(requestHash(a));
+    expect(requestHash(canonicalRequest(settings({}, 'anthropic'), req()))).not.toBe(requestHash(a));
+  });
+
+  it('stored files and thrown errors never contain the key', async () => {
+    server.reply({ text: GOOD }, { status: 401, error: `bad key ${KEYS.OPENAI_API_KEY}` });
+    await client().complete(req());
+    const err = await client().complete(req('other')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as Error).message).not.toContain(KEYS.OPENAI_API_KEY);
+    const files = storedFiles();
+    expect(files).toHaveLength(1);
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      expect(text).not.toContain(KEYS.OPENAI_API_KEY);
+      expect(text).not.toContain(server.url);
+    }
+  });
+});
+
+describe('structured answers', () => {
+  it('re-asks an invalid answer with the validation errors, then stores the valid one under the original hash', async () => {
+    server.reply({ text: '{"name":"dialogs","count":"three"}', usage: { input: 10, output: 5 } }, { text: GOOD, usage: { input: 30, output: 5 } });
+    const events: LlmEvent[] = [];
+    const c = client(settings(), { onEvent: (e) => events.push(e) });
+    const res = await c.complete(req());
+    expect(res.value).toEqual({ name: 'dialogs', count: 3 });
+    expect(res.attempts).toBe(2);
+    expect(res.usage).toEqual({ input_tokens: 40, output_tokens: 10, total_tokens: 50 });
+    const second = server.requests[1]!.body.messages;
+    expect(second).toHaveLength(3);
+    expect(second[1]).toEqual({ role: 'assistant', content: '{"name":"dialogs","count":"three"}' });
+    expect(second[2].role).toBe('user');
+    expect(second[2].content).toContain('- count: ');
+    expect(events.filter((e) => e.type === 'reask')).toHaveLength(1);
+    // Stored under the hash of the request as the stage asked it.
+    expect(res.requestHash).toBe(requestHash(canonicalRequest(settings(), req())));
+    expect(c.plan(req()).cached).toBe(true);
+    expect(await client().complete(req())).toMatchObject({ cached: true, value: { name: 'dialogs', count: 3 } });
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('re-asks answers that are not JSON at all (anthropic)', async () => {
+    server.reply({ text: 'I think the category is dialogs.' }, { text: GOOD });
+    const res = await client(settings({}, 'anthropic')).complete(req());
+    expect(res.value).toEqual({ name: 'dialogs', count: 3 });
+    const reask = server.requests[1]!.body.messages;
+    expect(reask.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(reask[2].content).toContain('not valid JSON');
+  });
+
+  it('gives up after maxValidationRetries re-asks with InvalidAnswerError carrying the issues; nothing is stored', async () => {
+    server.handle(() => ({ text: '{"name":"dialogs","count":-1}' }));
+    const c = client(settings(), { maxValidationRetries: 2 });
+    const err = await c.complete(req()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidAnswerError);
+    const e = err as InvalidAnswerError;
+    expect(e.issues[0]!.path).toBe('count');
+    expect(e.attempts).toBe(3);
+    expect(e.lastAnswer).toBe('{"name":"dialogs","count":-1}');
+    expect(server.requests).toHaveLength(3);
+    expect(storedFiles()).toHaveLength(0);
+    expect(c.totals()).toMatchObject({ failed: 1, paid: 0, reasks: 2, attempts: 3 });
+    expect(c.totals().spentUsd).toBeGreaterThan(0); // invalid answers were paid for
+  });
+
+  it('extracts JSON around prose and fences, and reports issues by path', () => {
+    expect(extractJson('Here: {"a":1} done')).toEqual({ ok: true, value: { a: 1 } });
+    expect(extractJson('```json\n{"a":[1,2]}\n```')).toEqual({ ok: true, value: { a: [1, 2] } });
+    expect(extractJson('nothing here').ok).toBe(false);
+    const bad = validateAnswer('{"name":1,"count":1.5}', undefined, Category);
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.issues.map((i) => i.path)).toEqual(['name', 'count']);
+    const many = Array.from({ length: 8 }, (_, i) => ({ path: `items.${i}`, message: 'Required' }));
+    const msg = reaskMessage(many);
+    expect(msg).toContain('- items.4: Required');
+    expect(msg).not.toContain('items.5');
+    expect(msg).toContain('and 3 more');
+  });
+});
+
+describe('retries', () => {
+  it('honours Retry-After on 429 and counts the attempts', async () => {
+    server.reply({ status: 429, headers: { 'retry-after': '7' } }, { text: GOOD });
+    const events: LlmEvent[] = [];
+    const c = client(settings(), { onEvent: (e) => events.push(e) });
+    const res = await c.complete(req());
+    expect(res.attempts).toBe(2);
+    expect(sleeps).toEqual([7000]);
+    expect(server.requests).toHaveLength(2);
+    expect(events.find((e) => e.type === 'retry')).toMatchObject({ attempt: 1, delayMs: 7000 });
+    expect(c.totals().attempts).toBe(2);
+  });
+
+  it('honours retry-after-ms (anthropic)', async () => {
+    server.reply({ status: 429, headers: { 'retry-after-ms': '250', 'retry-after': '9' } }, { text: GOOD });
+    const res = await client(settings({}, 'anthropic')).complete(req());
+    expect(res.attempts).toBe(2);
+    expect(sleeps).toEqual([250]);
+  });
+
+  it('retries a 500 with jittered backoff, then succeeds', async () => {
+    server.reply({ status: 500 }, { status: 503 }, { text: GOOD });
+    const res = await client(settings({ max_retries: 3 })).complete(req());
+    expect(res.attempts).toBe(3);
+    // full jitter with random() = 0.5: half of 1 s, then half of 2 s
+    expect(sleeps).toEqual([500, 1000]);
+  });
+
+  it('does not retry a 400', async () => {
+    server.reply({ status: 400, error: 'bad request' });
+    const err = await client().complete(req()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ status: 400, retryable: false, attempts: 1 });
+    expect(server.requests).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  it('stops after max_retries and stores nothing', async () => {
+    server.handle(() => ({ status: 502 }));
+    const c = client(settings({ max_retries: 2 }));
+    const err = await c.complete(req()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'ProviderError', status: 502, attempts: 3 });
+    expect(server.requests).toHaveLength(3);
+    expect(storedFiles()).toHaveLength(0);
+    expect(c.totals()).toMatchObject({ failed: 1, attempts: 3, paid: 0 });
+  });
+
+  it('retries a timeout and a dropped connection', async () => {
+    server.reply({ delayMs: 2000, text: GOOD }, { hangUp: true }, { text: GOOD });
+    const res = await client(settings({ timeout_s: 0.2 })).complete(req());
+    expect(res.attempts).toBe(3);
+    expect(res.value).toEqual({ name: 'dialogs', count: 3 });
+  });
+
+  it('retries a response body that is not JSON', async () => {
+    server.reply({ raw: '<html>proxy error' }, { text: GOOD });
+    const res = await client().complete(req());
+    expect(res.attempts).toBe(2);
+  });
+});
+
+describe('concurrency, budget, abort', () => {
+  it('keeps at most `concurrency` calls in flight', async () => {
+    let inFlight = 0;
+    let peak = 0;
+    server.handle(async () => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setTimeout(r, 30));
+      inFlight--;
+      return { text: GOOD };
+    });
+    const c = client(settings({ concurrency: 2 }));
+    await Promise.all(Array.from({ length: 6 }, (_, i) => c.complete(req(`run ${i}`))));
+    expect(peak).toBe(2);
+    expect(c.totals()).toMatchObject({ paid: 6, requests: 6 });
+  });
+
+  it('refuses a call that could exceed max_cost_usd, before calling', async () => {
+    // gpt-5-mini: 0.25 / 2 per 1M. Upper bound of one call: ~0 input + 1000 * 2e-6 = $0.002.
+    server.handle(() => ({ text: GOOD, usage: { input: 1000, output: 1000 } })); // $0.00225 each
+    const c = client(settings({ max_cost_usd: 0.004 }));
+    await c.complete(req('one'));
+    const err = await c.complete(req('two')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BudgetExceededError);
+    expect((err as Error).message).toMatch(/max_cost_usd \$0\.0040/);
+    expect(server.requests).toHaveLength(1);
+    // Store hits stay free under a budget.
+    expect(await c.complete(req('one'))).toMatchObject({ cached: true });
+  });
+
+  it('holds the upper bound of calls in flight against the budget', async () => {
+    server.handle(async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      return { text: GOOD, usage: { input: 1, output: 1 } };
+    });
+    const c = client(settings({ max_cost_usd: 0.003, concurrency: 4 }));
+    const results = await Promise.allSettled([c.complete(req('a')), c.complete(req('b'))]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('with a budget, an unpriced model is refused (its cost cannot be bounded)', async () => {
+    const c = client(settings({ model: 'my-finetune', max_cost_usd: 1 }));
+    const err = await c.complete(req()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BudgetExceededError);
+    expect((err as BudgetExceededError).estimateUsd).toBeNull();
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('reports unknown cost as null, not zero', async () => {
+    server.reply({ text: GOOD });
+    const c = client(settings({ model: 'my-finetune' }));
+    const res = await c.complete(req());
+    expect(res.costUsd).toBeNull();
+    expect(c.totals()).toMatchObject({ spentUsd: 0, unknownCostAnswers: 1 });
+    expect(c.plan(req('new')).estCostUsd).toBeNull();
+  });
+
+  it('abort stops scheduling, aborts the call in flight and stores nothing', async () => {
+    server.handle(() => ({ delayMs: 5000, text: GOOD }));
+    const controller = new AbortController();
+    const c = client(settings({ concurrency: 1 }), { signal: controller.signal });
+    const calls = [c.complete(req('a')), c.complete(req('b')), c.complete(req('c'))].map((p) => p.catch((e: unknown) => e));
+    while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    const errors = await Promise.all(calls);
+    for (const e of errors) expect(e).toBeInstanceOf(AbortedError);
+    expect(server.requests).toHaveLength(1);
+    expect(storedFiles()).toHaveLength(0);
+    await expect(c.complete(req('d'))).rejects.toBeInstanceOf(AbortedError);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('abort interrupts a retry wait', async () => {
+    server.handle(() => ({ status: 429, headers: { 'retry-after': '60' } }));
+    const controller = new AbortController();
+    const c = createLlmClient(settings(), { store, env: KEYS, workspaceRoot: dir, signal: controller.signal, onEvent: (e) => e.type === 'retry' && controller.abort() });
+    const started = Date.now();
+    await expect(c.complete(req())).rejects.toBeInstanceOf(AbortedError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe('plan (dry run)', () => {
+  it('estimates without any request: cached or not, tokens ~ chars/4, cost with output at max_tokens', async () => {
+    const content = 'x'.repeat(4000);
+    const c = client(settings({ model: 'gpt-5-2025-08-07', max_tokens: 2000 }));
+    const noSchema = { step: 's', messages: [{ role: 'user' as const, content }] };
+    const p = c.plan(noSchema);
+    expect(p).toMatchObject({ cached: false, estInputTokens: 1000 });
+    expect(p.estCostUsd).toBeCloseTo((1000 * 1.25 + 2000 * 10) / 1e6, 12);
+    expect(server.requests).toHaveLength(0);
+    server.reply({ text: 'summary' });
+    await c.complete(noSchema);
+    expect(c.plan(noSchema)).toMatchObject({ cached: true, estCostUsd: 0, requestHash: p.requestHash });
+    expect(client(settings({ model: 'gpt-5-2025-08-07', max_tokens: 2000 }), { refresh: true }).plan(noSchema).cached).toBe(false);
+  });
+});
