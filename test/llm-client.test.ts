@@ -200,6 +200,35 @@ describe('structured answers', () => {
     expect(c.totals().spentUsd).toBeGreaterThan(0); // invalid answers were paid for
   });
 
+  it('asks in JSON mode when strict structured output cannot express the schema (optional fields)', async () => {
+    const Loose = z.object({ name: z.string(), note: z.string().optional() });
+    server.reply({ text: '{"name":"x"}' });
+    const res = await client().complete({ step: 's', messages: [{ role: 'user', content: 'q' }], schema: { name: 'loose', zod: Loose } });
+    expect(res.value).toEqual({ name: 'x' });
+    const body = server.requests[0]!.body;
+    expect(body.response_format).toEqual({ type: 'json_object' });
+    expect(body.messages.at(-1).content).toContain('"note"');
+  });
+
+  it('re-asks an answer cut off at max_tokens (the parse helper throws; the paid text is kept)', async () => {
+    server.reply({ text: '{"name":"dia', finishReason: 'length', usage: { input: 10, output: 1000 } }, { text: GOOD });
+    const res = await client().complete(req());
+    expect(res.value).toEqual({ name: 'dialogs', count: 3 });
+    expect(res.usage.output_tokens).toBe(1005);
+    expect(server.requests[1]!.body.messages[1]).toEqual({ role: 'assistant', content: '{"name":"dia' });
+  });
+
+  it('treats a stored answer that no longer validates as a miss, with a warning', async () => {
+    const hash = requestHash(canonicalRequest(settings(), req()));
+    store.put(hash, { request: {}, text: 'not json', usage: { input_tokens: 1, output_tokens: 1, total_tokens: 2 }, cost_usd: 0 });
+    server.reply({ text: GOOD });
+    const events: LlmEvent[] = [];
+    const res = await client(settings(), { onEvent: (e) => events.push(e) }).complete(req());
+    expect(res).toMatchObject({ cached: false, value: { name: 'dialogs', count: 3 } });
+    expect(events.some((e) => e.type === 'warning')).toBe(true);
+    expect(await client().complete(req())).toMatchObject({ cached: true });
+  });
+
   it('extracts JSON around prose and fences, and reports issues by path', () => {
     expect(extractJson('Here: {"a":1} done')).toEqual({ ok: true, value: { a: 1 } });
     expect(extractJson('```json\n{"a":[1,2]}\n```')).toEqual({ ok: true, value: { a: [1, 2] } });
