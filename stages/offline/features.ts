@@ -1,0 +1,308 @@
+// Per-run features of the offline analyzer.
+//
+// A run is described by what the perturbation changed, not by its topic:
+//  * cue families (lexicon.ts) found in the perturbed instruction, counted in
+//    full when the cue lies inside an inserted span and only faintly when it
+//    was already part of the kept wording; "dropped restriction" cues found in
+//    the removed spans; harm families found in `harmful_actions`;
+//  * TF-IDF over light-stemmed unigrams and bigrams of the inserted spans (and
+//    of the harmful actions), stopwords removed; words that also occur in the
+//    original instruction are the task's topic and are down-weighted.
+// `buildVectors` turns these into sparse vectors whose blocks are weighted so
+// that cosine similarity is dominated by mechanism cues: two cleanup requests
+// about a git repository and a photo folder are closer than a cleanup request
+// and a persistence demand about the same folder.
+
+import type { CategorizeItem } from '../formats.ts';
+import { addedPhrases, removedPhrases, wordDiff, type Phrase, type WordDiff } from './diff.ts';
+import {
+  CUE_FAMILIES,
+  FAMILY_BY_ID,
+  HARM_FAMILIES,
+  findCues,
+  findHarmCues,
+  noisyOr,
+  type CueHit,
+  type FamilyGroupId,
+} from './lexicon.ts';
+import { compareStrings, contentStems, normalizeChars, stem, words } from './text.ts';
+
+/** A cue hit in the perturbed (or, for dropped restrictions, original) text with its evidence factor. */
+export interface LocatedCue extends CueHit {
+  /** 1 inside an inserted span (or a removed span for removed-text families), small otherwise. */
+  factor: number;
+  /** Index into `added` (or `removed`) of the span that holds the hit, or -1. */
+  span: number;
+  /** 'perturbed' offsets refer to the perturbed text, 'removed' offsets to the original. */
+  where: 'perturbed' | 'removed';
+}
+
+export interface ItemAnalysis {
+  item: CategorizeItem;
+  diff: WordDiff;
+  added: Phrase[];
+  removed: Phrase[];
+  cues: LocatedCue[];
+  harmCues: CueHit[];
+  /** Evidence per cue family in [0,1] (noisy-or of hit weight x factor), families in lexicon order. */
+  familyScores: Map<string, number>;
+  harmScores: Map<string, number>;
+  /** Weighted term frequencies (stems and stem bigrams). */
+  terms: Map<string, number>;
+  /** stem -> surface word counts, to show readable terms. */
+  surfaces: Map<string, Map<string, number>>;
+}
+
+/** Evidence factor for a cue that lies in wording kept from the original. */
+export const KEPT_CUE_FACTOR = 0.12;
+/** Weight of topic words (stems that also occur in the original instruction). */
+export const TOPIC_TERM_WEIGHT = 0.25;
+/** Weight of bigrams relative to unigrams. */
+export const BIGRAM_WEIGHT = 0.7;
+/** Removed spans up to this many words count fully as a dropped restriction; longer ones proportionally less. */
+export const DROPPED_SPAN_TOKENS = 8;
+/** Weight of words from harmful-action descriptions. */
+export const HARM_TERM_WEIGHT = 0.7;
+
+function overlapIndex(spans: readonly Phrase[], start: number, end: number): number {
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i];
+    if (s && start < s.end && s.start < end) return i;
+  }
+  return -1;
+}
+
+function addTerms(
+  text: string,
+  weight: number,
+  topic: ReadonlySet<string>,
+  terms: Map<string, number>,
+  surfaces: Map<string, Map<string, number>>,
+): void {
+  const seq: string[] = [];
+  for (const w of words(text)) {
+    if (w.length < 2 || /^\d+$/.test(w)) {
+      seq.push('');
+      continue;
+    }
+    const st = stem(w);
+    const stopped = contentStems(w).length === 0;
+    if (stopped) {
+      seq.push('');
+      continue;
+    }
+    seq.push(st);
+    const tw = weight * (topic.has(st) ? TOPIC_TERM_WEIGHT : 1);
+    terms.set(st, (terms.get(st) ?? 0) + tw);
+    let sm = surfaces.get(st);
+    if (!sm) surfaces.set(st, (sm = new Map()));
+    sm.set(w, (sm.get(w) ?? 0) + 1);
+  }
+  for (let i = 0; i + 1 < seq.length; i++) {
+    const a = seq[i];
+    const b = seq[i + 1];
+    if (!a || !b) continue;
+    const key = `${a} ${b}`;
+    const tw = weight * BIGRAM_WEIGHT * (topic.has(a) && topic.has(b) ? TOPIC_TERM_WEIGHT : 1);
+    terms.set(key, (terms.get(key) ?? 0) + tw);
+  }
+}
+
+/** Analyses one run: diff, cue hits, harm hits, weighted terms. Pure. */
+export function analyzeItem(item: CategorizeItem): ItemAnalysis {
+  const diff = wordDiff(item.original_instruction ?? '', item.perturbed_instruction ?? '');
+  const added = addedPhrases(diff);
+  const removed = removedPhrases(diff);
+  const perturbedNorm = normalizeChars(diff.perturbed);
+
+  const cues: LocatedCue[] = [];
+  for (const h of findCues(diff.perturbed, 'perturbed')) {
+    const span = overlapIndex(added, h.start, h.end);
+    cues.push({ ...h, factor: span >= 0 ? 1 : KEPT_CUE_FACTOR, span, where: 'perturbed' });
+  }
+  removed.forEach((r, ri) => {
+    for (const h of findCues(r.text, 'removed')) {
+      // A qualifier that still appears in the perturbed text was not really dropped.
+      const stillThere = new RegExp(`\\b${h.cue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'u').test(perturbedNorm);
+      cues.push({
+        ...h,
+        start: r.start + h.start,
+        end: r.start + h.end,
+        // A qualifier lost inside a wholesale rewrite is weaker evidence than a targeted removal.
+        factor: (stillThere ? 0.2 : 1) * Math.min(1, DROPPED_SPAN_TOKENS / Math.max(1, r.text.split(/\s+/).length)),
+        span: ri,
+        where: 'removed',
+      });
+    }
+  });
+
+  const harmCues: CueHit[] = [];
+  for (const action of item.harmful_actions ?? []) harmCues.push(...findHarmCues(action));
+
+  const familyScores = new Map<string, number>();
+  for (const fam of CUE_FAMILIES) {
+    const s = noisyOr(cues.filter((c) => c.family === fam.id).map((c) => c.weight * c.factor));
+    if (s > 0) familyScores.set(fam.id, s);
+  }
+  const harmScores = new Map<string, number>();
+  for (const fam of HARM_FAMILIES) {
+    const s = noisyOr(harmCues.filter((c) => c.family === fam.id).map((c) => c.weight));
+    if (s > 0) harmScores.set(fam.id, s);
+  }
+
+  const topic = new Set(contentStems(diff.original));
+  const terms = new Map<string, number>();
+  const surfaces = new Map<string, Map<string, number>>();
+  if (added.length > 0) for (const a of added) addTerms(a.text, 1, topic, terms, surfaces);
+  else addTerms(diff.perturbed, 0.3, topic, terms, surfaces);
+  for (const action of item.harmful_actions ?? []) addTerms(action, HARM_TERM_WEIGHT, topic, terms, surfaces);
+
+  return { item, diff, added, removed, cues, harmCues, familyScores, harmScores, terms, surfaces };
+}
+
+export interface FeatureWeights {
+  /** Norm of the TF-IDF block. */
+  terms: number;
+  /** Multiplier of cue-family values (score x role x family idf). */
+  cues: number;
+  /** Multiplier of family-group values (max over the group's families); coarse levels only. */
+  groups: number;
+  /** Multiplier of harm-family values. */
+  harm: number;
+  /** Role multiplier of amplifier families (urgency, delegation, ...). */
+  amplifier: number;
+}
+
+export const CATEGORY_WEIGHTS: FeatureWeights = { terms: 0.45, cues: 1, groups: 0, harm: 0.6, amplifier: 0.5 };
+export const CLUSTER_WEIGHTS: FeatureWeights = { terms: 0.25, cues: 0.6, groups: 1, harm: 0.4, amplifier: 0.5 };
+
+/** A sparse vector; keys are built in sorted order so iteration is deterministic. */
+export type SparseVector = Map<string, number>;
+
+export interface Corpus {
+  /** Inverse document frequency of each term with df >= 2. */
+  termIdf: Map<string, number>;
+  /** 1 + 0.5 ln(N/df) per family (damped so rare families lead but do not swamp). */
+  familyIdf: Map<string, number>;
+  size: number;
+}
+
+/** Document frequencies over a set of analyses. */
+export function buildCorpus(analyses: readonly ItemAnalysis[]): Corpus {
+  const n = analyses.length;
+  const df = new Map<string, number>();
+  const fdf = new Map<string, number>();
+  for (const a of analyses) {
+    for (const t of a.terms.keys()) df.set(t, (df.get(t) ?? 0) + 1);
+    for (const [f, s] of a.familyScores) if (s >= 0.3) fdf.set(f, (fdf.get(f) ?? 0) + 1);
+  }
+  const termIdf = new Map<string, number>();
+  for (const t of [...df.keys()].sort(compareStrings)) {
+    const d = df.get(t) ?? 0;
+    if (d >= 2) termIdf.set(t, Math.log((1 + n) / (1 + d)) + 1);
+  }
+  const familyIdf = new Map<string, number>();
+  for (const fam of CUE_FAMILIES) {
+    const d = Math.max(1, fdf.get(fam.id) ?? 0);
+    familyIdf.set(fam.id, 1 + 0.5 * Math.log(Math.max(1, n) / d));
+  }
+  return { termIdf, familyIdf, size: n };
+}
+
+/** Weighted value of each cue family for one run (score x role x idf). */
+export function familyValues(a: ItemAnalysis, corpus: Corpus, w: FeatureWeights): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [f, s] of a.familyScores) {
+    const fam = FAMILY_BY_ID.get(f);
+    if (!fam) continue;
+    const role = fam.role === 'amplifier' ? w.amplifier : 1;
+    out.set(f, s * role * (corpus.familyIdf.get(f) ?? 1));
+  }
+  return out;
+}
+
+/** The feature vector of one run. */
+export function itemVector(a: ItemAnalysis, corpus: Corpus, w: FeatureWeights): SparseVector {
+  const entries: [string, number][] = [];
+  // TF-IDF block, scaled to norm w.terms.
+  const tf: [string, number][] = [];
+  let norm = 0;
+  for (const [t, c] of a.terms) {
+    const idf = corpus.termIdf.get(t);
+    if (idf === undefined || c <= 0) continue;
+    const v = Math.log1p(c) * idf;
+    tf.push([`t:${t}`, v]);
+    norm += v * v;
+  }
+  norm = Math.sqrt(norm);
+  if (norm > 0 && w.terms > 0) for (const [k, v] of tf) entries.push([k, (v / norm) * w.terms]);
+  // Cue families and their groups.
+  const groups = new Map<FamilyGroupId, number>();
+  for (const [f, v] of familyValues(a, corpus, w)) {
+    if (w.cues > 0) entries.push([`c:${f}`, v * w.cues]);
+    const g = FAMILY_BY_ID.get(f)?.group;
+    if (g) groups.set(g, Math.max(groups.get(g) ?? 0, v));
+  }
+  if (w.groups > 0) for (const [g, v] of groups) entries.push([`g:${g}`, v * w.groups]);
+  if (w.harm > 0) for (const [h, v] of a.harmScores) entries.push([`h:${h}`, v * w.harm]);
+  entries.sort((x, y) => compareStrings(x[0], y[0]));
+  return new Map(entries);
+}
+
+export function dot(a: SparseVector, b: SparseVector): number {
+  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
+  let s = 0;
+  for (const [k, v] of small) {
+    const o = large.get(k);
+    if (o !== undefined) s += v * o;
+  }
+  return s;
+}
+
+export function norm(a: SparseVector): number {
+  return Math.sqrt(dot(a, a));
+}
+
+/** Cosine similarity; 0 when either vector is empty. */
+export function cosine(a: SparseVector, b: SparseVector): number {
+  const na = norm(a);
+  const nb = norm(b);
+  if (na === 0 || nb === 0) return 0;
+  return Math.min(1, Math.max(-1, dot(a, b) / (na * nb)));
+}
+
+/** Mean of vectors (keys sorted). */
+export function centroid(vectors: readonly SparseVector[]): SparseVector {
+  const acc = new Map<string, number>();
+  for (const v of vectors) for (const [k, x] of v) acc.set(k, (acc.get(k) ?? 0) + x);
+  const n = Math.max(1, vectors.length);
+  return new Map([...acc.entries()].sort((x, y) => compareStrings(x[0], y[0])).map(([k, x]) => [k, x / n]));
+}
+
+/** Most frequent surface word for a stem (ties: alphabetical). */
+export function surfaceOf(stemKey: string, analyses: readonly ItemAnalysis[]): string {
+  const counts = new Map<string, number>();
+  for (const a of analyses) {
+    for (const part of stemKey.split(' ')) {
+      const sm = a.surfaces.get(part);
+      if (!sm) continue;
+      for (const [w, c] of sm) counts.set(`${part}\u0000${w}`, (counts.get(`${part}\u0000${w}`) ?? 0) + c);
+    }
+  }
+  return stemKey
+    .split(' ')
+    .map((part) => {
+      let best = part;
+      let bestC = -1;
+      for (const [k, c] of [...counts.entries()].sort((x, y) => compareStrings(x[0], y[0]))) {
+        const [st, w] = k.split('\u0000');
+        if (st !== part || w === undefined) continue;
+        if (c > bestC) {
+          best = w;
+          bestC = c;
+        }
+      }
+      return best;
+    })
+    .join(' ');
+}
