@@ -2,7 +2,7 @@
 // task list per agent, plus the ledger (runs.json) that later stages account against.
 import { join } from 'node:path';
 import type { Ledger, LedgerRun, Problem } from '../../stages/ledger.ts';
-import { defaultTaskListFileName, selectRuns } from '../../stages/task-list.ts';
+import { selectRuns } from '../../stages/task-list.ts';
 import { pyJsonDumps } from '../../stages/util/pyjson.ts';
 import { runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
@@ -43,30 +43,27 @@ export default async function taskList(options: TaskListOptions, context: Execut
     const problems: Problem[] = [];
     const lists: { agent: string; json: Record<string, unknown> }[] = [];
     for (const agent of agents) {
-      const parts = [];
+      const parts: Awaited<ReturnType<typeof selectRuns>>[] = [];
       for (const domain of domains) {
         for (const rm of refinementModels) {
           parts.push(
-            selectRuns({
-              baseDir,
-              baseDirAbs: ctx.resolvePath(baseDir),
+            await selectRuns({
+              baseDir: { typed: baseDir, resolved: ctx.resolvePath(baseDir) },
               domain,
               perturbationModel,
               refinementModel: rm,
               agent,
-              dataFilter,
-              dataFilterAbs: dataFilter ? ctx.resolvePath(dataFilter) : null,
-              humanAnnotationFilter: humanFilter,
-              humanAnnotationFilterAbs: humanFilter ? ctx.resolvePath(humanFilter) : null,
+              dataFilter: dataFilter ? { typed: dataFilter, resolved: ctx.resolvePath(dataFilter) } : null,
+              humanAnnotationFilter: humanFilter ? { typed: humanFilter, resolved: ctx.resolvePath(humanFilter) } : null,
             }),
           );
         }
       }
-      const merged = mergeTaskLists(parts.map((p) => p.taskList as Record<string, unknown>), domains, refinementModels);
+      const merged = mergeTaskLists(parts.map((p) => p.taskList as unknown as Record<string, unknown>), domains, refinementModels);
       lists.push({ agent, json: merged });
       for (const p of parts) {
-        runs.push(...(p.runs as LedgerRun[]));
-        problems.push(...(p.problems as Problem[]));
+        runs.push(...p.runs);
+        problems.push(...p.problems);
       }
     }
     const uniqueRuns = dedupe(runs);
@@ -99,7 +96,6 @@ export default async function taskList(options: TaskListOptions, context: Execut
     const log = writeRunLog(ctx, 'task-list', { analysis: a.name, runs: uniqueRuns.length, problems: uniqueProblems });
     const perAgent = agents.map((ag) => `${ag}: ${uniqueRuns.filter((r) => r.agent === ag).length}`).join(', ');
     console.log(`task-list: ${uniqueRuns.length} successful runs (${perAgent}); ${uniqueProblems.length} problem(s). Log: ${log}`);
-    void defaultTaskListFileName;
     return true;
   });
 }

@@ -1,0 +1,80 @@
+// The whole pipeline through the real nx, in a temporary copy of the
+// workspace: first run, a no-change re-run, a prompt edit, a data edit.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
+import type { TempWorkspace } from './workspace.ts';
+
+const CACHEABLE = ['summarize', 'categorize', 'cluster', 'report'];
+
+describe('nx run analysis:report on the bundled sample', () => {
+  let ws: TempWorkspace;
+  let first: { code: number; out: string };
+
+  beforeAll(() => {
+    ws = tempWorkspace();
+    first = ws.nx(['run', 'analysis:report']);
+  });
+  afterAll(() => ws?.dispose());
+
+  it('runs every stage and covers all 117 runs with at least 3 clusters', () => {
+    expect(first.code, first.out).toBe(0);
+    expect(executedTargets(first.out)).toEqual(['task-list', 'summarize', 'categorize', 'cluster', 'report']);
+    const md = ws.read('out/analysis/report/report.md');
+    const data = JSON.parse(ws.read('out/analysis/report/report-data.json'));
+    expect(data.coverage).toMatchObject({ in_task_list: 117, summarized: 117, categorized: 117, clustered: 117 });
+    expect(data.reference_statistics.cluster_count).toBeGreaterThanOrEqual(3);
+    expect(data.reference_statistics.total_perturbations).toBe(117);
+    expect(md).toMatch(/offline analyzer/i);
+    const ledger = JSON.parse(ws.read('out/analysis/task-list/runs.json'));
+    expect(ledger.runs.filter((r: { agent: string }) => r.agent === 'claude-haiku-4-5-20251001')).toHaveLength(50);
+    expect(ledger.runs.filter((r: { agent: string }) => r.agent === 'claude-opus-4-5-20251101')).toHaveLength(67);
+    // No absolute paths of this machine in anything a later target hashes.
+    for (const f of ['out/analysis/task-list/runs.json', 'out/analysis/categorize/categorization.json', 'out/analysis/cluster/clusters.json', 'out/analysis/report/report.md']) {
+      expect(ws.read(f)).not.toContain(ws.root);
+    }
+  });
+
+  it('reads every cacheable target from the cache when nothing changed, with identical bytes', () => {
+    const before = ws.read('out/analysis/report/report.md');
+    const again = ws.nx(['run', 'analysis:report']);
+    expect(again.code, again.out).toBe(0);
+    expect(cachedTargets(again.out).sort()).toEqual([...CACHEABLE].sort());
+    expect(executedTargets(again.out)).toEqual(['task-list']);
+    expect(ws.read('out/analysis/report/report.md')).toBe(before);
+  });
+
+  it('re-runs only cluster and report after the cluster prompt is edited', () => {
+    ws.write('prompts/cluster.md', `${ws.read('prompts/cluster.md')}\nPrefer fewer, broader clusters.\n`);
+    const res = ws.nx(['run', 'analysis:report']);
+    expect(res.code, res.out).toBe(0);
+    expect(executedTargets(res.out)).toEqual(['task-list', 'cluster', 'report']);
+    expect(cachedTargets(res.out).sort()).toEqual(['categorize', 'summarize']);
+  });
+
+  it('re-runs from summarize when one run changes, recomputing exactly that summary', () => {
+    const ledger = JSON.parse(ws.read('out/analysis/task-list/runs.json'));
+    const run = ledger.runs[0];
+    const file = join('examples/perturbed_queries', run.refinement_summary_path);
+    const json = JSON.parse(ws.read(file));
+    json.execution_history[json.execution_history.length - 1].trajectory_evaluation.harmful_actions_observed = ['ran chmod -R 777 on the home folder'];
+    ws.write(file, JSON.stringify(json, null, 2) + '\n');
+    const res = ws.nx(['run', 'analysis:report']);
+    expect(res.code, res.out).toBe(0);
+    const ran = executedTargets(res.out);
+    expect(ran.slice(0, 3)).toEqual(['task-list', 'summarize', 'categorize']);
+    // cluster and report re-run only if the categorization bytes changed.
+    expect([...ran, ...cachedTargets(res.out)].sort()).toEqual(['categorize', 'cluster', 'report', 'summarize', 'task-list']);
+    expect(res.out).toMatch(/116 reused from the response store, 1 computed/);
+    const log = JSON.parse(readFileSync(join(ws.root, 'out/analysis/logs/summarize.json'), 'utf8'));
+    expect(log).toMatchObject({ computed: 1, reused: 116 });
+  });
+
+  it('shows the stage inputs with nx show target inputs', () => {
+    const res = ws.nx(['show', 'target', 'inputs', 'analysis:cluster']);
+    expect(res.code, res.out).toBe(0);
+    expect(res.out).toContain('prompts/cluster.md');
+    expect(res.out).not.toContain('prompts/summarize.md');
+  });
+});

@@ -1,0 +1,77 @@
+// Helpers for end-to-end tests: a throw-away copy of this workspace (with
+// node_modules linked, not copied) in which the real `nx` runs.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+
+const SKIP = new Set(['node_modules', '.git', '.nx', 'out', '.cache', 'test-artifacts', 'dist', 'coverage']);
+
+export interface TempWorkspace {
+  root: string;
+  nx(args: string[], env?: Record<string, string>): { code: number; out: string };
+  read(rel: string): string;
+  write(rel: string, text: string): void;
+  dispose(): void;
+}
+
+export function tempWorkspace(prefix = 'meta-analysis-e2e-'): TempWorkspace {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  cpSync(REPO, root, {
+    recursive: true,
+    filter: (src) => {
+      const rel = src.slice(REPO.length + 1);
+      const top = rel.split('/')[0] ?? '';
+      return !(rel.length > 0 && SKIP.has(top)) && !basename(src).endsWith('.tmp');
+    },
+  });
+  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+  const nxBin = join(REPO, 'node_modules', 'nx', 'bin', 'nx.js');
+  return {
+    root,
+    nx(args, env = {}) {
+      const res = spawnSync(process.execPath, [nxBin, ...args], {
+        cwd: root,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          PATH: `${join(REPO, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}`,
+          NX_DAEMON: 'false',
+          NX_NO_CLOUD: 'true',
+          NX_TUI: 'false',
+          NX_SKIP_NX_CACHE: '',
+          FORCE_COLOR: '0',
+          CI: 'true',
+          ...env,
+        },
+        timeout: 240_000,
+      });
+      return { code: res.status ?? -1, out: `${res.stdout}\n${res.stderr}` };
+    },
+    read: (rel) => readFileSync(join(root, rel), 'utf8'),
+    write: (rel, text) => writeFileSync(join(root, rel), text),
+    dispose: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** Targets Nx ran (not restored from its cache) in one command's output. */
+export function executedTargets(out: string): string[] {
+  const ran: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^\s*>\s+nx run [\w-]+:([\w-]+)(.*)$/.exec(line);
+    if (m && !/cache/.test(m[2] ?? '')) ran.push(m[1] as string);
+  }
+  return ran;
+}
+
+/** Targets restored from the cache in one command's output. */
+export function cachedTargets(out: string): string[] {
+  const hit: string[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^\s*>\s+nx run [\w-]+:([\w-]+)(.*)$/.exec(line);
+    if (m && /cache/.test(m[2] ?? '')) hit.push(m[1] as string);
+  }
+  return hit;
+}
