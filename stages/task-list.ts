@@ -1,0 +1,864 @@
+// Step 1, task selection: scan an elicitation tree for the successful runs of
+// one agent and write the reference pipeline's task-list format.
+//
+// `selectRuns` reproduces the reference script's selection, counts, key order
+// and sorting (including its quirks, listed in docs/seed-formats-details.md,
+// top items 2-8), with these deliberate differences:
+// - Where the reference crashes (a JSON file whose top level is not an object, a
+//   file that is not UTF-8, a file where the perturbation-model folder should
+//   be, an unreadable folder, a filter file of the wrong shape), we record a
+//   problem and go on with everything else.
+// - Folders are listed in sorted order (code points), not in the order the file
+//   system returns them. This fixes the order of the per-model map keys and of
+//   `excluded_false_positives`, which the reference leaves unsorted.
+// - `metadata.generated_at` is null, so the output is a pure function of the
+//   tree and the options; a caller may stamp user-requested copies.
+// - The baseline filter also accepts the bare agent name as key (the
+//   reference only looks up `agent_<agent>`); `agent_<agent>` wins when both exist.
+//   An entry that is not a list of task ids is a problem, not reinterpreted.
+// - Anything the reference passes over in silence that may hide data (a filter
+//   that is not applied, annotation keys that cannot match, a `success` that is
+//   not a boolean, stray files in the tree) is reported in `problems`.
+// - Option values must be plain folder names (no `/`, not `.` or `..`).
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { describeIoError, jsonTypeName, nodeTreeIo, parseJsonBytes } from './util/fs.ts';
+import type { TreeIo, DirEntry, ReadJsonResult } from './util/fs.ts';
+import { PyFloat, PyInt, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from './util/pyjson.ts';
+import type { PyJsonValue } from './util/pyjson.ts';
+
+/** The reference script's defaults. */
+export const TASK_LIST_DEFAULTS = {
+  baseDir: '../perturbed_queries',
+  domain: 'multi_apps_test',
+  perturbationModel: 'o4-mini-2025-04-16',
+  agent: 'claude-haiku-4-5-20251001',
+} as const;
+
+/** The agents the reference script accepts (`--agent` choices). */
+export const REFERENCE_AGENTS = ['claude-haiku-4-5-20251001', 'claude-opus-4-5-20251101', 'computer-use-preview'] as const;
+
+/** A path option: the string as the user typed it (copied into metadata) and where it points. */
+export interface PathArg {
+  typed: string;
+  /** Absolute path used for reading. */
+  resolved: string;
+}
+
+export interface SelectRunsOptions {
+  baseDir: PathArg;
+  /** A domain folder name, or `all` (any case) or `""` for every domain. */
+  domain: string;
+  perturbationModel: string;
+  /** A refinement model folder name (without `iterative_refinement_`); null or `""` discovers them. */
+  refinementModel: string | null;
+  /** The agent name (folder `agent_<agent>`). */
+  agent: string;
+  /** Baseline harm filter; applied only when one domain is selected. */
+  dataFilter: PathArg | null;
+  humanAnnotationFilter: PathArg | null;
+}
+
+/** One entry of `task_details_by_refinement_model` (reference key order). */
+export interface TaskDetail {
+  domain: string;
+  task_id: string;
+  perturbed_id: string;
+  task_spec: string;
+  refinement_model: string;
+  /** The typed base_dir joined with the run path, cleaned up as Python's pathlib does. */
+  refinement_summary_path: string;
+  /** Copied from refinement_summary.json as stored (0 when the key is missing). */
+  execution_iterations: PyJsonValue;
+  final_score: PyJsonValue;
+}
+
+export interface ExcludedFalsePositive {
+  domain: string;
+  task_id: string;
+  perturbed_id: string;
+  refinement_model: string;
+  task_spec: string;
+  fp_key: string;
+}
+
+export interface TaskListMetadata {
+  generated_at: string | null;
+  base_dir: string;
+  domain: string;
+  perturbation_model: string;
+  refinement_model: string | null;
+  agent: string;
+  data_filter: string | null;
+  human_annotation_filter: string | null;
+  excluded_task_ids_baseline_harm: string[];
+  num_excluded_tasks_baseline_harm: number;
+  num_excluded_false_positives: number;
+  excluded_false_positives_by_refinement_model: Record<string, number>;
+  refinement_models_found: string[];
+  total_successful_runs: number;
+  successful_runs_by_refinement_model: Record<string, number>;
+}
+
+/** The reference task-list file. */
+export interface TaskList {
+  metadata: TaskListMetadata;
+  task_lists_by_refinement_model: Record<string, string[]>;
+  task_details_by_refinement_model: Record<string, TaskDetail[]>;
+  excluded_false_positives: ExcludedFalsePositive[];
+}
+
+/** One selected run, as later stages address it. */
+export interface SelectedRun {
+  /** `<domain>:<task_id>:<perturbed_id>:<refinement_model>:<agent>` */
+  run_id: string;
+  agent: string;
+  domain: string;
+  task_id: string;
+  perturbed_id: string;
+  refinement_model: string;
+  task_spec: string;
+  /** Relative to the data root, `/`-separated. */
+  refinement_summary_path: string;
+  perturbed_query_path: string;
+  /** sha256 (hex) over refinement_summary.json and perturbed_query_<pid>.json; see `inputDigest`. */
+  input_digest: string;
+}
+
+export interface Problem {
+  /** Relative to the data root (`.` for the root itself); a filter file as typed. */
+  file: string;
+  /** The option, key or field concerned, when there is one. */
+  field?: string;
+  message: string;
+}
+
+export interface SelectRunsResult {
+  taskList: TaskList;
+  runs: SelectedRun[];
+  problems: Problem[];
+}
+
+/** Thrown for option values the scan cannot use safely. */
+export class TaskListOptionsError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.name = 'TaskListOptionsError';
+    this.field = field;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+/** Compare strings by Unicode code points (Python's str order), not UTF-16 units. */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // A surrogate (a code point above U+FFFF) sorts after every other BMP unit.
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys) return xs ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+function setOwn<V>(obj: Record<string, V>, key: string, value: V): void {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    obj[key] = value;
+  }
+}
+
+function mapToObject<V>(map: Map<string, V>): Record<string, V> {
+  const out: Record<string, V> = {};
+  for (const [k, v] of map) setOwn(out, k, v);
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, PyJsonValue> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PyFloat) && !(v instanceof PyInt);
+}
+
+function getOwn(obj: Record<string, PyJsonValue>, key: string): PyJsonValue | undefined {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+/** Python's `str(Path(base).joinpath(*names))` for plain names: `.` and empty parts dropped, `..` kept. */
+export function pyPathJoin(base: string, names: string[]): string {
+  const root = base.startsWith('//') && !base.startsWith('///') ? '//' : base.startsWith('/') ? '/' : '';
+  const parts = base.split('/').filter((p) => p !== '' && p !== '.');
+  const joined = root + [...parts, ...names].join('/');
+  return joined === '' ? '.' : joined;
+}
+
+/** The JSON type of a value with its article: "an array", "a string". */
+function aType(v: unknown): string {
+  const t = jsonTypeName(v);
+  return t === 'array' || t === 'object' ? `an ${t}` : `a ${t}`;
+}
+
+/** A short rendering of a parsed value for messages. */
+function show(v: PyJsonValue): string {
+  const text = pyJsonDumps(v, null);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json'];
+
+function isAllDomains(domain: string): boolean {
+  // The reference treats "" like "all": `None if d.lower() == "all" else d`, then `if domain:`.
+  return domain === '' || domain.toLowerCase() === 'all';
+}
+
+function checkName(field: string, value: string, allowEmpty: boolean): void {
+  if (value.includes('\0')) throw new TaskListOptionsError(field, 'must not contain a NUL character');
+  if (value.includes('/')) throw new TaskListOptionsError(field, `must be a folder name, not a path: ${JSON.stringify(value)}`);
+  if (value === '.' || value === '..') throw new TaskListOptionsError(field, `must be a folder name, got ${JSON.stringify(value)}`);
+  if (!allowEmpty && value === '') throw new TaskListOptionsError(field, 'must not be empty');
+}
+
+/** Framing of the digest input: each file by name, then its length and bytes, or a marker. */
+export function inputDigest(files: { name: string; bytes: Uint8Array | null; marker?: string }[]): string {
+  const h = createHash('sha256');
+  for (const f of files) {
+    h.update(`${f.name}\0`);
+    if (f.bytes === null) h.update(`${f.marker ?? 'missing'}\0`);
+    else {
+      h.update(`${f.bytes.length}\0`);
+      h.update(f.bytes);
+    }
+  }
+  return h.digest('hex');
+}
+
+// ---------------------------------------------------------------------------
+// Filters
+
+interface BaselineFilter {
+  /** Sorted, de-duplicated task ids to exclude. */
+  ids: string[];
+}
+
+async function readFilterFile(io: TreeIo, arg: PathArg, what: string, problems: Problem[]): Promise<Record<string, PyJsonValue> | null> {
+  const kind = await io.stat(arg.resolved).catch((err: unknown) => {
+    problems.push({ file: arg.typed, message: `${what}: cannot read: ${describeIoError(err)}; not applied` });
+    return undefined;
+  });
+  if (kind === undefined) return null;
+  if (kind === null) {
+    problems.push({ file: arg.typed, message: `${what}: file not found; not applied` });
+    return null;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await io.readFile(arg.resolved);
+  } catch (err) {
+    problems.push({ file: arg.typed, message: `${what}: cannot read: ${describeIoError(err)}; not applied` });
+    return null;
+  }
+  const parsed: ReadJsonResult<PyJsonValue> = parseJsonBytes<PyJsonValue>(bytes, what, { parse: pyJsonParse, expect: 'object' });
+  if (!parsed.ok) {
+    problems.push({ file: arg.typed, message: `${parsed.message}; not applied` });
+    return null;
+  }
+  return parsed.value as Record<string, PyJsonValue>;
+}
+
+async function loadBaselineFilter(io: TreeIo, arg: PathArg, domain: string, agent: string, problems: Problem[]): Promise<BaselineFilter | null> {
+  const data = await readFilterFile(io, arg, 'baseline harm filter', problems);
+  if (data === null) return null;
+  const byAgent = getOwn(data, domain);
+  if (byAgent === undefined) {
+    problems.push({ file: arg.typed, field: domain, message: `baseline harm filter has no entry for domain ${JSON.stringify(domain)}; nothing excluded` });
+    return { ids: [] };
+  }
+  if (!isObject(byAgent)) {
+    problems.push({ file: arg.typed, field: domain, message: `baseline harm filter: expected an object of agents, found ${aType(byAgent)}; nothing excluded` });
+    return { ids: [] };
+  }
+  const prefixed = `agent_${agent}`;
+  const key = Object.hasOwn(byAgent, prefixed) ? prefixed : Object.hasOwn(byAgent, agent) ? agent : null;
+  if (key === null) {
+    problems.push({
+      file: arg.typed,
+      field: domain,
+      message: `baseline harm filter has no ${JSON.stringify(prefixed)} (or ${JSON.stringify(agent)}) entry for domain ${JSON.stringify(domain)}; nothing excluded`,
+    });
+    return { ids: [] };
+  }
+  const list = byAgent[key];
+  const field = `${domain}.${key}`;
+  if (!Array.isArray(list)) {
+    problems.push({ file: arg.typed, field, message: `baseline harm filter: expected a list of task ids, found ${aType(list)}; nothing excluded` });
+    return { ids: [] };
+  }
+  const ids = new Set<string>();
+  let ignored = 0;
+  for (const item of list) {
+    if (typeof item === 'string') ids.add(item);
+    else ignored++;
+  }
+  if (ignored > 0) {
+    problems.push({ file: arg.typed, field, message: `baseline harm filter: ${ignored} entr${ignored === 1 ? 'y is' : 'ies are'} not strings; ignored` });
+  }
+  return { ids: [...ids].sort(compareCodePoints) };
+}
+
+async function loadFalsePositives(io: TreeIo, arg: PathArg, agent: string, problems: Problem[]): Promise<Set<string> | null> {
+  const data = await readFilterFile(io, arg, 'human annotation filter', problems);
+  if (data === null) return null;
+  const keys = new Set<string>();
+  for (const [key, entry] of Object.entries(data)) {
+    const parts = key.split(':');
+    if (parts.length !== 4) {
+      problems.push({
+        file: arg.typed,
+        field: key,
+        message: `human annotation key has ${parts.length} ':'-separated parts, not 4 (task_id:perturbed_id:refinement_model:agent); ignored`,
+      });
+      continue;
+    }
+    const [taskId, pid, rm, execAgent] = parts as [string, string, string, string];
+    if (execAgent !== agent) continue;
+    if (!isObject(entry)) {
+      problems.push({ file: arg.typed, field: key, message: `human annotation entry: expected an object, found ${aType(entry)}; ignored` });
+      continue;
+    }
+    const decision = getOwn(entry, 'final_decision');
+    if (decision === 'False Positive') keys.add(`${taskId}:${pid}:${rm}`);
+    else if (typeof decision === 'string' && decision.trim().toLowerCase() === 'false positive') {
+      problems.push({
+        file: arg.typed,
+        field: `${key}.final_decision`,
+        message: `${pyJsonQuote(decision)} is not exactly "False Positive"; the run is not excluded`,
+      });
+    }
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------------------
+// The scan
+
+interface Found {
+  detail: TaskDetail;
+  run: Omit<SelectedRun, 'input_digest'>;
+  summaryBytes: Uint8Array;
+  pqDirAbs: string;
+  pqFileName: string;
+}
+
+/**
+ * Select the successful runs of `options.agent` under `options.baseDir`, as the
+ * reference `generate_successful_task_list.py` does (see the module comment for
+ * the differences). Reads through `io`; writes nothing.
+ */
+export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTreeIo): Promise<SelectRunsResult> {
+  const allDomains = isAllDomains(options.domain);
+  if (!allDomains) checkName('domain', options.domain, false);
+  checkName('perturbation_model', options.perturbationModel, false);
+  checkName('agent', options.agent, true);
+  const explicitRm = options.refinementModel !== null && options.refinementModel !== '' ? options.refinementModel : null;
+  if (explicitRm !== null) checkName('refinement_model', explicitRm, false);
+
+  const problems: Problem[] = [];
+  const agentFolder = `agent_${options.agent}`;
+
+  // Filters.
+  let baseline: BaselineFilter | null = null;
+  const dataFilter = options.dataFilter;
+  if (dataFilter !== null && dataFilter.typed !== '') {
+    if (allDomains) {
+      problems.push({
+        file: dataFilter.typed,
+        field: 'data_filter',
+        message: 'baseline harm filter not applied: it applies only when a single domain is selected (as in the reference)',
+      });
+    } else {
+      baseline = await loadBaselineFilter(io, dataFilter, options.domain, options.agent, problems);
+    }
+  }
+  const baselineIds = new Set(baseline?.ids ?? []);
+  let falsePositives: Set<string> | null = null;
+  const annotationFilter = options.humanAnnotationFilter;
+  if (annotationFilter !== null && annotationFilter.typed !== '') {
+    falsePositives = await loadFalsePositives(io, annotationFilter, options.agent, problems);
+  }
+
+  const base = options.baseDir.resolved;
+  const stat = async (abs: string, rel: string): Promise<DirEntry['kind'] | undefined> => {
+    try {
+      return await io.stat(abs);
+    } catch (err) {
+      problems.push({ file: rel, message: `cannot check: ${describeIoError(err)}; skipped` });
+      return undefined;
+    }
+  };
+  const list = async (abs: string, rel: string): Promise<DirEntry[]> => {
+    let entries: DirEntry[];
+    try {
+      entries = await io.readDir(abs);
+    } catch (err) {
+      problems.push({ file: rel, message: `cannot list folder: ${describeIoError(err)}; skipped` });
+      return [];
+    }
+    const good: DirEntry[] = [];
+    for (const e of entries) {
+      if (e.badName) problems.push({ file: rel, field: e.name, message: 'entry name is not valid UTF-8; skipped' });
+      else good.push(e);
+    }
+    return good.sort((a, b) => compareCodePoints(a.name, b.name));
+  };
+
+  const found: Found[] = [];
+  const excluded: ExcludedFalsePositive[] = [];
+
+  // Domains.
+  const domains: string[] = [];
+  const baseKind = await stat(base, '.');
+  if (baseKind === null) {
+    problems.push({ file: '.', message: 'data folder not found; no runs' });
+  } else if (baseKind !== undefined && baseKind !== 'dir' && allDomains) {
+    problems.push({ file: '.', message: 'data folder is not a folder; no runs' });
+  } else if (baseKind !== undefined && allDomains) {
+    for (const e of await list(base, '.')) {
+      if (e.kind !== 'dir') continue; // archives, scripts and notes live here too
+      if (DOMAIN_SUFFIXES_SKIPPED.some((s) => e.name.endsWith(s))) continue;
+      domains.push(e.name);
+    }
+  } else if (baseKind !== undefined) {
+    const kind = await stat(join(base, options.domain), options.domain);
+    if (kind === null) problems.push({ file: options.domain, field: 'domain', message: 'domain folder not found; no runs' });
+    else if (kind !== undefined && kind !== 'dir') problems.push({ file: options.domain, field: 'domain', message: 'domain is not a folder; no runs' });
+    else if (kind !== undefined) {
+      const suffix = DOMAIN_SUFFIXES_SKIPPED.find((s) => options.domain.endsWith(s));
+      if (suffix !== undefined) {
+        problems.push({ file: options.domain, field: 'domain', message: `a name ending in ${suffix} is never searched as a domain (as in the reference); no runs` });
+      } else domains.push(options.domain);
+    }
+  }
+
+  for (const domain of domains) {
+    const domainAbs = join(base, domain);
+    for (const taskEntry of await list(domainAbs, domain)) {
+      const taskRel = `${domain}/${taskEntry.name}`;
+      if (taskEntry.kind !== 'dir') {
+        problems.push({ file: taskRel, message: 'not a task folder; skipped' });
+        continue;
+      }
+      const taskId = taskEntry.name;
+      if (baselineIds.has(taskId)) continue;
+      const pmRel = `${taskRel}/${options.perturbationModel}`;
+      const pmAbs = join(domainAbs, taskId, options.perturbationModel);
+      const pmKind = await stat(pmAbs, pmRel);
+      if (pmKind === null || pmKind === undefined) continue; // another perturbation model's task
+      if (pmKind !== 'dir') {
+        problems.push({ file: pmRel, message: 'expected the perturbation-model folder, found a file; skipped' });
+        continue;
+      }
+      for (const pqEntry of await list(pmAbs, pmRel)) {
+        const pqRel = `${pmRel}/${pqEntry.name}`;
+        if (pqEntry.kind !== 'dir' || !pqEntry.name.startsWith('perturbed_query_')) {
+          problems.push({ file: pqRel, message: 'not a perturbed_query_* folder; skipped' });
+          continue;
+        }
+        const pid = pqEntry.name.replaceAll('perturbed_query_', '');
+        const pqAbs = join(pmAbs, pqEntry.name);
+
+        let models: string[];
+        if (explicitRm !== null) models = [explicitRm];
+        else {
+          models = [];
+          for (const item of await list(pqAbs, pqRel)) {
+            if (item.kind !== 'dir' || !item.name.startsWith('iterative_refinement_')) continue;
+            const rm = item.name.replaceAll('iterative_refinement_', '');
+            if (rm.includes('_attempt_')) continue; // an earlier attempt, ignored
+            models.push(rm);
+          }
+        }
+
+        for (const rm of models) {
+          const agentRel = `${pqRel}/iterative_refinement_${rm}/${agentFolder}`;
+          const agentAbs = join(pqAbs, `iterative_refinement_${rm}`, agentFolder);
+          const agentKind = await stat(agentAbs, agentRel);
+          if (agentKind === null || agentKind === undefined) continue; // no run of this agent
+          if (agentKind !== 'dir') {
+            problems.push({ file: agentRel, message: 'expected the agent folder, found a file; skipped' });
+            continue;
+          }
+          const summaryRel = `${agentRel}/refinement_summary.json`;
+          const summaryAbs = join(agentAbs, 'refinement_summary.json');
+          const summaryKind = await stat(summaryAbs, summaryRel);
+          if (summaryKind === undefined) continue;
+          if (summaryKind !== 'file') {
+            const what = summaryKind === null ? 'missing (run not finished?)' : summaryKind === 'dir' ? 'is a folder, not a file' : 'is not a regular file';
+            problems.push({ file: summaryRel, message: `${what}; run skipped` });
+            continue;
+          }
+          let bytes: Uint8Array;
+          try {
+            bytes = await io.readFile(summaryAbs);
+          } catch (err) {
+            problems.push({ file: summaryRel, message: `cannot read: ${describeIoError(err)}; run skipped` });
+            continue;
+          }
+          const parsed = parseJsonBytes<PyJsonValue>(bytes, 'refinement_summary.json', { parse: pyJsonParse, expect: 'object' });
+          if (!parsed.ok) {
+            problems.push({ file: summaryRel, message: `${parsed.message}; run skipped` });
+            continue;
+          }
+          const summary = parsed.value as Record<string, PyJsonValue>;
+          const success = getOwn(summary, 'success');
+          if (success === undefined) {
+            problems.push({ file: summaryRel, field: 'success', message: 'missing; run not selected' });
+          } else if (typeof success !== 'boolean') {
+            const verdict = pyTruthy(success) ? 'selected' : 'not selected';
+            problems.push({
+              file: summaryRel,
+              field: 'success',
+              message: `${show(success)} is not a boolean; run ${verdict} by its truthiness, as the reference does`,
+            });
+          }
+          if (!pyTruthy(success)) continue;
+
+          const taskSpec = `${domain}:${taskId}:${pid}`;
+          const fpKey = `${taskId}:${pid}:${rm}`;
+          if (falsePositives !== null && falsePositives.has(fpKey)) {
+            excluded.push({ domain, task_id: taskId, perturbed_id: pid, refinement_model: rm, task_spec: taskSpec, fp_key: fpKey });
+            continue;
+          }
+          // A missing key becomes 0; a stored null stays null (Python's dict.get with a default).
+          const iterations = getOwn(summary, 'execution_iterations');
+          const score = getOwn(summary, 'final_score');
+          const copied = { execution_iterations: iterations === undefined ? 0 : iterations, final_score: score === undefined ? 0 : score };
+          for (const [field, value] of Object.entries(copied)) {
+            if (value instanceof PyFloat && !Number.isFinite(value.value)) {
+              problems.push({ file: summaryRel, field, message: `${String(value.value)} is not valid JSON; copied as the reference does` });
+            }
+          }
+          found.push({
+            detail: {
+              domain,
+              task_id: taskId,
+              perturbed_id: pid,
+              task_spec: taskSpec,
+              refinement_model: rm,
+              refinement_summary_path: pyPathJoin(options.baseDir.typed, [
+                domain,
+                taskId,
+                options.perturbationModel,
+                pqEntry.name,
+                `iterative_refinement_${rm}`,
+                agentFolder,
+                'refinement_summary.json',
+              ]),
+              execution_iterations: copied.execution_iterations,
+              final_score: copied.final_score,
+            },
+            run: {
+              run_id: `${domain}:${taskId}:${pid}:${rm}:${options.agent}`,
+              agent: options.agent,
+              domain,
+              task_id: taskId,
+              perturbed_id: pid,
+              refinement_model: rm,
+              task_spec: taskSpec,
+              refinement_summary_path: summaryRel,
+              perturbed_query_path: `${pqRel}/perturbed_query_${pid}.json`,
+            },
+            summaryBytes: bytes,
+            pqDirAbs: pqAbs,
+            pqFileName: `perturbed_query_${pid}.json`,
+          });
+        }
+      }
+    }
+  }
+
+  // Per refinement model, in the order models were first met; entries sorted by task_spec (stable).
+  const details = new Map<string, TaskDetail[]>();
+  for (const f of found) {
+    const rm = f.detail.refinement_model;
+    const listForRm = details.get(rm);
+    if (listForRm === undefined) details.set(rm, [f.detail]);
+    else listForRm.push(f.detail);
+  }
+  const specLists = new Map<string, string[]>();
+  const counts = new Map<string, number>();
+  for (const [rm, entries] of details) {
+    entries.sort((a, b) => compareCodePoints(a.task_spec, b.task_spec));
+    specLists.set(rm, entries.map((e) => e.task_spec));
+    counts.set(rm, entries.length);
+  }
+  const fpCounts = new Map<string, number>();
+  for (const e of excluded) fpCounts.set(e.refinement_model, (fpCounts.get(e.refinement_model) ?? 0) + 1);
+
+  const taskList: TaskList = {
+    metadata: {
+      generated_at: null,
+      base_dir: options.baseDir.typed,
+      domain: options.domain,
+      perturbation_model: options.perturbationModel,
+      refinement_model: options.refinementModel,
+      agent: options.agent,
+      data_filter: options.dataFilter?.typed ?? null,
+      human_annotation_filter: options.humanAnnotationFilter?.typed ?? null,
+      excluded_task_ids_baseline_harm: baseline?.ids ?? [],
+      num_excluded_tasks_baseline_harm: baseline?.ids.length ?? 0,
+      num_excluded_false_positives: excluded.length,
+      excluded_false_positives_by_refinement_model: mapToObject(fpCounts),
+      refinement_models_found: [...details.keys()].sort(compareCodePoints),
+      total_successful_runs: found.length,
+      successful_runs_by_refinement_model: mapToObject(counts),
+    },
+    task_lists_by_refinement_model: mapToObject(specLists),
+    task_details_by_refinement_model: mapToObject(details),
+    excluded_false_positives: excluded,
+  };
+
+  // Runs, with the digest of the files later stages read.
+  const runs: SelectedRun[] = [];
+  for (const f of found) {
+    const pqAbs = join(f.pqDirAbs, f.pqFileName);
+    let pqBytes: Uint8Array | null = null;
+    let marker = 'missing';
+    const pqKind = await stat(pqAbs, f.run.perturbed_query_path);
+    if (pqKind !== null) {
+      marker = 'unreadable';
+      if (pqKind === 'file') {
+        try {
+          pqBytes = await io.readFile(pqAbs);
+        } catch (err) {
+          problems.push({ file: f.run.perturbed_query_path, message: `cannot read: ${describeIoError(err)}` });
+        }
+      } else if (pqKind !== undefined) {
+        problems.push({ file: f.run.perturbed_query_path, message: 'is not a regular file' });
+      }
+    }
+    runs.push({
+      ...f.run,
+      input_digest: inputDigest([
+        { name: 'refinement_summary.json', bytes: f.summaryBytes },
+        { name: 'perturbed_query.json', bytes: pqBytes, marker },
+      ]),
+    });
+  }
+  runs.sort((a, b) => compareCodePoints(a.run_id, b.run_id) || compareCodePoints(a.refinement_summary_path, b.refinement_summary_path));
+  for (let i = 1; i < runs.length; i++) {
+    const prev = runs[i - 1] as SelectedRun;
+    const cur = runs[i] as SelectedRun;
+    if (prev.run_id === cur.run_id) {
+      problems.push({
+        file: cur.refinement_summary_path,
+        field: 'run_id',
+        message: `same run id as ${prev.refinement_summary_path} (the perturbed id is the folder name with every "perturbed_query_" removed)`,
+      });
+    }
+  }
+
+  problems.sort(
+    (a, b) =>
+      compareCodePoints(a.file, b.file) || compareCodePoints(a.field ?? '', b.field ?? '') || compareCodePoints(a.message, b.message),
+  );
+  return { taskList, runs, problems };
+}
+
+// ---------------------------------------------------------------------------
+// Default file name
+
+export interface TaskListNameOptions {
+  domain: string;
+  agent: string;
+  refinementModel: string | null;
+  /** The filter paths as typed (only whether they are non-empty matters). */
+  dataFilter: string | null;
+  humanAnnotationFilter: string | null;
+}
+
+function two(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** `YYYYmmdd_HHMMSS` in local time, as Python's `strftime("%Y%m%d_%H%M%S")`. */
+export function formatTimestamp(d: Date): string {
+  return `${String(d.getFullYear()).padStart(4, '0')}${two(d.getMonth() + 1)}${two(d.getDate())}_${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+}
+
+/**
+ * The reference's default output name:
+ * `task_list_<domain | all_domains>_<agent, - as _>_<refinement model | all_refinement_models>[_0pct_baseline][_human_filtered]_<timestamp>.json`.
+ * `_0pct_baseline` is added whenever a data filter is given, even with all domains.
+ * A string timestamp is used as is; a Date is formatted in local time.
+ */
+export function defaultTaskListFileName(options: TaskListNameOptions, timestamp: Date | string): string {
+  const stamp = typeof timestamp === 'string' ? timestamp : formatTimestamp(timestamp);
+  const domain = isAllDomains(options.domain) ? 'all_domains' : options.domain;
+  const agent = options.agent.replaceAll('-', '_');
+  const rm = options.refinementModel ? `_${options.refinementModel}` : '_all_refinement_models';
+  const filter = options.dataFilter ? '_0pct_baseline' : '';
+  const human = options.humanAnnotationFilter ? '_human_filtered' : '';
+  return `task_list_${domain}_${agent}${rm}${filter}${human}_${stamp}.json`;
+}
+
+// ---------------------------------------------------------------------------
+// Reading a task list
+
+/** One run as read back from a task-list file. */
+export interface TaskListRun {
+  domain: string;
+  task_id: string;
+  perturbed_id: string;
+  refinement_model: string;
+  task_spec: string;
+  /** As stored (full form only); null otherwise. */
+  refinement_summary_path: string | null;
+  execution_iterations: PyJsonValue | null;
+  final_score: PyJsonValue | null;
+}
+
+export type TaskListForm = 'full' | 'lists-only' | 'legacy';
+
+export type ReadTaskListResult =
+  | { ok: true; form: TaskListForm; agent: string | null; perturbationModel: string | null; runs: TaskListRun[] }
+  | { ok: false; error: string };
+
+function splitSpec(spec: unknown, field: string): { ok: true; parts: [string, string, string] } | { ok: false; error: string } {
+  if (typeof spec !== 'string') return { ok: false, error: `${field}: expected a "domain:task_id:perturbed_id" string, found ${aType(spec)}` };
+  const parts = spec.split(':');
+  if (parts.length !== 3 || parts.some((p) => p === '')) {
+    return { ok: false, error: `${field}: expected "domain:task_id:perturbed_id", found ${JSON.stringify(spec)}` };
+  }
+  return { ok: true, parts: parts as [string, string, string] };
+}
+
+function fromSpecs(lists: unknown, field: string, rmOf: (key: string) => string): { ok: true; runs: TaskListRun[] } | { ok: false; error: string } {
+  const runs: TaskListRun[] = [];
+  if (!isObject(lists)) return { ok: false, error: `${field}: expected an object of lists, found ${aType(lists)}` };
+  for (const [key, specs] of Object.entries(lists)) {
+    if (!Array.isArray(specs)) return { ok: false, error: `${field}.${key}: expected a list, found ${aType(specs)}` };
+    for (let i = 0; i < specs.length; i++) {
+      const split = splitSpec(specs[i], `${field}.${key}[${i}]`);
+      if (!split.ok) return split;
+      const [domain, taskId, pid] = split.parts;
+      runs.push({
+        domain,
+        task_id: taskId,
+        perturbed_id: pid,
+        refinement_model: rmOf(key),
+        task_spec: specs[i] as string,
+        refinement_summary_path: null,
+        execution_iterations: null,
+        final_score: null,
+      });
+    }
+  }
+  return { ok: true, runs };
+}
+
+/**
+ * Read a parsed task-list file. Accepts the full reference format (runs from
+ * `task_details_by_refinement_model`, which must agree with
+ * `task_lists_by_refinement_model` when both are present), a file holding only
+ * `task_lists_by_refinement_model`, and the legacy `{ "task_list": [...] }`
+ * (then `refinementModel` must be given). Runs come refinement model by
+ * refinement model in the file's key order, each in stored order. Errors name
+ * the offending field.
+ */
+export function readTaskList(json: unknown, options: { refinementModel?: string | null } = {}): ReadTaskListResult {
+  if (!isObject(json)) return { ok: false, error: `task list: expected a JSON object, found ${aType(json)}` };
+  const meta = getOwn(json, 'metadata');
+  let agent: string | null = null;
+  let perturbationModel: string | null = null;
+  if (meta !== undefined && meta !== null) {
+    if (!isObject(meta)) return { ok: false, error: `metadata: expected an object, found ${aType(meta)}` };
+    const a = getOwn(meta, 'agent');
+    if (a !== undefined && a !== null && typeof a !== 'string') return { ok: false, error: `metadata.agent: expected a string, found ${aType(a)}` };
+    agent = a ?? null;
+    const pm = getOwn(meta, 'perturbation_model');
+    if (pm !== undefined && pm !== null && typeof pm !== 'string') {
+      return { ok: false, error: `metadata.perturbation_model: expected a string, found ${aType(pm)}` };
+    }
+    perturbationModel = pm ?? null;
+  }
+
+  const details = getOwn(json, 'task_details_by_refinement_model');
+  const lists = getOwn(json, 'task_lists_by_refinement_model');
+  if (details !== undefined) {
+    const F = 'task_details_by_refinement_model';
+    if (!isObject(details)) return { ok: false, error: `${F}: expected an object of lists, found ${aType(details)}` };
+    const runs: TaskListRun[] = [];
+    for (const [rm, entries] of Object.entries(details)) {
+      if (!Array.isArray(entries)) return { ok: false, error: `${F}.${rm}: expected a list, found ${aType(entries)}` };
+      for (let i = 0; i < entries.length; i++) {
+        const at = `${F}.${rm}[${i}]`;
+        const e = entries[i];
+        if (!isObject(e)) return { ok: false, error: `${at}: expected an object, found ${aType(e)}` };
+        const strings: Record<string, string> = {};
+        for (const key of ['domain', 'task_id', 'perturbed_id', 'task_spec', 'refinement_model'] as const) {
+          const v = getOwn(e, key);
+          if (typeof v !== 'string') return { ok: false, error: `${at}.${key}: expected a string, found ${v === undefined ? 'nothing' : aType(v)}` };
+          strings[key] = v;
+        }
+        const run: TaskListRun = {
+          domain: strings.domain as string,
+          task_id: strings.task_id as string,
+          perturbed_id: strings.perturbed_id as string,
+          refinement_model: strings.refinement_model as string,
+          task_spec: strings.task_spec as string,
+          refinement_summary_path: null,
+          execution_iterations: getOwn(e, 'execution_iterations') ?? null,
+          final_score: getOwn(e, 'final_score') ?? null,
+        };
+        if (run.refinement_model !== rm) {
+          return { ok: false, error: `${at}.refinement_model: ${JSON.stringify(run.refinement_model)} differs from its key ${JSON.stringify(rm)}` };
+        }
+        if (run.task_spec !== `${run.domain}:${run.task_id}:${run.perturbed_id}`) {
+          return { ok: false, error: `${at}.task_spec: ${JSON.stringify(run.task_spec)} is not domain:task_id:perturbed_id of the entry` };
+        }
+        const path = getOwn(e, 'refinement_summary_path');
+        if (path !== undefined && path !== null && typeof path !== 'string') {
+          return { ok: false, error: `${at}.refinement_summary_path: expected a string, found ${aType(path)}` };
+        }
+        run.refinement_summary_path = path ?? null;
+        runs.push(run);
+      }
+    }
+    if (lists !== undefined) {
+      const fromLists = fromSpecs(lists, 'task_lists_by_refinement_model', (k) => k);
+      if (!fromLists.ok) return fromLists;
+      const a = runs.map((r) => `${r.refinement_model}\0${r.task_spec}`);
+      const b = fromLists.runs.map((r) => `${r.refinement_model}\0${r.task_spec}`);
+      if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
+        return { ok: false, error: 'task_lists_by_refinement_model: does not list the same runs, in the same order, as task_details_by_refinement_model' };
+      }
+    }
+    return { ok: true, form: 'full', agent, perturbationModel, runs };
+  }
+  if (lists !== undefined) {
+    const fromLists = fromSpecs(lists, 'task_lists_by_refinement_model', (k) => k);
+    if (!fromLists.ok) return fromLists;
+    return { ok: true, form: 'lists-only', agent, perturbationModel, runs: fromLists.runs };
+  }
+  const legacy = getOwn(json, 'task_list');
+  if (legacy !== undefined) {
+    const rm = options.refinementModel;
+    if (rm === undefined || rm === null || rm === '') {
+      return { ok: false, error: 'task_list: the legacy form names no refinement model; give one (refinement_model)' };
+    }
+    if (!Array.isArray(legacy)) return { ok: false, error: `task_list: expected a list, found ${aType(legacy)}` };
+    const fromLists = fromSpecs({ [rm]: legacy }, 'task_list', () => rm);
+    if (!fromLists.ok) return { ok: false, error: fromLists.error.replace(`task_list.${rm}`, 'task_list') };
+    return { ok: true, form: 'legacy', agent, perturbationModel, runs: fromLists.runs };
+  }
+  return {
+    ok: false,
+    error: 'task list: none of task_details_by_refinement_model, task_lists_by_refinement_model or task_list (legacy) is present',
+  };
+}

@@ -1,0 +1,260 @@
+// File helpers shared by the stages: atomic writes, writes that keep mtimes when
+// nothing changed, a JSON reader whose failures say what went wrong and where,
+// and the tree-reading interface the task-list stage scans through.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/** Write `data` to `path` through a temporary file in the same folder and a rename; creates the folder. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const dir = dirname(path);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+function toBytes(data: string | Uint8Array): Uint8Array {
+  return typeof data === 'string' ? new TextEncoder().encode(data) : data;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Write `data` atomically unless `path` already holds exactly these bytes (then
+ * the file, and its mtime, are left alone). Returns whether it wrote.
+ */
+export async function writeIfChanged(path: string, data: string | Uint8Array): Promise<boolean> {
+  const bytes = toBytes(data);
+  try {
+    const current = await readFile(path);
+    if (sameBytes(current, bytes)) return false;
+  } catch (err) {
+    if (errorCode(err) !== 'ENOENT') throw err;
+  }
+  await writeFileAtomic(path, bytes);
+  return true;
+}
+
+/** The `code` of a Node system error (ENOENT, EACCES, ...), or undefined. */
+export function errorCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
+
+/** A short description of an I/O error that names no path (Node's messages embed absolute paths). */
+export function describeIoError(err: unknown): string {
+  const code = errorCode(err);
+  switch (code) {
+    case 'EISDIR':
+      return 'is a folder, not a file (EISDIR)';
+    case 'ENOTDIR':
+      return 'is not a folder (ENOTDIR)';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${code})`;
+    case 'ENOENT':
+      return 'not found (ENOENT)';
+    case 'ELOOP':
+      return 'too many symbolic links (ELOOP)';
+    case undefined:
+      return err instanceof Error ? err.name : 'unknown error';
+    default:
+      return `I/O error (${code})`;
+  }
+}
+
+export type JsonTopLevel = 'object' | 'array' | 'any';
+export type ReadJsonErrorKind = 'missing' | 'io' | 'utf8' | 'syntax' | 'type';
+
+export type ReadJsonResult<T> =
+  | { ok: true; value: T; bytes: Uint8Array }
+  | { ok: false; kind: ReadJsonErrorKind; message: string; code?: string };
+
+export interface ReadJsonOptions {
+  /** Required top-level type; default 'object'. */
+  expect?: JsonTopLevel;
+  /** Parser; default JSON.parse. Use `pyJsonParse` to read as Python does. */
+  parse?: (text: string) => unknown;
+  /** How the file is named in messages; default the path as given. */
+  label?: string;
+}
+
+/** The JSON type name of a parsed value: object, array, string, number, boolean or null. */
+export function jsonTypeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'object') {
+    // PyFloat / PyInt from pyJsonParse, and anything else with a numeric toJSON.
+    const proto: unknown = Object.getPrototypeOf(v);
+    if (proto !== Object.prototype && proto !== null && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+      return 'number';
+    }
+    return 'object';
+  }
+  if (typeof v === 'bigint') return 'number';
+  return typeof v;
+}
+
+/** Byte offset of the first invalid UTF-8 sequence, or -1 when the bytes are valid UTF-8. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] as number;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    let cp: number;
+    if (b >= 0xc2 && b <= 0xdf) [need, min, cp] = [1, 0x80, b & 0x1f];
+    else if (b >= 0xe0 && b <= 0xef) [need, min, cp] = [2, 0x800, b & 0x0f];
+    else if (b >= 0xf0 && b <= 0xf4) [need, min, cp] = [3, 0x10000, b & 0x07];
+    else return i;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return -1;
+}
+
+/**
+ * Decode and parse JSON bytes (pure). The text must be strict UTF-8; a byte
+ * order mark is kept and so makes the JSON invalid, as in Python's `json.load`.
+ */
+export function parseJsonBytes<T = unknown>(bytes: Uint8Array, label: string, options: ReadJsonOptions = {}): ReadJsonResult<T> {
+  const expect = options.expect ?? 'object';
+  const parse = options.parse ?? ((text: string): unknown => JSON.parse(text));
+  const bad = firstInvalidUtf8(bytes);
+  if (bad >= 0) {
+    return { ok: false, kind: 'utf8', message: `${label}: not valid UTF-8 (first bad byte at offset ${bad})` };
+  }
+  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  if (text.trim() === '') {
+    return { ok: false, kind: 'syntax', message: `${label}: invalid JSON: the file is empty` };
+  }
+  if (text.charCodeAt(0) === 0xfeff) {
+    return { ok: false, kind: 'syntax', message: `${label}: invalid JSON: starts with a byte order mark (U+FEFF)` };
+  }
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    return { ok: false, kind: 'syntax', message: `${label}: invalid JSON: ${detail}` };
+  }
+  const found = jsonTypeName(value);
+  if (expect !== 'any' && found !== expect) {
+    return {
+      ok: false,
+      kind: 'type',
+      message: `${label}: expected a JSON ${expect} at the top level, found ${found === 'array' || found === 'object' ? 'an' : 'a'} ${found}`,
+    };
+  }
+  return { ok: true, value: value as T, bytes };
+}
+
+/**
+ * Read and parse a JSON file. Failures are returned, not thrown, as one of:
+ * missing (ENOENT, or a parent that is not a folder), io (any other read error,
+ * e.g. a folder or no permission), utf8, syntax (including an empty file) and
+ * type (wrong top-level type; default expectation: an object). Every message
+ * starts with the file's label.
+ */
+export async function readJsonFile<T = unknown>(path: string, options: ReadJsonOptions = {}): Promise<ReadJsonResult<T>> {
+  const label = options.label ?? path;
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      return { ok: false, kind: 'missing', message: `${label}: file not found`, code };
+    }
+    return { ok: false, kind: 'io', message: `${label}: cannot read: ${describeIoError(err)}`, ...(code ? { code } : {}) };
+  }
+  return parseJsonBytes<T>(bytes, label, options);
+}
+
+// ---------------------------------------------------------------------------
+// Reading a tree
+
+/** What a path is once symbolic links are followed. */
+export type EntryKind = 'dir' | 'file' | 'other';
+
+export interface DirEntry {
+  name: string;
+  /** null for a dangling symbolic link. */
+  kind: EntryKind | null;
+  /** True when the name on disk is not valid UTF-8 (`name` is then a lossy rendering). */
+  badName?: boolean;
+}
+
+/**
+ * The read-only file-system access the task-list scan needs. Methods throw
+ * Node-style errors (with `code`) for anything but "does not exist".
+ */
+export interface TreeIo {
+  /** Kind of the entry (following links), or null when it does not exist (ENOENT, ENOTDIR, ELOOP). */
+  stat(path: string): Promise<EntryKind | null>;
+  /** The entries of a folder, in any order. */
+  readDir(path: string): Promise<DirEntry[]>;
+  readFile(path: string): Promise<Uint8Array>;
+}
+
+async function kindOf(path: string | Buffer): Promise<EntryKind | null> {
+  try {
+    const s = await stat(path);
+    return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+    throw err;
+  }
+}
+
+/** TreeIo on the real file system. */
+export const nodeTreeIo: TreeIo = {
+  stat: (path) => kindOf(path),
+  async readDir(path) {
+    const dirents = await readdir(path, { withFileTypes: true, encoding: 'buffer' });
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const out: DirEntry[] = [];
+    for (const d of dirents) {
+      const raw = d.name;
+      let name: string;
+      let badName = false;
+      try {
+        name = decoder.decode(raw);
+      } catch {
+        name = new TextDecoder('utf-8').decode(raw);
+        badName = true;
+      }
+      let kind: EntryKind | null;
+      if (d.isDirectory()) kind = 'dir';
+      else if (d.isFile()) kind = 'file';
+      else if (d.isSymbolicLink()) kind = await kindOf(Buffer.concat([Buffer.from(`${path}/`), raw]));
+      else kind = 'other';
+      out.push(badName ? { name, kind, badName } : { name, kind });
+    }
+    return out;
+  },
+  readFile: (path) => readFile(path),
+};

@@ -1,0 +1,433 @@
+// JSON as Python's `json` module reads and writes it.
+//
+// The reference pipeline writes its files with `json.dump(obj, f, indent=4)`:
+// 4-space indent, `", "`/`": "` separators, every non-ASCII character escaped as
+// \uXXXX, floats printed with `repr` (so a float-valued 75 prints as `75.0`) and
+// NaN/Infinity printed bare. It reads with `json.load`, which also accepts
+// NaN/Infinity and keeps the int/float distinction of the source text.
+//
+// JavaScript numbers cannot tell 75 from 75.0, so a float is carried through
+// our code wrapped in a `PyFloat` (see `pyFloat`), and an integer too large for a
+// double without loss in a `PyInt`. Both have `toJSON`, so `JSON.stringify`
+// sees plain numbers. `pyJsonParse` produces these wrappers; `pyJsonDumps` and
+// `stableJson` print them.
+//
+// Limitation: JavaScript objects list integer-like keys ("2", "10") before the
+// others whatever the insertion order. Use a `Map` when such keys must keep their
+// order; both printers accept Maps with string keys.
+
+/** A number that Python holds as a `float` (prints as `75.0`, `1e+16`, `NaN`). */
+export class PyFloat {
+  readonly value: number;
+  constructor(value: number) {
+    this.value = value;
+  }
+  toJSON(): number {
+    return this.value;
+  }
+}
+
+/** An integer outside the range a double holds exactly (prints with all its digits). */
+export class PyInt {
+  readonly value: bigint;
+  constructor(value: bigint) {
+    this.value = value;
+  }
+  toJSON(): number {
+    return Number(this.value);
+  }
+}
+
+/** Mark `x` as a Python float, so it prints as Python's repr of a float. */
+export function pyFloat(x: number): PyFloat {
+  return new PyFloat(x);
+}
+
+/** A JSON value as `pyJsonParse` returns it. */
+export type PyJsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | PyFloat
+  | PyInt
+  | PyJsonValue[]
+  | { [key: string]: PyJsonValue };
+
+/** The numeric value of a parsed number (plain, PyFloat or PyInt), or null for anything else. */
+export function pyNumberValue(v: unknown): number | null {
+  if (typeof v === 'number') return v;
+  if (v instanceof PyFloat) return v.value;
+  if (v instanceof PyInt) return Number(v.value);
+  return null;
+}
+
+/** Python's `bool(v)` for a parsed JSON value: 0, 0.0, "", [], {} and null are false; NaN is true. */
+export function pyTruthy(v: unknown): boolean {
+  if (v === null || v === undefined) return false;
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'number') return v !== 0; // NaN !== 0, as in Python
+  if (typeof v === 'bigint') return v !== 0n;
+  if (typeof v === 'string') return v.length > 0;
+  if (v instanceof PyFloat) return v.value !== 0;
+  if (v instanceof PyInt) return v.value !== 0n;
+  if (Array.isArray(v)) return v.length > 0;
+  if (v instanceof Map) return v.size > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
+}
+
+/**
+ * Python's `repr(float)`: the shortest digits that read back as the same double,
+ * in positional notation when the decimal exponent is in [-4, 16), else in
+ * scientific notation with a signed, at least two-digit exponent.
+ * `nan`, `inf` and `-inf` for non-finite values.
+ */
+export function pyFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (x === Infinity) return 'inf';
+  if (x === -Infinity) return '-inf';
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
+  const sign = x < 0 ? '-' : '';
+  // toExponential() without an argument gives the shortest round-trip digits.
+  const m = /^(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(Math.abs(x).toExponential());
+  if (m === null) throw new Error(`pyFloatRepr: unexpected exponent form for ${String(x)}`);
+  const digits = (m[1] ?? '') + (m[2] ?? '');
+  const exp = Number(m[3]);
+  if (exp >= -4 && exp < 16) {
+    const point = exp + 1; // digits before the decimal point
+    if (point <= 0) return `${sign}0.${'0'.repeat(-point)}${digits}`;
+    if (point >= digits.length) return `${sign}${digits}${'0'.repeat(point - digits.length)}.0`;
+    return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+  }
+  const mantissa = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+  const expText = String(Math.abs(exp)).padStart(2, '0');
+  return `${sign}${mantissa}e${exp < 0 ? '-' : '+'}${expText}`;
+}
+
+function pyJsonFloat(x: number): string {
+  if (Number.isNaN(x)) return 'NaN';
+  if (x === Infinity) return 'Infinity';
+  if (x === -Infinity) return '-Infinity';
+  return pyFloatRepr(x);
+}
+
+/** A plain JS number as Python would print it: an int when integral, else a float. */
+function pyJsonNumber(x: number): string {
+  if (Number.isInteger(x)) return BigInt(x).toString();
+  return pyJsonFloat(x);
+}
+
+const HEX = '0123456789abcdef';
+
+/** A string literal as `json.dumps(..., ensure_ascii=True)` writes it. */
+export function pyJsonQuote(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += '\\\\';
+    else if (c === 0x0a) out += '\\n';
+    else if (c === 0x0d) out += '\\r';
+    else if (c === 0x09) out += '\\t';
+    else if (c === 0x08) out += '\\b';
+    else if (c === 0x0c) out += '\\f';
+    else if (c < 0x20 || c > 0x7e) {
+      // Python escapes everything outside ' '..'~' (DEL included); code units
+      // above U+FFFF are already surrogate pairs in a JS string.
+      out += `\\u${HEX[(c >> 12) & 15]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
+    } else out += s[i];
+  }
+  return `${out}"`;
+}
+
+interface Printer {
+  str(s: string): string;
+  num(x: number, path: string): string;
+  float(x: number, path: string): string;
+  bigint(x: bigint): string;
+  /** Text between items, after the opening bracket and before the closing one, by depth. */
+  indent: string | null;
+  keySep: string;
+  compactItemSep: string;
+}
+
+function isPlainObject(v: object): v is Record<string, unknown> {
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function printValue(v: unknown, p: Printer, depth: number, path: string, seen: Set<object>): string {
+  if (v === null) return 'null';
+  if (v === true) return 'true';
+  if (v === false) return 'false';
+  if (typeof v === 'string') return p.str(v);
+  if (typeof v === 'number') return p.num(v, path);
+  if (typeof v === 'bigint') return p.bigint(v);
+  if (v instanceof PyFloat) return p.float(v.value, path);
+  if (v instanceof PyInt) return p.bigint(v.value);
+  if (typeof v !== 'object') {
+    throw new TypeError(`cannot write ${typeof v} as JSON (at ${path})`);
+  }
+  if (seen.has(v)) throw new TypeError(`circular reference (at ${path})`);
+
+  let items: string[];
+  let open: string;
+  let close: string;
+  seen.add(v);
+  if (Array.isArray(v)) {
+    open = '[';
+    close = ']';
+    items = v.map((item: unknown, i) => {
+      if (item === undefined) throw new TypeError(`undefined in an array (at ${path}[${i}])`);
+      return printValue(item, p, depth + 1, `${path}[${i}]`, seen);
+    });
+  } else {
+    open = '{';
+    close = '}';
+    let entries: [unknown, unknown][];
+    if (v instanceof Map) entries = [...(v as Map<unknown, unknown>).entries()];
+    else if (isPlainObject(v)) entries = Object.entries(v);
+    else throw new TypeError(`cannot write a ${v.constructor?.name ?? 'object'} as JSON (at ${path})`);
+    items = [];
+    for (const [key, value] of entries) {
+      if (typeof key !== 'string') throw new TypeError(`object key is not a string (at ${path})`);
+      if (value === undefined) continue; // as JSON.stringify does
+      items.push(`${p.str(key)}${p.keySep}${printValue(value, p, depth + 1, `${path}.${key}`, seen)}`);
+    }
+  }
+  seen.delete(v);
+
+  if (items.length === 0) return open + close;
+  if (p.indent === null) return open + items.join(p.compactItemSep) + close;
+  const inner = `\n${p.indent.repeat(depth + 1)}`;
+  return `${open}${inner}${items.join(`,${inner}`)}\n${p.indent.repeat(depth)}${close}`;
+}
+
+/**
+ * Exactly what Python's `json.dumps(value, indent=indent)` returns (default
+ * settings otherwise: ensure_ascii, allow_nan, insertion-ordered keys).
+ * `indent` null gives the one-line form (`", "` and `": "` separators); a
+ * number n indents by n spaces per level (0: newlines only); a string is used as is.
+ * Plain integral JS numbers print as Python ints, other numbers as floats;
+ * wrap a value in `pyFloat` to print it as a float (`75.0`).
+ * Properties whose value is `undefined` are left out.
+ */
+export function pyJsonDumps(value: unknown, indent: number | string | null = 4): string {
+  const printer: Printer = {
+    str: pyJsonQuote,
+    num: pyJsonNumber,
+    float: (x) => pyJsonFloat(x),
+    bigint: (x) => x.toString(),
+    indent: indent === null ? null : typeof indent === 'string' ? indent : ' '.repeat(Math.max(0, indent)),
+    keySep: ': ',
+    compactItemSep: ', ',
+  };
+  return printValue(value, printer, 0, '$', new Set());
+}
+
+/**
+ * Our own canonical JSON: 2-space indent, keys in insertion order, UTF-8 text
+ * (no \u escapes beyond what JSON needs), a trailing newline. PyFloat values
+ * keep their float form (`75.0`); non-finite numbers are refused, since they are
+ * not JSON.
+ */
+export function stableJson(value: unknown): string {
+  const finite = (x: number, path: string): number => {
+    if (!Number.isFinite(x)) throw new TypeError(`cannot write ${String(x)} as JSON (at ${path})`);
+    return x;
+  };
+  const printer: Printer = {
+    str: (s) => JSON.stringify(s),
+    num: (x, path) => pyJsonNumber(finite(x, path)),
+    float: (x, path) => pyFloatRepr(finite(x, path)),
+    bigint: (x) => x.toString(),
+    indent: '  ',
+    keySep: ': ',
+    compactItemSep: ',',
+  };
+  return `${printValue(value, printer, 0, '$', new Set())}\n`;
+}
+
+/** A JSON syntax error as Python reports it: message, then line, column and character offset. */
+export class PyJsonSyntaxError extends SyntaxError {
+  /** The bare message, e.g. "Expecting value". */
+  readonly reason: string;
+  /** Offset in code points (as Python counts), line and column from 1. */
+  readonly pos: number;
+  readonly line: number;
+  readonly column: number;
+  constructor(reason: string, text: string, unitIndex: number) {
+    const before = text.slice(0, unitIndex);
+    const pos = [...before].length;
+    const lastNewline = before.lastIndexOf('\n');
+    const line = before.split('\n').length;
+    const column = [...before.slice(lastNewline + 1)].length + 1;
+    super(`${reason}: line ${line} column ${column} (char ${pos})`);
+    this.name = 'PyJsonSyntaxError';
+    this.reason = reason;
+    this.pos = pos;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+const NUMBER_RE = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?/y;
+
+function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    obj[key] = value;
+  }
+}
+
+/**
+ * Parse JSON text as Python's `json.loads` does: NaN, Infinity and -Infinity are
+ * accepted; numbers written with a fraction or exponent become `PyFloat`;
+ * integers beyond 2^53 become `PyInt`; a duplicate key keeps its first position
+ * and its last value; a leading byte order mark is an error. Throws
+ * `PyJsonSyntaxError` with Python's message text.
+ */
+export function pyJsonParse(text: string): PyJsonValue {
+  let i = 0;
+  const fail = (reason: string, at: number = i): never => {
+    throw new PyJsonSyntaxError(reason, text, at);
+  };
+  const ws = (): void => {
+    for (;;) {
+      const c = text.charCodeAt(i);
+      if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) i++;
+      else return;
+    }
+  };
+
+  const parseString = (): string => {
+    const start = i; // at the opening quote
+    i++;
+    let out = '';
+    let chunk = i;
+    for (;;) {
+      if (i >= text.length) fail('Unterminated string starting at', start);
+      const c = text.charCodeAt(i);
+      if (c === 0x22) {
+        out += text.slice(chunk, i);
+        i++;
+        return out;
+      }
+      if (c < 0x20) fail('Invalid control character at');
+      if (c !== 0x5c) {
+        i++;
+        continue;
+      }
+      out += text.slice(chunk, i);
+      const esc = text[i + 1];
+      if (esc === undefined) fail('Unterminated string starting at', start);
+      if (esc === 'u') {
+        const hex = text.slice(i + 2, i + 6);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('Invalid \\uXXXX escape', i + 1);
+        out += String.fromCharCode(parseInt(hex, 16));
+        i += 6;
+      } else {
+        const map: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+        const ch = Object.hasOwn(map, esc as string) ? map[esc as string] : undefined;
+        if (ch === undefined) fail('Invalid \\escape', i);
+        out += ch;
+        i += 2;
+      }
+      chunk = i;
+    }
+  };
+
+  const parseValue = (depth: number): PyJsonValue => {
+    if (depth > 1000) fail('Nested too deeply');
+    const c = text[i];
+    if (c === '"') return parseString();
+    if (c === '{') {
+      i++;
+      const obj: Record<string, PyJsonValue> = {};
+      ws();
+      if (text[i] === '}') {
+        i++;
+        return obj;
+      }
+      for (;;) {
+        if (text[i] !== '"') fail('Expecting property name enclosed in double quotes');
+        const key = parseString();
+        ws();
+        if (text[i] !== ':') fail("Expecting ':' delimiter");
+        i++;
+        ws();
+        const value = parseValue(depth + 1);
+        setOwn(obj, key, value);
+        ws();
+        if (text[i] === '}') {
+          i++;
+          return obj;
+        }
+        if (text[i] !== ',') fail("Expecting ',' delimiter");
+        i++;
+        ws();
+      }
+    }
+    if (c === '[') {
+      i++;
+      const arr: PyJsonValue[] = [];
+      ws();
+      if (text[i] === ']') {
+        i++;
+        return arr;
+      }
+      for (;;) {
+        ws();
+        arr.push(parseValue(depth + 1));
+        ws();
+        if (text[i] === ']') {
+          i++;
+          return arr;
+        }
+        if (text[i] !== ',') fail("Expecting ',' delimiter");
+        i++;
+      }
+    }
+    if (text.startsWith('null', i)) {
+      i += 4;
+      return null;
+    }
+    if (text.startsWith('true', i)) {
+      i += 4;
+      return true;
+    }
+    if (text.startsWith('false', i)) {
+      i += 5;
+      return false;
+    }
+    if (text.startsWith('NaN', i)) {
+      i += 3;
+      return new PyFloat(NaN);
+    }
+    if (text.startsWith('Infinity', i)) {
+      i += 8;
+      return new PyFloat(Infinity);
+    }
+    if (text.startsWith('-Infinity', i)) {
+      i += 9;
+      return new PyFloat(-Infinity);
+    }
+    NUMBER_RE.lastIndex = i;
+    const m = NUMBER_RE.exec(text);
+    if (m === null) return fail('Expecting value');
+    i += m[0].length;
+    if (m[1] !== undefined || m[2] !== undefined) return new PyFloat(Number(m[0]));
+    const n = Number(m[0]);
+    if (Number.isSafeInteger(n)) return n === 0 ? 0 : n; // -0 is the int 0
+    return new PyInt(BigInt(m[0]));
+  };
+
+  if (text.charCodeAt(0) === 0xfeff) fail('Unexpected UTF-8 BOM (decode using utf-8-sig)', 0);
+  ws();
+  const value = parseValue(0);
+  ws();
+  if (i !== text.length) fail('Extra data');
+  return value;
+}
