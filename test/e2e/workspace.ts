@@ -28,7 +28,7 @@ export function tempWorkspace(prefix = 'meta-analysis-e2e-'): TempWorkspace {
     },
   });
   symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
-  const nxBin = join(REPO, 'node_modules', 'nx', 'bin', 'nx.js');
+  const nxBin = join(REPO, 'node_modules', 'nx', 'dist', 'bin', 'nx.js');
   return {
     root,
     nx(args, env = {}) {
