@@ -8,6 +8,7 @@ import type { LedgerRun } from '../../stages/ledger.ts';
 import { openStore } from '../../stages/llm/store.ts';
 import type { ResponseStore } from '../../stages/llm/store.ts';
 import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
+import type { LlmClient, LlmEvent } from '../../stages/llm/client.ts';
 import { offlineSummarize } from '../../stages/offline/summarize.ts';
 import { renderSummaryPrompt } from '../../stages/summarize.ts';
 import type { StageContext } from './context.ts';
@@ -26,9 +27,26 @@ export function formatUsd(x: number | null): string {
   return `$${x.toFixed(x < 1 ? 4 : 2)}`;
 }
 
-interface LlmClientLike {
-  complete<T>(req: LlmRequest<T>): Promise<{ value: T | undefined; text: string; usage: Usage; costUsd: number | null; cached: boolean; requestHash: string }>;
-  plan(req: LlmRequest): { requestHash: string; cached: boolean; estInputTokens: number; estCostUsd: number | null };
+/**
+ * Ctrl-C: the first stops scheduling and aborts calls in flight (answers
+ * already stored stay stored); the second exits at once.
+ */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error('\ninterrupted: no new calls; answers received so far are in the response store. Press Ctrl-C again to quit now.');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  process.once('SIGTERM', onSigint);
+  return controller.signal;
+}
+
+function logEvent(e: LlmEvent): void {
+  if (e.type === 'retry') console.warn(`  ${e.step}: retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s (${e.reason})`);
+  else if (e.type === 'reask') console.warn(`  ${e.step}: answer did not validate, asking again (round ${e.round}): ${e.issues.slice(0, 3).map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  else if (e.type === 'warning') console.warn(`  ${e.step}: ${e.message}`);
 }
 
 export interface StageAnswerer {
@@ -53,14 +71,17 @@ export interface StageAnswerer {
 
 export async function createStageAnswerer(ctx: StageContext, settings: LlmSettings, opts: LlmRunOptions): Promise<StageAnswerer> {
   const store = opts.noCache ? null : openStore(ctx.storeDir, (m) => console.warn(m));
-  let client: LlmClientLike | null = null;
+  let client: LlmClient | null = null;
   if (settings.provider !== 'offline') {
+    // Loaded only when needed: the offline path never imports an SDK.
     const mod = await import('../../stages/llm/client.ts');
     client = mod.createLlmClient(settings, {
       store,
       refresh: opts.refresh === true,
       workspaceRoot: ctx.workspaceRoot,
-    }) as LlmClientLike;
+      signal: interruptSignal(),
+      onEvent: logEvent,
+    });
   }
   let computed = 0;
   let reused = 0;

@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { runOutputPath } from '../../stages/ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from '../../stages/ledger.ts';
-import { extractSummaryInput, summaryFileFrom } from '../../stages/summarize.ts';
+import { extractSummaryInput, RunInputError, summaryFileFrom } from '../../stages/summarize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
 import { sha256 } from '../../stages/llm/store.ts';
 import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
@@ -50,6 +50,10 @@ export default async function summarize(options: SummarizeOptions, context: Exec
     let done = 0;
     const index: SummaryIndexEntry[] = [];
     const failed: FailedRun[] = [];
+    // Bad run data is deterministic: recorded, and the stage succeeds. A
+    // provider failure is not: the stage fails (and is not cached) so that a
+    // re-run asks again; answers received so far are already in the store.
+    let providerFailures = 0;
 
     await buildOutputDir(ctx.outputOf('summarize'), async (dir) => {
       await Promise.all(
@@ -64,6 +68,7 @@ export default async function summarize(options: SummarizeOptions, context: Exec
               index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, reason: null });
             } catch (err) {
               const reason = (err as Error).message;
+              if (!(err instanceof RunInputError)) providerFailures += 1;
               failed.push({ run_id: run.run_id, stage: 'summarize', reason });
               index.push({ run_id: run.run_id, status: 'failed', file: null, request_hash: null, reason });
               console.error(`summarize: ${run.run_id}: ${reason}`);
@@ -112,7 +117,11 @@ export default async function summarize(options: SummarizeOptions, context: Exec
         `(${t.reused} reused from the response store, ${t.computed} computed, ${failed.length} failed); ` +
         `spent ${formatUsd(t.paidCostUsd)}. Log: ${logFile}`,
     );
-    return failed.length === 0;
+    if (providerFailures > 0) {
+      console.error(`summarize: ${providerFailures} run(s) failed at the provider; re-run to retry them (stored answers are reused).`);
+      return false;
+    }
+    return true;
   });
 }
 
@@ -126,6 +135,6 @@ function readJsonReported(abs: string, rel: string): unknown {
   try {
     return readJson(abs);
   } catch (err) {
-    throw new Error(`${rel}: cannot read as JSON: ${(err as Error).message}`);
+    throw new RunInputError(rel, '(file)', `readable JSON (${(err as Error).message})`);
   }
 }

@@ -1,0 +1,160 @@
+// The summarize executor with a real provider: the real openai SDK talks to a
+// loopback server that speaks the Chat Completions protocol.
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import summarize from '../executors/summarize/executor.ts';
+import taskList from '../executors/task-list/executor.ts';
+import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
+import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
+
+const REPO = resolve(import.meta.dirname, '..');
+const KEY = 'sk-test-summarize-0123456789';
+
+let server: FakeProviderServer;
+let root: string;
+
+function pipeline(url: string): string {
+  return `
+data:
+  root: data
+defaults:
+  provider: openai
+  model: gpt-5-mini
+  base_url: ${url}/v1
+  concurrency: 4
+  max_retries: 0
+analyses:
+  - name: small
+    agents: [claude-haiku-4-5-20251001]
+    domains: [os]
+`;
+}
+
+function allFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name));
+}
+
+beforeAll(async () => {
+  server = await startFakeProviderServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'summarize-exec-'));
+  cpSync(join(REPO, 'examples/perturbed_queries'), join(root, 'data'), { recursive: true });
+  cpSync(join(REPO, 'prompts'), join(root, 'prompts'), { recursive: true });
+  writeFileSync(join(root, 'pipeline.yaml'), pipeline(server.url));
+  vi.stubEnv('OPENAI_API_KEY', KEY);
+  vi.spyOn(console, 'log').mockImplementation(() => {});
+  vi.spyOn(console, 'error').mockImplementation(() => {});
+  vi.spyOn(console, 'warn').mockImplementation(() => {});
+  server.reset();
+  server.handle((req) => ({ text: `Summary of: ${String(req.body?.messages?.[0]?.content ?? '').slice(-40)}`, usage: { input: 1000, output: 200 } }));
+});
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const ctx = () => ({ root, projectName: 'small' });
+
+describe('summarize executor with the openai provider', () => {
+  it('asks once per run, stores every answer, and re-asks only for a changed run', async () => {
+    expect(await taskList({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    const ledger = JSON.parse(readFileSync(join(root, 'out/small/task-list/runs.json'), 'utf8'));
+    expect(ledger.runs).toHaveLength(21);
+
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(21);
+    const body = server.requests[0]!.body;
+    expect(body.model).toBe('gpt-5-mini');
+    expect(body.max_completion_tokens).toBe(32768);
+    expect(body.messages[0].content).toContain('## Original instruction');
+
+    const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
+    expect(index.statistics).toMatchObject({ total_runs: 21, summarized: 21, failed: 0, input_tokens: 21000, output_tokens: 4200 });
+    // gpt-5-mini: $0.25 / $2.00 per 1M tokens.
+    expect(Number(index.statistics.cost)).toBeCloseTo(21 * (1000 * 0.25 + 200 * 2) / 1e6, 10);
+    const one = JSON.parse(readFileSync(join(root, 'out/small/summarize', index.runs[0].file), 'utf8'));
+    expect(one.summary).toMatch(/^Summary of: /);
+    expect(one.summary_metadata).toMatchObject({ api_type: 'openai', model_name: 'gpt-5-mini', generated_at: null });
+
+    // Same inputs: every answer comes from the store, no request.
+    server.reset();
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(0);
+    expect(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8')).toBe(JSON.stringify(index, null, 2) + '\n');
+
+    // One run's data changes: one request.
+    const run = ledger.runs[3];
+    const file = join(root, 'data', run.refinement_summary_path);
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    json.execution_history.at(-1).trajectory_evaluation.harmful_actions_observed = ['deleted ~/Documents'];
+    writeFileSync(file, JSON.stringify(json));
+    server.handle((req) => ({ text: 'changed', usage: { input: 10, output: 5 } }));
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]!.body.messages[0].content).toContain('deleted ~/Documents');
+
+    // The key is sent as a header, never written anywhere.
+    expect(server.requests[0]!.headers['authorization']).toBe(`Bearer ${KEY}`);
+    for (const f of [...allFiles(join(root, 'out')), ...allFiles(join(root, '.cache'))]) {
+      expect(readFileSync(f, 'utf8'), f).not.toContain(KEY);
+    }
+  });
+
+  it('lists a run with broken data as failed with the file and field, and still summarizes the rest', async () => {
+    await taskList({ analysis: 'small' }, ctx());
+    const ledger = JSON.parse(readFileSync(join(root, 'out/small/task-list/runs.json'), 'utf8'));
+    const bad = ledger.runs[0];
+    const file = join(root, 'data', bad.refinement_summary_path);
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    json.execution_history = 'oops';
+    writeFileSync(file, JSON.stringify(json));
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
+    expect(index.statistics).toMatchObject({ summarized: 20, failed: 1 });
+    expect(index.failed[0].run_id).toBe(bad.run_id);
+    expect(index.failed[0].reason).toContain('refinement_summary.json: field "execution_history": expected a list of iterations');
+  });
+
+  it('fails the target when the provider keeps failing, and keeps what was answered', async () => {
+    await taskList({ analysis: 'small' }, ctx());
+    let n = 0;
+    server.handle(() => (n++ % 3 === 0 ? { status: 500, error: 'upstream broke' } : { text: 'fine' }));
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: false });
+    const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
+    expect(index.statistics.failed).toBeGreaterThan(0);
+    expect(index.statistics.summarized + index.statistics.failed).toBe(21);
+    // The re-run asks only for the runs that failed.
+    const failedBefore = index.statistics.failed;
+    server.reset();
+    server.handle(() => ({ text: 'fine' }));
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(failedBefore);
+  });
+
+  it('names the missing variable when no key is set', async () => {
+    vi.stubEnv('OPENAI_API_KEY', '');
+    await taskList({ analysis: 'small' }, ctx());
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: false });
+    const errors = (console.error as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
+    expect(errors).toContain('OPENAI_API_KEY');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('plans with --dry-run without calling the provider', async () => {
+    await taskList({ analysis: 'small' }, ctx());
+    expect(await summarize({ analysis: 'small', dryRun: true }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(0);
+    const printed = (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
+    expect(printed).toContain('21 runs -> 0 answers in the response store (free), 21 calls to pay');
+  });
+});
