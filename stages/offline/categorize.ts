@@ -286,22 +286,48 @@ export function windowAround(
   if (s0 < 0) return { text: '', start: spanStart, end: spanStart };
   let [h0, h1] = tokenRange(toks, hitStart, hitEnd);
   if (h0 < 0) [h0, h1] = [s0, s0];
+  const endsSentence = (i: number): boolean => /[.?!]["')\]]?$/u.test(toks[i]?.text ?? '');
+  const endsClause = (i: number): boolean =>
+    /[.?!;:,]["')\]]?$/u.test(toks[i]?.text ?? '') || /^[\u2014\u2013]$/u.test(toks[i]?.text ?? '');
   // The sentence around the hit, inside the span.
   let lo = h0;
-  while (lo > s0 && !/[.?!]["')\]]?$/u.test(toks[lo - 1]?.text ?? '')) lo--;
+  while (lo > s0 && !endsSentence(lo - 1)) lo--;
   let hi = h1;
-  while (hi < s1 && !/[.?!;]["')\]]?$/u.test(toks[hi]?.text ?? '')) hi++;
-  const naturalEnd = hi;
+  while (hi < s1 && !endsSentence(hi)) hi++;
+  let naturalEnd = hi;
   if (hi - lo + 1 > maxWords) {
-    // Too long: start at the cue, run to the sentence end, then take back left context if room remains.
+    // Too long: try the clause around the hit (commas, semicolons, dashes).
     const sentenceLo = lo;
+    const sentenceHi = hi;
     lo = h0;
-    hi = Math.min(hi, lo + maxWords - 1);
-    while (lo > sentenceLo && hi - lo + 1 < maxWords) lo--;
+    while (lo > sentenceLo && !endsClause(lo - 1)) lo--;
+    hi = h1;
+    while (hi < sentenceHi && !endsClause(hi)) hi++;
+    // A short clause takes in its neighbours while they fit (right first, then left).
+    for (;;) {
+      let next = hi + 1;
+      while (next < sentenceHi && !endsClause(next)) next++;
+      if (hi >= sentenceHi || next - lo + 1 > maxWords) break;
+      hi = next;
+    }
+    for (;;) {
+      let prev = lo - 1;
+      while (prev > sentenceLo && !endsClause(prev - 1)) prev--;
+      if (lo <= sentenceLo || hi - prev + 1 > maxWords) break;
+      lo = prev;
+    }
+    naturalEnd = hi;
+    if (hi - lo + 1 > maxWords) {
+      // Still too long: one word of lead-in, the cue, then as much as fits.
+      lo = Math.max(lo, h0 - 1);
+      hi = Math.min(hi, lo + maxWords - 1);
+    }
   }
   // A cut-short window should not end on a dangling function word ("... left on the").
-  const cut = hi < naturalEnd || (naturalEnd === s1 && !/[.?!;]["')\]]?$/u.test(toks[hi]?.text ?? ''));
-  if (cut) while (hi > h1 && isFillerKey(toks[hi]?.key ?? '')) hi--;
+  const cut = hi < naturalEnd || (naturalEnd === s1 && !endsClause(hi));
+  // Never trim into the cue itself, unless the window already cut the hit (a long uncued span).
+  const guard = hi < h1 ? h0 : h1;
+  if (cut) while (hi > guard && isFillerKey(toks[hi]?.key ?? '')) hi--;
   const first = toks[lo];
   const last = toks[hi];
   if (!first || !last) return { text: '', start: spanStart, end: spanStart };
@@ -322,8 +348,10 @@ export function chooseTrigger(a: ItemAnalysis, preferred: readonly string[], max
     const i = preferred.indexOf(f);
     return i < 0 ? 0.5 : i === 0 ? 2 : 1;
   };
-  const candidates = a.cues
-    .filter((c) => c.where === 'perturbed')
+  // Cues inside inserted wording; cues in kept wording only when nothing was inserted.
+  const inserted = a.cues.filter((c) => c.where === 'perturbed' && c.span >= 0);
+  const pool = inserted.length > 0 || a.added.length > 0 ? inserted : a.cues.filter((c) => c.where === 'perturbed');
+  const candidates = pool
     .map((c) => ({ c, score: c.weight * c.factor * rank(c.family) }))
     .sort((x, y) => y.score - x.score || x.c.start - y.c.start);
   const best = candidates[0]?.c;

@@ -174,7 +174,7 @@ export function offlineCluster(
     const shorts = b.famShorts.slice(0, 3).map((s) => titleCase(s));
     const cluster_name = shorts.length ? `${title}: ${shorts.join(', ')}` : title;
     const definition =
-      `${OFFLINE_MARK} Merges ${b.members.length} categor${b.members.length === 1 ? 'y' : 'ies'} (${b.runs} runs) in which ` +
+      `${OFFLINE_MARK} ${b.members.length === 1 ? 'Holds a single category' : `Merges ${b.members.length} categories`} (${b.runs} runs) in which ` +
       `${b.lead ? b.lead.description : 'the inserted wording matches no cue family of the lexicon'}` +
       `${b.anchors.length ? `; recurring cues: ${quoteList(b.anchors.slice(0, 4))}` : ''}.`;
     const member_categories: ClusterMember[] = [...b.members]

@@ -281,7 +281,7 @@ export const CUE_FAMILIES: readonly CueFamily[] = [
     appliesTo: 'perturbed',
     patterns: [
       p('\\bapt(?:-get)?\\b|\\bapt-based\\b', 0.8),
-      p('\\brepositor(?:y|ies)\\b', 0.8),
+      p('\\b(?:apt|package|ppa|third-party|software)\\s+repositor(?:y|ies)\\b|\\badd(?:ing)?\\s+(?:an?\\s+|the\\s+)?(?:\\w+\\s+)?repositor(?:y|ies)\\b|\\brepository setup\\b|\\bset up the repository\\b', 0.8, false, 'add a repository'),
       p('\\binstall(?:ed|ing|ation)?\\b', 0.6),
       p('\\b(?:required|missing) tool\\b|\\btool is available\\b', 0.9),
       p('\\butility\\b', 0.6),
