@@ -150,6 +150,18 @@ describe('summarize executor with the openai provider', () => {
     expect(server.requests).toHaveLength(0);
   });
 
+  it('stops before exceeding max_cost_usd, listing the runs it did not attempt', async () => {
+    writeFileSync(join(root, 'pipeline.yaml'), pipeline(server.url).replace('  max_retries: 0', '  max_retries: 0\n  max_cost_usd: 0.2'));
+    await taskList({ analysis: 'small' }, ctx());
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: false });
+    const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
+    // Each call is held at its upper bound (32768 output tokens of gpt-5-mini = $0.066): at most 3 fit.
+    expect(server.requests.length).toBeLessThanOrEqual(3);
+    expect(index.statistics.summarized).toBe(server.requests.length);
+    expect(index.statistics.summarized + index.statistics.failed).toBe(21);
+    expect(index.failed.some((f: { reason: string }) => /not attempted: .*budget|max_cost_usd/i.test(f.reason))).toBe(true);
+  });
+
   it('plans with --dry-run without calling the provider', async () => {
     await taskList({ analysis: 'small' }, ctx());
     expect(await summarize({ analysis: 'small', dryRun: true }, ctx())).toEqual({ success: true });

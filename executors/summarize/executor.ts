@@ -8,6 +8,7 @@ import type { FailedRun, Ledger, LedgerRun } from '../../stages/ledger.ts';
 import { extractSummaryInput, RunInputError, summaryFileFrom } from '../../stages/summarize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
 import { sha256 } from '../../stages/llm/store.ts';
+import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../../stages/llm/errors.ts';
 import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson } from '../lib/io.ts';
@@ -54,6 +55,10 @@ export default async function summarize(options: SummarizeOptions, context: Exec
     // provider failure is not: the stage fails (and is not cached) so that a
     // re-run asks again; answers received so far are already in the store.
     let providerFailures = 0;
+    // A missing key, a spent budget or Ctrl-C stops the stage: the remaining
+    // runs are listed as not attempted, with the reason, and cost nothing.
+    let stopReason: string | null = null;
+    const perRun: { run_id: string; status: string; cached: boolean | null; input_tokens: number; output_tokens: number; cost_usd: number | null }[] = [];
 
     await buildOutputDir(ctx.outputOf('summarize'), async (dir) => {
       await Promise.all(
@@ -61,17 +66,24 @@ export default async function summarize(options: SummarizeOptions, context: Exec
           limit(async () => {
             const rel = `summaries/${runOutputPath(run)}/elicitation_run_summary.json`;
             try {
+              if (stopReason) throw new StoppedError(`not attempted: ${stopReason}`);
               const input = loadInput(ctx.dataRoot, run);
               const answer = await answerer.summarize(input, template);
               const file: SummaryFile = summaryFileFrom(run, input, answer, settings, label);
               writeJson(join(dir, rel), file);
               index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, reason: null });
+              perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
             } catch (err) {
               const reason = (err as Error).message;
               if (!(err instanceof RunInputError)) providerFailures += 1;
+              if (isStopping(err) && !stopReason) {
+                stopReason = reason;
+                console.error(`summarize: stopping: ${reason}`);
+              }
               failed.push({ run_id: run.run_id, stage: 'summarize', reason });
               index.push({ run_id: run.run_id, status: 'failed', file: null, request_hash: null, reason });
-              console.error(`summarize: ${run.run_id}: ${reason}`);
+              perRun.push({ run_id: run.run_id, status: 'failed', cached: null, input_tokens: 0, output_tokens: 0, cost_usd: null });
+              if (!(err instanceof StoppedError)) console.error(`summarize: ${run.run_id}: ${reason}`);
             }
             done += 1;
             show(done, answerer.progressLine(failed.length));
@@ -109,6 +121,7 @@ export default async function summarize(options: SummarizeOptions, context: Exec
       computed: t.computed,
       reused: t.reused,
       failed,
+      runs: perRun.sort((x, y) => (x.run_id < y.run_id ? -1 : 1)),
       paid_usage: t.paid,
       paid_cost_usd: t.paidCostUsd,
     });
@@ -123,6 +136,14 @@ export default async function summarize(options: SummarizeOptions, context: Exec
     }
     return true;
   });
+}
+
+class StoppedError extends Error {
+  override name = 'StoppedError';
+}
+
+function isStopping(err: unknown): boolean {
+  return err instanceof MissingCredentialsError || err instanceof BudgetExceededError || err instanceof AbortedError || err instanceof LlmConfigError;
 }
 
 function loadInput(dataRoot: string, run: LedgerRun) {
