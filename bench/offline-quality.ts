@@ -113,6 +113,33 @@ const clusterOf = new Map<string, string>();
 for (const cl of clusters) for (const m of cl.member_categories) clusterOf.set(m.category_name, cl.cluster_name);
 print(`ARI offline clusters vs hand labels:        ${adjustedRandIndex(ours.map((c) => clusterOf.get(c) ?? ''), hand).toFixed(3)}`);
 
+// Ablations: the same clustering with only one kind of feature, and at other cuts.
+const ariFor = (cats: readonly Category[]): number => {
+  const of = new Map<string, string>();
+  for (const c of cats) for (const ex of c.examples) of.set(ex.id, c.category_name);
+  return adjustedRandIndex(
+    ids.map((k) => of.get(k) ?? ''),
+    hand,
+  );
+};
+// TF-IDF alone needs a looser cut to form groups at all: report its best cut (generous to it).
+let termsOnly: Category[] = [];
+let termsCut = 0;
+for (const t of [0.6, 0.7, 0.8, 0.85, 0.9, 0.95]) {
+  const cats = offlineCategorize(items, { threshold: t, weights: { terms: 1, cues: 0, harm: 0 } }).categories;
+  if (termsOnly.length === 0 || ariFor(cats) > ariFor(termsOnly)) {
+    termsOnly = cats;
+    termsCut = t;
+  }
+}
+const cuesOnly = offlineCategorize(items, { weights: { terms: 0 } }).categories;
+print(`ablation, TF-IDF terms only (best cut ${termsCut}): ${ariFor(termsOnly).toFixed(3)} (${termsOnly.length} categories)`);
+print(`ablation, cue families only:                ${ariFor(cuesOnly).toFixed(3)} (${cuesOnly.length} categories)`);
+for (const t of [0.45, 0.5, 0.55, 0.65, 0.7]) {
+  const cats = offlineCategorize(items, { threshold: t }).categories;
+  print(`threshold ${t.toFixed(2)}:                            ${ariFor(cats).toFixed(3)} (${cats.length} categories)`);
+}
+
 if (process.argv.includes('--disagreements')) {
   print('\n=== hand label -> offline categories ===');
   const byLabel = new Map<string, Map<string, number>>();
@@ -123,4 +150,3 @@ if (process.argv.includes('--disagreements')) {
   });
   for (const [l, m] of [...byLabel].sort()) print(`${l}: ${[...m].map(([c, n]) => `${n}x ${c}`).join(' | ')}`);
 }
-void ({} as Category);

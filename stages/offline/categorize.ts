@@ -318,9 +318,15 @@ export function windowAround(
     }
     naturalEnd = hi;
     if (hi - lo + 1 > maxWords) {
-      // Still too long: one word of lead-in, the cue, then as much as fits.
-      lo = Math.max(lo, h0 - 1);
-      hi = Math.min(hi, lo + maxWords - 1);
+      // Still too long: keep the cue and the rest of its clause, fill the room left with lead-in words.
+      const rest = hi - h0 + 1;
+      if (rest >= maxWords) {
+        lo = h0;
+        hi = h0 + maxWords - 1;
+      } else {
+        lo = Math.max(lo, h0 - (maxWords - rest));
+      }
+      while (lo < h0 && isFillerKey(toks[lo]?.key ?? '')) lo++;
     }
   }
   // A cut-short window should not end on a dangling function word ("... left on the").
