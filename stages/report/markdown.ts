@@ -180,8 +180,9 @@ function renderGeneration(input: ReportInput): string[] {
     out.push(
       `> **Offline analyzer:** the ${offline.map((s) => escapeMarkdown(s)).join(', ')} ` +
         `${offline.length === 1 ? 'stage was' : 'stages were'} produced by the deterministic lexical analyzer, ` +
-        'not by a language model. What those stages produced are keyword groupings, good for trying out ' +
-        'the pipeline; do not read them as findings about the agents.',
+        'not by a language model. It groups runs by the wording the perturbation added (a word diff matched ' +
+        'against a lexicon of mechanism cues, TF-IDF and agglomerative clustering): a fast first pass over the data, ' +
+        'not an explanation of why the agent acted. Switch the provider in pipeline.yaml for an LLM analysis.',
       '',
     );
   }
