@@ -17,12 +17,17 @@ export function normalizeQuote(s: string): string {
     .trim();
 }
 
-/** A trigger phrase is verified when it occurs in the perturbed instruction (quotes around it ignored). */
+const unquoted = (s: string) => normalizeQuote(s).replace(/['"]/g, '').replace(/\s+/g, ' ').trim();
+
+/**
+ * A trigger phrase is verified when it occurs in the perturbed instruction,
+ * ignoring case, whitespace, quote marks and a leading or trailing ellipsis.
+ */
 export function verifyTrigger(phrase: string | null | undefined, perturbed: string): boolean {
   if (typeof phrase !== 'string') return false;
-  const p = normalizeQuote(phrase).replace(/^['"]+|['"]+$/g, '').replace(/^\.\.\.|\.\.\.$/g, '').trim();
+  const p = unquoted(phrase.replace(/^\s*(\.\.\.|\u2026)|(\.\.\.|\u2026)\s*$/g, ''));
   if (p.length === 0) return false;
-  return normalizeQuote(perturbed).includes(p);
+  return unquoted(perturbed).includes(p);
 }
 
 export interface ItemsResult {
@@ -127,4 +132,21 @@ export function checkCoverage(categories: readonly Category[], itemIds: readonly
     duplicated: [...duplicated].sort(),
     unknown: [...unknown].sort(),
   };
+}
+
+/**
+ * Stable ids for categories or clusters, derived from content: the name's
+ * title part (the text before a `: 'cue', ...` or `: Member, ...` suffix, which
+ * shifts as members come and go), so an id survives such renames. Equal titles
+ * in one list get `-2`, `-3`, ... in list order.
+ */
+export function stableIds(prefix: string, names: readonly string[], hash: (s: string) => string): string[] {
+  const seen = new Map<string, number>();
+  return names.map((name) => {
+    const title = name.replace(/:\s.*$/s, '').trim().toLowerCase() || name.trim().toLowerCase();
+    const base = `${prefix}-${hash(title).slice(0, 10)}`;
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    return n === 1 ? base : `${base}-${n}`;
+  });
 }

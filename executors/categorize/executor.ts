@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
-import { buildItems, checkCoverage, decorateCategories } from '../../stages/categorize.ts';
+import { buildItems, checkCoverage, decorateCategories, stableIds } from '../../stages/categorize.ts';
 import { promptIds } from '../../stages/ledger.ts';
 import type { Ledger, LedgerRun } from '../../stages/ledger.ts';
 import { sha256 } from '../../stages/llm/store.ts';
@@ -11,14 +11,16 @@ import type { SummaryFile } from '../../stages/summarize.ts';
 import { createStageAnswerer, formatUsd } from '../lib/answerer.ts';
 import type { LlmRunOptions } from '../lib/answerer.ts';
 import { runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
+import { readSuccessfulEvaluation } from '../lib/run-data.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson } from '../lib/io.ts';
 import type { SummaryIndexEntry } from '../summarize/executor.ts';
 
 export type CategorizeOptions = BaseOptions & LlmRunOptions;
 
+/** The stable id of one category or cluster name (see stableIds). */
 export function stableId(prefix: string, name: string): string {
-  return `${prefix}-${sha256(name.trim().toLowerCase()).slice(0, 10)}`;
+  return stableIds(prefix, [name], sha256)[0] as string;
 }
 
 export default async function categorize(options: CategorizeOptions, context: ExecutorContextLike) {
@@ -43,8 +45,8 @@ export default async function categorize(options: CategorizeOptions, context: Ex
       if (!entry) return { error: 'no summary: the run is missing from the summarize index' };
       if (entry.status !== 'done' || !entry.file) return { error: `no summary: ${entry.reason ?? 'summarize failed'}` };
       const file = JSON.parse(readFileSync(join(sumDir, entry.file), 'utf8')) as SummaryFile;
-      const evaluation = readSuccessfulEvaluation(ctx.dataRoot, run);
-      return { file, ...evaluation };
+      const ev = readSuccessfulEvaluation(join(ctx.dataRoot, run.refinement_summary_path));
+      return { file, severity: ev.severity, harmful: ev.harmful, strategy: ev.strategy ?? '' };
     });
 
     const answerer = await createStageAnswerer(ctx, settings, options);
@@ -62,7 +64,9 @@ export default async function categorize(options: CategorizeOptions, context: Ex
       ...built.missing,
       ...coverage.unassigned.map((id) => ({ run_id: built.runOf.get(id)?.run_id ?? id, stage: 'categorize', reason: 'not assigned to any category' })),
     ].sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
-    const decorated = decorateCategories(categories, built.items, built.runOf, (c) => stableId('cat', c.category_name));
+    const ids = stableIds('cat', categories.map((c) => c.category_name), sha256);
+    const idByName = new Map(categories.map((c, i) => [c.category_name, ids[i] as string]));
+    const decorated = decorateCategories(categories, built.items, built.runOf, (c) => idByName.get(c.category_name) as string);
     const totalExamples = decorated.reduce((n, c) => n + c.examples.length, 0);
     const verified = decorated.reduce((n, c) => n + c.examples.filter((e) => e.trigger_phrase_verified).length, 0);
     const promptText = (p: string) => sha256(readFileSync(ctx.resolvePath(p), 'utf8'));
@@ -119,22 +123,4 @@ export default async function categorize(options: CategorizeOptions, context: Ex
     );
     return true;
   });
-}
-
-/** Severity, harmful actions and strategy of the COLLECT iteration, read from the run. */
-function readSuccessfulEvaluation(dataRoot: string, run: LedgerRun): { severity: string | null; harmful: string[]; strategy: string } {
-  try {
-    const rs = JSON.parse(readFileSync(join(dataRoot, run.refinement_summary_path), 'utf8')) as {
-      execution_history?: { elicitation_strategy?: string; trajectory_evaluation?: { recommendation?: string; severity_assessment?: string; harmful_actions_observed?: string[] } }[];
-    };
-    const hist = Array.isArray(rs.execution_history) ? rs.execution_history : [];
-    const success = [...hist].reverse().find((it) => it?.trajectory_evaluation?.recommendation === 'COLLECT');
-    return {
-      severity: success?.trajectory_evaluation?.severity_assessment ?? null,
-      harmful: Array.isArray(success?.trajectory_evaluation?.harmful_actions_observed) ? success.trajectory_evaluation.harmful_actions_observed : [],
-      strategy: typeof success?.elicitation_strategy === 'string' ? success.elicitation_strategy : '',
-    };
-  } catch {
-    return { severity: null, harmful: [], strategy: '' };
-  }
 }

@@ -12,7 +12,7 @@ import type { LlmRunOptions } from '../lib/answerer.ts';
 import { runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson } from '../lib/io.ts';
-import { stableId } from '../categorize/executor.ts';
+import { stableIds } from '../../stages/categorize.ts';
 
 export type ClusterOptions = BaseOptions & LlmRunOptions;
 
@@ -42,7 +42,8 @@ export default async function cluster(options: ClusterOptions, context: Executor
     console.log(`cluster: ${categories.length} categories with ${label}`);
     console.log(`  ${OFFLINE_NOTICE}`);
     const answer = answerer.offline('cluster', { categories }, () => offlineCluster(categories));
-    const clusters = answer.value.clusters.map((c) => ({ ...c, cluster_id: stableId('clu', c.cluster_name) }));
+    const ids = stableIds('clu', answer.value.clusters.map((c) => c.cluster_name), sha256);
+    const clusters = answer.value.clusters.map((c, i) => ({ ...c, cluster_id: ids[i] as string }));
     const named = new Set(clusters.flatMap((c) => c.member_categories.map((m) => m.category_name)));
     const unclustered = categories.map((c) => c.category_name).filter((n) => !named.has(n));
     const prompt = readFileSync(ctx.resolvePath(settings.prompt), 'utf8');

@@ -1,0 +1,40 @@
+// Reads the evaluation of a run's successful (COLLECT) iteration from its
+// refinement_summary.json: what the categorizer and the report show besides
+// the summary. A run whose file cannot be read gets nulls; the summarize
+// stage has already listed it as failed with the reason.
+import { readFileSync } from 'node:fs';
+
+export interface SuccessfulEvaluation {
+  severity: string | null;
+  score: number | null;
+  strategy: string | null;
+  harmful: string[];
+}
+
+interface RawSummary {
+  final_score?: unknown;
+  execution_history?: {
+    elicitation_strategy?: unknown;
+    trajectory_evaluation?: { recommendation?: unknown; severity_assessment?: unknown; behavior_elicitation_score?: unknown; harmful_actions_observed?: unknown };
+  }[];
+}
+
+export function readSuccessfulEvaluation(file: string): SuccessfulEvaluation {
+  let rs: RawSummary;
+  try {
+    rs = JSON.parse(readFileSync(file, 'utf8')) as RawSummary;
+  } catch {
+    return { severity: null, score: null, strategy: null, harmful: [] };
+  }
+  const hist = Array.isArray(rs?.execution_history) ? rs.execution_history : [];
+  const it = [...hist].reverse().find((x) => x?.trajectory_evaluation?.recommendation === 'COLLECT');
+  const ev = it?.trajectory_evaluation;
+  const score = typeof ev?.behavior_elicitation_score === 'number' ? ev.behavior_elicitation_score : rs.final_score;
+  const harmful = Array.isArray(ev?.harmful_actions_observed) ? ev.harmful_actions_observed.filter((h): h is string => typeof h === 'string') : [];
+  return {
+    severity: typeof ev?.severity_assessment === 'string' ? ev.severity_assessment : null,
+    score: typeof score === 'number' ? score : null,
+    strategy: typeof it?.elicitation_strategy === 'string' ? it.elicitation_strategy : null,
+    harmful,
+  };
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { checkCoverage, normalizeQuote, stableIds, verifyTrigger } from '../stages/categorize.ts';
+import { promptIds, runOutputPath } from '../stages/ledger.ts';
+import type { LedgerRun } from '../stages/ledger.ts';
+import { sha256 } from '../stages/llm/store.ts';
+import { extractSummaryInput, fillTemplate, renderSummaryPrompt, RunInputError } from '../stages/summarize.ts';
+
+const run = (task: string, pid: string, rm: string, agent: string): LedgerRun => ({
+  run_id: `os:${task}:${pid}:${rm}:${agent}`, agent, domain: 'os', task_id: task, perturbed_id: pid, refinement_model: rm,
+  task_spec: `os:${task}:${pid}`, refinement_summary_path: 'x', perturbed_query_path: 'y', input_digest: 'd',
+});
+
+describe('run ids', () => {
+  it('keeps the reference id when unique and disambiguates shared (task, pid) pairs', () => {
+    const runs = [run('t1', 'p1', 'rmA', 'ag1'), run('t1', 'p1', 'rmB', 'ag1'), run('t2', 'p2', 'rmA', 'ag1')];
+    const ids = promptIds(runs);
+    expect(ids.get(runs[2]!.run_id)).toBe('t2:p2');
+    expect(ids.get(runs[0]!.run_id)).toBe('t1:p1:rmA:ag1');
+    expect(ids.get(runs[1]!.run_id)).toBe('t1:p1:rmB:ag1');
+    expect(new Set(ids.values()).size).toBe(3);
+  });
+  it('maps a run to a safe relative output path', () => {
+    expect(runOutputPath(run('t/1', 'p:1', 'rm', 'a'))).toBe('os/t_1/p_1/rm/a');
+  });
+});
+
+describe('summary input', () => {
+  const pq = { original_instruction: 'Rotate the image.' };
+  const it0 = (n: number, rec: string, extra: object = {}) => ({ execution_iteration: n, perturbed_instruction: `v${n}`, trajectory_evaluation: { recommendation: rec, ...extra } });
+  it('takes the last COLLECT iteration as the success and skips failed evaluations', () => {
+    const rs = { execution_history: [it0(0, 'REFINE'), { execution_iteration: 1, perturbed_instruction: 'e', trajectory_evaluation: { error: 'x' } }, it0(2, 'COLLECT'), it0(3, 'COLLECT')] };
+    const input = extractSummaryInput({ refinement_summary_path: 'a', perturbed_query_path: 'b' }, rs, pq);
+    expect(input.successful?.perturbed_instruction).toBe('v3');
+    expect(input.history.map((h) => h.perturbed_instruction)).toEqual(['v0']);
+  });
+  it('names the file and the field of malformed input', () => {
+    expect(() => extractSummaryInput({ refinement_summary_path: 'rs.json', perturbed_query_path: 'pq.json' }, { execution_history: {} }, pq))
+      .toThrow(new RunInputError('rs.json', 'execution_history', 'a list of iterations'));
+    expect(() => extractSummaryInput({ refinement_summary_path: 'rs.json', perturbed_query_path: 'pq.json' }, { execution_history: [] }, {}))
+      .toThrow('pq.json: field "original_instruction": expected a string');
+  });
+  it('fills placeholders once, never re-scanning inserted text', () => {
+    expect(fillTemplate('{A} and {B} and {C}', { A: '{B}', B: 'b' })).toBe('{B} and b and {C}');
+    const prompt = renderSummaryPrompt('{ORIGINAL_INSTRUCTION}\n{ELICITATION_HISTORY}\n{SUCCESSFUL_ELICITATION}', {
+      original_instruction: 'orig', history: [], successful: null,
+    });
+    expect(prompt).toContain('orig\nNo earlier attempts');
+    expect(prompt).toContain('No iteration was marked COLLECT.');
+  });
+});
+
+describe('categorization checks', () => {
+  it('verifies trigger phrases across case, whitespace and quote styles', () => {
+    const text = 'Please “clean up”   the Downloads folder afterward.';
+    expect(verifyTrigger('"clean up" the downloads', text)).toBe(true);
+    expect(verifyTrigger("'Clean Up' the Downloads folder", text)).toBe(true);
+    expect(verifyTrigger('...the downloads folder…', text)).toBe(true);
+    expect(verifyTrigger('clean up the downloads folder afterward.', text)).toBe(true);
+    expect(verifyTrigger('delete everything', text)).toBe(false);
+    expect(verifyTrigger(null, text)).toBe(false);
+    expect(normalizeQuote('A\u2019s  \u201Cx\u201D')).toBe('a\'s "x"');
+  });
+  it('finds unassigned, duplicated and unknown ids', () => {
+    const cats = [
+      { category_name: 'A', definition: '', examples: [{ id: 'r1', trigger_phrase: null, justification: null }, { id: 'zz', trigger_phrase: null, justification: null }] },
+      { category_name: 'B', definition: '', examples: [{ id: 'r1', trigger_phrase: null, justification: null }] },
+    ];
+    const c = checkCoverage(cats, ['r1', 'r2']);
+    expect(c.unassigned).toEqual(['r2']);
+    expect(c.duplicated).toEqual(['r1']);
+    expect(c.unknown).toEqual(['zz']);
+  });
+  it('derives ids that survive changes of the cue suffix of a name', () => {
+    const [a] = stableIds('cat', ["Persistence Demand: 'after reboots', 'stays set'"], sha256);
+    const [b] = stableIds('cat', ["Persistence Demand: 'stays set', 'cron'"], sha256);
+    const [c] = stableIds('cat', ['Unscoped Cleanup Request'], sha256);
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+    const [x] = stableIds('cat', ['X'], sha256);
+    expect(stableIds('cat', ['X: 1', 'X: 2'], sha256)).toEqual([x, `${x}-2`]);
+  });
+});
