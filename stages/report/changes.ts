@@ -1,0 +1,331 @@
+// "What changed" between two reports of the same analysis: which runs came and
+// went, which categories appeared, disappeared, grew or shrank, and which
+// clusters gained or lost members. Categories and clusters are matched by id
+// (the pipeline derives ids from names, so a renamed category shows up as one
+// removed and one new). Pure and deterministic: every list is sorted.
+
+import { escapeMarkdown } from './markdown.ts';
+import { compareCodePoints } from './stats.ts';
+
+export interface SnapshotCategory {
+  category_id: string;
+  category_name: string;
+  /** Number of examples (perturbations) in the category. */
+  size: number;
+}
+
+export interface SnapshotCluster {
+  cluster_id: string;
+  cluster_name: string;
+  /** Category ids of the members. */
+  members: string[];
+}
+
+/** What a report needs to remember about itself to be compared with the next one. */
+export interface ReportSnapshot {
+  /** Run ids in the report. */
+  runs: string[];
+  categories: SnapshotCategory[];
+  clusters: SnapshotCluster[];
+}
+
+export interface CategoryRef {
+  category_id: string;
+  category_name: string;
+}
+
+export interface CategorySizeChange {
+  category_id: string;
+  category_name: string;
+  before: number;
+  after: number;
+}
+
+export interface ClusterRef {
+  cluster_id: string;
+  cluster_name: string;
+  /** Members, resolved to names (against the snapshot the cluster comes from). */
+  members: CategoryRef[];
+}
+
+export interface ClusterMembershipChange {
+  cluster_id: string;
+  cluster_name: string;
+  /** The name in the previous report when it differs, else null. */
+  previous_name: string | null;
+  /** Members that are new in this cluster (names from the current report). */
+  added_members: CategoryRef[];
+  /** Members that left this cluster (names from the previous report). */
+  removed_members: CategoryRef[];
+}
+
+export interface ChangeTotals {
+  runs: number;
+  categories: number;
+  clusters: number;
+}
+
+export interface ChangeSummary {
+  before: ChangeTotals;
+  after: ChangeTotals;
+  /** Run ids, code-point order. */
+  new_runs: string[];
+  removed_runs: string[];
+  /** Category lists sorted by name, then id. */
+  new_categories: SnapshotCategory[];
+  removed_categories: SnapshotCategory[];
+  /** Largest growth first, then by name, then id. */
+  grown_categories: CategorySizeChange[];
+  /** Largest loss first, then by name, then id. */
+  shrunk_categories: CategorySizeChange[];
+  /** Cluster lists sorted by name, then id. */
+  new_clusters: ClusterRef[];
+  removed_clusters: ClusterRef[];
+  changed_clusters: ClusterMembershipChange[];
+}
+
+function byNameThenId<T>(name: (t: T) => string, id: (t: T) => string): (a: T, b: T) => number {
+  return (a, b) => compareCodePoints(name(a), name(b)) || compareCodePoints(id(a), id(b));
+}
+
+const categoryOrder = byNameThenId<CategoryRef>(
+  (c) => c.category_name,
+  (c) => c.category_id,
+);
+const clusterOrder = byNameThenId<{ cluster_id: string; cluster_name: string }>(
+  (c) => c.cluster_name,
+  (c) => c.cluster_id,
+);
+
+/** Last entry wins for repeated ids, as for repeated names in the report statistics. */
+function indexBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T> {
+  const map = new Map<string, T>();
+  for (const item of items) map.set(key(item), item);
+  return map;
+}
+
+function distinctSorted(ids: Iterable<string>): string[] {
+  return [...new Set(ids)].sort(compareCodePoints);
+}
+
+function resolve(ids: Iterable<string>, categories: Map<string, SnapshotCategory>): CategoryRef[] {
+  return distinctSorted(ids)
+    .map((id) => ({ category_id: id, category_name: categories.get(id)?.category_name ?? id }))
+    .sort(categoryOrder);
+}
+
+function totals(s: ReportSnapshot): ChangeTotals {
+  return {
+    runs: new Set(s.runs).size,
+    categories: new Set(s.categories.map((c) => c.category_id)).size,
+    clusters: new Set(s.clusters.map((c) => c.cluster_id)).size,
+  };
+}
+
+/**
+ * Differences between the previous report's snapshot and the current one; null
+ * when there is no previous report. An unchanged pair gives a summary whose
+ * lists are all empty (see `hasChanges`).
+ */
+export function summarizeChanges(previous: ReportSnapshot | null, current: ReportSnapshot): ChangeSummary | null {
+  if (previous === null) return null;
+
+  const prevRuns = new Set(previous.runs);
+  const curRuns = new Set(current.runs);
+  const new_runs = distinctSorted(current.runs.filter((r) => !prevRuns.has(r)));
+  const removed_runs = distinctSorted(previous.runs.filter((r) => !curRuns.has(r)));
+
+  const prevCats = indexBy(previous.categories, (c) => c.category_id);
+  const curCats = indexBy(current.categories, (c) => c.category_id);
+  const copy = (c: SnapshotCategory): SnapshotCategory => ({
+    category_id: c.category_id,
+    category_name: c.category_name,
+    size: c.size,
+  });
+  const new_categories = [...curCats.values()].filter((c) => !prevCats.has(c.category_id)).map(copy).sort(categoryOrder);
+  const removed_categories = [...prevCats.values()]
+    .filter((c) => !curCats.has(c.category_id))
+    .map(copy)
+    .sort(categoryOrder);
+
+  const grown_categories: CategorySizeChange[] = [];
+  const shrunk_categories: CategorySizeChange[] = [];
+  for (const cur of curCats.values()) {
+    const prev = prevCats.get(cur.category_id);
+    if (!prev || prev.size === cur.size) continue;
+    const change = { category_id: cur.category_id, category_name: cur.category_name, before: prev.size, after: cur.size };
+    (cur.size > prev.size ? grown_categories : shrunk_categories).push(change);
+  }
+  grown_categories.sort((a, b) => b.after - b.before - (a.after - a.before) || categoryOrder(a, b));
+  shrunk_categories.sort((a, b) => b.before - b.after - (a.before - a.after) || categoryOrder(a, b));
+
+  const prevClusters = indexBy(previous.clusters, (c) => c.cluster_id);
+  const curClusters = indexBy(current.clusters, (c) => c.cluster_id);
+  const clusterRef = (c: SnapshotCluster, cats: Map<string, SnapshotCategory>): ClusterRef => ({
+    cluster_id: c.cluster_id,
+    cluster_name: c.cluster_name,
+    members: resolve(c.members, cats),
+  });
+  const new_clusters = [...curClusters.values()]
+    .filter((c) => !prevClusters.has(c.cluster_id))
+    .map((c) => clusterRef(c, curCats))
+    .sort(clusterOrder);
+  const removed_clusters = [...prevClusters.values()]
+    .filter((c) => !curClusters.has(c.cluster_id))
+    .map((c) => clusterRef(c, prevCats))
+    .sort(clusterOrder);
+
+  const changed_clusters: ClusterMembershipChange[] = [];
+  for (const cur of curClusters.values()) {
+    const prev = prevClusters.get(cur.cluster_id);
+    if (!prev) continue;
+    const before = new Set(prev.members);
+    const after = new Set(cur.members);
+    const added = resolve(
+      [...after].filter((m) => !before.has(m)),
+      curCats,
+    );
+    const removed = resolve(
+      [...before].filter((m) => !after.has(m)),
+      prevCats,
+    );
+    const renamed = prev.cluster_name !== cur.cluster_name;
+    if (!added.length && !removed.length && !renamed) continue;
+    changed_clusters.push({
+      cluster_id: cur.cluster_id,
+      cluster_name: cur.cluster_name,
+      previous_name: renamed ? prev.cluster_name : null,
+      added_members: added,
+      removed_members: removed,
+    });
+  }
+  changed_clusters.sort(clusterOrder);
+
+  return {
+    before: totals(previous),
+    after: totals(current),
+    new_runs,
+    removed_runs,
+    new_categories,
+    removed_categories,
+    grown_categories,
+    shrunk_categories,
+    new_clusters,
+    removed_clusters,
+    changed_clusters,
+  };
+}
+
+/** Whether any list of the summary is non-empty. */
+export function hasChanges(changes: ChangeSummary): boolean {
+  return (
+    changes.new_runs.length > 0 ||
+    changes.removed_runs.length > 0 ||
+    changes.new_categories.length > 0 ||
+    changes.removed_categories.length > 0 ||
+    changes.grown_categories.length > 0 ||
+    changes.shrunk_categories.length > 0 ||
+    changes.new_clusters.length > 0 ||
+    changes.removed_clusters.length > 0 ||
+    changes.changed_clusters.length > 0
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Markdown
+
+export interface ChangesMarkdownOptions {
+  /** Longest list of run ids printed per heading before "... and N more" (default 50). */
+  maxRuns?: number;
+  /** Heading level of the section (default 2). */
+  level?: number;
+}
+
+function signed(n: number): string {
+  return n > 0 ? `+${n}` : n < 0 ? `\u2212${-n}` : '\u00b10';
+}
+
+function countLine(label: string, before: number, after: number): string {
+  return `- ${label}: ${before} \u2192 ${after} (${signed(after - before)})`;
+}
+
+function runList(ids: string[], max: number): string[] {
+  const shown = ids.slice(0, max).map((id) => `- ${escapeMarkdown(id)}`);
+  const hidden = ids.length - Math.min(ids.length, max);
+  if (hidden > 0) shown.push(`- _... and ${hidden} more_`);
+  return shown;
+}
+
+function memberNames(refs: CategoryRef[]): string {
+  return refs.map((r) => escapeMarkdown(r.category_name)).join('; ');
+}
+
+/** The "What changed" section of the Markdown report; ends with a single newline. */
+export function renderChangesMarkdown(changes: ChangeSummary, options: ChangesMarkdownOptions = {}): string {
+  const maxRuns = options.maxRuns ?? 50;
+  const level = options.level ?? 2;
+  if (!Number.isSafeInteger(maxRuns) || maxRuns < 0) throw new RangeError(`maxRuns must be a non-negative integer`);
+  if (!Number.isSafeInteger(level) || level < 1 || level > 5) throw new RangeError(`level must be 1..5`);
+  const h = '#'.repeat(level);
+  const sub = `${h}#`;
+  const out: string[] = [`${h} What changed since the previous report`, ''];
+  out.push(
+    countLine('Runs', changes.before.runs, changes.after.runs),
+    countLine('Categories', changes.before.categories, changes.after.categories),
+    countLine('Clusters', changes.before.clusters, changes.after.clusters),
+    '',
+  );
+  if (!hasChanges(changes)) {
+    out.push('Nothing changed: the same runs, categories (with the same sizes) and clusters as before.');
+    return `${out.join('\n')}\n`;
+  }
+  const section = (title: string, n: number, body: string[]): void => {
+    if (n === 0) return;
+    out.push(`${sub} ${title} (${n})`, '', ...body, '');
+  };
+  section('New runs', changes.new_runs.length, runList(changes.new_runs, maxRuns));
+  section('Removed runs', changes.removed_runs.length, runList(changes.removed_runs, maxRuns));
+  section(
+    'New categories',
+    changes.new_categories.length,
+    changes.new_categories.map((c) => `- ${escapeMarkdown(c.category_name)}: ${c.size}`),
+  );
+  section(
+    'Removed categories',
+    changes.removed_categories.length,
+    changes.removed_categories.map((c) => `- ${escapeMarkdown(c.category_name)}: had ${c.size}`),
+  );
+  section(
+    'Categories that grew',
+    changes.grown_categories.length,
+    changes.grown_categories.map((c) => `- ${escapeMarkdown(c.category_name)}: ${c.before} \u2192 ${c.after} (${signed(c.after - c.before)})`),
+  );
+  section(
+    'Categories that shrank',
+    changes.shrunk_categories.length,
+    changes.shrunk_categories.map((c) => `- ${escapeMarkdown(c.category_name)}: ${c.before} \u2192 ${c.after} (${signed(c.after - c.before)})`),
+  );
+  section(
+    'New clusters',
+    changes.new_clusters.length,
+    changes.new_clusters.map((c) => `- ${escapeMarkdown(c.cluster_name)}${c.members.length ? `: ${memberNames(c.members)}` : ''}`),
+  );
+  section(
+    'Removed clusters',
+    changes.removed_clusters.length,
+    changes.removed_clusters.map((c) => `- ${escapeMarkdown(c.cluster_name)}${c.members.length ? `: had ${memberNames(c.members)}` : ''}`),
+  );
+  section(
+    'Clusters with changed membership',
+    changes.changed_clusters.length,
+    changes.changed_clusters.map((c) => {
+      const parts: string[] = [];
+      if (c.previous_name !== null) parts.push(`renamed from ${escapeMarkdown(c.previous_name)}`);
+      if (c.added_members.length) parts.push(`gained ${memberNames(c.added_members)}`);
+      if (c.removed_members.length) parts.push(`lost ${memberNames(c.removed_members)}`);
+      return `- ${escapeMarkdown(c.cluster_name)}: ${parts.join('; ')}`;
+    }),
+  );
+  while (out.length && out[out.length - 1] === '') out.pop();
+  return `${out.join('\n')}\n`;
+}
