@@ -19,7 +19,7 @@ import { formatFixed } from '../util/pyformat.ts';
 import { hasChanges } from './changes.ts';
 import type { ChangeSummary, CategoryRef } from './changes.ts';
 import type { ProvenanceValue, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
-import { compareCodePoints, computeReportStats, cutName } from './stats.ts';
+import { compareCodePoints, computeReportStats } from './stats.ts';
 import type { ClusterStat, ReportStats } from './stats.ts';
 
 // ---------------------------------------------------------------------------
@@ -328,15 +328,6 @@ function shortLabel(text: string, max: number): string {
   return points.length > max ? `${points.slice(0, max - 1).join('').trimEnd()}\u2026` : text;
 }
 
-/** Tick step of 1, 2 or 5 times a power of ten giving at most `maxTicks` intervals. */
-function tickStep(max: number, maxTicks: number): number {
-  if (max <= 0) return 1;
-  const raw = max / maxTicks;
-  const power = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 5, 10]) if (m * power >= raw) return Math.max(1, m * power);
-  return Math.max(1, 10 * power);
-}
-
 function num(x: number): string {
   return String(Math.round(x * 100) / 100);
 }
@@ -406,18 +397,17 @@ function renderLegend(model: Model): string {
 function renderChart(model: Model): string {
   const { stats } = model;
   if (!stats.clusters.length) return '<p class="empty">There are no clusters to chart.</p>';
-  const width = 880;
-  const labelWidth = 300;
-  const valueWidth = 110;
-  const barArea = width - labelWidth - valueWidth;
-  const rowHeight = 30;
-  const barHeight = 18;
-  const top = 26;
-  const height = top + stats.clusters.length * rowHeight + 6;
+  // One row per cluster: its name on the left and its count on the right of a
+  // first line, the bar on a light track below them. Names sit above the bars so
+  // that long cluster names need not be cut to a narrow label column.
+  const width = 960;
+  const barArea = width - 6;
+  const rowHeight = 50;
+  const labelBaseline = 17;
+  const barTop = 24;
+  const barHeight = 16;
+  const height = stats.clusters.length * rowHeight;
   const max = Math.max(1, ...stats.clusters.map((c) => c.perturbations));
-  const step = tickStep(max, 5);
-  const axisMax = Math.ceil(max / step) * step;
-  const scale = barArea / axisMax;
 
   const out: string[] = [];
   out.push(
@@ -430,16 +420,10 @@ function renderChart(model: Model): string {
       stats.clusters.map((c) => `${c.rank}. ${c.name}: ${c.perturbations} (${pct(c.percent)})`).join('; '),
     )}</desc>`,
   );
-  out.push('<g class="axis" aria-hidden="true">');
-  for (let v = 0; v <= axisMax; v += step) {
-    const x = labelWidth + v * scale;
-    out.push(`<line x1="${num(x)}" y1="${top - 6}" x2="${num(x)}" y2="${height - 4}"/>`);
-    out.push(`<text x="${num(x)}" y="${top - 11}" text-anchor="middle">${v}</text>`);
-  }
-  out.push('</g>');
 
   stats.clusters.forEach((c, i) => {
-    const y = top + i * rowHeight + (rowHeight - barHeight) / 2;
+    const top = i * rowHeight;
+    const y = top + barTop;
     const label = `${c.rank}. ${c.name}`;
     const breakdown = model.hasSeverity
       ? model.severityOrder
@@ -450,29 +434,25 @@ function renderChart(model: Model): string {
     const tip = `${label}: ${plural(c.perturbations, 'perturbation', 'perturbations')} (${pct(c.percent)})${breakdown ? `; ${breakdown}` : ''}`;
     out.push(`<a class="bar" href="#cluster-${c.rank}" data-cluster="${c.rank}" aria-label="${e(tip)}">`);
     out.push(`<title>${e(tip)}</title>`);
-    out.push(`<rect class="row-bg" x="0" y="${num(top + i * rowHeight)}" width="${width}" height="${rowHeight}"/>`);
+    out.push(`<rect class="row-bg" x="0" y="${top}" width="${width}" height="${rowHeight}" rx="6"/>`);
+    out.push(`<text class="label" x="6" y="${top + labelBaseline}">${e(shortLabel(label, 105))}</text>`);
     out.push(
-      `<text class="label" x="${labelWidth - 12}" y="${num(y + barHeight / 2)}" dy="0.35em" text-anchor="end">${e(shortLabel(label, 40))}</text>`,
+      `<text class="value" x="${width - 6}" y="${top + labelBaseline}" text-anchor="end">${c.perturbations} <tspan class="share">(${e(pct(c.percent))})</tspan></text>`,
     );
-    let x = labelWidth;
-    if (model.hasSeverity) {
-      for (const s of model.severityOrder) {
-        const n = model.severityCounts[i]?.get(s) ?? 0;
-        if (!n) continue;
-        const w = n * scale;
-        out.push(
-          `<rect class="seg" x="${num(x)}" y="${num(y)}" width="${num(w)}" height="${barHeight}" fill="${severityColor(s, model.severityOrder)}"/>`,
-        );
-        x += w;
-      }
-    } else if (c.perturbations > 0) {
-      const w = c.perturbations * scale;
-      out.push(`<rect class="seg" x="${num(x)}" y="${num(y)}" width="${num(w)}" height="${barHeight}" fill="${PLAIN_BAR_COLOR}"/>`);
+    out.push(`<rect class="track" x="6" y="${y}" width="${barArea - 6}" height="${barHeight}" rx="3"/>`);
+    let x = 6;
+    const segments: [string, number][] = model.hasSeverity
+      ? model.severityOrder
+          .map((s): [string, number] => [severityColor(s, model.severityOrder), model.severityCounts[i]?.get(s) ?? 0])
+          .filter(([, n]) => n > 0)
+      : c.perturbations > 0
+        ? [[PLAIN_BAR_COLOR, c.perturbations]]
+        : [];
+    for (const [color, n] of segments) {
+      const w = (n * (barArea - 6)) / max;
+      out.push(`<rect class="seg" x="${num(x)}" y="${y}" width="${num(w)}" height="${barHeight}" fill="${color}"/>`);
       x += w;
     }
-    out.push(
-      `<text class="value" x="${num(x + 8)}" y="${num(y + barHeight / 2)}" dy="0.35em">${c.perturbations} <tspan class="share">(${e(pct(c.percent))})</tspan></text>`,
-    );
     out.push('</a>');
   });
   out.push('</svg>');
@@ -550,7 +530,7 @@ function renderRanking(model: Model): string {
     const width = Math.max(0, Math.min(100, c.percent));
     out.push(
       `<tr><td class="num">${c.rank}</td>` +
-        `<th scope="row"><a href="#cluster-${c.rank}" data-cluster="${c.rank}">${e(cutName(c.name))}</a></th>` +
+        `<th scope="row"><a href="#cluster-${c.rank}" data-cluster="${c.rank}">${e(c.name)}</a></th>` +
         `<td class="num">${c.memberEntries}</td><td class="num">${c.perturbations}</td>` +
         `<td class="num share"><span>${e(pct(c.percent))}</span><svg class="spark" viewBox="0 0 100 6" width="60" height="6" aria-hidden="true" focusable="false">` +
         `<rect width="100" height="6" rx="3" class="spark-bg"/><rect width="${num(width)}" height="6" rx="3" class="spark-fg"/></svg></td>` +

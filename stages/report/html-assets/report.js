@@ -16,6 +16,8 @@
   const severities = new Map((D.severities || []).map((s) => [s.value, s]));
   const FACETS = ['domain', 'refinement_model', 'agent', 'severity'];
   const AUTO_OPEN_LIMIT = 30;
+  // Longer strategy labels (some are whole sentences) get a row of their own.
+  const LONG_CHIP = 48;
 
   const byId = (id) => document.getElementById(id);
   const controls = {
@@ -141,7 +143,7 @@
       if (r.domain) chips.append(chip('domain', r.domain));
       if (r.agent) chips.append(chip('agent', r.agent));
       if (r.refinement_model) chips.append(chip('refined by', r.refinement_model));
-      if (r.strategy) chips.append(chip('strategy', r.strategy));
+      if (r.strategy && r.strategy.length <= LONG_CHIP) chips.append(chip('strategy', r.strategy));
     }
     head.append(chips);
     card.append(head);
@@ -175,6 +177,7 @@
     }
     if (ex.justification) fact(facts, 'Why this category', ex.justification);
     if (r && r.summary) fact(facts, 'What happened', r.summary);
+    if (r && r.strategy && r.strategy.length > LONG_CHIP) fact(facts, 'Strategy', r.strategy);
     if (r) fact(facts, 'Task', `${r.task_id} \u00b7 perturbation ${r.perturbed_id}`);
     card.append(facts);
 
