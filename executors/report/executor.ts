@@ -1,133 +1,152 @@
-// nx run <analysis>:report — the Markdown report (and its data as JSON).
-import { join } from 'node:path';
-import type { OutputCategory } from '../../stages/categorize.ts';
-import type { FailedRun, Ledger } from '../../stages/ledger.ts';
+// nx run <analysis>:report — report.md, report.html and report-data.json.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { Ledger, LedgerRun } from '../../stages/ledger.ts';
+import {
+  agentSlices, chooseBaseline, htmlInput, markdownInput, reportProvenance, reportSnapshot, runCoverage,
+} from '../../stages/report/assemble.ts';
+import type { CategorizationOut, ClustersOut, StageCalls, SummariesOut } from '../../stages/report/assemble.ts';
+import { renderChangesMarkdown, summarizeChanges } from '../../stages/report/changes.ts';
+import type { ReportSnapshot } from '../../stages/report/changes.ts';
+import { renderHtmlReport } from '../../stages/report/html.ts';
+import type { HtmlRun } from '../../stages/report/html.ts';
 import { renderMarkdownReport } from '../../stages/report/markdown.ts';
-import type { AgentSlice, ReportInput, StageProvenance } from '../../stages/report/markdown.ts';
 import { referenceReportStatistics } from '../../stages/report/reference-stats.ts';
-import type { Cluster } from '../../stages/formats.ts';
+import type { SummaryFile } from '../../stages/summarize.ts';
 import { runExecutor, stageContext } from '../lib/context.ts';
+import { readSuccessfulEvaluation } from '../lib/run-data.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson, writeText } from '../lib/io.ts';
+import { stableId } from '../categorize/executor.ts';
 import type { SummaryIndexEntry } from '../summarize/executor.ts';
-
-interface CategorizationOut {
-  categorization: { categories: OutputCategory[] };
-  statistics: Record<string, unknown>;
-  metadata: Record<string, unknown> & { analyzer: string; prompts?: Record<string, { file: string; sha256: string }> };
-  unassigned: FailedRun[];
-}
-
-interface ClustersOut {
-  clusters: (Cluster & { cluster_id: string })[];
-  statistics: Record<string, unknown>;
-  metadata: Record<string, unknown> & { analyzer: string; prompt?: { file: string; sha256: string } };
-  unclustered_categories: string[];
-}
 
 export default async function report(options: BaseOptions, context: ExecutorContextLike) {
   return runExecutor('report', async () => {
     const ctx = stageContext(options, context);
     const a = ctx.analysis;
     const ledger = readUpstream<Ledger>(ctx.outputOf('task-list'), 'runs.json', 'task-list');
-    const sums = readUpstream<{ runs: SummaryIndexEntry[]; failed: FailedRun[]; analyzer: string; prompt_file: string; prompt_sha256: string; statistics: Record<string, unknown> }>(
-      ctx.outputOf('summarize'), 'index.json', 'summarize');
+    const sumDir = ctx.outputOf('summarize');
+    const sums = readUpstream<SummariesOut & { runs: SummaryIndexEntry[] }>(sumDir, 'index.json', 'summarize');
     const cat = readUpstream<CategorizationOut>(ctx.outputOf('categorize'), 'categorization.json', 'categorize');
     const clu = readUpstream<ClustersOut>(ctx.outputOf('cluster'), 'clusters.json', 'cluster');
+    const outDir = ctx.outputOf('report');
+    const idOf = (name: string) => stableId('clu', name);
 
-    const input = buildReportInput(a.name, ledger, sums, cat, clu, a.report.max_examples, {
+    const filters = {
       root: a.data.root,
       perturbation_model: a.data.perturbation_model,
       baseline_harm_filter: a.data.baseline_harm_filter,
       human_annotation_filter: a.data.human_annotation_filter,
       domains: a.domains === 'all' ? 'all' : a.domains.join(', '),
       refinement_models: a.refinement_models === 'all' ? 'all' : a.refinement_models.join(', '),
-    });
-    const markdown = renderMarkdownReport(input);
-    const outDir = ctx.outputOf('report');
+    };
+    const calls: StageCalls[] = [
+      callsOf('summarize', sums.analyzer, sums.statistics),
+      callsOf('categorize', String(cat.metadata.analyzer ?? ''), cat.statistics),
+      callsOf('cluster', String(clu.metadata.analyzer ?? ''), clu.statistics),
+    ];
+    const provenance = reportProvenance(a.name, ledger, sums, cat, clu, filters, calls);
+    const coverage = runCoverage(ledger, sums, cat, clu);
+    const byAgent = ledger.agents.length > 1 ? agentSlices(ledger, cat) : undefined;
+
+    // "What changed": compared with the previous report of this analysis.
+    const snapshot = reportSnapshot(ledger, cat, clu, idOf);
+    const previous = readPrevious(join(outDir, 'report-data.json'));
+    const baseline = chooseBaseline(previous, snapshot);
+    const changes = summarizeChanges(baseline, snapshot);
+
+    let markdown = renderMarkdownReport(
+      markdownInput(cat, clu, a.report.max_examples, provenance, coverage, byAgent, {
+        categorization: 'categorize/categorization.json',
+        clusters: 'cluster/clusters.json',
+      }),
+    );
+    if (changes) markdown = `${markdown.trimEnd()}\n\n${renderChangesMarkdown(changes)}`;
+
+    const runs = runDetails(ledger.runs, sums.runs, sumDir, ctx.dataRoot, outDir);
+    const html = renderHtmlReport(htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes));
+
     await buildOutputDir(outDir, async (dir) => {
       writeText(join(dir, 'report.md'), markdown);
+      writeText(join(dir, 'report.html'), html);
       writeJson(join(dir, 'report-data.json'), {
         analysis: a.name,
-        coverage: input.coverage,
-        by_agent: input.byAgent,
+        coverage,
+        by_agent: byAgent ?? null,
+        calls,
         reference_statistics: referenceReportStatistics(cat as never, clu as never),
+        snapshot,
+        baseline,
       });
     });
-    const cov = input.coverage;
     console.log(
-      `report: ${cov?.in_task_list} runs in the task list, ${cov?.summarized} summarized, ${cov?.categorized} categorized, ` +
-        `${cov?.clustered} clustered, ${clu.clusters.length} clusters.`,
+      `report: ${coverage.in_task_list} runs in the task list, ${coverage.summarized} summarized, ` +
+        `${coverage.categorized} categorized, ${coverage.clustered} clustered; ${clu.clusters.length} clusters.`,
     );
     console.log(`report: ${join(outDir, 'report.md')}`);
+    console.log(`report: ${join(outDir, 'report.html')}`);
     return true;
   });
 }
 
-export function buildReportInput(
-  analysis: string,
-  ledger: Ledger,
-  sums: { runs: SummaryIndexEntry[]; failed: FailedRun[]; analyzer: string; prompt_file: string; prompt_sha256: string },
-  cat: CategorizationOut,
-  clu: ClustersOut,
-  maxExamples: number,
-  filters: Record<string, string | null>,
-): ReportInput {
-  const categorizedRunIds = new Set(cat.categorization.categories.flatMap((c) => c.examples.map((e) => e.run_id)));
-  const clusteredNames = new Set(clu.clusters.flatMap((c) => c.member_categories.map((m) => m.category_name)));
-  const clusteredRunIds = new Set(
-    cat.categorization.categories.filter((c) => clusteredNames.has(c.category_name)).flatMap((c) => c.examples.map((e) => e.run_id)),
-  );
-  const ledgerIds = new Set(ledger.runs.map((r) => r.run_id));
-  const count = (s: Set<string>) => [...s].filter((id) => ledgerIds.has(id)).length;
-
-  const agentOf = new Map(ledger.runs.map((r) => [r.run_id, r.agent]));
-  const byAgent: Record<string, AgentSlice> = {};
-  for (const agent of ledger.agents) byAgent[agent] = { runs: ledger.runs.filter((r) => r.agent === agent).length, categories: {} };
-  for (const c of cat.categorization.categories) {
-    for (const e of c.examples) {
-      const slice = byAgent[agentOf.get(e.run_id) ?? ''];
-      if (slice?.categories) slice.categories[c.category_name] = (slice.categories[c.category_name] ?? 0) + 1;
-    }
-  }
-
-  const stage = (name: string, analyzer: string, meta: Record<string, unknown>, prompts: Record<string, string>): StageProvenance => ({
-    stage: name,
-    analyzer: analyzer.startsWith('offline') ? 'offline' : 'llm',
-    provider: String(meta['api_type'] ?? (analyzer.startsWith('offline') ? 'offline' : '')),
-    model: String(meta['model_name'] ?? ''),
-    prompts,
-    settings: { answered_by: analyzer },
-  });
-  const catPrompts: Record<string, string> = {};
-  for (const [k, v] of Object.entries(cat.metadata.prompts ?? {})) catPrompts[v.file] = v.sha256.slice(0, 12);
-  const offlineUsed = [sums.analyzer, cat.metadata.analyzer, clu.metadata.analyzer].some((x) => x.startsWith('offline'));
-
+function callsOf(stage: string, analyzer: string, stats: Record<string, unknown>): StageCalls {
+  const num = (k: string) => (typeof stats[k] === 'number' ? (stats[k] as number) : 0);
+  const rawCost = stats['cost'];
+  const cost = typeof rawCost === 'string' ? Number(rawCost.replace(/^\$/, '')) : typeof rawCost === 'number' ? rawCost : null;
   return {
-    categorization: cat as never,
-    clusters: clu as never,
-    maxExamples,
-    files: { categorization: 'categorize/categorization.json', clusters: 'cluster/clusters.json' },
-    provenance: {
-      analysis,
-      stages: [
-        stage('summarize', sums.analyzer, { api_type: sums.analyzer.startsWith('offline') ? 'offline' : sums.analyzer.split(':')[0], model_name: sums.analyzer.startsWith('offline') ? 'offline-analyzer' : sums.analyzer.split(':').slice(1).join(':') }, { [sums.prompt_file]: sums.prompt_sha256.slice(0, 12) }),
-        stage('categorize', cat.metadata.analyzer, cat.metadata, catPrompts),
-        stage('cluster', clu.metadata.analyzer, clu.metadata, clu.metadata.prompt ? { [clu.metadata.prompt.file]: clu.metadata.prompt.sha256.slice(0, 12) } : {}),
-      ],
-      filters: { agents: ledger.agents, ...filters },
-      notes: offlineUsed
-        ? ['Stages marked "offline" were produced by the offline analyzer, a deterministic lexical algorithm, not a language model. Its prompts are recorded but not used.']
-        : [],
-    },
-    coverage: {
-      in_task_list: ledger.runs.length,
-      summarized: sums.runs.filter((r) => r.status === 'done').length,
-      categorized: count(categorizedRunIds),
-      clustered: count(clusteredRunIds),
-      failed: [...sums.failed],
-      unassigned: cat.unassigned.map((u) => ({ run_id: u.run_id, stage: u.stage, reason: u.reason })),
-    },
-    byAgent,
+    stage,
+    analyzer,
+    input_tokens: num('input_tokens'),
+    output_tokens: num('output_tokens'),
+    cost_usd: cost === null || Number.isNaN(cost) ? null : cost,
   };
+}
+
+function readPrevious(file: string): { snapshot: ReportSnapshot; baseline: ReportSnapshot | null } | null {
+  if (!existsSync(file)) return null;
+  try {
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { snapshot?: ReportSnapshot; baseline?: ReportSnapshot | null };
+    return data.snapshot ? { snapshot: data.snapshot, baseline: data.baseline ?? null } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Per-run details for the HTML drill-down, read from the summaries and the run's own file. */
+function runDetails(runs: LedgerRun[], index: SummaryIndexEntry[], sumDir: string, dataRoot: string, outDir: string): Record<string, HtmlRun> {
+  const fileOf = new Map(index.map((e) => [e.run_id, e.file]));
+  const out: Record<string, HtmlRun> = {};
+  for (const run of runs) {
+    let original = '';
+    let perturbed = '';
+    let summary = '';
+    const file = fileOf.get(run.run_id);
+    if (file) {
+      try {
+        const s = JSON.parse(readFileSync(join(sumDir, file), 'utf8')) as SummaryFile;
+        original = s.original_instruction;
+        perturbed = s.perturbed_instruction;
+        summary = s.summary;
+      } catch {
+        // Listed as failed in the summarize index; the run still appears.
+      }
+    }
+    const ev = readSuccessfulEvaluation(join(dataRoot, run.refinement_summary_path));
+    out[run.run_id] = {
+      run_id: run.run_id,
+      agent: run.agent,
+      domain: run.domain,
+      task_id: run.task_id,
+      perturbed_id: run.perturbed_id,
+      refinement_model: run.refinement_model,
+      original_instruction: original,
+      perturbed_instruction: perturbed,
+      summary,
+      severity: ev.severity,
+      score: ev.score,
+      strategy: ev.strategy,
+      run_folder: relative(outDir, join(dataRoot, dirname(run.refinement_summary_path))).split('\\').join('/'),
+    };
+  }
+  return out;
 }

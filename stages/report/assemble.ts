@@ -1,0 +1,242 @@
+// Step 5: from the upstream outputs (ledger, summaries, categorization,
+// clusters) to the inputs of the Markdown and HTML renderers, and the
+// snapshot that the next report compares itself with. Pure.
+import type { OutputCategory } from '../categorize.ts';
+import type { Cluster } from '../formats.ts';
+import type { FailedRun, Ledger } from '../ledger.ts';
+import type { ReportSnapshot } from './changes.ts';
+import type { HtmlReportInput, HtmlRun } from './html.ts';
+import type { AgentSlice, ReportInput, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
+
+export interface CategorizationOut {
+  categorization: { categories: OutputCategory[] };
+  statistics: Record<string, unknown>;
+  metadata: Record<string, unknown> & { analyzer?: string; prompts?: Record<string, { file: string; sha256: string }> };
+  unassigned?: FailedRun[];
+}
+
+export interface ClustersOut {
+  clusters: (Cluster & { cluster_id?: string })[];
+  statistics: Record<string, unknown>;
+  metadata: Record<string, unknown> & { analyzer?: string; prompt?: { file: string; sha256: string } };
+  unclustered_categories?: string[];
+}
+
+export interface SummariesOut {
+  analyzer: string;
+  prompt_file: string;
+  prompt_sha256: string;
+  runs: { run_id: string; status: 'done' | 'failed'; reason: string | null }[];
+  failed: FailedRun[];
+  statistics: Record<string, unknown>;
+}
+
+export interface StageCalls {
+  stage: string;
+  analyzer: string;
+  input_tokens: number;
+  output_tokens: number;
+  /** USD of the answers used (wherever they came from), null when unknown. */
+  cost_usd: number | null;
+}
+
+/** Which runs reached which stage, from the ledger and the stage outputs. */
+export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: CategorizationOut, clu: ClustersOut): RunCoverage {
+  const inLedger = new Set(ledger.runs.map((r) => r.run_id));
+  const categorized = new Set(cat.categorization.categories.flatMap((c) => c.examples.map((e) => e.run_id)).filter((id) => inLedger.has(id)));
+  const clusteredNames = new Set(clu.clusters.flatMap((c) => c.member_categories.map((m) => m.category_name)));
+  const clustered = new Set(
+    cat.categorization.categories
+      .filter((c) => clusteredNames.has(c.category_name))
+      .flatMap((c) => c.examples.map((e) => e.run_id))
+      .filter((id) => inLedger.has(id)),
+  );
+  const unassigned = (cat.unassigned ?? [])
+    .filter((u) => !(sums?.failed ?? []).some((f) => f.run_id === u.run_id))
+    .map((u) => ({ run_id: u.run_id, stage: u.stage, reason: u.reason }));
+  for (const c of cat.categorization.categories) {
+    if (clusteredNames.has(c.category_name)) continue;
+    for (const e of c.examples) unassigned.push({ run_id: e.run_id, stage: 'cluster', reason: `its category "${c.category_name}" is in no cluster` });
+  }
+  return {
+    in_task_list: ledger.runs.length,
+    summarized: sums ? sums.runs.filter((r) => r.status === 'done').length : categorized.size,
+    categorized: categorized.size,
+    clustered: clustered.size,
+    failed: [...(sums?.failed ?? [])],
+    unassigned,
+  };
+}
+
+export function agentSlices(ledger: Ledger, cat: CategorizationOut): Record<string, AgentSlice> {
+  const agentOf = new Map(ledger.runs.map((r) => [r.run_id, r.agent]));
+  const slices: Record<string, AgentSlice> = {};
+  for (const agent of ledger.agents) slices[agent] = { runs: ledger.runs.filter((r) => r.agent === agent).length, categories: {} };
+  for (const c of cat.categorization.categories) {
+    for (const e of c.examples) {
+      const slice = slices[agentOf.get(e.run_id) ?? ''];
+      if (slice?.categories) slice.categories[c.category_name] = (slice.categories[c.category_name] ?? 0) + 1;
+    }
+  }
+  return slices;
+}
+
+const isOffline = (analyzer: string | undefined) => (analyzer ?? '').startsWith('offline');
+
+function stageProvenance(
+  stage: string,
+  analyzer: string | undefined,
+  meta: Record<string, unknown>,
+  prompts: Record<string, string>,
+  calls: StageCalls | undefined,
+): StageProvenance {
+  const settings: Record<string, string | number | null> = { answered_by: analyzer ?? 'unknown' };
+  if (calls) {
+    settings['tokens_in'] = calls.input_tokens;
+    settings['tokens_out'] = calls.output_tokens;
+    settings['cost_usd'] = calls.cost_usd === null ? 'unknown (model not in the price table)' : calls.cost_usd.toFixed(4);
+  }
+  for (const key of ['temperature', 'max_tokens', 'initial_categorization_batch_size', 'iterative_categorization_batch_size', 'mode']) {
+    const v = meta[key];
+    if (typeof v === 'number' || typeof v === 'string') settings[key] = v;
+  }
+  return {
+    stage,
+    analyzer: isOffline(analyzer) ? 'offline' : 'llm',
+    provider: String(meta['api_type'] ?? (isOffline(analyzer) ? 'offline' : '')),
+    model: String(meta['model_name'] ?? ''),
+    prompts,
+    settings,
+  };
+}
+
+const shortHashes = (entries: { file: string; sha256: string }[]) =>
+  Object.fromEntries(entries.map((p) => [p.file, p.sha256.slice(0, 12)]));
+
+export function reportProvenance(
+  analysis: string,
+  ledger: Ledger,
+  sums: SummariesOut | null,
+  cat: CategorizationOut,
+  clu: ClustersOut,
+  filters: Record<string, string | null>,
+  calls: StageCalls[] = [],
+): ReportProvenance {
+  const callsOf = (s: string) => calls.find((c) => c.stage === s);
+  const stages: StageProvenance[] = [];
+  if (sums) {
+    const [api, ...model] = sums.analyzer.split(':');
+    stages.push(stageProvenance('summarize', sums.analyzer, {
+      api_type: isOffline(sums.analyzer) ? 'offline' : api,
+      model_name: isOffline(sums.analyzer) ? 'offline-analyzer' : model.join(':'),
+    }, shortHashes([{ file: sums.prompt_file, sha256: sums.prompt_sha256 }]), callsOf('summarize')));
+  }
+  stages.push(stageProvenance('categorize', cat.metadata.analyzer, cat.metadata, shortHashes(Object.values(cat.metadata.prompts ?? {})), callsOf('categorize')));
+  stages.push(stageProvenance('cluster', clu.metadata.analyzer, clu.metadata, shortHashes(clu.metadata.prompt ? [clu.metadata.prompt] : []), callsOf('cluster')));
+  const offline = stages.filter((s) => s.analyzer === 'offline').map((s) => s.stage);
+  return {
+    analysis,
+    stages,
+    filters: { agents: ledger.agents, ...filters },
+    notes: offline.length
+      ? [`Stages answered by the offline analyzer (${offline.join(', ')}) use no language model; their prompts are recorded but not used.`]
+      : [],
+  };
+}
+
+/** What the next report compares itself with. Sorted, so equal content gives equal bytes. */
+export function reportSnapshot(ledger: Ledger, cat: CategorizationOut, clu: ClustersOut, idOf: (name: string) => string): ReportSnapshot {
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  const catIdOf = new Map(cat.categorization.categories.map((c) => [c.category_name, c.category_id]));
+  return {
+    runs: ledger.runs.map((r) => r.run_id).sort(cmp),
+    categories: cat.categorization.categories
+      .map((c) => ({ category_id: c.category_id, category_name: c.category_name, size: c.examples.length }))
+      .sort((a, b) => cmp(a.category_id, b.category_id)),
+    clusters: clu.clusters
+      .map((c) => ({
+        cluster_id: c.cluster_id ?? idOf(c.cluster_name),
+        cluster_name: c.cluster_name,
+        members: c.member_categories.map((m) => catIdOf.get(m.category_name) ?? idOf(m.category_name)).sort(cmp),
+      }))
+      .sort((a, b) => cmp(a.cluster_id, b.cluster_id)),
+  };
+}
+
+/**
+ * The baseline a report compares with. A report whose snapshot equals the
+ * previous one keeps the previous baseline, so re-running an unchanged report
+ * gives identical bytes; otherwise the previous snapshot becomes the baseline.
+ */
+export function chooseBaseline(
+  previous: { snapshot: ReportSnapshot; baseline: ReportSnapshot | null } | null,
+  current: ReportSnapshot,
+): ReportSnapshot | null {
+  if (!previous) return null;
+  if (JSON.stringify(previous.snapshot) === JSON.stringify(current)) return previous.baseline;
+  return previous.snapshot;
+}
+
+export function markdownInput(
+  cat: CategorizationOut,
+  clu: ClustersOut,
+  maxExamples: number,
+  provenance: ReportProvenance,
+  coverage: RunCoverage,
+  byAgent: Record<string, AgentSlice> | undefined,
+  files: { categorization: string; clusters: string },
+): ReportInput {
+  return {
+    categorization: cat as unknown as ReportInput['categorization'],
+    clusters: clu as unknown as ReportInput['clusters'],
+    maxExamples,
+    provenance,
+    coverage,
+    ...(byAgent ? { byAgent } : {}),
+    files,
+  };
+}
+
+export function htmlInput(
+  title: string,
+  analysis: string,
+  cat: CategorizationOut,
+  clu: ClustersOut,
+  runs: Record<string, HtmlRun>,
+  provenance: ReportProvenance,
+  coverage: RunCoverage,
+  idOf: (name: string) => string,
+  changes: HtmlReportInput['changes'],
+): HtmlReportInput {
+  return {
+    title,
+    analysis,
+    provenance,
+    coverage,
+    clusters: clu.clusters.map((c) => ({
+      cluster_id: c.cluster_id ?? idOf(c.cluster_name),
+      cluster_name: c.cluster_name,
+      definition: c.definition,
+      anchor_phrases: c.anchor_phrases,
+      member_categories: c.member_categories.map((m) => ({
+        category_name: m.category_name,
+        justification: m.justification,
+        category_definition: m.category_definition,
+      })),
+    })),
+    categories: cat.categorization.categories.map((c) => ({
+      category_id: c.category_id,
+      category_name: c.category_name,
+      definition: c.definition,
+      examples: c.examples.map((e) => ({
+        id: e.id,
+        run_id: e.run_id,
+        trigger_phrase: e.trigger_phrase,
+        justification: e.justification,
+        trigger_phrase_verified: e.trigger_phrase_verified,
+      })),
+    })),
+    runs,
+    changes: changes ?? null,
+  };
+}
