@@ -350,8 +350,9 @@ function renderHeader(input: HtmlReportInput, model: Model): string {
     out.push(
       '<div class="notice offline" role="note"><strong>Offline analyzer.</strong> ' +
         `The ${e(listWords(offline))} ${offline.length === 1 ? 'stage was' : 'stages were'} produced by the deterministic ` +
-        'lexical analyzer, not by a language model. Its categories and clusters are keyword groupings, useful to try the ' +
-        'pipeline out; they are not findings about the agents.</div>',
+        'lexical analyzer, not by a language model. It groups runs by the wording the perturbation added (a word diff ' +
+        'matched against a lexicon of mechanism cues, TF-IDF and agglomerative clustering): a fast first pass over the data, ' +
+        'not an explanation of why the agent acted.</div>',
     );
   }
 
