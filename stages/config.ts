@@ -50,6 +50,8 @@ const CategorizeStage = z.strictObject({
 const ClusterStage = z.strictObject({
   ...llmFields,
   prompt: nonEmpty.optional(),
+  max_prompt_chars: z.int().positive().optional()
+    .describe('Above this prompt size the categories are clustered in chunks, then the chunk clusters are merged.'),
 });
 
 const ReportStage = z.strictObject({
@@ -148,7 +150,7 @@ export interface ResolvedAnalysis {
     prompts: { create: string; update: string };
     resume_categorization_path: string | null;
   };
-  cluster: LlmSettings & { prompt: string };
+  cluster: LlmSettings & { prompt: string; max_prompt_chars: number };
   report: { max_examples: number };
 }
 
@@ -263,6 +265,7 @@ export function resolveAnalysis(cfg: PipelineFile, name: string): ResolvedAnalys
     cluster: {
       ...resolveLlm('cluster', d, top.cluster, own.cluster),
       prompt: own.cluster?.prompt ?? top.cluster?.prompt ?? DEFAULT_PROMPTS.cluster,
+      max_prompt_chars: own.cluster?.max_prompt_chars ?? top.cluster?.max_prompt_chars ?? 300_000,
     },
     report: { max_examples: own.report?.max_examples ?? top.report?.max_examples ?? 3 },
   };
@@ -289,7 +292,7 @@ export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<str
         resume_categorization_path: a.categorize.resume_categorization_path,
       };
     case 'cluster':
-      return { ...llm(a.cluster), prompt: a.cluster.prompt };
+      return { ...llm(a.cluster), prompt: a.cluster.prompt, max_prompt_chars: a.cluster.max_prompt_chars };
     case 'report':
       return { ...a.report };
   }

@@ -19,7 +19,7 @@ export interface ClustersOut {
   clusters: (Cluster & { cluster_id?: string })[];
   statistics: Record<string, unknown>;
   metadata: Record<string, unknown> & { analyzer?: string; prompt?: { file: string; sha256: string } };
-  unclustered_categories?: string[];
+  unclustered_categories?: { category_name: string; reason: string }[];
 }
 
 export interface SummariesOut {

@@ -1,6 +1,6 @@
 // Helpers for end-to-end tests: a throw-away copy of this workspace (with
 // node_modules linked, not copied) in which the real `nx` runs.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -12,6 +12,8 @@ const SKIP = new Set(['node_modules', '.git', '.nx', 'out', '.cache', 'test-arti
 export interface TempWorkspace {
   root: string;
   nx(args: string[], env?: Record<string, string>): { code: number; out: string };
+  /** Like nx(), without blocking this process (needed when a test server here must answer nx's calls). */
+  nxAsync(args: string[], env?: Record<string, string>): Promise<{ code: number; out: string }>;
   read(rel: string): string;
   write(rel: string, text: string): void;
   dispose(): void;
@@ -29,26 +31,34 @@ export function tempWorkspace(prefix = 'meta-analysis-e2e-'): TempWorkspace {
   });
   symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
   const nxBin = join(REPO, 'node_modules', 'nx', 'dist', 'bin', 'nx.js');
+  const envOf = (env: Record<string, string>) => ({
+    ...process.env,
+    PATH: `${join(REPO, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}`,
+    NX_DAEMON: 'false',
+    NX_NO_CLOUD: 'true',
+    NX_TUI: 'false',
+    FORCE_COLOR: '0',
+    CI: 'true',
+    ...env,
+  });
   return {
     root,
     nx(args, env = {}) {
-      const res = spawnSync(process.execPath, [nxBin, ...args], {
-        cwd: root,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          PATH: `${join(REPO, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}`,
-          NX_DAEMON: 'false',
-          NX_NO_CLOUD: 'true',
-          NX_TUI: 'false',
-          NX_SKIP_NX_CACHE: '',
-          FORCE_COLOR: '0',
-          CI: 'true',
-          ...env,
-        },
-        timeout: 240_000,
-      });
+      const res = spawnSync(process.execPath, [nxBin, ...args], { cwd: root, encoding: 'utf8', env: envOf(env), timeout: 240_000 });
       return { code: res.status ?? -1, out: `${res.stdout}\n${res.stderr}` };
+    },
+    nxAsync(args, env = {}) {
+      return new Promise((done) => {
+        const child = spawn(process.execPath, [nxBin, ...args], { cwd: root, env: envOf(env) });
+        let out = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (out += d));
+        const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+        child.on('close', (code) => {
+          clearTimeout(timer);
+          done({ code: code ?? -1, out });
+        });
+      });
     },
     read: (rel) => readFileSync(join(root, rel), 'utf8'),
     write: (rel, text) => writeFileSync(join(root, rel), text),

@@ -1,0 +1,151 @@
+// The whole pipeline with an LLM provider, through the real nx and the real
+// openai SDK, against a loopback server that plays a (sometimes sloppy) analyst.
+import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyst } from '../helpers/analyst-fake.ts';
+import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
+import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
+import { tempWorkspace } from './workspace.ts';
+import type { TempWorkspace } from './workspace.ts';
+
+const KEY = 'sk-e2e-llm-pipeline-secret';
+
+function pipelineYaml(url: string, extra = ''): string {
+  return `
+data:
+  root: examples/perturbed_queries
+defaults:
+  provider: openai
+  model: gpt-5-mini
+  base_url: ${url}/v1
+  concurrency: 8
+  max_retries: 0
+${extra}
+analyses:
+  - name: analysis
+    agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]
+`;
+}
+
+interface RunRef { task: string; pid: string; dir: string }
+
+/** Agent folders of runs whose (task, pid) pair is unique in the sample, so holding them out changes no other run's id. */
+function uniqueRuns(root: string): RunRef[] {
+  const base = join(root, 'examples/perturbed_queries');
+  const found: RunRef[] = [];
+  for (const domain of readdirSync(base)) {
+    for (const task of readdirSync(join(base, domain))) {
+      const pm = join(base, domain, task, 'o4-mini-2025-04-16');
+      for (const pq of readdirSync(pm)) {
+        const refs = readdirSync(join(pm, pq)).filter((f) => f.startsWith('iterative_refinement_'))
+          .flatMap((rm) => readdirSync(join(pm, pq, rm)).map((ag) => join(pm, pq, rm, ag)));
+        if (refs.length === 1) found.push({ task, pid: pq.replace('perturbed_query_', ''), dir: refs[0] as string });
+      }
+    }
+  }
+  return found.sort((a, b) => (a.dir < b.dir ? -1 : 1));
+}
+
+const readJson = (ws: TempWorkspace, rel: string) => JSON.parse(ws.read(rel));
+
+describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
+  let server: FakeProviderServer;
+  let ws: TempWorkspace;
+  let held: { from: string; to: string }[] = [];
+  const env = { OPENAI_API_KEY: KEY };
+
+  beforeAll(async () => {
+    server = await startFakeProviderServer({ maxLifetimeMs: 280_000 });
+    ws = tempWorkspace('meta-analysis-llm-');
+    ws.write('pipeline.yaml', pipelineYaml(server.url));
+    // Hold 10 runs out; they are added later.
+    held = uniqueRuns(ws.root).slice(0, 10).map((r) => ({ from: r.dir, to: join(ws.root, 'held', String(r.dir.length), r.dir.slice(ws.root.length)) }));
+    for (const h of held) {
+      mkdirSync(dirname(h.to), { recursive: true });
+      renameSync(h.from, h.to);
+    }
+  });
+  afterAll(async () => {
+    await server.close();
+    ws?.dispose();
+  });
+
+  it('accounts for every run even when 20% of categorization batches are answered badly', async () => {
+    const a = analyst({ badEvery: 5 });
+    server.handle(a.handler);
+    const res = await ws.nxAsync(['run', 'analysis:report'], env);
+    expect(res.code, res.out).toBe(0);
+    expect(a.sabotaged).toBeGreaterThanOrEqual(4);
+    const data = readJson(ws, 'out/analysis/report/report-data.json');
+    expect(data.coverage).toMatchObject({ in_task_list: 107, summarized: 107, categorized: 107, clustered: 107 });
+    expect(ws.read('out/analysis/report/report.md')).toMatch(/107/);
+    const cat = readJson(ws, 'out/analysis/categorize/categorization.json');
+    expect(cat.metadata.mode).toBe('from-scratch');
+    expect(cat.unassigned).toEqual([]);
+    // Forgotten runs were repaired by re-asking (unknown names are caught earlier, by the schema's enum).
+    expect(cat.metadata.batches.reduce((n: number, b: { repairs: number }) => n + b.repairs, 0)).toBeGreaterThanOrEqual(1);
+    // Every trigger phrase of this analyst quotes the instruction: all verified.
+    expect(cat.statistics.verified_trigger_phrases).toBe(107);
+    // The key went out as a header and was written nowhere.
+    for (const f of ['out/analysis/categorize/categorization.json', 'out/analysis/cluster/clusters.json', 'out/analysis/report/report.md']) {
+      expect(ws.read(f)).not.toContain(KEY);
+    }
+    expect(res.out).not.toContain(KEY);
+  });
+
+  it('adding 10 runs costs 10 summary calls, 2 categorization calls and 1 clustering call', async () => {
+    for (const h of held) renameSync(h.to, h.from);
+    const a = analyst();
+    server.reset();
+    server.handle(a.handler);
+    const res = await ws.nxAsync(['run', 'analysis:report'], env);
+    expect(res.code, res.out).toBe(0);
+    expect(a.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
+    const cat = readJson(ws, 'out/analysis/categorize/categorization.json');
+    expect(cat.metadata.mode).toBe('incremental');
+    expect(readJson(ws, 'out/analysis/report/report-data.json').coverage).toMatchObject({ in_task_list: 117, categorized: 117, clustered: 117 });
+    expect(ws.read('out/analysis/report/report.md')).toContain('What changed');
+  });
+
+  it('changing the cluster prompt costs one clustering call and no categorization call', async () => {
+    const a = analyst();
+    server.reset();
+    server.handle(a.handler);
+    ws.write('prompts/cluster.md', `${ws.read('prompts/cluster.md')}\nKeep cluster names short.\n`);
+    const res = await ws.nxAsync(['run', 'analysis:report'], env);
+    expect(res.code, res.out).toBe(0);
+    expect(a.counts).toMatchObject({ summarize: 0, create: 0, update: 0, cluster: 1 });
+  });
+
+  it('a categorization that dies midway resumes without paying again for answered batches', async () => {
+    // New categorization settings: a from-scratch pass of 1 + 22 batches.
+    ws.write('pipeline.yaml', pipelineYaml(server.url, 'stages:\n  categorize: { temperature: 0.5 }'));
+    const a = analyst();
+    const answered = new Set<string>();
+    let batches = 0;
+    server.reset();
+    server.handle((req, i) => {
+      const first = (req.body?.messages ?? []).length === 1;
+      const isBatch = /The current categories:|Group the runs into/.test(String(req.body?.messages?.[0]?.content ?? ''));
+      if (isBatch && first && ++batches > 6) return { status: 400, error: 'the process died here' };
+      if (isBatch) answered.add(req.rawBody);
+      return a.handler(req, i);
+    });
+    const crashed = await ws.nxAsync(['run', 'analysis:categorize'], env);
+    expect(crashed.code).not.toBe(0);
+    expect(answered.size).toBeGreaterThanOrEqual(6);
+
+    const resend: string[] = [];
+    server.reset();
+    server.handle((req, i) => {
+      if (answered.has(req.rawBody)) resend.push(req.rawBody);
+      return a.handler(req, i);
+    });
+    const resumed = await ws.nxAsync(['run', 'analysis:report'], env);
+    expect(resumed.code, resumed.out).toBe(0);
+    expect(resend).toHaveLength(0);
+    expect(readJson(ws, 'out/analysis/report/report-data.json').coverage).toMatchObject({ categorized: 117, clustered: 117 });
+    expect(readFileSync(join(ws.root, 'out/analysis/categorize/categorization.json'), 'utf8')).toContain('"mode": "from-scratch"');
+  });
+});
