@@ -103,7 +103,9 @@ export function analyst(opts: AnalystOptions = {}): Analyst {
         .flatMap((c) => c.examples.map((e) => ({ ...e, category_name: c.category_name })));
       const fresh = categories.filter((c) => !existing.includes(c.category_name));
       if (sabotage) {
-        if (assignments.length > 0) assignments[0]!.category_name = 'A Category That Does Not Exist';
+        // Alternate the two faults: an unknown category name, a forgotten run.
+        if (state.sabotaged % 2 === 1 && assignments.length > 0) assignments[0]!.category_name = 'A Category That Does Not Exist';
+        else if (assignments.length > 0) assignments.pop();
         else fresh[0]?.examples.pop();
       }
       return reply(JSON.stringify({ assignments, new_categories: fresh }));
