@@ -162,6 +162,24 @@ describe('summarize executor with the openai provider', () => {
     expect(index.failed.some((f: { reason: string }) => /not attempted: .*budget|max_cost_usd/i.test(f.reason))).toBe(true);
   });
 
+  it('asks again with --refresh (overwriting the store) and with --no-cache (not touching it)', async () => {
+    await taskList({ analysis: 'small' }, ctx());
+    await summarize({ analysis: 'small' }, ctx());
+    server.reset();
+    server.handle(() => ({ text: 'fresh answer' }));
+    expect(await summarize({ analysis: 'small', refresh: true }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(21);
+    server.reset();
+    server.handle(() => ({ text: 'not kept' }));
+    expect(await summarize({ analysis: 'small', cache: false }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(21);
+    server.reset();
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(0);
+    const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
+    expect(JSON.parse(readFileSync(join(root, 'out/small/summarize', index.runs[0].file), 'utf8')).summary).toBe('fresh answer');
+  });
+
   it('plans with --dry-run without calling the provider', async () => {
     await taskList({ analysis: 'small' }, ctx());
     expect(await summarize({ analysis: 'small', dryRun: true }, ctx())).toEqual({ success: true });

@@ -16,8 +16,8 @@ import type { StageContext } from './context.ts';
 export interface LlmRunOptions {
   /** Print the planned calls (store hits, paid calls, estimated tokens and cost) and make none. */
   dryRun?: boolean;
-  /** Neither read nor write the response store. */
-  noCache?: boolean;
+  /** false (`--no-cache`): neither read nor write the response store. */
+  cache?: boolean;
   /** Ask again even when the store has an answer, and overwrite it. */
   refresh?: boolean;
 }
@@ -70,7 +70,7 @@ export interface StageAnswerer {
 }
 
 export async function createStageAnswerer(ctx: StageContext, settings: LlmSettings, opts: LlmRunOptions): Promise<StageAnswerer> {
-  const store = opts.noCache ? null : openStore(ctx.storeDir, (m) => console.warn(m));
+  const store = opts.cache === false ? null : openStore(ctx.storeDir, (m) => console.warn(m));
   let client: LlmClient | null = null;
   if (settings.provider !== 'offline') {
     // Loaded only when needed: the offline path never imports an SDK.
