@@ -3,11 +3,25 @@
 // through the response store, keyed by the hash of the canonical request, so
 // a re-run reuses every answer whose inputs did not change.
 import type { LlmSettings, Usage } from './llm/types.ts';
-import { requestHash } from './llm/store.ts';
+import { requestHash, sha256 } from './llm/store.ts';
 import type { ResponseStore } from './llm/store.ts';
 
-/** Bumped whenever the offline algorithms change their answers. */
-export const OFFLINE_ANALYZER_VERSION = 'offline-lexical-1';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The offline analyzer's version: a name plus a digest of its source files,
+ * so that any change to the algorithm changes every store key it answers
+ * under (a stale stored answer can never be served for new code).
+ */
+export const OFFLINE_ANALYZER_VERSION = `offline-lexical-1+${offlineCodeDigest()}`;
+
+function offlineCodeDigest(): string {
+  const dir = fileURLToPath(new URL('./offline/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts')).sort();
+  const text = files.map((f) => `${f}\n${readFileSync(dir + f, 'utf8')}`).join('\n');
+  return sha256(text).slice(0, 8);
+}
 
 export const OFFLINE_NOTICE =
   'Produced by the offline analyzer: a deterministic lexical algorithm (word diff, TF-IDF and mechanism cues, agglomerative clustering), not a language model.';

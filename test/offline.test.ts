@@ -343,6 +343,9 @@ describe.skipIf(!SAMPLE)('offline analyzer on the bundled benchmark records', ()
     expect(categories.length).toBeLessThanOrEqual(20);
     expect(categories.filter((c) => c.examples.length === 1).length).toBeLessThanOrEqual(4);
     expect(clusters.length).toBeGreaterThanOrEqual(3);
+    // One residual cluster at most, and no two clusters sharing a base name.
+    const bases = clusters.map((c) => c.cluster_name.replace(/ \(\d+\)$/, ''));
+    expect(new Set(bases).size).toBe(bases.length);
   });
 
   it('agrees with the hand labels far better than the raw strategy labels', () => {

@@ -169,6 +169,15 @@ export function offlineCluster(
     return { members, runs, lead, famShorts, anchors: anchorsOf(members, maxAnchors) };
   });
 
+  // Groups without a lead cue group share exactly that (no catalogued cue):
+  // they form one "Uncatalogued Rewording" cluster rather than several of that name.
+  const unled = built.filter((b) => !b.lead);
+  if (unled.length > 1) {
+    const members = unled.flatMap((b) => b.members);
+    const merged = { members, runs: members.reduce((n, v) => n + v.size, 0), lead: undefined, famShorts: [...new Set(unled.flatMap((b) => b.famShorts))], anchors: anchorsOf(members, maxAnchors) };
+    built.splice(0, built.length, ...built.filter((b) => b.lead), merged);
+  }
+
   const clusters: Cluster[] = built.map((b) => {
     const title = b.lead ? b.lead.title : 'Uncatalogued Rewording';
     const shorts = b.famShorts.slice(0, 3).map((s) => titleCase(s));

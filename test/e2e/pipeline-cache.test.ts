@@ -1,7 +1,9 @@
 // The whole pipeline through the real nx, in a temporary copy of the
 // workspace: first run, a no-change re-run, a prompt edit, a data edit.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { launchChromium, skipBrowser } from './browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
@@ -33,6 +35,39 @@ describe('nx run analysis:report on the bundled sample', () => {
     // No absolute paths of this machine in anything a later target hashes.
     for (const f of ['out/analysis/task-list/runs.json', 'out/analysis/categorize/categorization.json', 'out/analysis/cluster/clusters.json', 'out/analysis/report/report.md']) {
       expect(ws.read(f)).not.toContain(ws.root);
+    }
+  });
+
+  it.skipIf(skipBrowser)('writes an HTML report that opens from disk with no console error and no network request', async () => {
+    const browser = await launchChromium();
+    try {
+      const requests: string[] = [];
+      const errors: string[] = [];
+      browser.context.on('request', (r) => requests.push(r.url()));
+      const page = await browser.context.newPage();
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      page.on('pageerror', (e) => errors.push(String(e)));
+      const url = pathToFileURL(join(ws.root, 'out/analysis/report/report.html')).href;
+      await page.goto(url, { waitUntil: 'load' });
+      await page.waitForSelector('#tree details.cluster');
+      const data = JSON.parse(ws.read('out/analysis/report/report-data.json'));
+      expect(await page.locator('#tree details.cluster').count()).toBe(data.reference_statistics.cluster_count);
+      expect(await page.locator('#tree details.category').count()).toBe(data.reference_statistics.total_categories);
+      expect(await page.locator('#cluster-chart rect.seg').count()).toBeGreaterThan(0);
+      // Drill down: the first cluster, its first category, its runs with the added words marked.
+      const cluster = page.locator('#cluster-1');
+      await cluster.locator(':scope > summary').click();
+      const category = cluster.locator('details.category').first();
+      await category.locator(':scope > summary').click();
+      await expect.poll(() => category.locator('.run').count()).toBeGreaterThan(0);
+      expect(await category.locator('.run ins.add').count()).toBeGreaterThan(0);
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([url]);
+      const artifacts = resolve(import.meta.dirname, '../../test-artifacts');
+      mkdirSync(artifacts, { recursive: true });
+      await page.screenshot({ path: join(artifacts, 'sample-report.png'), fullPage: false });
+    } finally {
+      await browser.close();
     }
   });
 

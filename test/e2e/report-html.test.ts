@@ -7,16 +7,14 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderHtmlReport } from '../../stages/report/html.ts';
+import { CHROMIUM, haveChromium, launchChromium, skipBrowser } from './browser.ts';
 import { CATEGORIES, CLUSTERS, HOSTILE_IMG, HOSTILE_SCRIPT, RUNS, fixtureInput } from '../fixtures/report-html/fixture.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts');
-const haveChromium = existsSync(CHROMIUM);
-const skip = !haveChromium && !process.env['CI'];
+const skip = skipBrowser;
 if (skip) {
   console.warn(
     `report-html e2e: SKIPPED because ${CHROMIUM} is missing (install it with "apt-get install -y chromium"). ` +
@@ -26,8 +24,8 @@ if (skip) {
 
 describe.skipIf(skip)('HTML report in headless Chromium', () => {
   let workDir = '';
-  let profileDir = '';
-  let context: BrowserContext | undefined;
+  let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
+  let context: BrowserContext;
   let page: Page;
   let fileUrl = '';
   const requests: string[] = [];
@@ -36,26 +34,12 @@ describe.skipIf(skip)('HTML report in headless Chromium', () => {
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`Chromium not found at ${CHROMIUM}; CI must install it (apt-get install -y chromium)`);
     workDir = mkdtempSync(join(tmpdir(), 'report-html-e2e-'));
-    profileDir = mkdtempSync(join(tmpdir(), 'report-html-profile-'));
     const file = join(workDir, 'report.html');
     writeFileSync(file, renderHtmlReport(fixtureInput()));
     fileUrl = pathToFileURL(file).href;
 
-    context = await chromium.launchPersistentContext(profileDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1366, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
+    context = browser.context;
     context.on('request', (req) => requests.push(req.url()));
     page = context.pages()[0] ?? (await context.newPage());
     page.on('console', (msg) => {
@@ -67,8 +51,8 @@ describe.skipIf(skip)('HTML report in headless Chromium', () => {
   });
 
   afterAll(async () => {
-    await context?.close();
-    for (const dir of [workDir, profileDir]) if (dir) rmSync(dir, { recursive: true, force: true });
+    await browser?.close();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
   const visibleRuns = () => page.locator('#tree .run:visible');
