@@ -20,6 +20,7 @@
 //   that is not applied, annotation keys that cannot match, a `success` that is
 //   not a boolean, stray files in the tree) is reported in `problems`.
 // - Option values must be plain folder names (no `/`, not `.` or `..`).
+import type { LedgerRun, Problem as LedgerProblem } from './ledger.ts';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describeIoError, jsonTypeName, nodeTreeIo, parseJsonBytes } from './util/fs.ts';
@@ -108,30 +109,11 @@ export interface TaskList {
   excluded_false_positives: ExcludedFalsePositive[];
 }
 
-/** One selected run, as later stages address it. */
-export interface SelectedRun {
-  /** `<domain>:<task_id>:<perturbed_id>:<refinement_model>:<agent>` */
-  run_id: string;
-  agent: string;
-  domain: string;
-  task_id: string;
-  perturbed_id: string;
-  refinement_model: string;
-  task_spec: string;
-  /** Relative to the data root, `/`-separated. */
-  refinement_summary_path: string;
-  perturbed_query_path: string;
-  /** sha256 (hex) over refinement_summary.json and perturbed_query_<pid>.json; see `inputDigest`. */
-  input_digest: string;
-}
+/** One selected run, as later stages address it (the ledger's run). */
+export type SelectedRun = LedgerRun;
 
-export interface Problem {
-  /** Relative to the data root (`.` for the root itself); a filter file as typed. */
-  file: string;
-  /** The option, key or field concerned, when there is one. */
-  field?: string;
-  message: string;
-}
+/** An unreadable or malformed file or entry: file relative to the data root (`.` for the root), a filter file as typed. */
+export type Problem = LedgerProblem;
 
 export interface SelectRunsResult {
   taskList: TaskList;

@@ -12,6 +12,7 @@
 // Pure and deterministic: no clock, no random ids; the same input gives the same
 // bytes. The numbers are those of the Markdown report (computeReportStats).
 
+import type { LedgerRun } from '../ledger.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { wordDiff } from '../offline/diff.ts';
@@ -56,13 +57,8 @@ export interface HtmlCluster {
   member_categories: HtmlClusterMember[];
 }
 
-export interface HtmlRun {
-  run_id: string;
-  agent: string;
-  domain: string;
-  task_id: string;
-  perturbed_id: string;
-  refinement_model: string;
+/** A run as the drill-down shows it: the ledger's identity fields plus what the stages found. */
+export interface HtmlRun extends Pick<LedgerRun, 'run_id' | 'agent' | 'domain' | 'task_id' | 'perturbed_id' | 'refinement_model'> {
   original_instruction: string;
   perturbed_instruction: string;
   summary: string;
