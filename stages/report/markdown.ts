@@ -215,13 +215,32 @@ function renderGeneration(input: ReportInput): string[] {
   return out;
 }
 
-function renderOverall(stats: ReportStats): string[] {
+/** Share of trigger phrases found in their run's perturbed instruction, when the categorization records it. */
+export function verifiedShare(categorization: CategorizationDocument): { verified: number; total: number } | null {
+  let verified = 0;
+  let total = 0;
+  for (const c of categorization.categorization?.categories ?? []) {
+    for (const e of c.examples ?? []) {
+      const flag = (e as unknown as Record<string, unknown>)['trigger_phrase_verified'];
+      if (typeof flag !== 'boolean') continue;
+      total += 1;
+      if (flag) verified += 1;
+    }
+  }
+  return total > 0 ? { verified, total } : null;
+}
+
+function renderOverall(stats: ReportStats, categorization: CategorizationDocument): string[] {
+  const share = verifiedShare(categorization);
   const out = [
     '## Overall statistics',
     '',
     `- Categories in the taxonomy: ${stats.totalCategories}`,
     `- Perturbations (examples over those categories): ${stats.totalPerturbations}`,
     `- Clusters: ${stats.clusterCount}`,
+    ...(share
+      ? [`- Trigger phrases found verbatim in their run's perturbed instruction: ${share.verified} of ${share.total} (${pct(percentOf(share.verified, share.total))}); the others are marked below`]
+      : []),
     '',
   ];
   const warnings: string[] = [];
@@ -270,7 +289,8 @@ function triggerText(example: CategoryExample | unknown): string {
   const record = example !== null && typeof example === 'object' ? (example as Record<string, unknown>) : {};
   const phrase = record['trigger_phrase'];
   if (phrase === undefined || phrase === null) return '_(no trigger phrase recorded)_';
-  return `"${escapeMarkdown(typeof phrase === 'string' ? phrase : JSON.stringify(phrase))}"`;
+  const unverified = record['trigger_phrase_verified'] === false ? ' _(not found in the perturbed instruction)_' : '';
+  return `"${escapeMarkdown(typeof phrase === 'string' ? phrase : JSON.stringify(phrase))}"${unverified}`;
 }
 
 function renderMember(member: MemberStat, maxExamples: number): string[] {
@@ -446,7 +466,7 @@ export function renderMarkdownReport(input: ReportInput): string {
     '# Cluster report',
     '',
     ...renderGeneration(input),
-    ...renderOverall(stats),
+    ...renderOverall(stats, input.categorization),
     ...renderRanking(stats),
     ...renderDetails(stats, maxExamples),
     ...renderCategoryCoverage(stats),
