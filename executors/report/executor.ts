@@ -40,10 +40,11 @@ export default async function report(options: BaseOptions, context: ExecutorCont
       domains: a.domains === 'all' ? 'all' : a.domains.join(', '),
       refinement_models: a.refinement_models === 'all' ? 'all' : a.refinement_models.join(', '),
     };
+    const repairsOf = (xs: unknown) => (Array.isArray(xs) ? xs.reduce((n: number, x: { repairs?: number }) => n + 1 + (x.repairs ?? 0), 0) : 0);
     const calls: StageCalls[] = [
-      callsOf('summarize', sums.analyzer, sums.statistics),
-      callsOf('categorize', String(cat.metadata.analyzer ?? ''), cat.statistics),
-      callsOf('cluster', String(clu.metadata.analyzer ?? ''), clu.statistics),
+      callsOf('summarize', sums.analyzer, sums.statistics, sums.runs.filter((r) => r.status === 'done').length),
+      callsOf('categorize', String(cat.metadata.analyzer ?? ''), cat.statistics, cat.metadata['mode'] === 'offline-global' ? 1 : repairsOf(cat.metadata['batches'])),
+      callsOf('cluster', String(clu.metadata.analyzer ?? ''), clu.statistics, String(clu.metadata['api_type']) === 'offline' ? 1 : repairsOf(clu.metadata['calls'])),
     ];
     const provenance = reportProvenance(a.name, ledger, sums, cat, clu, filters, calls);
     const coverage = runCoverage(ledger, sums, cat, clu);
@@ -89,13 +90,14 @@ export default async function report(options: BaseOptions, context: ExecutorCont
   });
 }
 
-function callsOf(stage: string, analyzer: string, stats: Record<string, unknown>): StageCalls {
+function callsOf(stage: string, analyzer: string, stats: Record<string, unknown>, answers: number): StageCalls {
   const num = (k: string) => (typeof stats[k] === 'number' ? (stats[k] as number) : 0);
   const rawCost = stats['cost'];
   const cost = typeof rawCost === 'string' ? Number(rawCost.replace(/^\$/, '')) : typeof rawCost === 'number' ? rawCost : null;
   return {
     stage,
     analyzer,
+    answers,
     input_tokens: num('input_tokens'),
     output_tokens: num('output_tokens'),
     cost_usd: cost === null || Number.isNaN(cost) ? null : cost,

@@ -34,6 +34,8 @@ export interface SummariesOut {
 export interface StageCalls {
   stage: string;
   analyzer: string;
+  /** Answers (LLM calls, repairs included) the stage's output is built from, wherever they came from. */
+  answers: number;
   input_tokens: number;
   output_tokens: number;
   /** USD of the answers used (wherever they came from), null when unknown. */
@@ -92,6 +94,7 @@ function stageProvenance(
 ): StageProvenance {
   const settings: Record<string, string | number | null> = { answered_by: analyzer ?? 'unknown' };
   if (calls) {
+    settings['answers_used'] = calls.answers;
     settings['tokens_in'] = calls.input_tokens;
     settings['tokens_out'] = calls.output_tokens;
     settings['cost_usd'] = calls.cost_usd === null ? 'unknown (model not in the price table)' : calls.cost_usd.toFixed(4);
