@@ -1,12 +1,12 @@
 // Filesystem helpers for executors: build a stage's output in a fresh folder
 // and swap it in at the end, so a crashed run never leaves a half-written
 // output and runs removed from the task list leave no stale files behind.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 export async function buildOutputDir<T>(finalDir: string, build: (dir: string) => Promise<T>): Promise<T> {
   const tmp = `${finalDir}.building-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
+  removeLeftovers(finalDir);
   mkdirSync(tmp, { recursive: true });
   try {
     const result = await build(tmp);
@@ -18,6 +18,21 @@ export async function buildOutputDir<T>(finalDir: string, build: (dir: string) =
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** Folders a killed run left behind next to a stage's output. */
+function removeLeftovers(finalDir: string): void {
+  const parent = dirname(finalDir);
+  const prefix = `${basename(finalDir)}.`;
+  let names: string[] = [];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name.startsWith(prefix) && /\.(building|old)-\d+$/.test(name)) rmSync(join(parent, name), { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,6 @@
 // The whole pipeline with an LLM provider, through the real nx and the real
 // openai SDK, against a loopback server that plays a (sometimes sloppy) analyst.
-import { mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyst } from '../helpers/analyst-fake.ts';
@@ -59,39 +59,50 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     server = await startFakeProviderServer({ maxLifetimeMs: 280_000 });
     ws = tempWorkspace('meta-analysis-llm-');
     ws.write('pipeline.yaml', pipelineYaml(server.url));
-    // Hold 10 runs out; they are added later.
-    held = uniqueRuns(ws.root).slice(0, 10).map((r) => ({ from: r.dir, to: join(ws.root, 'held', String(r.dir.length), r.dir.slice(ws.root.length)) }));
-    for (const h of held) {
-      mkdirSync(dirname(h.to), { recursive: true });
-      renameSync(h.from, h.to);
-    }
   });
   afterAll(async () => {
     await server.close();
     ws?.dispose();
   });
 
-  it('accounts for every run even when 20% of categorization batches are answered badly', async () => {
+  it('accounts for all 117 runs even when 20% of categorization batches are answered badly', async () => {
     const a = analyst({ badEvery: 5 });
     server.handle(a.handler);
-    const res = await ws.nxAsync(['run', 'analysis:report'], env);
+    const res = await ws.nxAsync(['run', 'analysis:report'], { ...env, META_ANALYSIS_STORE_DIR: '.cache/store-sloppy' });
     expect(res.code, res.out).toBe(0);
     expect(a.sabotaged).toBeGreaterThanOrEqual(4);
     const data = readJson(ws, 'out/analysis/report/report-data.json');
-    expect(data.coverage).toMatchObject({ in_task_list: 107, summarized: 107, categorized: 107, clustered: 107 });
-    expect(ws.read('out/analysis/report/report.md')).toMatch(/107/);
+    expect(data.coverage).toMatchObject({ in_task_list: 117, summarized: 117, categorized: 117, clustered: 117 });
+    expect(ws.read('out/analysis/report/report.md')).toMatch(/\| Categorized \| 117 \| 100\.0% \|\n\| In a cluster \| 117 \| 100\.0% \|/);
     const cat = readJson(ws, 'out/analysis/categorize/categorization.json');
     expect(cat.metadata.mode).toBe('from-scratch');
     expect(cat.unassigned).toEqual([]);
     // Forgotten runs were repaired by re-asking (unknown names are caught earlier, by the schema's enum).
     expect(cat.metadata.batches.reduce((n: number, b: { repairs: number }) => n + b.repairs, 0)).toBeGreaterThanOrEqual(1);
-    // Every trigger phrase of this analyst quotes the instruction: all verified.
-    expect(cat.statistics.verified_trigger_phrases).toBe(107);
+    // Every trigger phrase of this analyst quotes the instruction: all verified, and the report says so.
+    expect(cat.statistics.verified_trigger_phrases).toBe(117);
+    expect(ws.read('out/analysis/report/report.md')).toContain("perturbed instruction: 117 of 117 (100.0%)");
     // The key went out as a header and was written nowhere.
-    for (const f of ['out/analysis/categorize/categorization.json', 'out/analysis/cluster/clusters.json', 'out/analysis/report/report.md']) {
+    for (const f of ['out/analysis/categorize/categorization.json', 'out/analysis/cluster/clusters.json', 'out/analysis/report/report.md', 'out/analysis/report/report.html']) {
       expect(ws.read(f)).not.toContain(KEY);
     }
     expect(res.out).not.toContain(KEY);
+  });
+
+  it('categorizes 107 runs from scratch (a fresh store, 10 runs held out)', async () => {
+    rmSync(join(ws.root, 'out'), { recursive: true, force: true });
+    held = uniqueRuns(ws.root).slice(0, 10).map((r) => ({ from: r.dir, to: join(ws.root, 'held', r.dir.slice(ws.root.length)) }));
+    for (const h of held) {
+      mkdirSync(dirname(h.to), { recursive: true });
+      renameSync(h.from, h.to);
+    }
+    const a = analyst();
+    server.reset();
+    server.handle(a.handler);
+    const res = await ws.nxAsync(['run', 'analysis:report', '--skip-nx-cache'], env);
+    expect(res.code, res.out).toBe(0);
+    expect(a.counts.summarize).toBe(107);
+    expect(readJson(ws, 'out/analysis/report/report-data.json').coverage).toMatchObject({ in_task_list: 107, categorized: 107, clustered: 107 });
   });
 
   it('adding 10 runs costs 10 summary calls, 2 categorization calls and 1 clustering call', async () => {
@@ -99,7 +110,8 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     const a = analyst();
     server.reset();
     server.handle(a.handler);
-    const res = await ws.nxAsync(['run', 'analysis:report'], env);
+    // Without --skip-nx-cache, Nx would restore the 117-run outputs of the first test (same inputs).
+    const res = await ws.nxAsync(['run', 'analysis:report', '--skip-nx-cache'], env);
     expect(res.code, res.out).toBe(0);
     expect(a.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
     const cat = readJson(ws, 'out/analysis/categorize/categorization.json');
@@ -118,21 +130,28 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     expect(a.counts).toMatchObject({ summarize: 0, create: 0, update: 0, cluster: 1 });
   });
 
-  it('a categorization that dies midway resumes without paying again for answered batches', async () => {
+  it('a categorization killed midway resumes without paying again for answered batches', async () => {
     // New categorization settings: a from-scratch pass of 1 + 22 batches.
     ws.write('pipeline.yaml', pipelineYaml(server.url, 'stages:\n  categorize: { temperature: 0.5 }'));
     const a = analyst();
     const answered = new Set<string>();
     let batches = 0;
+    let reachedSeventh: () => void = () => {};
+    const seventh = new Promise<void>((r) => (reachedSeventh = r));
     server.reset();
     server.handle((req, i) => {
-      const first = (req.body?.messages ?? []).length === 1;
       const isBatch = /The current categories:|Group the runs into/.test(String(req.body?.messages?.[0]?.content ?? ''));
-      if (isBatch && first && ++batches > 6) return { status: 400, error: 'the process died here' };
+      if (isBatch && (req.body?.messages ?? []).length === 1 && ++batches === 7) {
+        reachedSeventh();
+        return { text: '{}', delayMs: 60_000 }; // never answered: the process is killed while waiting
+      }
       if (isBatch) answered.add(req.rawBody);
       return a.handler(req, i);
     });
-    const crashed = await ws.nxAsync(['run', 'analysis:categorize'], env);
+    const run = ws.nxSpawn(['run', 'analysis:categorize'], env);
+    await seventh;
+    run.kill('SIGKILL');
+    const crashed = await run.done;
     expect(crashed.code).not.toBe(0);
     expect(answered.size).toBeGreaterThanOrEqual(6);
 
@@ -147,5 +166,7 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     expect(resend).toHaveLength(0);
     expect(readJson(ws, 'out/analysis/report/report-data.json').coverage).toMatchObject({ categorized: 117, clustered: 117 });
     expect(readFileSync(join(ws.root, 'out/analysis/categorize/categorization.json'), 'utf8')).toContain('"mode": "from-scratch"');
+    // The killed run's half-built folder is gone.
+    expect(readdirSync(join(ws.root, 'out/analysis')).filter((f) => f.includes('.building-'))).toEqual([]);
   });
 });

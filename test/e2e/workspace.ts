@@ -14,6 +14,8 @@ export interface TempWorkspace {
   nx(args: string[], env?: Record<string, string>): { code: number; out: string };
   /** Like nx(), without blocking this process (needed when a test server here must answer nx's calls). */
   nxAsync(args: string[], env?: Record<string, string>): Promise<{ code: number; out: string }>;
+  /** nx in its own process group, which `kill` ends as a whole (nx and the executors it started). */
+  nxSpawn(args: string[], env?: Record<string, string>): { done: Promise<{ code: number; out: string }>; kill(signal: NodeJS.Signals): void };
   read(rel: string): string;
   write(rel: string, text: string): void;
   dispose(): void;
@@ -48,17 +50,26 @@ export function tempWorkspace(prefix = 'meta-analysis-e2e-'): TempWorkspace {
       return { code: res.status ?? -1, out: `${res.stdout}\n${res.stderr}` };
     },
     nxAsync(args, env = {}) {
-      return new Promise((done) => {
-        const child = spawn(process.execPath, [nxBin, ...args], { cwd: root, env: envOf(env) });
+      return this.nxSpawn(args, env).done;
+    },
+    nxSpawn(args, env = {}) {
+      const child = spawn(process.execPath, [nxBin, ...args], { cwd: root, env: envOf(env), detached: true });
+      const done = new Promise<{ code: number; out: string }>((done) => {
         let out = '';
         child.stdout.on('data', (d) => (out += d));
         child.stderr.on('data', (d) => (out += d));
         const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-        child.on('close', (code) => {
+        child.on('close', (code, signal) => {
           clearTimeout(timer);
-          done({ code: code ?? -1, out });
+          done({ code: code ?? (signal ? 128 : -1), out });
         });
       });
+      return {
+        done,
+        kill(signal) {
+          if (child.pid !== undefined) process.kill(-child.pid, signal);
+        },
+      };
     },
     read: (rel) => readFileSync(join(root, rel), 'utf8'),
     write: (rel, text) => writeFileSync(join(root, rel), text),
