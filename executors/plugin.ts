@@ -121,20 +121,26 @@ export function buildTargets(a: ResolvedAnalysis, opts: NormalizedOptions): Reco
 }
 
 /**
- * Nx only knows a project whose root folder holds at least one file. Analyses
- * are declared in pipeline.yaml, so their folder is created on first sight
- * with a README that points at the outputs.
+ * Nx only knows a project whose root folder holds at least one file, and it
+ * lists the workspace's files before plugins run. Analyses are declared in
+ * pipeline.yaml, so their folder is created on first sight, with a README
+ * that points at the outputs; returns true when it had to be created.
  */
-function ensureProjectFolder(workspaceRoot: string, name: string, opts: NormalizedOptions): void {
+function ensureProjectFolder(workspaceRoot: string, name: string, opts: NormalizedOptions): boolean {
   const dir = join(workspaceRoot, 'analyses', name);
   const readme = join(dir, 'README.md');
-  if (existsSync(readme)) return;
+  if (existsSync(readme)) return false;
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     readme,
     `# Analysis \`${name}\`\n\nDeclared in \`pipeline.yaml\`; this folder only gives Nx a project root.\n` +
       `Outputs are written to \`${opts.outDir}/${name}/<target>/\`. Run \`npx nx run ${name}:report\`.\n`,
   );
+  return true;
+}
+
+export class NewAnalysisFolderError extends Error {
+  override name = 'NewAnalysisFolderError';
 }
 
 export const createNodes: CreateNodes<PluginOptions> = [
@@ -144,9 +150,16 @@ export const createNodes: CreateNodes<PluginOptions> = [
     return configFiles.map((file) => {
       const cfg = loadPipeline(context.workspaceRoot, file);
       const projects: CreateNodesResult['projects'] = {};
+      const created = cfg.analyses.filter((a) => ensureProjectFolder(context.workspaceRoot, a.name, opts)).map((a) => a.name);
+      if (created.length > 0) {
+        // Nx would otherwise fail later with a bare "project ... not found".
+        throw new NewAnalysisFolderError(
+          `${file}: created ${created.map((n) => `analyses/${n}/README.md`).join(', ')} as the project folder of the new ` +
+            `analysis ${created.map((n) => `"${n}"`).join(', ')}. Nx lists files before it reads pipeline.yaml: run the command again.`,
+        );
+      }
       for (const analysis of cfg.analyses) {
         const resolved = resolveAnalysis(cfg, analysis.name);
-        ensureProjectFolder(context.workspaceRoot, analysis.name, opts);
         projects[`analyses/${analysis.name}`] = {
           name: analysis.name,
           root: `analyses/${analysis.name}`,

@@ -28,6 +28,8 @@ async function nodesFor(yaml: string) {
   dirs.push(root);
   writeFileSync(join(root, 'pipeline.yaml'), yaml);
   const [glob, fn] = createNodes;
+  // The first sight of an analysis creates its folder and asks for a re-run.
+  await expect((async () => fn(['pipeline.yaml'], { outDir: 'out' }, { workspaceRoot: root, nxJsonConfiguration: {} }))()).rejects.toThrow(/created analyses\/.*run the command again/);
   expect(glob).toBe('pipeline.yaml');
   const result = await fn(['pipeline.yaml'], { outDir: 'out' }, { workspaceRoot: root, nxJsonConfiguration: {} });
   return { root, projects: result[0]![1].projects! };
@@ -80,6 +82,10 @@ describe('createNodes', () => {
   });
 
   it('fails with the config error when pipeline.yaml is invalid', async () => {
-    await expect(nodesFor(pipeline('defaults: { provider: gpt }'))).rejects.toThrow(/defaults\.provider/);
+    const root = mkdtempSync(join(tmpdir(), 'plugin-'));
+    dirs.push(root);
+    writeFileSync(join(root, 'pipeline.yaml'), pipeline('defaults: { provider: gpt }'));
+    const [, fn] = createNodes;
+    await expect((async () => fn(['pipeline.yaml'], {}, { workspaceRoot: root, nxJsonConfiguration: {} }))()).rejects.toThrow(/pipeline\.yaml: invalid configuration\n.*defaults\.provider/);
   });
 });
