@@ -47,6 +47,8 @@ interface Outcome {
   mode: string;
   modeReason: string;
   batches: Omit<BatchRecord, 'cached'>[];
+  /** With the `cached` flags: for the run log only (they differ between runs). */
+  batchLog: BatchRecord[];
   resumedFrom: { path: string; categories: number; metadata: unknown } | null;
   stability: unknown;
 }
@@ -87,9 +89,26 @@ export default async function categorize(options: CategorizeOptions, context: Ex
     const label = analyzerLabel(settings);
 
     if (options.dryRun) {
-      console.log(settings.provider === 'offline'
-        ? `dry run: the offline provider makes no LLM calls (${built.items.length} runs, no cost).`
-        : planText(built.items, settings.initial_batch_size, settings.iterative_batch_size, readPrevious(outFile), settingsKey, itemDigests));
+      if (settings.provider === 'offline') {
+        console.log(`dry run: the offline provider makes no LLM calls (${built.items.length} runs, no cost).`);
+        return true;
+      }
+      const previous = readPrevious(outFile);
+      const plan = planIncremental(previous, { items: built.items, itemDigests, settingsKey });
+      const resume = settings.resume_categorization_path ? readResumeFile(ctx, settings.resume_categorization_path) : null;
+      const toSend = resume || plan.mode === 'from-scratch' ? built.items : plan.toAdd;
+      const start = resume ? { categories: resume.categories } : plan.mode === 'from-scratch' ? undefined : { categories: plan.keep };
+      const batches = batchCount(toSend.length, start ? 0 : settings.initial_batch_size, settings.iterative_batch_size);
+      console.log(`dry run: mode ${resume ? 'resume' : plan.mode} (${resume ? settings.resume_categorization_path : plan.reason}); ${toSend.length} runs in ${batches} batch(es).`);
+      if (toSend.length > 0) {
+        console.log(await answerer.planWalk(
+          (complete) => categorizeIteratively(toSend, {
+            initialBatchSize: settings.initial_batch_size, iterativeBatchSize: settings.iterative_batch_size, templates: prompts, complete,
+            ...(start ? { start } : {}),
+          }),
+          (answered) => Math.max(1, batches - answered),
+        ));
+      }
       return true;
     }
     console.log(`categorize: ${built.items.length} summarized runs with ${label}`);
@@ -166,7 +185,7 @@ export default async function categorize(options: CategorizeOptions, context: Ex
     const t = answerer.totals();
     const log = writeRunLog(ctx, 'categorize', {
       analysis: a.name, analyzer: label, mode: outcome.mode, computed: t.computed, reused: t.reused,
-      paid_usage: t.paid, paid_cost_usd: t.paidCostUsd, unassigned,
+      paid_usage: t.paid, paid_cost_usd: t.paidCostUsd, batches: outcome.batchLog, unassigned,
     });
     console.log(
       `categorize: ${coverage.assigned.size}/${ledger.runs.length} runs in ${decorated.length} categories` +
@@ -187,6 +206,7 @@ function offlineOutcome(answerer: StageAnswerer, items: CategorizeItem[]): Outco
     mode: 'offline-global',
     modeReason: 'the offline analyzer groups all runs at once',
     batches: [],
+    batchLog: [],
     resumedFrom: null,
     stability: null,
   };
@@ -297,6 +317,7 @@ async function llmOutcome(
     mode,
     modeReason,
     batches: strip(result.batches),
+    batchLog: result.batches,
     resumedFrom,
     stability,
   };
@@ -316,17 +337,9 @@ function previousTotals(ctx: StageContext): { usage: Usage; costUsd: number | nu
   }
 }
 
-function planText(
-  items: CategorizeItem[],
-  first: number,
-  rest: number,
-  previous: IncrementalState | null,
-  settingsKey: string,
-  itemDigests: Record<string, string>,
-): string {
-  const plan = planIncremental(previous, { items, itemDigests, settingsKey });
-  const n = plan.mode === 'from-scratch' ? items.length : plan.toAdd.length;
-  const calls = plan.mode === 'from-scratch' ? (n === 0 ? 0 : 1 + Math.ceil(Math.max(0, n - first) / rest)) : Math.ceil(n / rest);
-  return `dry run: mode ${plan.mode} (${plan.reason}); ${n} runs to send in ${calls} batch call(s) at least ` +
-    '(answers already in the response store are free; repairs may add calls).';
+/** Batches of a categorization pass: the first of `first` runs (0 when resuming), then `rest` at a time. */
+function batchCount(n: number, first: number, rest: number): number {
+  if (n === 0) return 0;
+  const head = Math.min(first, n);
+  return (head > 0 ? 1 : 0) + Math.ceil((n - head) / rest);
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { stableIds } from '../../stages/categorize.ts';
 import type { OutputCategory } from '../../stages/categorize.ts';
-import { clusterCategories } from '../../stages/cluster-llm.ts';
+import { clusterCategories, renderCategoriesForClustering } from '../../stages/cluster-llm.ts';
 import type { ClusterCall } from '../../stages/cluster-llm.ts';
 import type { Category, Cluster } from '../../stages/formats.ts';
 import { sha256 } from '../../stages/llm/store.ts';
@@ -42,11 +42,17 @@ export default async function cluster(options: ClusterOptions, context: Executor
     const answerer = await createStageAnswerer(ctx, settings, options);
     const label = analyzerLabel(settings);
     if (options.dryRun) {
-      const chars = prompt.length + categories.reduce((n, c) => n + c.definition.length + c.category_name.length + 400, 0);
-      console.log(settings.provider === 'offline'
-        ? `dry run: the offline provider makes no LLM calls (${categories.length} categories, no cost).`
-        : `dry run: ${categories.length} categories, about ${chars} prompt characters: ` +
-          `${chars <= settings.max_prompt_chars ? '1 call' : 'chunked calls and a merge round'} unless answered by the response store.`);
+      if (settings.provider === 'offline') {
+        console.log(`dry run: the offline provider makes no LLM calls (${categories.length} categories, no cost).`);
+        return true;
+      }
+      const chars = renderCategoriesForClustering(categories).length + prompt.length;
+      const calls = chars <= settings.max_prompt_chars ? 1 : Math.ceil(chars / settings.max_prompt_chars) + 1;
+      console.log(`dry run: ${categories.length} categories, ${chars} prompt characters: ${calls === 1 ? 'one call' : `about ${calls} calls (chunks and a merge round)`}.`);
+      console.log(await answerer.planWalk(
+        (complete) => clusterCategories(categories, { template: prompt, complete, maxPromptChars: settings.max_prompt_chars }),
+        (answered) => Math.max(1, calls - answered),
+      ));
       return true;
     }
     console.log(`cluster: ${categories.length} categories with ${label}`);

@@ -56,6 +56,12 @@ export interface StageAnswerer {
   offline<T>(step: string, input: unknown, compute: () => T): Answer<T>;
   complete<T>(req: LlmRequest<T>): Promise<Answer<T>>;
   planSummaries(runs: LedgerRun[], load: (run: LedgerRun) => SummaryInput, template: string): string;
+  /**
+   * Dry run of a sequential stage: runs `walk` with a `complete` that serves
+   * stored answers and stops at the first request the store cannot answer
+   * (later requests depend on that answer). No call is made.
+   */
+  planWalk(walk: (complete: StageAnswerer['complete']) => Promise<unknown>, remainingCalls: (firstMissIndex: number) => number): Promise<string>;
   totals(): {
     computed: number;
     reused: number;
@@ -150,6 +156,37 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
         `dry run: ${runs.length} runs -> ${hits} answers in the response store (free), ${misses} calls to pay.`,
         `  estimated input tokens of paid calls: ~${tokens}; estimated cost (output at max_tokens, an upper bound): ${formatUsd(cost)}`,
         ...unreadable.map((u) => `  unreadable: ${u}`),
+      ].join('\n');
+    },
+    async planWalk(walk, remainingCalls) {
+      if (!client) return 'dry run: the offline provider makes no LLM calls (no cost).';
+      const c = client;
+      let hits = 0;
+      let miss: { estInputTokens: number; estCostUsd: number | null } | null = null;
+      const stop = new Error('dry-run: first answer not in the store');
+      const planOnly = async <T,>(req: LlmRequest<T>): Promise<Answer<T>> => {
+        const p = c.plan(req as LlmRequest);
+        if (!p.cached) {
+          miss = p;
+          throw stop;
+        }
+        hits += 1;
+        return complete(req);
+      };
+      try {
+        await walk(planOnly as StageAnswerer['complete']);
+      } catch (err) {
+        if (err !== stop) throw err;
+      }
+      if (!miss) return `dry run: all ${hits} answers are in the response store: nothing to pay.`;
+      const m = miss as { estInputTokens: number; estCostUsd: number | null };
+      const rest = remainingCalls(hits);
+      const cost = m.estCostUsd === null ? null : m.estCostUsd * rest;
+      return [
+        `dry run: ${hits} answers in the response store (free), then about ${rest} call(s) to pay` +
+          ' (later requests contain earlier answers, so they cannot be looked up before those are bought).',
+        `  estimated input tokens: ~${m.estInputTokens * rest} (first paid call: ~${m.estInputTokens}); ` +
+          `estimated cost (output at max_tokens, an upper bound): ${formatUsd(cost)}; repairs may add calls.`,
       ].join('\n');
     },
     totals: () => ({ computed, reused, paid, paidCostUsd: paidCost, answers, answersCostUsd: answersCost }),

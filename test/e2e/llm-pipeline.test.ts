@@ -120,6 +120,25 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     expect(ws.read('out/analysis/report/report.md')).toContain('What changed');
   });
 
+  it('plans with --dry-run from the store, and measures taxonomy stability with --stability', async () => {
+    const a = analyst();
+    server.reset();
+    server.handle(a.handler);
+    const dry = await ws.nxAsync(['run', 'analysis:categorize', '--dry-run', '--skip-nx-cache'], env);
+    expect(dry.code, dry.out).toBe(0);
+    expect(dry.out).toMatch(/dry run: mode unchanged/);
+    const dryCluster = await ws.nxAsync(['run', 'analysis:cluster', '--dry-run', '--skip-nx-cache'], env);
+    expect(dryCluster.out).toMatch(/all 1 answers are in the response store: nothing to pay/);
+    expect(server.requests).toHaveLength(0);
+
+    const stab = await ws.nxAsync(['run', 'analysis:categorize', '--stability', '2'], env);
+    expect(stab.code, stab.out).toBe(0);
+    const cat = readJson(ws, 'out/analysis/categorize/categorization.json');
+    // The test analyst labels each run by its own words, whatever the order: full agreement.
+    expect(cat.metadata.stability).toMatchObject({ runs: 3, adjusted_rand_index: { mean: 1, min: 1 } });
+    expect(a.counts.create).toBe(2);
+  });
+
   it('changing the cluster prompt costs one clustering call and no categorization call', async () => {
     const a = analyst();
     server.reset();
