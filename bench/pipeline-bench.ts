@@ -18,14 +18,14 @@
 // Each command runs under /usr/bin/time (when present) for CPU time and peak
 // RSS, with NX_DAEMON=false. Stage timings come from the arrival time of the
 // "> nx run analysis:<target>" lines Nx prints when a task starts.
-// With --profile DIR, one extra cold run per size is made with
+// With --profile DIR, one extra cold and warm run per size are made with
 // NODE_OPTIONS=--cpu-prof, and the heaviest functions of each process are
 // printed (not part of the timed repeats).
 //
 // The Markdown result goes to stdout; progress goes to stderr.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,8 +148,23 @@ function setDataRoot(ws: string, dataRoot: string): void {
   writeFileSync(file, String(doc));
 }
 
-function resetState(ws: string): void {
-  for (const d of ['.nx', 'out', '.cache']) rmSync(join(ws, d), { recursive: true, force: true });
+/**
+ * Empties the Nx cache, the outputs and the response store by moving them
+ * into `trash` (a cheap rename). Deleting tens of thousands of files right
+ * before a timed run would slow it down: the filesystem keeps working on the
+ * deletion (journal, discards) while the next command runs. The trash is
+ * emptied between sizes, outside the timed runs.
+ */
+function resetState(ws: string, trash: string): void {
+  mkdirSync(trash, { recursive: true });
+  for (const d of ['.nx', 'out', '.cache']) {
+    if (existsSync(join(ws, d))) renameSync(join(ws, d), join(trash, `${d.replace(/^\./, '')}-${process.hrtime.bigint()}`));
+  }
+}
+
+/** Writes dirty pages to disk, so the previous step's writeback does not overlap the next timed command. */
+function settle(): void {
+  spawnSync('sync');
 }
 
 // ---------------------------------------------------------------------------
@@ -550,15 +565,17 @@ async function main(): Promise<void> {
       trees.set(size, info);
       log(`n=${size}: tree with ${stats.runs} runs, ${(stats.screenshotBytes / 2 ** 20).toFixed(0)} MiB of screenshots (${genS.toFixed(1)} s)`);
       const ws = join(scratch, `ws-n${size}`);
+      const trash = join(scratch, `trash-n${size}`);
       makeWorkspace(ws, o.fromWorktree);
       setDataRoot(ws, treeDir);
 
       for (let r = 1; r <= o.repeats; r++) {
         for (const scenario of o.scenarios) {
           let undo: (() => void) | null = null;
-          if (scenario === 'cold') resetState(ws);
+          if (scenario === 'cold') resetState(ws, trash);
           if (scenario === 'change') undo = editOneRun(ws, treeDir, r);
           const args = scenario === 'task-list' ? ['run', 'analysis:task-list'] : ['run', 'analysis:report'];
+          settle();
           const m = await runNx(ws, args, timeFile, o.timeoutS);
           readExecutorEnds(ws, m);
           const { check, computed } = checkOf(scenario, m, ws, size);
@@ -576,15 +593,21 @@ async function main(): Promise<void> {
       if (atimeOk && o.repeats > 0) info.screenshotsRead = countRead(shots);
 
       if (o.profileDir) {
-        const dir = join(o.profileDir, `n${size}`);
-        rmSync(dir, { recursive: true, force: true });
-        mkdirSync(dir, { recursive: true });
-        resetState(ws);
-        log(`n=${size}: profiled cold run -> ${dir}`);
-        const m = await runNx(ws, ['run', 'analysis:report'], timeFile, o.timeoutS, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` });
-        profiles.push(`#### ${size} runs, cold (${m.wallS.toFixed(1)} s wall with profiling on)`, '', summarizeProfiles(dir));
+        resetState(ws, trash);
+        for (const scenario of ['cold', 'warm'] as const) {
+          const dir = join(o.profileDir, `n${size}`, scenario);
+          rmSync(dir, { recursive: true, force: true });
+          mkdirSync(dir, { recursive: true });
+          log(`n=${size}: profiled ${scenario} run -> ${dir}`);
+          settle();
+          const m = await runNx(ws, ['run', 'analysis:report'], timeFile, o.timeoutS, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` });
+          if (!m.ok) log(`  profiled ${scenario} run failed (exit ${m.exitCode})`);
+          profiles.push(`#### ${size} runs, ${scenario} (${m.wallS.toFixed(1)} s wall with profiling on)`, '', summarizeProfiles(dir));
+        }
       }
+      rmSync(trash, { recursive: true, force: true });
       if (!o.keep) rmSync(ws, { recursive: true, force: true });
+      settle();
     }
   } finally {
     if (!o.keep) rmSync(scratch, { recursive: true, force: true });
