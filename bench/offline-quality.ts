@@ -31,7 +31,7 @@ interface BenchRecord {
 }
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const candidates = [join(root, 'examples/autoelicit-bench/records.json'), '/work/shared/data/autoelicit-bench/records.json'];
+const candidates = [join(root, 'examples/autoelicit-bench/records.json')];
 const recordsPath = candidates.find((p) => existsSync(p));
 if (!recordsPath) {
   console.error(`No records.json found (looked in ${candidates.join(', ')})`);

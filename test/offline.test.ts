@@ -303,9 +303,7 @@ describe('offlineCategorize / offlineCluster on a synthetic set', () => {
   });
 });
 
-const SAMPLE = [join(import.meta.dirname, '../examples/autoelicit-bench/records.json'), '/work/shared/data/autoelicit-bench/records.json'].find(
-  (p) => existsSync(p),
-);
+const SAMPLE = [join(import.meta.dirname, '../examples/autoelicit-bench/records.json')].find((p) => existsSync(p));
 
 describe.skipIf(!SAMPLE)('offline analyzer on the bundled benchmark records', () => {
   interface Rec {
