@@ -498,7 +498,7 @@ function resultTables(samples: Sample[], trees: Map<number, TreeInfo>): string[]
     const read = t.screenshotsRead === null ? 'not checked' : String(t.screenshotsRead);
     out.push(`| ${size} | ${s.tasks} | ${s.perturbedQueryFolders} | ${s.jsonFiles} | ${(s.jsonBytes / 2 ** 20).toFixed(1)} | ${s.screenshotFiles} | ${(s.screenshotBytes / 2 ** 20).toFixed(0)} | ${read} | ${f1(t.genS)} |`);
   }
-  out.push('', 'Screenshots read: files under iteration_<n>/ whose access time changed during the timed runs (relatime; see the script).');
+  out.push('', 'Screenshots read: files under `iteration_<n>/` whose access time changed during the timed runs (relatime; see the script).');
   out.push('', '### Wall clock', '', '| runs | scenario | median s | min s | max s | CPU s (median) | max RSS MiB (median) | summaries computed | checks |', '|---:|---|---:|---:|---:|---:|---:|---:|---|');
   const sizes = [...new Set(samples.map((s) => s.size))];
   for (const size of sizes) {
