@@ -259,8 +259,17 @@ export function dot(a: SparseVector, b: SparseVector): number {
   return s;
 }
 
+// Vectors are never changed once built, so each norm is computed once: the
+// pairwise distances of the clustering call cosine() n^2/2 times.
+const norms = new WeakMap<SparseVector, number>();
+
 export function norm(a: SparseVector): number {
-  return Math.sqrt(dot(a, a));
+  let n = norms.get(a);
+  if (n === undefined) {
+    n = Math.sqrt(dot(a, a));
+    norms.set(a, n);
+  }
+  return n;
 }
 
 /** Cosine similarity; 0 when either vector is empty. */
