@@ -30,6 +30,7 @@ import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
+import { copyWorkspace } from '../scripts/copy-workspace.ts';
 import { generateSyntheticTree } from './synthetic-tree.ts';
 import type { SyntheticTreeStats } from './synthetic-tree.ts';
 
@@ -114,7 +115,6 @@ function parseArgs(argv: string[]): Options {
 // ---------------------------------------------------------------------------
 // Workspace copy
 
-const SKIP = new Set(['node_modules', '.git', '.nx', 'out', '.cache', 'test-artifacts', 'dist', 'coverage']);
 
 function sh(cmd: string, args: string[], cwd = REPO): string {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
@@ -126,14 +126,7 @@ function sh(cmd: string, args: string[], cwd = REPO): string {
 function makeWorkspace(root: string, fromWorktree: boolean): void {
   mkdirSync(root, { recursive: true });
   if (fromWorktree) {
-    cpSync(REPO, root, {
-      recursive: true,
-      filter: (src) => {
-        const rel = src.slice(REPO.length + 1);
-        const top = rel.split('/')[0] ?? '';
-        return !(rel.length > 0 && SKIP.has(top)) && !basename(src).endsWith('.tmp');
-      },
-    });
+    copyWorkspace(root, { linkNodeModules: false });
   } else {
     const r = spawnSync('sh', ['-c', 'git -C "$1" archive --format=tar HEAD | tar -x -C "$2"', 'sh', REPO, root], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`git archive failed: ${r.stderr}`);

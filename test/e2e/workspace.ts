@@ -1,13 +1,12 @@
 // Helpers for end-to-end tests: a throw-away copy of this workspace (with
 // node_modules linked, not copied) in which the real `nx` runs.
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyWorkspace, REPO } from '../../scripts/copy-workspace.ts';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join } from 'node:path';
 
-export const REPO = resolve(import.meta.dirname, '../..');
-
-const SKIP = new Set(['node_modules', '.git', '.nx', 'out', '.cache', 'test-artifacts', 'dist', 'coverage']);
+export { REPO };
 
 export interface TempWorkspace {
   root: string;
@@ -23,15 +22,7 @@ export interface TempWorkspace {
 
 export function tempWorkspace(prefix = 'meta-analysis-e2e-'): TempWorkspace {
   const root = mkdtempSync(join(tmpdir(), prefix));
-  cpSync(REPO, root, {
-    recursive: true,
-    filter: (src) => {
-      const rel = src.slice(REPO.length + 1);
-      const top = rel.split('/')[0] ?? '';
-      return !(rel.length > 0 && SKIP.has(top)) && !basename(src).endsWith('.tmp');
-    },
-  });
-  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
+  copyWorkspace(root);
   const nxBin = join(REPO, 'node_modules', 'nx', 'dist', 'bin', 'nx.js');
   const envOf = (env: Record<string, string>) => ({
     ...process.env,

@@ -1,0 +1,22 @@
+// Copies this workspace's source tree (not node_modules, caches or outputs) to
+// another folder and links node_modules there: the throw-away workspaces of the
+// end-to-end tests and the benchmarks.
+import { cpSync, mkdirSync, symlinkSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '..');
+
+const SKIP = new Set(['node_modules', '.git', '.nx', 'out', '.cache', 'test-artifacts', 'dist', 'coverage']);
+
+export function copyWorkspace(dest: string, opts: { linkNodeModules?: boolean } = {}): void {
+  mkdirSync(dest, { recursive: true });
+  cpSync(REPO, dest, {
+    recursive: true,
+    filter: (src) => {
+      const rel = src.slice(REPO.length + 1);
+      const top = rel.split('/')[0] ?? '';
+      return !(rel.length > 0 && SKIP.has(top)) && !basename(src).endsWith('.tmp');
+    },
+  });
+  if (opts.linkNodeModules !== false) symlinkSync(join(REPO, 'node_modules'), join(dest, 'node_modules'), 'dir');
+}
