@@ -27,3 +27,18 @@ describe('verified trigger phrases in the Markdown report', () => {
     expect(renderMarkdownReport({ categorization: plain, clusters })).not.toContain('found verbatim');
   });
 });
+
+describe('verified trigger phrases in the HTML report', () => {
+  it('shows how many trigger phrases were found in their instruction', async () => {
+    const { renderHtmlReport } = await import('../stages/report/html.ts');
+    const html = renderHtmlReport({
+      title: 't', analysis: 'a', clusters: [],
+      categories: [{ category_id: 'c1', category_name: 'A', definition: 'd', examples: [
+        { id: '1', run_id: '1', trigger_phrase: 'x', justification: null, trigger_phrase_verified: true },
+        { id: '2', run_id: '2', trigger_phrase: 'y', justification: null, trigger_phrase_verified: false },
+      ] }],
+      runs: {},
+    });
+    expect(html).toMatch(/<dt>trigger phrases verified<\/dt><dd>1 \/ 2<\/dd>/);
+  });
+});

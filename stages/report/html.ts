@@ -361,6 +361,11 @@ function renderHeader(input: HtmlReportInput, model: Model): string {
     figures.push([`${input.coverage.clustered} / ${input.coverage.in_task_list}`, 'runs clustered']);
     if (input.coverage.failed.length) figures.push([String(input.coverage.failed.length), 'failed runs']);
   }
+  const examples = input.categories.flatMap((c) => c.examples);
+  if (examples.length > 0) {
+    const verified = examples.filter((x) => x.trigger_phrase_verified).length;
+    figures.push([`${verified} / ${examples.length}`, 'trigger phrases verified']);
+  }
   out.push('<dl class="figures">');
   for (const [value, label] of figures) out.push(`<div><dt>${e(label)}</dt><dd>${e(value)}</dd></div>`);
   out.push('</dl>');
