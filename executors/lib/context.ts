@@ -1,10 +1,10 @@
 // What every executor needs: the resolved analysis, its folders, a logger that
 // stays readable in CI logs, and the one error handler that turns typed
 // errors into a message and `{ success: false }` instead of a stack trace.
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
 import type { ResolvedAnalysis, StageName } from '../../stages/config.ts';
+import { writeJson } from './io.ts';
 
 export interface BaseOptions {
   analysis: string;
@@ -50,11 +50,8 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike)
 
 /** Writes a run log (may hold timestamps: it is not an output any target hashes). */
 export function writeRunLog(ctx: StageContext, stage: StageName, log: unknown): string {
-  mkdirSync(ctx.logDir, { recursive: true });
   const file = join(ctx.logDir, `${stage}.json`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify({ finished_at: new Date().toISOString(), ...(log as object) }, null, 2) + '\n');
-  renameSync(tmp, file);
+  writeJson(file, { finished_at: new Date().toISOString(), ...(log as object) });
   return file;
 }
 

@@ -1,7 +1,8 @@
 // Filesystem helpers for executors: build a stage's output in a fresh folder
 // and swap it in at the end, so a crashed run never leaves a half-written
 // output and runs removed from the task list leave no stale files behind.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../stages/util/fs.ts';
 import { basename, dirname, join } from 'node:path';
 
 export async function buildOutputDir<T>(finalDir: string, build: (dir: string) => Promise<T>): Promise<T> {
@@ -38,18 +39,10 @@ function removeLeftovers(finalDir: string): void {
 
 /** JSON with 2-space indent and a trailing newline: the format of our own files. */
 export function writeJson(file: string, value: unknown): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, JSON.stringify(value, null, 2) + '\n');
 }
 
-export function writeText(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
-}
+export const writeText: (file: string, text: string) => void = writeFileAtomicSync;
 
 export class MissingUpstreamError extends Error {
   override name = 'MissingUpstreamError';

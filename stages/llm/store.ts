@@ -3,9 +3,10 @@
 // moment it returns (atomically), so a crash loses at most the calls in flight.
 // Failures are never stored. Keys, endpoints and timestamps never enter a key.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Usage } from './types.ts';
+import { writeFileAtomicSync } from '../util/fs.ts';
 
 /** JSON with object keys sorted recursively: the canonical form that is hashed. */
 export function canonicalJson(value: unknown): string {
@@ -72,10 +73,7 @@ export function openStore(dir: string, warn: (msg: string) => void = () => {}): 
     put(hash, answer) {
       const file = pathOf(hash);
       try {
-        mkdirSync(dirname(file), { recursive: true });
-        const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-        writeFileSync(tmp, JSON.stringify(answer, null, 2) + '\n');
-        renameSync(tmp, file);
+        writeFileAtomicSync(file, JSON.stringify(answer, null, 2) + '\n');
       } catch (err) {
         // Losing a store write costs money later but must not fail the stage.
         warn(`response store: could not write ${file}: ${(err as Error).message}`);
