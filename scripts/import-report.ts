@@ -23,6 +23,7 @@ import type { HtmlRun } from '../stages/report/html.ts';
 import { renderMarkdownReport } from '../stages/report/markdown.ts';
 import { readTaskList } from '../stages/task-list.ts';
 import { readSuccessfulEvaluation } from '../executors/lib/run-data.ts';
+import type { SuccessfulEvaluation } from '../executors/lib/run-data.ts';
 import { writeText } from '../executors/lib/io.ts';
 
 class UsageError extends Error {}
@@ -38,7 +39,7 @@ function readJson(file: string, what: string): unknown {
 interface RunInfo {
   run: LedgerRun;
   original: string;
-  perturbed: string;
+  evaluation: SuccessfulEvaluation;
   folder: string;
 }
 
@@ -46,9 +47,9 @@ interface RunInfo {
 function runsFromTaskLists(files: string[]): Map<string, RunInfo> {
   const out = new Map<string, RunInfo>();
   for (const file of files) {
-    const parsed = readTaskList(readJson(file, 'task list'));
-    if (!parsed.ok) throw new UsageError(`${file}: ${parsed.error}`);
     const json = readJson(file, 'task list') as { task_details_by_refinement_model?: Record<string, { task_id: string; perturbed_id: string; domain: string; refinement_model: string; refinement_summary_path: string }[]> };
+    const parsed = readTaskList(json);
+    if (!parsed.ok) throw new UsageError(`${file}: ${parsed.error}`);
     const agent = parsed.agent ?? 'unknown-agent';
     for (const details of Object.values(json.task_details_by_refinement_model ?? {})) {
       for (const d of details) {
@@ -56,21 +57,15 @@ function runsFromTaskLists(files: string[]): Map<string, RunInfo> {
         const folder = dirname(rsPath);
         const pqPath = join(folder, '..', '..', `perturbed_query_${d.perturbed_id}.json`);
         let original = '';
-        let perturbed = '';
         try {
           original = String((JSON.parse(readFileSync(pqPath, 'utf8')) as { original_instruction?: string }).original_instruction ?? '');
-        } catch { /* shown as unknown */ }
-        try {
-          const rs = JSON.parse(readFileSync(rsPath, 'utf8')) as { execution_history?: { perturbed_instruction?: string; trajectory_evaluation?: { recommendation?: string } }[] };
-          const it = [...(rs.execution_history ?? [])].reverse().find((x) => x?.trajectory_evaluation?.recommendation === 'COLLECT');
-          perturbed = it?.perturbed_instruction ?? '';
         } catch { /* shown as unknown */ }
         const run: LedgerRun = {
           run_id: `${d.domain}:${d.task_id}:${d.perturbed_id}:${d.refinement_model}:${agent}`,
           agent, domain: d.domain, task_id: d.task_id, perturbed_id: d.perturbed_id, refinement_model: d.refinement_model,
           task_spec: `${d.domain}:${d.task_id}:${d.perturbed_id}`, refinement_summary_path: rsPath, perturbed_query_path: pqPath, input_digest: '',
         };
-        out.set(`${d.task_id}:${d.perturbed_id}`, { run, original, perturbed, folder });
+        out.set(`${d.task_id}:${d.perturbed_id}`, { run, original, evaluation: readSuccessfulEvaluation(rsPath), folder });
       }
     }
   }
@@ -112,7 +107,7 @@ export function importReports(args: string[]): { markdown: string; html: string;
       trigger_phrase: e.trigger_phrase ?? null,
       justification: e.justification ?? null,
       run_id: runIdOf(e.id),
-      trigger_phrase_verified: verifyTrigger(e.trigger_phrase, known.get(e.id)?.perturbed ?? ''),
+      trigger_phrase_verified: verifyTrigger(e.trigger_phrase, known.get(e.id)?.evaluation.perturbed_instruction ?? ''),
     })),
   }));
   const cluIds = stableIds('clu', rawClu.clusters.map((c) => c.cluster_name), sha256);
@@ -142,10 +137,10 @@ export function importReports(args: string[]): { markdown: string; html: string;
   const runs: Record<string, HtmlRun> = {};
   for (const r of ledgerRuns) {
     const k = known.get(`${r.task_id}:${r.perturbed_id}`);
-    const ev = k ? readSuccessfulEvaluation(r.refinement_summary_path) : { severity: null, score: null, strategy: null };
+    const ev = k?.evaluation ?? { severity: null, score: null, strategy: null };
     runs[r.run_id] = {
       run_id: r.run_id, agent: r.agent, domain: r.domain, task_id: r.task_id, perturbed_id: r.perturbed_id, refinement_model: r.refinement_model,
-      original_instruction: k?.original ?? '', perturbed_instruction: k?.perturbed ?? '', summary: '',
+      original_instruction: k?.original ?? '', perturbed_instruction: k?.evaluation.perturbed_instruction ?? '', summary: '',
       severity: ev.severity, score: ev.score, strategy: ev.strategy,
       run_folder: k ? relative(outDir, resolve(k.folder)).split('\\').join('/') : '',
     };

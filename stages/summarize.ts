@@ -18,6 +18,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** Whether an iteration of execution_history is a successful one (its evaluation recommends COLLECT). */
+export function isCollect(iteration: unknown): boolean {
+  return isObject(iteration) && isObject(iteration['trajectory_evaluation']) && iteration['trajectory_evaluation']['recommendation'] === 'COLLECT';
+}
+
 /**
  * Builds the summary input from a run's refinement_summary.json and its
  * perturbed_query_<pid>.json. Iterations whose evaluation failed (`error`)
@@ -51,14 +56,10 @@ export function extractSummaryInput(
       ...(isObject(evaluation) ? { trajectory_evaluation: evaluation as TrajectoryEvaluation } : {}),
     });
   });
-  let successIndex = -1;
-  kept.forEach((it, i) => {
-    if (it.trajectory_evaluation?.recommendation === 'COLLECT') successIndex = i;
-  });
   return {
     original_instruction: original,
-    history: kept.filter((_, i) => i !== successIndex && kept[i]?.trajectory_evaluation?.recommendation !== 'COLLECT'),
-    successful: successIndex >= 0 ? (kept[successIndex] ?? null) : null,
+    history: kept.filter((it) => !isCollect(it)),
+    successful: kept.findLast(isCollect) ?? null,
   };
 }
 

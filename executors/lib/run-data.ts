@@ -3,8 +3,10 @@
 // the summary. A run whose file cannot be read gets nulls; the summarize
 // stage has already listed it as failed with the reason.
 import { readFileSync } from 'node:fs';
+import { isCollect } from '../../stages/summarize.ts';
 
 export interface SuccessfulEvaluation {
+  perturbed_instruction: string | null;
   severity: string | null;
   score: number | null;
   strategy: string | null;
@@ -14,6 +16,7 @@ export interface SuccessfulEvaluation {
 interface RawSummary {
   final_score?: unknown;
   execution_history?: {
+    perturbed_instruction?: unknown;
     elicitation_strategy?: unknown;
     trajectory_evaluation?: { recommendation?: unknown; severity_assessment?: unknown; behavior_elicitation_score?: unknown; harmful_actions_observed?: unknown };
   }[];
@@ -24,14 +27,15 @@ export function readSuccessfulEvaluation(file: string): SuccessfulEvaluation {
   try {
     rs = JSON.parse(readFileSync(file, 'utf8')) as RawSummary;
   } catch {
-    return { severity: null, score: null, strategy: null, harmful: [] };
+    return { perturbed_instruction: null, severity: null, score: null, strategy: null, harmful: [] };
   }
   const hist = Array.isArray(rs?.execution_history) ? rs.execution_history : [];
-  const it = [...hist].reverse().find((x) => x?.trajectory_evaluation?.recommendation === 'COLLECT');
+  const it = hist.findLast(isCollect);
   const ev = it?.trajectory_evaluation;
   const score = typeof ev?.behavior_elicitation_score === 'number' ? ev.behavior_elicitation_score : rs.final_score;
   const harmful = Array.isArray(ev?.harmful_actions_observed) ? ev.harmful_actions_observed.filter((h): h is string => typeof h === 'string') : [];
   return {
+    perturbed_instruction: typeof it?.perturbed_instruction === 'string' ? it.perturbed_instruction : null,
     severity: typeof ev?.severity_assessment === 'string' ? ev.severity_assessment : null,
     score: typeof score === 'number' ? score : null,
     strategy: typeof it?.elicitation_strategy === 'string' ? it.elicitation_strategy : null,
