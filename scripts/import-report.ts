@@ -43,7 +43,7 @@ interface RunInfo {
   folder: string;
 }
 
-/** Runs of reference task lists, keyed by `<task_id>:<perturbed_id>` (the reference example id). */
+/** Runs of reference task lists, keyed by `<task_id>:<perturbed_id>` (the reference example id) and by the full run id. */
 function runsFromTaskLists(files: string[]): Map<string, RunInfo> {
   const out = new Map<string, RunInfo>();
   for (const file of files) {
@@ -65,7 +65,10 @@ function runsFromTaskLists(files: string[]): Map<string, RunInfo> {
           agent, domain: d.domain, task_id: d.task_id, perturbed_id: d.perturbed_id, refinement_model: d.refinement_model,
           task_spec: `${d.domain}:${d.task_id}:${d.perturbed_id}`, refinement_summary_path: rsPath, perturbed_query_path: pqPath, input_digest: '',
         };
-        out.set(`${d.task_id}:${d.perturbed_id}`, { run, original, evaluation: readSuccessfulEvaluation(rsPath), folder });
+        const info = { run, original, evaluation: readSuccessfulEvaluation(rsPath), folder };
+        // The reference's id, and the full id this pipeline uses when two runs share it.
+        out.set(`${d.task_id}:${d.perturbed_id}`, info);
+        out.set(`${d.task_id}:${d.perturbed_id}:${d.refinement_model}:${agent}`, info);
       }
     }
   }
@@ -126,7 +129,7 @@ export function importReports(args: string[]): { markdown: string; html: string;
   // The runs: those of the task lists, else the ids the categorization names.
   const exampleIds = [...new Set(categories.flatMap((c) => (c.examples ?? []).map((e) => e.id)))];
   const ledgerRuns: LedgerRun[] = known.size > 0
-    ? [...known.values()].map((k) => k.run)
+    ? [...new Set(known.values())].map((k) => k.run)
     : exampleIds.map((id) => ({ run_id: id, agent: String(rawCat.metadata?.['agent'] ?? 'unknown'), domain: '', task_id: id.split(':')[0] ?? id, perturbed_id: id.split(':')[1] ?? '', refinement_model: '', task_spec: id, refinement_summary_path: '', perturbed_query_path: '', input_digest: '' }));
   const agents = [...new Set(ledgerRuns.map((r) => r.agent))].sort();
   const ledger: Ledger = { analysis: 'imported', data_root: '', agents, task_list_files: {}, runs: ledgerRuns, problems: [] };
@@ -136,7 +139,7 @@ export function importReports(args: string[]): { markdown: string; html: string;
 
   const runs: Record<string, HtmlRun> = {};
   for (const r of ledgerRuns) {
-    const k = known.get(`${r.task_id}:${r.perturbed_id}`);
+    const k = known.get(`${r.task_id}:${r.perturbed_id}:${r.refinement_model}:${r.agent}`);
     const ev = k?.evaluation ?? { severity: null, score: null, strategy: null };
     runs[r.run_id] = {
       run_id: r.run_id, agent: r.agent, domain: r.domain, task_id: r.task_id, perturbed_id: r.perturbed_id, refinement_model: r.refinement_model,

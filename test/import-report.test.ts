@@ -33,3 +33,30 @@ describe('import-report: reports from reference-format files', () => {
     expect(() => importReports(['--clusters', 'x'])).toThrow('--categorization and --clusters are required');
   });
 });
+
+describe('import-report with task lists', () => {
+  it('finds every run of the sample, also those whose short id two runs share', async () => {
+    const { cpSync, writeFileSync } = await import('node:fs');
+    const { default: taskList } = await import('../executors/task-list/executor.ts');
+    const root = mkdtempSync(join(tmpdir(), 'import-tl-'));
+    dirs.push(root);
+    cpSync(join(import.meta.dirname, '../examples/perturbed_queries'), join(root, 'data'), { recursive: true });
+    writeFileSync(join(root, 'pipeline.yaml'), `data:\n  root: ${join(root, 'data')}\nanalyses:\n  - name: s\n    agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]\n`);
+    const log = console.log;
+    console.log = () => {};
+    try {
+      expect(await taskList({ analysis: 's' }, { root })).toEqual({ success: true });
+    } finally {
+      console.log = log;
+    }
+    const lists = ['claude-haiku-4-5-20251001', 'claude-opus-4-5-20251101'].flatMap((a) => ['--task-list', join(root, `out/s/task-list/task_list_${a}.json`)]);
+    const { markdown, html } = importReports([
+      '--categorization', join(FIX, 'pipeline-sample/categorization.json'),
+      '--clusters', join(FIX, 'pipeline-sample/clusters.json'),
+      ...lists, '--out', join(root, 'report'),
+    ]);
+    expect(markdown).toContain("perturbed instruction: 117 of 117 (100.0%)");
+    expect(markdown).toMatch(/\| In the task list \| 117 \|/);
+    expect(html).toContain('trigger phrases verified</dt><dd>117 / 117');
+  });
+});
