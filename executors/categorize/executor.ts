@@ -93,18 +93,14 @@ export default async function categorize(options: CategorizeOptions, context: Ex
         console.log(`dry run: the offline provider makes no LLM calls (${built.items.length} runs, no cost).`);
         return true;
       }
-      const previous = readPrevious(outFile);
-      const plan = planIncremental(previous, { items: built.items, itemDigests, settingsKey });
-      const resume = settings.resume_categorization_path ? readResumeFile(ctx, settings.resume_categorization_path) : null;
-      const toSend = resume || plan.mode === 'from-scratch' ? built.items : plan.toAdd;
-      const start = resume ? { categories: resume.categories } : plan.mode === 'from-scratch' ? undefined : { categories: plan.keep };
-      const batches = batchCount(toSend.length, start ? 0 : settings.initial_batch_size, settings.iterative_batch_size);
-      console.log(`dry run: mode ${resume ? 'resume' : plan.mode} (${resume ? settings.resume_categorization_path : plan.reason}); ${toSend.length} runs in ${batches} batch(es).`);
-      if (toSend.length > 0) {
+      const pass = choosePass(ctx, built.items, readPrevious(outFile), settingsKey, itemDigests);
+      const batches = batchCount(pass.items.length, pass.start ? 0 : settings.initial_batch_size, settings.iterative_batch_size);
+      console.log(`dry run: mode ${pass.mode} (${pass.reason}); ${pass.items.length} runs in ${batches} batch(es).`);
+      if (pass.items.length > 0) {
         console.log(await answerer.planWalk(
-          (complete) => categorizeIteratively(toSend, {
+          (complete) => categorizeIteratively(pass.items, {
             initialBatchSize: settings.initial_batch_size, iterativeBatchSize: settings.iterative_batch_size, templates: prompts, complete,
-            ...(start ? { start } : {}),
+            ...(pass.start ? { start: pass.start } : {}),
           }),
           (answered) => Math.max(1, batches - answered),
         ));
@@ -212,15 +208,25 @@ function offlineOutcome(answerer: StageAnswerer, items: CategorizeItem[]): Outco
   };
 }
 
-function readPrevious(file: string): IncrementalState | null {
+/** The previous categorization of this analysis, with the tokens and cost it was built with. */
+interface PreviousCategorization extends IncrementalState {
+  totals: { usage: Usage; costUsd: number | null };
+}
+
+function readPrevious(file: string): PreviousCategorization | null {
   if (!existsSync(file)) return null;
   try {
     const prev = JSON.parse(readFileSync(file, 'utf8')) as PreviousFile;
     if (!prev.metadata?.settings_key || !prev.metadata.item_digests) return null;
+    const st = prev.statistics;
     return {
       categories: prev.categorization.categories.map(plainCategory),
       itemDigests: prev.metadata.item_digests,
       settingsKey: prev.metadata.settings_key,
+      totals: {
+        usage: { input_tokens: st.input_tokens ?? 0, output_tokens: st.output_tokens ?? 0, total_tokens: st.total_tokens ?? 0 },
+        costUsd: st.cost === undefined ? null : Number(st.cost),
+      },
     };
   } catch {
     return null;
@@ -250,12 +256,53 @@ function readResumeFile(ctx: StageContext, path: string): { categories: Category
   return { categories: (json.categorization.categories as Category[]).map(plainCategory), metadata: json.metadata ?? null };
 }
 
+const NO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
+
+/** What one LLM categorization pass sends, and what it builds on. */
+interface Pass {
+  mode: string;
+  reason: string;
+  items: CategorizeItem[];
+  /** Taxonomy the items are added to as update batches (none: the first batch creates one). */
+  start?: { categories: Category[] };
+  resumedFrom: Outcome['resumedFrom'];
+  /** Tokens and cost already spent on the taxonomy the pass starts from. */
+  carried: { usage: Usage; costUsd: number | null };
+}
+
+/** resume_categorization_path, else incremental growth of the previous categorization, else from scratch. */
+function choosePass(
+  ctx: StageContext,
+  items: CategorizeItem[],
+  previous: PreviousCategorization | null,
+  settingsKey: string,
+  itemDigests: Record<string, string>,
+): Pass {
+  const path = ctx.analysis.categorize.resume_categorization_path;
+  if (path) {
+    const resume = readResumeFile(ctx, path);
+    return {
+      mode: 'resume',
+      reason: `every run sent as update batches against ${path}`,
+      items,
+      start: { categories: resume.categories },
+      resumedFrom: { path, categories: resume.categories.length, metadata: resume.metadata },
+      carried: { usage: NO_USAGE, costUsd: 0 },
+    };
+  }
+  const plan = planIncremental(previous, { items, itemDigests, settingsKey });
+  if (plan.mode === 'from-scratch' || !previous) {
+    return { mode: plan.mode, reason: plan.reason, items, resumedFrom: null, carried: { usage: NO_USAGE, costUsd: 0 } };
+  }
+  return { mode: plan.mode, reason: plan.reason, items: plan.toAdd, start: { categories: plan.keep }, resumedFrom: null, carried: previous.totals };
+}
+
 async function llmOutcome(
   ctx: StageContext,
   answerer: StageAnswerer,
   items: CategorizeItem[],
   templates: { create: string; update: string },
-  previous: IncrementalState | null,
+  previous: PreviousCategorization | null,
   settingsKey: string,
   itemDigests: Record<string, string>,
   stabilityRuns: number,
@@ -267,31 +314,12 @@ async function llmOutcome(
   const base = { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, templates, complete, onBatch };
   const strip = (bs: BatchRecord[]) => bs.map(({ cached: _cached, ...rest }) => rest);
 
-  let mode: string;
-  let modeReason: string;
-  let resumedFrom: Outcome['resumedFrom'] = null;
-  let result;
-  let carried: { usage: Usage; costUsd: number | null } = { usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 }, costUsd: 0 };
-  if (s.resume_categorization_path) {
-    const resume = readResumeFile(ctx, s.resume_categorization_path);
-    resumedFrom = { path: s.resume_categorization_path, categories: resume.categories.length, metadata: resume.metadata };
-    mode = 'resume';
-    modeReason = `every run sent as update batches against ${s.resume_categorization_path}`;
-    result = await categorizeIteratively(items, { ...base, start: { categories: resume.categories } });
-  } else {
-    const plan = planIncremental(previous, { items, itemDigests, settingsKey });
-    mode = plan.mode;
-    modeReason = plan.reason;
-    console.log(`  mode: ${plan.mode} (${plan.reason})`);
-    if (plan.mode === 'from-scratch') {
-      result = await categorizeIteratively(items, base);
-    } else {
-      result = plan.toAdd.length > 0
-        ? await categorizeIteratively(plan.toAdd, { ...base, start: { categories: plan.keep } })
-        : { categories: plan.keep, unassigned: [], batches: [], usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 }, costUsd: 0, paidCalls: 0, cachedCalls: 0 };
-      carried = previousTotals(ctx);
-    }
-  }
+  const pass = choosePass(ctx, items, previous, settingsKey, itemDigests);
+  console.log(`  mode: ${pass.mode} (${pass.reason})`);
+  const result = pass.items.length > 0 || !pass.start
+    ? await categorizeIteratively(pass.items, { ...base, ...(pass.start ? { start: pass.start } : {}) })
+    : { categories: pass.start.categories, unassigned: [], batches: [], usage: NO_USAGE, costUsd: 0, paidCalls: 0, cachedCalls: 0 };
+  const carried = pass.carried;
   let stability: unknown = null;
   if (stabilityRuns > 0) {
     const partitions = [assignmentsOf(result.categories)];
@@ -314,27 +342,13 @@ async function llmOutcome(
       total_tokens: carried.usage.total_tokens + result.usage.total_tokens,
     },
     costUsd: add(carried.costUsd, result.costUsd),
-    mode,
-    modeReason,
+    mode: pass.mode,
+    modeReason: pass.reason,
     batches: strip(result.batches),
     batchLog: result.batches,
-    resumedFrom,
+    resumedFrom: pass.resumedFrom,
     stability,
   };
-}
-
-/** Tokens and cost of the taxonomy an incremental pass builds on. */
-function previousTotals(ctx: StageContext): { usage: Usage; costUsd: number | null } {
-  try {
-    const prev = JSON.parse(readFileSync(join(ctx.outputOf('categorize'), 'categorization.json'), 'utf8')) as PreviousFile;
-    const st = prev.statistics;
-    return {
-      usage: { input_tokens: st.input_tokens ?? 0, output_tokens: st.output_tokens ?? 0, total_tokens: st.total_tokens ?? 0 },
-      costUsd: st.cost === undefined ? null : Number(st.cost),
-    };
-  } catch {
-    return { usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0 }, costUsd: null };
-  }
 }
 
 /** Batches of a categorization pass: the first of `first` runs (0 when resuming), then `rest` at a time. */
