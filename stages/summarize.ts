@@ -7,8 +7,9 @@ export class RunInputError extends Error {
   override name = 'RunInputError';
   readonly file: string;
   readonly field: string;
-  constructor(file: string, field: string, expected: string) {
-    super(`${file}: field "${field}": expected ${expected}`);
+  /** `message` replaces the default "<file>: field "<field>": expected <expected>". */
+  constructor(file: string, field: string, expected: string, message?: string) {
+    super(message ?? `${file}: field "${field}": expected ${expected}`);
     this.file = file;
     this.field = field;
   }

@@ -125,6 +125,18 @@ describe('summarize executor with the openai provider', () => {
     expect(index.failed[0].reason).toContain('refinement_summary.json: field "execution_history": expected a list of iterations');
   });
 
+  it('names a missing run file relative to the data root, never by its absolute path', async () => {
+    await taskList({ analysis: 'small' }, ctx());
+    const ledger = JSON.parse(readFileSync(join(root, 'out/small/task-list/runs.json'), 'utf8'));
+    const run = ledger.runs[1];
+    rmSync(join(root, 'data', run.perturbed_query_path));
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
+    const failed = index.failed.find((f: { run_id: string }) => f.run_id === run.run_id);
+    expect(failed.reason).toBe(`${run.perturbed_query_path}: file not found`);
+    expect(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8')).not.toContain(root);
+  });
+
   it('fails the target when the provider keeps failing, and keeps what was answered', async () => {
     await taskList({ analysis: 'small' }, ctx());
     let n = 0;

@@ -8,6 +8,7 @@ import type { FailedRun, Ledger, LedgerRun } from '../../stages/ledger.ts';
 import { extractSummaryInput, RunInputError, summaryFileFrom } from '../../stages/summarize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
 import { sha256 } from '../../stages/llm/store.ts';
+import { readJsonFileSync } from '../../stages/util/fs.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../../stages/llm/errors.ts';
 import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
@@ -22,10 +23,6 @@ export interface SummaryIndexEntry {
   file: string | null;
   request_hash: string | null;
   reason: string | null;
-}
-
-function readJson(file: string): unknown {
-  return JSON.parse(readFileSync(file, 'utf8'));
 }
 
 export default async function summarize(options: SummarizeOptions, context: ExecutorContextLike) {
@@ -152,10 +149,9 @@ function loadInput(dataRoot: string, run: LedgerRun) {
   return extractSummaryInput(run, rs, pq);
 }
 
+/** Reads a run file; a failure names the file relative to the data root, never an absolute path. */
 function readJsonReported(abs: string, rel: string): unknown {
-  try {
-    return readJson(abs);
-  } catch (err) {
-    throw new RunInputError(rel, '(file)', `readable JSON (${(err as Error).message})`);
-  }
+  const res = readJsonFileSync(abs, { label: rel });
+  if (!res.ok) throw new RunInputError(rel, '(file)', 'readable JSON object', res.message);
+  return res.value;
 }

@@ -2,7 +2,7 @@
 // nothing changed, a JSON reader whose failures say what went wrong and where,
 // and the tree-reading interface the task-list stage scans through.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -202,13 +202,29 @@ export async function readJsonFile<T = unknown>(path: string, options: ReadJsonO
   try {
     bytes = await readFile(path);
   } catch (err) {
-    const code = errorCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      return { ok: false, kind: 'missing', message: `${label}: file not found`, code };
-    }
-    return { ok: false, kind: 'io', message: `${label}: cannot read: ${describeIoError(err)}`, ...(code ? { code } : {}) };
+    return readFailure(err, label);
   }
   return parseJsonBytes<T>(bytes, label, options);
+}
+
+/** The synchronous twin of `readJsonFile`. */
+export function readJsonFileSync<T = unknown>(path: string, options: ReadJsonOptions = {}): ReadJsonResult<T> {
+  const label = options.label ?? path;
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    return readFailure(err, label);
+  }
+  return parseJsonBytes<T>(bytes, label, options);
+}
+
+function readFailure(err: unknown, label: string): { ok: false; kind: ReadJsonErrorKind; message: string; code?: string } {
+  const code = errorCode(err);
+  if (code === 'ENOENT' || code === 'ENOTDIR') {
+    return { ok: false, kind: 'missing', message: `${label}: file not found`, code };
+  }
+  return { ok: false, kind: 'io', message: `${label}: cannot read: ${describeIoError(err)}`, ...(code ? { code } : {}) };
 }
 
 // ---------------------------------------------------------------------------
