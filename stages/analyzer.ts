@@ -2,7 +2,7 @@
 // algorithm, no network) or a language model through the LLM client. Both go
 // through the response store, keyed by the hash of the canonical request, so
 // a re-run reuses every answer whose inputs did not change.
-import type { LlmSettings, Usage } from './llm/types.ts';
+import type { LlmResult, LlmSettings, Usage } from './llm/types.ts';
 import { requestHash, sha256 } from './llm/store.ts';
 import type { ResponseStore } from './llm/store.ts';
 
@@ -32,6 +32,17 @@ export interface Answer<T> {
   costUsd: number | null;
   cached: boolean;
   requestHash: string;
+}
+
+/** An LLM client's result as a stage's answer: the validated value for structured requests, else the text. */
+export function answerOf<T>(res: LlmResult<T>, structured: boolean): Answer<T> {
+  return {
+    value: (structured ? res.value : res.text) as T,
+    usage: res.usage,
+    costUsd: res.costUsd,
+    cached: res.cached,
+    requestHash: res.requestHash,
+  };
 }
 
 export const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };

@@ -24,11 +24,9 @@ import {
 } from '../stages/categorize-llm.ts';
 import type { CategorizeResult, Complete, IncrementalState } from '../stages/categorize-llm.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
-import { createLlmClient } from '../stages/llm/client.ts';
 import type { LlmClientOptions } from '../stages/llm/client.ts';
-import { openStore } from '../stages/llm/store.ts';
-import type { LlmSettings } from '../stages/llm/types.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
+import { completeOverFake, fakeOpenAiSettings } from './helpers/llm-over-fake.ts';
 import type { FakeProviderServer, FakeReply, RecordedRequest } from './helpers/fake-provider-server.ts';
 
 const TEMPLATES = {
@@ -184,33 +182,8 @@ afterAll(async () => {
   await server.close();
 });
 
-function settings(): LlmSettings {
-  return {
-    provider: 'openai',
-    model: 'gpt-5-mini',
-    temperature: 1,
-    max_tokens: 4000,
-    concurrency: 1,
-    base_url: `${server.url}/v1`,
-    api_key_env: null,
-    timeout_s: 10,
-    max_retries: 0,
-    max_cost_usd: null,
-  };
-}
-
 function completeFn(storeName = 'store', extra: Partial<LlmClientOptions> = {}): Complete {
-  const client = createLlmClient(settings(), {
-    store: openStore(join(dir, storeName)),
-    env: { OPENAI_API_KEY: 'sk-test' },
-    workspaceRoot: dir,
-    retry: { sleep: async () => {} },
-    ...extra,
-  });
-  return async (req) => {
-    const r = await client.complete(req);
-    return { value: r.value as never, usage: r.usage, costUsd: r.costUsd, cached: r.cached, requestHash: r.requestHash };
-  };
+  return completeOverFake(fakeOpenAiSettings(server), dir, storeName, extra);
 }
 
 const OPTS = { initialBatchSize: 10, iterativeBatchSize: 5, templates: TEMPLATES };

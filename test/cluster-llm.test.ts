@@ -11,11 +11,9 @@ import type { Complete } from '../stages/categorize-llm.ts';
 import { checkClusterAnswer, clusterAnswerSchema, clusterCategories, renderCategoriesForClustering } from '../stages/cluster-llm.ts';
 import type { ClusterResult } from '../stages/cluster-llm.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
-import { createLlmClient } from '../stages/llm/client.ts';
 import type { LlmClientOptions } from '../stages/llm/client.ts';
-import { openStore } from '../stages/llm/store.ts';
-import type { LlmSettings } from '../stages/llm/types.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
+import { completeOverFake, fakeOpenAiSettings } from './helpers/llm-over-fake.ts';
 import type { FakeProviderServer, FakeReply, RecordedRequest } from './helpers/fake-provider-server.ts';
 
 const TEMPLATE = readFileSync(new URL('../prompts/cluster.md', import.meta.url), 'utf8');
@@ -116,33 +114,8 @@ afterAll(async () => {
   await server.close();
 });
 
-function settings(): LlmSettings {
-  return {
-    provider: 'openai',
-    model: 'gpt-5-mini',
-    temperature: 1,
-    max_tokens: 64000,
-    concurrency: 1,
-    base_url: `${server.url}/v1`,
-    api_key_env: null,
-    timeout_s: 10,
-    max_retries: 0,
-    max_cost_usd: null,
-  };
-}
-
 function completeFn(extra: Partial<LlmClientOptions> = {}): Complete {
-  const client = createLlmClient(settings(), {
-    store: openStore(join(dir, 'store')),
-    env: { OPENAI_API_KEY: 'sk-test' },
-    workspaceRoot: dir,
-    retry: { sleep: async () => {} },
-    ...extra,
-  });
-  return async (req) => {
-    const r = await client.complete(req);
-    return { value: r.value as never, usage: r.usage, costUsd: r.costUsd, cached: r.cached, requestHash: r.requestHash };
-  };
+  return completeOverFake(fakeOpenAiSettings(server, { max_tokens: 64000 }), dir, 'store', extra);
 }
 
 /** Every category in exactly one cluster; returns name -> cluster name. */

@@ -1,7 +1,7 @@
 // The glue between a stage and whoever answers it: the offline analyzer or
 // the LLM client, both behind the response store, with the counters the
 // progress line and the run log print.
-import { addUsage, offlineAnswer, ZERO_USAGE } from '../../stages/analyzer.ts';
+import { addUsage, answerOf, offlineAnswer, ZERO_USAGE } from '../../stages/analyzer.ts';
 import type { Answer } from '../../stages/analyzer.ts';
 import type { SummaryInput } from '../../stages/formats.ts';
 import type { LedgerRun } from '../../stages/ledger.ts';
@@ -111,9 +111,7 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
 
   async function complete<T>(req: LlmRequest<T>): Promise<Answer<T>> {
     if (!client) throw new Error(`${req.step}: the offline provider does not answer prompts`);
-    const res = await client.complete(req);
-    const value = (req.schema ? res.value : res.text) as T;
-    return record({ value, usage: res.usage, costUsd: res.costUsd, cached: res.cached, requestHash: res.requestHash });
+    return record(answerOf(await client.complete(req), req.schema !== undefined));
   }
 
   return {
