@@ -24,6 +24,7 @@
 //
 // The Markdown result goes to stdout; progress goes to stderr.
 
+import { parseArgs as parseCli } from 'node:util';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
@@ -77,32 +78,40 @@ function parseArgs(argv: string[]): Options {
     keep: false,
     jsonOut: null,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--sizes') o.sizes = value().split(',').map((s) => Number(s.trim()));
-    else if (a === '--repeats') o.repeats = Number(value());
-    else if (a === '--seed') o.seed = value();
-    else if (a === '--with-history') o.withHistory = true;
-    else if (a === '--screenshot-fraction') o.screenshotFraction = Number(value());
-    else if (a === '--scenarios') {
-      const names = value().split(',').map((s) => s.trim());
-      for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) throw new Error(`unknown scenario ${n} (known: ${SCENARIOS.join(', ')})`);
-      o.scenarios = SCENARIOS.filter((s) => names.includes(s));
-    } else if (a === '--from-worktree') o.fromWorktree = true;
-    else if (a === '--profile') o.profileDir = resolve(value());
-    else if (a === '--timeout-s') o.timeoutS = Number(value());
-    else if (a === '--keep') o.keep = true;
-    else if (a === '--json') o.jsonOut = resolve(value());
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  let v;
+  try {
+    ({ values: v } = parseCli({
+      args: argv,
+      strict: true,
+      options: {
+        sizes: { type: 'string' }, repeats: { type: 'string' }, seed: { type: 'string' }, 'with-history': { type: 'boolean' },
+        'screenshot-fraction': { type: 'string' }, scenarios: { type: 'string' }, 'from-worktree': { type: 'boolean' },
+        profile: { type: 'string' }, 'timeout-s': { type: 'string' }, keep: { type: 'boolean' }, json: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
   }
+  if (v.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (v.sizes !== undefined) o.sizes = v.sizes.split(',').map((s) => Number(s.trim()));
+  if (v.repeats !== undefined) o.repeats = Number(v.repeats);
+  if (v.seed !== undefined) o.seed = v.seed;
+  if (v['with-history']) o.withHistory = true;
+  if (v['screenshot-fraction'] !== undefined) o.screenshotFraction = Number(v['screenshot-fraction']);
+  if (v.scenarios !== undefined) {
+    const names = v.scenarios.split(',').map((s) => s.trim());
+    for (const n of names) if (!(SCENARIOS as readonly string[]).includes(n)) throw new Error(`unknown scenario ${n} (known: ${SCENARIOS.join(', ')})`);
+    o.scenarios = SCENARIOS.filter((s) => names.includes(s));
+  }
+  if (v['from-worktree']) o.fromWorktree = true;
+  if (v.profile !== undefined) o.profileDir = resolve(v.profile);
+  if (v['timeout-s'] !== undefined) o.timeoutS = Number(v['timeout-s']);
+  if (v.keep) o.keep = true;
+  if (v.json !== undefined) o.jsonOut = resolve(v.json);
   if (o.sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--sizes must be positive integers');
   if (!Number.isInteger(o.repeats) || o.repeats < (o.profileDir ? 0 : 1)) throw new Error('--repeats must be a positive integer (0 is allowed with --profile)');
   if (o.scenarios.includes('warm') || o.scenarios.includes('change') || o.scenarios.includes('task-list')) {

@@ -28,6 +28,7 @@
 // empty, missing, or a tree this script made (it holds SYNTHETIC_TREE.json).
 // Every generated JSON file carries `_generator`, saying it is synthetic.
 
+import { parseArgs as parseCli } from 'node:util';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -499,29 +500,35 @@ const USAGE = `usage: npx node bench/synthetic-tree.ts --runs N --out DIR [--see
        [--no-variations] [--screenshot-fraction F (0.05)] [--screenshot-mib M (2)] [--source DIR]`;
 
 function parseArgs(argv: string[]): SyntheticTreeOptions {
-  const o: Partial<SyntheticTreeOptions> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--runs') o.runs = Number(value());
-    else if (a === '--out') o.out = value();
-    else if (a === '--seed') o.seed = value();
-    else if (a === '--with-history') o.withHistory = true;
-    else if (a === '--no-variations') o.variations = false;
-    else if (a === '--screenshot-fraction') o.screenshotFraction = Number(value());
-    else if (a === '--screenshot-mib') o.screenshotBytes = Math.round(Number(value()) * 1024 * 1024);
-    else if (a === '--source') o.source = value();
-    else if (a === '--help' || a === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    } else throw new Error(`unknown argument ${a}\n${USAGE}`);
+  let v;
+  try {
+    ({ values: v } = parseCli({
+      args: argv,
+      strict: true,
+      options: {
+        runs: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, 'with-history': { type: 'boolean' },
+        'no-variations': { type: 'boolean' }, 'screenshot-fraction': { type: 'string' }, 'screenshot-mib': { type: 'string' },
+        source: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
   }
-  if (o.runs === undefined || o.out === undefined) throw new Error(USAGE);
-  return o as SyntheticTreeOptions;
+  if (v.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (v.runs === undefined || v.out === undefined) throw new Error(USAGE);
+  return {
+    runs: Number(v.runs),
+    out: v.out,
+    ...(v.seed !== undefined ? { seed: v.seed } : {}),
+    ...(v['with-history'] ? { withHistory: true } : {}),
+    ...(v['no-variations'] ? { variations: false } : {}),
+    ...(v['screenshot-fraction'] !== undefined ? { screenshotFraction: Number(v['screenshot-fraction']) } : {}),
+    ...(v['screenshot-mib'] !== undefined ? { screenshotBytes: Math.round(Number(v['screenshot-mib']) * 1024 * 1024) } : {}),
+    ...(v.source !== undefined ? { source: v.source } : {}),
+  } as SyntheticTreeOptions;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
