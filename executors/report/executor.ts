@@ -40,11 +40,12 @@ export default async function report(options: BaseOptions, context: ExecutorCont
       domains: a.domains === 'all' ? 'all' : a.domains.join(', '),
       refinement_models: a.refinement_models === 'all' ? 'all' : a.refinement_models.join(', '),
     };
-    const repairsOf = (xs: unknown) => (Array.isArray(xs) ? xs.reduce((n: number, x: { repairs?: number }) => n + 1 + (x.repairs ?? 0), 0) : 0);
+    // Answers behind a list of batches or calls: each one's first request plus its repair requests.
+    const answersOf = (xs: unknown) => (Array.isArray(xs) ? xs.reduce((n: number, x: { repairs?: number }) => n + 1 + (x.repairs ?? 0), 0) : 0);
     const calls: StageCalls[] = [
       callsOf('summarize', sums.analyzer, sums.statistics, sums.runs.filter((r) => r.status === 'done').length),
-      callsOf('categorize', String(cat.metadata.analyzer ?? ''), cat.statistics, cat.metadata['mode'] === 'offline-global' ? 1 : repairsOf(cat.metadata['batches'])),
-      callsOf('cluster', String(clu.metadata.analyzer ?? ''), clu.statistics, String(clu.metadata['api_type']) === 'offline' ? 1 : repairsOf(clu.metadata['calls'])),
+      callsOf('categorize', String(cat.metadata.analyzer ?? ''), cat.statistics, cat.metadata['mode'] === 'offline-global' ? 1 : answersOf(cat.metadata['batches'])),
+      callsOf('cluster', String(clu.metadata.analyzer ?? ''), clu.statistics, String(clu.metadata['api_type']) === 'offline' ? 1 : answersOf(clu.metadata['calls'])),
     ];
     const provenance = reportProvenance(a.name, ledger, sums, cat, clu, filters, calls);
     const coverage = runCoverage(ledger, sums, cat, clu);
