@@ -8,6 +8,8 @@ export default defineConfig({
       {
         test: {
           name: 'fast',
+          // The caller's META_ANALYSIS_* and provider variables never reach a test.
+          setupFiles: ['test/helpers/hermetic-env.ts'],
           include: ['test/**/*.test.ts'],
           exclude: ['test/e2e/**'],
         },
@@ -15,6 +17,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          setupFiles: ['test/helpers/hermetic-env.ts'],
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,

@@ -7,12 +7,23 @@
 //   stage's resolved settings), never into `options`.
 // - Downstream targets see upstream results only through
 //   `dependentTasksOutputFiles` (transitive), which also hashes gitignored files.
-// - A local executor's source is not hashed unless listed: each stage lists its
-//   own code and the shared libraries it imports.
-// - Without `externalDependencies`, a local executor hashes the whole lockfile.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+// - A local executor's source is not hashed unless listed as file inputs. Each
+//   target lists every file its executor's code reaches (imports, lazy imports,
+//   files read next to a module), derived on every nx command by
+//   executors/code-closure.ts from the entry in executors.json, never kept by
+//   hand; test/stage-inputs.test.ts checks it against the files a real run loads.
+// - Without `externalDependencies`, a local executor hashes the whole lockfile:
+//   each target names the packages its code imports (from the same closure).
+// - Nx does not hash the Node version that runs the executor; a
+//   `runtime: node --version` input does.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
 import type { CreateNodes, CreateNodesResult, TargetConfiguration } from '@nx/devkit';
+import { codeClosure } from './code-closure.ts';
+import { ignoreChecker, namedFileInputs } from './named-inputs.ts';
+import { ENDPOINT_ENV_VARS } from '../stages/llm/endpoint.ts';
+import { lockPath } from '../stages/taxonomy-lock.ts';
+import type { ScanCache } from './code-closure.ts';
 import { loadPipeline, resolveAnalysis, stagePromptFiles, stageSettings, STAGES } from '../stages/config.ts';
 import type { ResolvedAnalysis, StageName } from '../stages/config.ts';
 import { requestHash } from '../stages/llm/store.ts';
@@ -46,46 +57,63 @@ const DESCRIPTIONS: Record<StageName, string> = {
   report: 'Write the Markdown report with statistics, ranked clusters and coverage.',
 };
 
-/** Shared code every stage imports. */
-const SHARED_CODE = [
-  '{workspaceRoot}/stages/config.ts',
-  '{workspaceRoot}/stages/formats.ts',
-  '{workspaceRoot}/stages/util/**/*.ts',
-  '{workspaceRoot}/stages/ledger.ts',
-  '{workspaceRoot}/executors/lib/**/*.ts',
-  '{workspaceRoot}/executors/package.json',
-  '{workspaceRoot}/executors/executors.json',
-];
+/** What a stage's executor consists of: workspace-relative files, and the packages its code imports. */
+export interface StageCode {
+  files: string[];
+  packages: string[];
+}
 
-/** Code of each stage beyond the shared part. */
-const STAGE_CODE: Record<StageName, string[]> = {
-  'task-list': ['{workspaceRoot}/stages/task-list.ts'],
-  summarize: ['{workspaceRoot}/stages/summarize.ts', '{workspaceRoot}/stages/offline/**/*.ts', '{workspaceRoot}/stages/llm/**/*.ts'],
-  categorize: ['{workspaceRoot}/stages/categorize.ts', '{workspaceRoot}/stages/offline/**/*.ts', '{workspaceRoot}/stages/llm/**/*.ts'],
-  cluster: ['{workspaceRoot}/stages/cluster.ts', '{workspaceRoot}/stages/offline/**/*.ts', '{workspaceRoot}/stages/llm/**/*.ts'],
-  report: ['{workspaceRoot}/stages/report/**/*.ts', '{workspaceRoot}/stages/report.ts'],
-};
+/** The local executors' folder, as `executor: './executors:<stage>'` names it. */
+const EXECUTORS_DIR = 'executors';
 
-const EXTERNAL_DEPS: Record<StageName, string[]> = {
-  'task-list': ['yaml', 'zod'],
-  summarize: ['yaml', 'zod', 'openai', '@anthropic-ai/sdk', '@anthropic-ai/bedrock-sdk', 'p-limit'],
-  categorize: ['yaml', 'zod', 'openai', '@anthropic-ai/sdk', '@anthropic-ai/bedrock-sdk', 'p-limit'],
-  cluster: ['yaml', 'zod', 'openai', '@anthropic-ai/sdk', '@anthropic-ai/bedrock-sdk', 'p-limit'],
-  report: ['yaml', 'zod'],
-};
-
-/** `{workspaceRoot}/...` for a workspace-relative path; null for paths outside the workspace. */
-function workspaceInput(path: string): string | null {
-  if (isAbsolute(path) || path.startsWith('..')) return null;
-  return `{workspaceRoot}/${path.replace(/^\.\//, '')}`;
+/**
+ * The code of each local executor, as Nx finds it: executors/package.json ->
+ * executors.json -> the entry's implementation (and its import closure) and
+ * schema. Memoized per executor, and each file is scanned once, within one
+ * plugin call (a new call sees edited code).
+ */
+export function stageCodeOf(workspaceRoot: string): (executor: string) => StageCode {
+  const memo = new Map<string, StageCode>();
+  const scans: ScanCache = new Map();
+  let manifest: { dir: string; files: string[]; entries: Record<string, { implementation?: string; schema?: string }> } | undefined;
+  const readManifest = () => {
+    const pkgFile = posix.join(EXECUTORS_DIR, 'package.json');
+    const pkg = JSON.parse(readFileSync(join(workspaceRoot, pkgFile), 'utf8')) as { executors?: string };
+    if (!pkg.executors) throw new Error(`${pkgFile}: no "executors" field`);
+    const listFile = posix.join(EXECUTORS_DIR, pkg.executors);
+    const list = JSON.parse(readFileSync(join(workspaceRoot, listFile), 'utf8')) as { executors?: Record<string, { implementation?: string; schema?: string }> };
+    return { dir: posix.dirname(listFile), files: [pkgFile, listFile], entries: list.executors ?? {} };
+  };
+  return (executor) => {
+    let code = memo.get(executor);
+    if (!code) {
+      manifest ??= readManifest();
+      const entry = manifest.entries[executor];
+      if (!entry?.implementation || !entry.schema) throw new Error(`${manifest.files[1]}: no implementation and schema for the executor "${executor}"`);
+      const implementation = posix.join(manifest.dir, entry.implementation);
+      const closure = codeClosure(workspaceRoot, [implementation], scans);
+      code = {
+        files: [...new Set([...closure.files, posix.join(manifest.dir, entry.schema), ...manifest.files])].sort(),
+        packages: closure.packages,
+      };
+      memo.set(executor, code);
+    }
+    return code;
+  };
 }
 
 export function outputDir(opts: NormalizedOptions, analysis: string, stage: StageName): string {
   return `${opts.outDir}/${analysis}/${stage}`;
 }
 
-/** The targets of one analysis: a pure function of the resolved settings. */
-export function buildTargets(a: ResolvedAnalysis, opts: NormalizedOptions): Record<string, TargetConfiguration> {
+/** The targets of one analysis: a pure function of the resolved settings and of the stages' code. */
+export function buildTargets(
+  a: ResolvedAnalysis,
+  opts: NormalizedOptions,
+  codeOf: (executor: string) => StageCode,
+  workspaceRoot: string,
+  isIgnored: (rel: string) => boolean = ignoreChecker(workspaceRoot),
+): Record<string, TargetConfiguration> {
   const targets: Record<string, TargetConfiguration> = {};
   for (const stage of STAGES) {
     const settingsHash = requestHash(stageSettings(a, stage)).slice(0, 32);
@@ -100,24 +128,66 @@ export function buildTargets(a: ResolvedAnalysis, opts: NormalizedOptions): Reco
     if (stage === 'task-list') {
       // The data root may live outside the workspace, where Nx cannot see it:
       // selection is cheap, so it always runs and rewrites identical bytes.
+      // Its ledger carries a digest of every run's files: that is how the data
+      // enters the keys of the targets below.
       target.cache = false;
     } else {
-      const files = [
-        ...stagePromptFiles(a, stage).map(workspaceInput),
-        ...(stage === 'categorize' && a.categorize.resume_categorization_path ? [workspaceInput(a.categorize.resume_categorization_path)] : []),
-      ].filter((x): x is string => x !== null);
+      const code = codeOf(stage);
       target.cache = true;
       target.inputs = [
         { runtime: `echo ${stage}-settings-${settingsHash}` },
-        ...[...new Set(files)].sort(),
+        { runtime: 'node --version' },
+        ...endpointInputs(a, stage),
+        ...namedFileInputs(workspaceRoot, namedFiles(a, stage), isIgnored),
         { dependentTasksOutputFiles: '**/*', transitive: true },
-        ...[...SHARED_CODE, ...STAGE_CODE[stage], `{workspaceRoot}/executors/${stage}/**/*`].sort(),
-        { externalDependencies: [...EXTERNAL_DEPS[stage]].sort() },
+        ...code.files.map((f) => `{workspaceRoot}/${f}`),
+        { externalDependencies: code.packages },
       ];
     }
     targets[stage] = target;
   }
+  // Commands around the chain: never cached, they write no build output.
+  targets['plan'] = {
+    executor: './executors:plan',
+    options: { analysis: a.name, outDir: opts.outDir },
+    cache: false,
+    metadata: { description: PLAN_DESCRIPTION, technologies: ['meta-analysis'] },
+  };
+  targets['lock-taxonomy'] = {
+    executor: './executors:lock-taxonomy',
+    options: { analysis: a.name, outDir: opts.outDir },
+    dependsOn: ['categorize'],
+    cache: false,
+    metadata: { description: LOCK_DESCRIPTION, technologies: ['meta-analysis'] },
+  };
   return targets;
+}
+
+const PLAN_DESCRIPTION = 'What the whole chain would pay for: answers already stored, calls to buy, estimated tokens and dollars. Never cached; calls no provider; runs no stage.';
+const LOCK_DESCRIPTION = `Record the current categorization as the committed taxonomy lock (${lockPath('<name>')}) that later categorizations build on.`;
+
+/** Files pipeline.yaml names that a stage reads: its prompts, the resume file, the taxonomy lock. */
+export function namedFiles(a: ResolvedAnalysis, stage: StageName): string[] {
+  const files = [...stagePromptFiles(a, stage)];
+  if (stage === 'categorize') {
+    files.push(lockPath(a.name));
+    if (a.categorize.resume_categorization_path) files.push(a.categorize.resume_categorization_path);
+  }
+  // The report's "what changed" compares with the lock.
+  if (stage === 'report') files.push(lockPath(a.name));
+  return files;
+}
+
+/**
+ * Where a provider's calls go can come from the environment (OPENAI_BASE_URL,
+ * AZURE_OPENAI_ENDPOINT, AWS_REGION, ...): a runtime input prints the
+ * sanitized endpoint identity, so another server is another key.
+ */
+function endpointInputs(a: ResolvedAnalysis, stage: StageName): { runtime: string }[] {
+  if (stage !== 'summarize' && stage !== 'categorize' && stage !== 'cluster') return [];
+  const provider = a[stage].provider;
+  if (ENDPOINT_ENV_VARS[provider].length === 0) return [];
+  return [{ runtime: `node executors/endpoint-input.ts ${provider}` }];
 }
 
 /**
@@ -147,6 +217,8 @@ export const createNodes: CreateNodes<PluginOptions> = [
   'pipeline.yaml',
   (configFiles, options, context) => {
     const opts = normalizeOptions(options);
+    const codeOf = stageCodeOf(context.workspaceRoot);
+    const isIgnored = ignoreChecker(context.workspaceRoot);
     return configFiles.map((file) => {
       const cfg = loadPipeline(context.workspaceRoot, file);
       const projects: CreateNodesResult['projects'] = {};
@@ -165,7 +237,7 @@ export const createNodes: CreateNodes<PluginOptions> = [
           root: `analyses/${analysis.name}`,
           projectType: 'application',
           tags: ['meta-analysis'],
-          targets: buildTargets(resolved, opts),
+          targets: buildTargets(resolved, opts, codeOf, context.workspaceRoot, isIgnored),
         };
       }
       return [file, { projects }] as const;

@@ -54,23 +54,32 @@ export function analyzerLabel(s: LlmSettings): string {
 
 /**
  * Runs an offline computation through the store: the key covers the
- * algorithm version, the step and the whole input.
+ * algorithm version, the step and the whole input. `refresh` computes again
+ * and overwrites the stored answer. `text` is the answer as stored (JSON).
  */
 export function offlineAnswer<T>(
   store: ResponseStore | null,
   step: string,
   input: unknown,
   compute: () => T,
-): Answer<T> {
+  opts: { refresh?: boolean } = {},
+): Answer<T> & { text: string } {
   const canonical = { provider: 'offline', version: OFFLINE_ANALYZER_VERSION, step, input };
   const hash = requestHash(canonical);
-  const hit = store?.get(hash);
+  // What the store keeps as the request: the input is large and already in the key.
+  const stored = { provider: 'offline', version: OFFLINE_ANALYZER_VERSION, step };
+  const hit = opts.refresh ? undefined : store?.get(hash, stored);
   if (hit) {
-    return { value: JSON.parse(hit.text) as T, usage: ZERO_USAGE, costUsd: 0, cached: true, requestHash: hash };
+    try {
+      return { value: JSON.parse(hit.text) as T, usage: ZERO_USAGE, costUsd: 0, cached: true, requestHash: hash, text: hit.text };
+    } catch {
+      // an unreadable stored answer is a miss: computed again and overwritten
+    }
   }
   const value = compute();
-  store?.put(hash, { request: { provider: 'offline', version: OFFLINE_ANALYZER_VERSION, step }, text: JSON.stringify(value), usage: ZERO_USAGE, cost_usd: 0 });
-  return { value, usage: ZERO_USAGE, costUsd: 0, cached: false, requestHash: hash };
+  const text = JSON.stringify(value);
+  store?.put(hash, { request: stored, text, usage: ZERO_USAGE, cost_usd: 0 });
+  return { value, usage: ZERO_USAGE, costUsd: 0, cached: false, requestHash: hash, text };
 }
 
 export function addUsage(a: Usage, b: Usage): Usage {

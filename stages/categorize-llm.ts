@@ -18,7 +18,6 @@ import type { Answer } from './analyzer.ts';
 import type { CategorizeItem, Category, CategoryExample } from './formats.ts';
 import { extractJson } from './llm/client.ts';
 import { InvalidAnswerError } from './llm/errors.ts';
-import { requestHash } from './llm/store.ts';
 import type { ChatMessage, LlmRequest, Usage } from './llm/types.ts';
 import { fillTemplate } from './summarize.ts';
 
@@ -528,88 +527,4 @@ async function runBatch(
     repairs,
     unresolved: best.check.problems,
   };
-}
-
-// ---------------------------------------------------------------------------
-// Incremental growth
-
-export interface IncrementalState {
-  categories: Category[];
-  /** item id -> digest of what the model sees of that run. */
-  itemDigests: Record<string, string>;
-  /** Digest of everything else that shapes the answers: prompts, model, parameters, batch sizes. */
-  settingsKey: string;
-}
-
-export interface IncrementalPlan {
-  mode: 'from-scratch' | 'incremental' | 'unchanged';
-  /** Why this mode, for the output's metadata. */
-  reason: string;
-  /** Start taxonomy: the previous one without removed and changed runs (empty categories dropped). */
-  keep: Category[];
-  /** Items to categorize, in the current order. */
-  toAdd: CategorizeItem[];
-  added: string[];
-  removed: string[];
-  changed: string[];
-  /** Unchanged runs that the previous taxonomy did not hold (unassigned then): tried again. */
-  retried: string[];
-}
-
-/** Digest of one item's prompt-visible content. */
-export function itemDigest(item: CategorizeItem): string {
-  return requestHash({
-    id: item.id,
-    original_instruction: item.original_instruction,
-    perturbed_instruction: item.perturbed_instruction,
-    summary: item.summary,
-  });
-}
-
-/** Digest of the settings that make a previous categorization reusable. */
-export function categorizeSettingsKey(parts: Record<string, unknown>): string {
-  return requestHash(parts);
-}
-
-export function planIncremental(previous: IncrementalState | null, current: { items: readonly CategorizeItem[]; itemDigests: Record<string, string>; settingsKey: string }): IncrementalPlan {
-  const all = [...current.items];
-  const scratch = (reason: string): IncrementalPlan => ({ mode: 'from-scratch', reason, keep: [], toAdd: all, added: all.map((i) => i.id), removed: [], changed: [], retried: [] });
-  if (previous === null) return scratch('no previous categorization');
-  if (previous.settingsKey !== current.settingsKey) return scratch('prompts, model, parameters or batch sizes changed');
-
-  const digestOf = (id: string): string | undefined => (Object.hasOwn(current.itemDigests, id) ? current.itemDigests[id] : undefined);
-  const prevDigestOf = (id: string): string | undefined => (Object.hasOwn(previous.itemDigests, id) ? previous.itemDigests[id] : undefined);
-  const currentIds = new Set(all.map((i) => i.id));
-  const removed = Object.keys(previous.itemDigests).filter((id) => !currentIds.has(id));
-  const changed = all.filter((i) => prevDigestOf(i.id) !== undefined && prevDigestOf(i.id) !== digestOf(i.id)).map((i) => i.id);
-  const added = all.filter((i) => prevDigestOf(i.id) === undefined).map((i) => i.id);
-
-  // A run stays only when it is current and unchanged; anything else leaves the taxonomy.
-  const stays = (id: string) => currentIds.has(id) && prevDigestOf(id) !== undefined && prevDigestOf(id) === digestOf(id);
-  const keep: Category[] = [];
-  const held = new Set<string>();
-  for (const c of previous.categories) {
-    const examples = c.examples.filter((e) => stays(e.id) && !held.has(e.id));
-    for (const e of examples) held.add(e.id);
-    if (examples.length > 0) keep.push({ category_name: c.category_name, definition: c.definition, examples: examples.map((e) => ({ ...e })) });
-  }
-  const addedSet = new Set(added);
-  const changedSet = new Set(changed);
-  const retried = all.filter((i) => stays(i.id) && !held.has(i.id)).map((i) => i.id);
-  const retriedSet = new Set(retried);
-  const toAdd = all.filter((i) => addedSet.has(i.id) || changedSet.has(i.id) || retriedSet.has(i.id));
-
-  if (toAdd.length === 0 && removed.length === 0) {
-    return { mode: 'unchanged', reason: 'same settings and runs', keep, toAdd, added, removed, changed, retried };
-  }
-  if (keep.length === 0 && toAdd.length > 0) {
-    return { ...scratch('no category of the previous taxonomy is left'), removed, changed };
-  }
-  const parts = [
-    added.length ? `${added.length} added` : '',
-    removed.length ? `${removed.length} removed` : '',
-    changed.length ? `${changed.length} changed` : '',
-    retried.length ? `${retried.length} previously unassigned retried` : '',
-  ].filter(Boolean);
-  return { mode: 'incremental', reason: `same settings; runs ${parts.join(', ')}`, keep, toAdd, added, removed, changed, retried };
 }

@@ -150,3 +150,57 @@ export function stableIds(prefix: string, names: readonly string[], hash: (s: st
     return n === 1 ? base : `${base}-${n}`;
   });
 }
+
+/**
+ * Ids for a list of category names where some names are locked: a locked
+ * name keeps the lock's id, any other gets `derive(name)`, with `-2`, `-3`,
+ * ... when that id is already taken (by the lock or an earlier name).
+ */
+export function lockedStableIds(names: readonly string[], locked: ReadonlyMap<string, string>, derive: (name: string) => string): string[] {
+  const taken = new Set(locked.values());
+  return names.map((name) => {
+    const own = locked.get(name);
+    if (own !== undefined) return own;
+    const base = derive(name);
+    let id = base;
+    for (let n = 2; taken.has(id); n++) id = `${base}-${n}`;
+    taken.add(id);
+    return id;
+  });
+}
+
+/**
+ * Offline assignment against a locked taxonomy. `grouped` is the offline
+ * analyzer's grouping of every run; each run of `toAdd` joins the locked
+ * category that most locked members of its group are in (ties: the earlier
+ * locked category), else a new category named after its group. Locked
+ * categories keep their order; new ones follow in the analyzer's order.
+ */
+export function joinLockedByMajority(locked: readonly Category[], toAdd: readonly string[], grouped: readonly Category[]): Category[] {
+  const out = locked.map((c) => ({ ...c, examples: [...c.examples] }));
+  const lockedOf = new Map<string, number>();
+  out.forEach((c, i) => c.examples.forEach((e) => lockedOf.set(e.id, i)));
+  const adding = new Set(toAdd);
+  const names = new Set(out.map((c) => c.category_name));
+  const fresh: Category[] = [];
+  for (const g of grouped) {
+    const joiners = g.examples.filter((e) => adding.has(e.id));
+    if (joiners.length === 0) continue;
+    const votes = new Map<number, number>();
+    for (const e of g.examples) {
+      const at = lockedOf.get(e.id);
+      if (at !== undefined) votes.set(at, (votes.get(at) ?? 0) + 1);
+    }
+    let best: number | null = null;
+    for (const [at, n] of votes) if (best === null || n > (votes.get(best) ?? 0) || (n === votes.get(best) && at < best)) best = at;
+    if (best !== null) {
+      out[best]!.examples.push(...joiners);
+      continue;
+    }
+    let name = g.category_name;
+    for (let n = 2; names.has(name); n++) name = `${g.category_name} (${n})`;
+    names.add(name);
+    fresh.push({ category_name: name, definition: g.definition, examples: joiners });
+  }
+  return [...out, ...fresh];
+}

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { endpointUrl } from './llm/endpoint-url.ts';
 import { PROVIDER_NAMES } from './llm/types.ts';
 import type { LlmSettings, ProviderName } from './llm/types.ts';
 
@@ -273,11 +274,14 @@ export function resolveAnalysis(cfg: PipelineFile, name: string): ResolvedAnalys
 
 /**
  * The settings one stage depends on, and nothing else: what its Nx hash covers.
- * Fields that cannot change an answer (concurrency, timeouts, retries, budget)
- * are left out so that tuning them never invalidates a cached result.
+ * Everything of pipeline.yaml that the stage's executor reads and that can
+ * change its output is here (test/stage-settings.test.ts checks it). Fields
+ * that cannot change an answer (concurrency, timeouts, retries, budget) are
+ * left out so that tuning them never invalidates a cached result.
  */
 export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<string, unknown> {
-  const llm = (s: LlmSettings) => ({ provider: s.provider, model: s.model, temperature: s.temperature, max_tokens: s.max_tokens });
+  // base_url decides which server (and so which model) answers: it is part of the key (without any user:password).
+  const llm = (s: LlmSettings) => ({ provider: s.provider, model: s.model, temperature: s.temperature, max_tokens: s.max_tokens, base_url: s.base_url === null ? null : endpointUrl(s.base_url) });
   switch (stage) {
     case 'task-list':
       return { agents: a.agents, domains: a.domains, refinement_models: a.refinement_models, data: a.data };
@@ -286,6 +290,9 @@ export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<str
     case 'categorize':
       return {
         ...llm(a.categorize),
+        // Written into the output's metadata.
+        agents: a.agents,
+        perturbation_model: a.data.perturbation_model,
         initial_batch_size: a.categorize.initial_batch_size,
         iterative_batch_size: a.categorize.iterative_batch_size,
         prompts: a.categorize.prompts,
@@ -294,7 +301,8 @@ export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<str
     case 'cluster':
       return { ...llm(a.cluster), prompt: a.cluster.prompt, max_prompt_chars: a.cluster.max_prompt_chars };
     case 'report':
-      return { ...a.report };
+      // The report states the data and selection it describes.
+      return { ...a.report, data: a.data, agents: a.agents, domains: a.domains, refinement_models: a.refinement_models };
   }
 }
 

@@ -1,7 +1,9 @@
 // Step 2: one summary per run. Pure functions: reading the run's JSON is done
 // by the caller, which passes the parsed values in.
 import type { ExecutionIteration, SummaryInput, TrajectoryEvaluation } from './formats.ts';
+import { join } from 'node:path';
 import type { LedgerRun } from './ledger.ts';
+import { readJsonFileSync } from './util/fs.ts';
 
 export class RunInputError extends Error {
   override name = 'RunInputError';
@@ -160,4 +162,14 @@ export function summaryFileFrom(
     request_hash: answer.requestHash,
     cost_known: answer.costUsd !== null,
   };
+}
+
+/** Reads a run's two files and builds its summary input; a failure names the file relative to the data root, never an absolute path. */
+export function loadSummaryInput(dataRoot: string, run: LedgerRun): SummaryInput {
+  const read = (rel: string): unknown => {
+    const res = readJsonFileSync(join(dataRoot, rel), { label: rel });
+    if (!res.ok) throw new RunInputError(rel, '(file)', 'readable JSON object', res.message);
+    return res.value;
+  };
+  return extractSummaryInput(run, read(run.refinement_summary_path), read(run.perturbed_query_path));
 }

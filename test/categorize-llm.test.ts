@@ -14,15 +14,15 @@ import {
   checkBatchAnswer,
   createAnswerSchema,
   isGenericLabel,
-  itemDigest,
   planBatches,
-  planIncremental,
   renderCategoriesBlock,
   renderRunsBlock,
   restrictedString,
   updateAnswerSchema,
 } from '../stages/categorize-llm.ts';
-import type { CategorizeResult, Complete, IncrementalState } from '../stages/categorize-llm.ts';
+import type { CategorizeResult, Complete } from '../stages/categorize-llm.ts';
+import { buildLock, planFromLock, summaryDigest } from '../stages/taxonomy-lock.ts';
+import type { TaxonomyLock } from '../stages/taxonomy-lock.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
 import type { LlmClientOptions } from '../stages/llm/client.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
@@ -486,27 +486,30 @@ describe('categorizeIteratively over the real OpenAI client', () => {
   });
 });
 
-describe('incremental growth', () => {
-  const KEY = 'settings-v1';
-  const stateOf = (items: CategorizeItem[], result: CategorizeResult, settingsKey = KEY): IncrementalState => ({
-    categories: result.categories,
-    itemDigests: Object.fromEntries(items.map((i) => [i.id, itemDigest(i)])),
-    settingsKey,
-  });
-  const current = (items: CategorizeItem[], settingsKey = KEY) => ({ items, itemDigests: Object.fromEntries(items.map((i) => [i.id, itemDigest(i)])), settingsKey });
+describe('growth against a taxonomy lock', () => {
+  // In these tests a run's id is its prompt id.
+  const same = (id: string) => id;
+  const lockOf = (items: CategorizeItem[], result: CategorizeResult): TaxonomyLock =>
+    buildLock({
+      analysis: 'test',
+      built_with: { model: 'gpt-5-mini' },
+      categories: result.categories.map((c, i) => ({ category_id: `cat-${i}`, category_name: c.category_name, definition: c.definition, examples: c.examples.map((e) => ({ ...e, run_id: e.id })) })),
+      summary_digests: Object.fromEntries(items.map((i) => [i.id, summaryDigest(i)])),
+    });
 
-  it('adding k runs to N categorized costs ceil(k / iterative batch size) calls', async () => {
+  it('adding k runs to N locked runs costs ceil(k / iterative batch size) calls', async () => {
     server.handle(fakeModel());
     const base = makeItems(0, 40);
     const first = await categorizeIteratively(base, { ...OPTS, complete: completeFn() });
     expect(server.requests).toHaveLength(1 + 6);
+    const lock = lockOf(base, first);
 
     for (const k of [1, 5, 12]) {
       server.reset();
       server.handle(fakeModel());
       const grown = [...base, ...makeItems(100 * k, 100 * k + k)];
-      const plan = planIncremental(stateOf(base, first), current(grown));
-      expect(plan).toMatchObject({ mode: 'incremental', added: grown.slice(40).map((i) => i.id), removed: [], changed: [] });
+      const plan = planFromLock(lock, grown, same);
+      expect(plan).toMatchObject({ added: grown.slice(40).map((i) => i.id).sort(), removed: [], changed: [] });
       expect(plan.keep).toEqual(first.categories);
       const result = await categorizeIteratively(plan.toAdd, { ...OPTS, complete: completeFn(), start: { categories: plan.keep } });
       expect(server.requests).toHaveLength(Math.ceil(k / OPTS.iterativeBatchSize));
@@ -521,9 +524,8 @@ describe('incremental growth', () => {
     const first = await categorizeIteratively(base, { ...OPTS, complete: completeFn() });
     // Remove runs 6 and 13 (the whole "Forced workaround" category), change runs 2 and 3, add 14.
     const next = [...base.filter((i) => i.id !== 'task-6:p6' && i.id !== 'task-13:p13').map((i) => (i.id === 'task-2:p2' || i.id === 'task-3:p3' ? makeItem(Number(i.id.slice(5, 6)), ' Edited.') : i)), makeItem(14)];
-    const plan = planIncremental(stateOf(base, first), current(next));
-    expect(plan.mode).toBe('incremental');
-    expect(plan.removed).toEqual(['task-6:p6', 'task-13:p13']);
+    const plan = planFromLock(lockOf(base, first), next, same);
+    expect(plan.removed).toEqual(['task-13:p13', 'task-6:p6']);
     expect(plan.changed).toEqual(['task-2:p2', 'task-3:p3']);
     expect(plan.added).toEqual(['task-14:p14']);
     expect(plan.toAdd.map((i) => i.id)).toEqual(['task-2:p2', 'task-3:p3', 'task-14:p14']);
@@ -539,28 +541,25 @@ describe('incremental growth', () => {
     expectTruth(result);
   });
 
-  it('rebuilds from scratch when the settings differ or nothing was there; unchanged when nothing moved', async () => {
+  it('keeps everything with nothing to send when the runs are those of the lock', async () => {
     server.handle(fakeModel());
     const base = makeItems(0, 12);
     const first = await categorizeIteratively(base, { ...OPTS, complete: completeFn() });
-    expect(planIncremental(null, current(base))).toMatchObject({ mode: 'from-scratch', keep: [], toAdd: base });
-    expect(planIncremental(stateOf(base, first), current(base, 'settings-v2'))).toMatchObject({ mode: 'from-scratch', toAdd: base });
-    const same = planIncremental(stateOf(base, first), current(base));
-    expect(same).toMatchObject({ mode: 'unchanged', toAdd: [], keep: first.categories });
-    // Only removals: incremental, nothing to send.
-    const fewer = planIncremental(stateOf(base, first), current(base.slice(0, 11)));
-    expect(fewer).toMatchObject({ mode: 'incremental', toAdd: [], removed: ['task-11:p11'] });
+    const plan = planFromLock(lockOf(base, first), base, same);
+    expect(plan).toMatchObject({ toAdd: [], keep: first.categories, added: [], changed: [], removed: [] });
+    // Only removals: nothing to send.
+    expect(planFromLock(lockOf(base, first), base.slice(0, 11), same)).toMatchObject({ toAdd: [], removed: ['task-11:p11'] });
   });
 
-  it('tries again, in the next increment, a run that the previous taxonomy did not hold', () => {
+  it('sends again a run that the lock does not hold', () => {
     const items = makeItems(0, 3);
-    const previous: IncrementalState = {
-      categories: [{ category_name: 'X', definition: 'd', examples: [{ id: 'task-0:p0', trigger_phrase: null, justification: null }, { id: 'task-1:p1', trigger_phrase: null, justification: null }] }],
-      itemDigests: Object.fromEntries(items.map((i) => [i.id, itemDigest(i)])),
-      settingsKey: KEY,
-    };
-    const plan = planIncremental(previous, current(items));
-    expect(plan).toMatchObject({ mode: 'incremental', retried: ['task-2:p2'], toAdd: [items[2]] });
+    const lock = buildLock({
+      analysis: 'test',
+      built_with: {},
+      categories: [{ category_id: 'cat-x', category_name: 'X', definition: 'd', examples: ['task-0:p0', 'task-1:p1'].map((id) => ({ run_id: id, trigger_phrase: null, justification: null })) }],
+      summary_digests: Object.fromEntries(items.map((i) => [i.id, summaryDigest(i)])),
+    });
+    expect(planFromLock(lock, items, same)).toMatchObject({ added: ['task-2:p2'], toAdd: [items[2]] });
   });
 });
 

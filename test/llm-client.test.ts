@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { canonicalRequest, createLlmClient, extractJson, reaskMessage, validateAnswer } from '../stages/llm/client.ts';
+import { endpointIdentity } from '../stages/llm/endpoint.ts';
+import { createEnvLookup } from '../stages/llm/env.ts';
 import type { LlmClientOptions, LlmEvent } from '../stages/llm/client.ts';
 import { AbortedError, BudgetExceededError, InvalidAnswerError, ProviderError } from '../stages/llm/errors.ts';
 import { openStore, requestHash } from '../stages/llm/store.ts';
@@ -66,6 +68,11 @@ function client(s: LlmSettings = settings(), extra: Partial<LlmClientOptions> = 
   });
 }
 
+/** The hash the client computes for a request (endpoint read from settings and KEYS). */
+function hashOf(s: LlmSettings, r: LlmRequest): string {
+  return requestHash(canonicalRequest(s, r, endpointIdentity(s, createEnvLookup({ env: KEYS, workspaceRoot: dir }))));
+}
+
 const req = (content = 'Categorize this run.'): LlmRequest<z.infer<typeof Category>> => ({
   step: 'categorize',
   messages: [{ role: 'user', content }],
@@ -109,11 +116,14 @@ describe('response store', () => {
     expect(again.totals()).toMatchObject({ cached: 1, paid: 0, attempts: 0, spentUsd: 0 });
   });
 
-  it('refresh calls again and overwrites the stored answer', async () => {
+  it('refresh calls again and overwrites the stored answer (once per request: a repeat in the same run is served fresh)', async () => {
     server.reply({ text: GOOD }, { text: '{"name":"forms","count":1}' });
     await client().complete(req());
-    const fresh = await client(settings(), { refresh: true }).complete(req());
+    const refreshing = client(settings(), { refresh: true });
+    const fresh = await refreshing.complete(req());
     expect(fresh).toMatchObject({ cached: false, value: { name: 'forms', count: 1 } });
+    expect(server.requests).toHaveLength(2);
+    expect(await refreshing.complete(req())).toMatchObject({ cached: true, value: { name: 'forms', count: 1 } });
     expect(server.requests).toHaveLength(2);
     const hit = await client().complete(req());
     expect(hit).toMatchObject({ cached: true, value: { name: 'forms', count: 1 } });
@@ -128,14 +138,16 @@ describe('response store', () => {
     expect(storedFiles()).toHaveLength(0);
   });
 
-  it('hashes the canonical request only: not keys, base URLs or timeouts', () => {
-    const a = canonicalRequest(settings(), req());
-    const b = canonicalRequest(settings({ base_url: 'http://elsewhere/v1', timeout_s: 99, api_key_env: 'OTHER', max_retries: 7, concurrency: 1 }), req());
-    expect(requestHash(a)).toBe(requestHash(b));
-    expect(Object.keys(a).sort()).toEqual(['max_tokens', 'messages', 'model', 'provider', 'schema', 'temperature']);
-    expect(requestHash(canonicalRequest(settings({ temperature: 0.5 }), req()))).not.toBe(requestHash(a));
-    expect(requestHash(canonicalRequest(settings(), { ...req(), schema: undefined }))).not.toBe(requestHash(a));
-    expect(requestHash(canonicalRequest(settings({}, 'anthropic'), req()))).not.toBe(requestHash(a));
+  it('hashes the canonical request with its endpoint; not keys, timeouts, retries or concurrency', () => {
+    const a = hashOf(settings(), req());
+    expect(hashOf(settings({ timeout_s: 99, api_key_env: 'OTHER', max_retries: 7, concurrency: 1, max_cost_usd: 3 }), req())).toBe(a);
+    const canonical = canonicalRequest(settings(), req(), endpointIdentity(settings(), createEnvLookup({ env: KEYS })));
+    expect(Object.keys(canonical).sort()).toEqual(['endpoint', 'max_tokens', 'messages', 'model', 'provider', 'schema', 'temperature']);
+    expect(canonical.endpoint).toEqual({ base_url: `${server.url}/v1` });
+    expect(hashOf(settings({ base_url: 'http://elsewhere/v1' }), req())).not.toBe(a);
+    expect(hashOf(settings({ temperature: 0.5 }), req())).not.toBe(a);
+    expect(hashOf(settings(), { ...req(), schema: undefined })).not.toBe(a);
+    expect(hashOf(settings({}, 'anthropic'), req())).not.toBe(a);
   });
 
   it('stored files and thrown errors never contain the key', async () => {
@@ -149,7 +161,8 @@ describe('response store', () => {
     for (const f of files) {
       const text = readFileSync(f, 'utf8');
       expect(text).not.toContain(KEYS.OPENAI_API_KEY);
-      expect(text).not.toContain(server.url);
+      // The endpoint is part of the request (which server answered); the key never is.
+      expect(JSON.parse(text).request.endpoint).toEqual({ base_url: `${server.url}/v1` });
     }
   });
 });
@@ -170,7 +183,7 @@ describe('structured answers', () => {
     expect(second[2].content).toContain('- count: ');
     expect(events.filter((e) => e.type === 'reask')).toHaveLength(1);
     // Stored under the hash of the request as the stage asked it.
-    expect(res.requestHash).toBe(requestHash(canonicalRequest(settings(), req())));
+    expect(res.requestHash).toBe(hashOf(settings(), req()));
     expect(c.plan(req()).cached).toBe(true);
     expect(await client().complete(req())).toMatchObject({ cached: true, value: { name: 'dialogs', count: 3 } });
     expect(server.requests).toHaveLength(2);
@@ -219,7 +232,7 @@ describe('structured answers', () => {
   });
 
   it('treats a stored answer that no longer validates as a miss, with a warning', async () => {
-    const hash = requestHash(canonicalRequest(settings(), req()));
+    const hash = hashOf(settings(), req());
     store.put(hash, { request: {}, text: 'not json', usage: { input_tokens: 1, output_tokens: 1, total_tokens: 2 }, cost_usd: 0 });
     server.reply({ text: GOOD });
     const events: LlmEvent[] = [];

@@ -2,9 +2,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { hasChanges, renderChangesMarkdown, summarizeChanges } from '../stages/report/changes.ts';
-import type { ChangeSummary, ReportSnapshot } from '../stages/report/changes.ts';
+import type { ChangeSummary, ReportBaseline, ReportSnapshot } from '../stages/report/changes.ts';
 
-const previous: ReportSnapshot = {
+const SOURCE = { label: 'the baseline', source: 'analyses/a/baseline.json' };
+const asBaseline = (s: ReportSnapshot, source = SOURCE): ReportBaseline => ({ ...source, ...structuredClone(s) });
+
+const previousSnapshot: ReportSnapshot = {
   runs: ['r3', 'r1', 'r2'],
   categories: [
     { category_id: 'a', category_name: 'Alpha', size: 2 },
@@ -19,6 +22,8 @@ const previous: ReportSnapshot = {
     { cluster_id: 'V', cluster_name: 'Vee', members: ['e'] },
   ],
 };
+
+const previous = asBaseline(previousSnapshot);
 
 const current: ReportSnapshot = {
   runs: ['r5', 'r2', 'r4', 'r3', 'r4'],
@@ -37,13 +42,14 @@ const current: ReportSnapshot = {
 };
 
 describe('summarizeChanges', () => {
-  it('is null without a previous report', () => {
+  it('is null without a baseline', () => {
     expect(summarizeChanges(null, current)).toBeNull();
   });
 
   it('lists new and removed runs, categories and clusters, size changes and membership changes', () => {
     const changes = summarizeChanges(previous, current);
     expect(changes).toEqual({
+      baseline: SOURCE,
       before: { runs: 3, categories: 4, clusters: 4 },
       after: { runs: 4, categories: 4, clusters: 4 },
       new_runs: ['r4', 'r5'],
@@ -52,18 +58,20 @@ describe('summarizeChanges', () => {
       removed_categories: [{ category_id: 'c', category_name: 'Gamma', size: 3 }],
       grown_categories: [{ category_id: 'a', category_name: 'Alpha', before: 2, after: 3 }],
       shrunk_categories: [{ category_id: 'e', category_name: 'Epsilon', before: 5, after: 4 }],
-      new_clusters: [{ cluster_id: 'W', cluster_name: 'Double-u', members: [{ category_id: 'd', category_name: 'Delta' }] }],
-      removed_clusters: [{ cluster_id: 'Y', cluster_name: 'Why', members: [{ category_id: 'c', category_name: 'Gamma' }] }],
-      changed_clusters: [
-        {
-          cluster_id: 'X',
-          cluster_name: 'Ex',
-          previous_name: null,
-          added_members: [{ category_id: 'd', category_name: 'Delta' }],
-          removed_members: [{ category_id: 'b', category_name: 'Beta' }],
-        },
-        { cluster_id: 'Z', cluster_name: 'Zeta', previous_name: 'Zed', added_members: [], removed_members: [] },
-      ],
+      clusters: {
+        new_clusters: [{ cluster_id: 'W', cluster_name: 'Double-u', members: [{ category_id: 'd', category_name: 'Delta' }] }],
+        removed_clusters: [{ cluster_id: 'Y', cluster_name: 'Why', members: [{ category_id: 'c', category_name: 'Gamma' }] }],
+        changed_clusters: [
+          {
+            cluster_id: 'X',
+            cluster_name: 'Ex',
+            previous_name: null,
+            added_members: [{ category_id: 'd', category_name: 'Delta' }],
+            removed_members: [{ category_id: 'b', category_name: 'Beta' }],
+          },
+          { cluster_id: 'Z', cluster_name: 'Zeta', previous_name: 'Zed', added_members: [], removed_members: [] },
+        ],
+      },
     } satisfies ChangeSummary);
     expect(hasChanges(changes as ChangeSummary)).toBe(true);
   });
@@ -72,14 +80,15 @@ describe('summarizeChanges', () => {
     const shuffled: ReportSnapshot = {
       runs: [...current.runs].reverse(),
       categories: [...current.categories].reverse(),
-      clusters: [...current.clusters].reverse().map((c) => ({ ...c, members: [...c.members].reverse() })),
+      clusters: [...(current.clusters ?? [])].reverse().map((c) => ({ ...c, members: [...c.members].reverse() })),
     };
-    const prevShuffled: ReportSnapshot = { ...previous, categories: [...previous.categories].reverse(), clusters: [...previous.clusters].reverse() };
+    const prevShuffled: ReportBaseline = { ...previous, categories: [...previous.categories].reverse(), clusters: [...(previous.clusters ?? [])].reverse() };
     expect(summarizeChanges(prevShuffled, shuffled)).toEqual(summarizeChanges(previous, current));
   });
 
   it('orders size changes by amount, then name', () => {
-    const before: ReportSnapshot = {
+    const before: ReportBaseline = {
+      ...SOURCE,
       runs: [],
       categories: [
         { category_id: '1', category_name: 'b', size: 1 },
@@ -107,7 +116,7 @@ describe('summarizeChanges', () => {
   });
 
   it('finds nothing between a snapshot and itself', () => {
-    const changes = summarizeChanges(current, structuredClone(current)) as ChangeSummary;
+    const changes = summarizeChanges(asBaseline(current), structuredClone(current)) as ChangeSummary;
     expect(hasChanges(changes)).toBe(false);
     expect(changes.before).toEqual(changes.after);
   });
@@ -118,7 +127,9 @@ describe('renderChangesMarkdown', () => {
     const md = renderChangesMarkdown(summarizeChanges(previous, current) as ChangeSummary);
     expect(md).toBe(
       [
-        '## What changed since the previous report',
+        '## What changed',
+        '',
+        'Compared with the baseline (analyses/a/baseline.json).',
         '',
         '- Runs: 3 \u2192 4 (+1)',
         '- Categories: 4 \u2192 4 (\u00b10)',
@@ -167,15 +178,15 @@ describe('renderChangesMarkdown', () => {
   });
 
   it('says plainly when nothing changed', () => {
-    const md = renderChangesMarkdown(summarizeChanges(current, current) as ChangeSummary, { level: 3 });
-    expect(md.startsWith('### What changed since the previous report\n')).toBe(true);
+    const md = renderChangesMarkdown(summarizeChanges(asBaseline(current), current) as ChangeSummary, { level: 3 });
+    expect(md.startsWith('### What changed\n')).toBe(true);
     expect(md).toContain('Nothing changed');
     expect(md.endsWith('.\n')).toBe(true);
   });
 
   it('escapes names and run ids and cuts long run lists', () => {
     const hostile = 'A | B *x* <script>alert(1)</script>\nnext';
-    const before: ReportSnapshot = { runs: [], categories: [], clusters: [] };
+    const before: ReportBaseline = { ...SOURCE, runs: [], categories: [], clusters: [] };
     const after: ReportSnapshot = {
       runs: ['run_1', 'run_2', 'run_3', 'run_4'],
       categories: [{ category_id: 'h', category_name: hostile, size: 2 }],
@@ -189,8 +200,88 @@ describe('renderChangesMarkdown', () => {
   });
 
   it('rejects bad options', () => {
-    const changes = summarizeChanges(current, current) as ChangeSummary;
+    const changes = summarizeChanges(asBaseline(current), current) as ChangeSummary;
     expect(() => renderChangesMarkdown(changes, { maxRuns: -1 })).toThrow(RangeError);
     expect(() => renderChangesMarkdown(changes, { level: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('comparison with a baseline that has no clusters (a taxonomy lock)', () => {
+  const lock: ReportBaseline = { label: 'the taxonomy lock', source: 'analyses/a/taxonomy.lock.json', ...structuredClone(previousSnapshot), clusters: null };
+
+  it('compares runs and categories and leaves clusters out, saying so', () => {
+    const changes = summarizeChanges(lock, current) as ChangeSummary;
+    expect(changes.baseline).toEqual({ label: 'the taxonomy lock', source: 'analyses/a/taxonomy.lock.json' });
+    expect(changes.before).toEqual({ runs: 3, categories: 4, clusters: null });
+    expect(changes.after).toEqual({ runs: 4, categories: 4, clusters: 4 });
+    expect(changes.clusters).toBeNull();
+    expect(changes.new_categories.map((c) => c.category_name)).toEqual(['Delta']);
+    expect(hasChanges(changes)).toBe(true);
+    expect(renderChangesMarkdown(changes)).toBe(
+      [
+        '## What changed',
+        '',
+        'Compared with the taxonomy lock (analyses/a/taxonomy.lock.json).',
+        '',
+        '- Runs: 3 \u2192 4 (+1)',
+        '- Categories: 4 \u2192 4 (\u00b10)',
+        '- Clusters: 4 now, not compared',
+        '',
+        '### New runs (2)',
+        '',
+        '- r4',
+        '- r5',
+        '',
+        '### Removed runs (1)',
+        '',
+        '- r1',
+        '',
+        '### New categories (1)',
+        '',
+        '- Delta: 1',
+        '',
+        '### Removed categories (1)',
+        '',
+        '- Gamma: had 3',
+        '',
+        '### Categories that grew (1)',
+        '',
+        '- Alpha: 2 \u2192 3 (+1)',
+        '',
+        '### Categories that shrank (1)',
+        '',
+        '- Epsilon: 5 \u2192 4 (\u22121)',
+        '',
+        'Clusters are not compared: the taxonomy lock has no cluster information.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('does not count different clusters as a change', () => {
+    const same: ReportBaseline = { ...lock, ...structuredClone(current), clusters: null };
+    const changes = summarizeChanges(same, current) as ChangeSummary;
+    expect(hasChanges(changes)).toBe(false);
+    expect(renderChangesMarkdown(changes)).toBe(
+      [
+        '## What changed',
+        '',
+        'Compared with the taxonomy lock (analyses/a/taxonomy.lock.json).',
+        '',
+        '- Runs: 4 \u2192 4 (\u00b10)',
+        '- Categories: 4 \u2192 4 (\u00b10)',
+        '- Clusters: 4 now, not compared',
+        '',
+        'Nothing changed: the same runs and categories (with the same sizes) as the taxonomy lock.',
+        '',
+        'Clusters are not compared: the taxonomy lock has no cluster information.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('escapes the baseline file name', () => {
+    const md = renderChangesMarkdown(summarizeChanges({ ...lock, source: 'analyses/my_analysis/taxonomy.lock.json' }, current) as ChangeSummary);
+    expect(md).toContain('Compared with the taxonomy lock (analyses/my\\_analysis/taxonomy.lock.json).\n');
   });
 });

@@ -4,11 +4,11 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { summarizeChanges } from '../stages/report/changes.ts';
-import { CONTENT_SECURITY_POLICY, escapeHtml, folderHref, jsonForScript, renderHtmlReport } from '../stages/report/html.ts';
+import { CONTENT_SECURITY_POLICY, escapeHtml, folderHref, jsonForScript, renderHtmlReport, runLinkHref } from '../stages/report/html.ts';
 import type { HtmlReportInput, HtmlRun } from '../stages/report/html.ts';
 import { computeReportStats } from '../stages/report/stats.ts';
 import { formatFixed } from '../stages/util/pyformat.ts';
-import { CATEGORIES, CLUSTERS, HOSTILE_IMG, HOSTILE_SCRIPT, PREVIOUS_SNAPSHOT, fixtureInput } from './fixtures/report-html/fixture.ts';
+import { CATEGORIES, CLUSTERED_BASELINE, CLUSTERS, HOSTILE_IMG, HOSTILE_SCRIPT, LOCK_BASELINE, currentSnapshot, fixtureInput } from './fixtures/report-html/fixture.ts';
 
 const ALERT_SCRIPT = '<script>alert(1)</script>';
 const ALERT_IMG = '"><img src=x onerror=alert(1)>';
@@ -36,7 +36,7 @@ function sha256(text: string): string {
 interface ClientData {
   groups: { dom: string; rank: number | null; name: string; members: { cat: number; name: string }[] }[];
   categories: { id: string; name: string; examples: { run_id: string; run: number; trigger: string | null; verified: boolean }[] }[];
-  runs: { run_id: string; original: string; perturbed: string; summary: string; severity: string | null; href: string | null; added: [number, number][]; removed: [number, number][] }[];
+  runs: { run_id: string; original: string; perturbed: string; summary: string; severity: string | null; folder: string; href: string | null; added: [number, number][]; removed: [number, number][] }[];
   facets: Record<string, (string | null)[]>;
 }
 
@@ -76,8 +76,15 @@ function hostileInput(): HtmlReportInput {
   first.perturbed_instruction = `${first.perturbed_instruction} ${ALERT_IMG} </script><!-- \u2028`;
   first.summary = `${ALERT_SCRIPT}${ALERT_IMG}`;
   first.run_folder = 'javascript:alert(1)';
+  first.run_link = 'javascript:alert(1)';
   input.changes = summarizeChanges(
-    { ...PREVIOUS_SNAPSHOT, runs: [...PREVIOUS_SNAPSHOT.runs, ALERT_SCRIPT], categories: [...PREVIOUS_SNAPSHOT.categories, { category_id: 'h', category_name: ALERT_IMG, size: 1 }] },
+    {
+      ...CLUSTERED_BASELINE,
+      label: ALERT_SCRIPT,
+      source: ALERT_IMG,
+      runs: [...CLUSTERED_BASELINE.runs, ALERT_SCRIPT],
+      categories: [...CLUSTERED_BASELINE.categories, { category_id: 'h', category_name: ALERT_IMG, size: 1 }],
+    },
     {
       runs: [ALERT_IMG],
       categories: [{ category_id: 'h2', category_name: ALERT_SCRIPT, size: 2 }],
@@ -110,6 +117,15 @@ describe('helpers', () => {
     expect(folderHref('//example.org/x')).toBeNull();
     expect(folderHref('')).toBeNull();
     expect(folderHref('/abs/path')).toBe('/abs/path');
+  });
+
+  it('runLinkHref links absolute paths as file:// URLs and relative paths like folderHref', () => {
+    expect(runLinkHref('/data/runs/os/t p/#1')).toBe('file:///data/runs/os/t%20p/%231');
+    expect(runLinkHref('C:\\data\\runs\\os')).toBe('file:///C:/data/runs/os');
+    expect(runLinkHref('../../../examples/perturbed_queries/os/t')).toBe('../../../examples/perturbed_queries/os/t');
+    expect(runLinkHref('javascript:alert(1)')).toBeNull();
+    expect(runLinkHref('//example.org/x')).toBeNull();
+    expect(runLinkHref('')).toBeNull();
   });
 });
 
@@ -210,12 +226,46 @@ describe('renderHtmlReport', () => {
     expect(html).toContain('<h3>Failed runs (1)</h3>');
     expect(html).toContain('refinement_summary.json has no COLLECT iteration');
     expect(html).toContain('<h3>Unassigned runs (1)</h3>');
-    expect(html).toContain('<h2 id="changes-h">What changed since the previous report</h2>');
+    expect(html).toContain('<h2 id="changes-h">What changed</h2>');
+    expect(html).toContain('<p class="lead">Compared with the taxonomy lock (analyses/osworld-sample/taxonomy.lock.json).</p>');
     expect(html).toContain('<li>Urgency pressure <span class="muted">(2 runs)</span></li>');
     expect(html).toContain('<li>Polite framing <span class="muted">(had 1 run)</span></li>');
     const without = renderHtmlReport({ ...fixtureInput(), changes: null });
     expect(without).not.toContain('id="changes"');
     expect(without).not.toContain('href="#changes"');
+  });
+
+  it('says that clusters are not compared when the baseline (a taxonomy lock) has none', () => {
+    const section = html.slice(html.indexOf('<section id="changes"'), html.indexOf('</section>', html.indexOf('<section id="changes"')));
+    expect(section).toContain('<div><dt>Clusters</dt><dd>3 <span class="muted">not compared</span></dd></div>');
+    expect(section).toContain('<p class="muted">Clusters are not compared: the taxonomy lock has no cluster information.</p>');
+    expect(section).not.toMatch(/New clusters|Removed clusters|Clusters with changed membership/);
+    const same = renderHtmlReport({ ...fixtureInput(), changes: summarizeChanges({ ...LOCK_BASELINE, ...currentSnapshot(), clusters: null }, currentSnapshot()) });
+    expect(same).toContain('<p>Nothing changed: the same runs and categories (with the same sizes) as the taxonomy lock.</p>');
+    expect(same).toContain('Clusters are not compared');
+  });
+
+  it('lists cluster changes when the baseline has clusters', () => {
+    const out = renderHtmlReport({ ...fixtureInput(), changes: summarizeChanges(CLUSTERED_BASELINE, currentSnapshot()) });
+    expect(out).toContain('<p class="lead">Compared with a clustered baseline (baseline.json).</p>');
+    expect(out).toMatch(/<div><dt>Clusters<\/dt><dd>3 \u2192 3 <span class="delta same">/);
+    expect(out).toContain('<summary>Clusters with changed membership <span class="count">');
+    expect(out).not.toContain('Clusters are not compared');
+  });
+
+  it('links run folders by run_link: relative, file:// for an absolute data root, none when null', () => {
+    const input = fixtureInput();
+    const [a, b, c] = Object.values(input.runs) as HtmlRun[];
+    (a as HtmlRun).run_link = `/srv/data/perturbed_queries/${(a as HtmlRun).run_folder}`;
+    (b as HtmlRun).run_link = null;
+    delete (c as HtmlRun).run_link;
+    (c as HtmlRun).run_folder = '../legacy/run folder';
+    const runs = data(renderHtmlReport(input)).runs;
+    const byId = (id: string) => runs.find((r) => r.run_id === id);
+    expect(byId((a as HtmlRun).run_id)?.href).toBe(`file:///srv/data/perturbed_queries/${(a as HtmlRun).run_folder.split('/').map(encodeURIComponent).join('/')}`);
+    expect(byId((a as HtmlRun).run_id)?.folder).toBe((a as HtmlRun).run_folder);
+    expect(byId((b as HtmlRun).run_id)?.href).toBeNull();
+    expect(byId((c as HtmlRun).run_id)?.href).toBe('../legacy/run%20folder');
   });
 
   it('keeps categories that no cluster lists reachable, and marks unknown members', () => {

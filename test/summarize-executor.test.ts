@@ -1,11 +1,12 @@
 // The summarize executor with a real provider: the real openai SDK talks to a
 // loopback server that speaks the Chat Completions protocol.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import summarize from '../executors/summarize/executor.ts';
 import taskList from '../executors/task-list/executor.ts';
+import plan from '../executors/plan/executor.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
 
@@ -174,29 +175,63 @@ describe('summarize executor with the openai provider', () => {
     expect(index.failed.some((f: { reason: string }) => /not attempted: .*budget|max_cost_usd/i.test(f.reason))).toBe(true);
   });
 
-  it('asks again with --refresh (overwriting the store) and with --no-cache (not touching it)', async () => {
+  it('asks again under META_ANALYSIS_REFRESH=summarize (overwriting the store) and with --no-store (not touching it)', async () => {
     await taskList({ analysis: 'small' }, ctx());
     await summarize({ analysis: 'small' }, ctx());
     server.reset();
     server.handle(() => ({ text: 'fresh answer' }));
-    expect(await summarize({ analysis: 'small', refresh: true }, ctx())).toEqual({ success: true });
+    vi.stubEnv('META_ANALYSIS_REFRESH', 'summarize');
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(21);
+    const printed = (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
+    expect(printed).toMatch(/^summarize: META_ANALYSIS_REFRESH=summarize: refreshing/m);
+    const refreshedAnswers = readFileSync(join(root, 'out/small/summarize/answers.jsonl'), 'utf8');
+    vi.stubEnv('META_ANALYSIS_REFRESH', '');
     server.reset();
     server.handle(() => ({ text: 'not kept' }));
-    expect(await summarize({ analysis: 'small', cache: false }, ctx())).toEqual({ success: true });
+    expect(await summarize({ analysis: 'small', store: false }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(21);
+    expect(existsSync(join(root, 'out/small/summarize/answers.jsonl'))).toBe(false);
     server.reset();
     expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(0);
     const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
     expect(JSON.parse(readFileSync(join(root, 'out/small/summarize', index.runs[0].file), 'utf8')).summary).toBe('fresh answer');
+    expect(readFileSync(join(root, 'out/small/summarize/answers.jsonl'), 'utf8')).toBe(refreshedAnswers);
   });
 
-  it('plans with --dry-run without calling the provider', async () => {
+  it('takes the answers carried in its output when the store is empty (a clone restored from the Nx cache)', async () => {
     await taskList({ analysis: 'small' }, ctx());
-    expect(await summarize({ analysis: 'small', dryRun: true }, ctx())).toEqual({ success: true });
+    await summarize({ analysis: 'small' }, ctx());
+    const before = readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8');
+    const answers = readFileSync(join(root, 'out/small/summarize/answers.jsonl'), 'utf8');
+    expect(answers.trimEnd().split('\n')).toHaveLength(21);
+    rmSync(join(root, '.cache'), { recursive: true, force: true });
+    server.reset();
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(0);
-    const printed = (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
-    expect(printed).toContain('21 runs -> 0 answers in the response store (free), 21 calls to pay');
+    expect(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8')).toBe(before);
+    expect(readFileSync(join(root, 'out/small/summarize/answers.jsonl'), 'utf8')).toBe(answers);
+    expect(JSON.parse(readFileSync(join(root, 'out/small/logs/summarize.json'), 'utf8'))).toMatchObject({ computed: 0, reused: 21, carried: 21 });
+    expect(allFiles(join(root, '.cache'))).toHaveLength(21);
+  });
+
+  it('plans (the plan target) without calling the provider or writing outputs, and agrees with the run', async () => {
+    writeFileSync(join(root, 'pipeline.yaml'), `${pipeline(server.url)}\nstages:\n  categorize: { provider: offline }\n  cluster: { provider: offline }\n`);
+    const printed = () => (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
+    expect(await plan({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(0);
+    expect(existsSync(join(root, 'out'))).toBe(false);
+    expect(printed()).toMatch(/summarize\s+0 stored, 21 to pay/);
+    expect(printed()).toMatch(/total\s+21 call\(s\) to pay/);
+    await taskList({ analysis: 'small' }, ctx());
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(21);
+    server.reset();
+    (console.log as unknown as { mockClear(): void }).mockClear();
+    expect(await plan({ analysis: 'small' }, ctx())).toEqual({ success: true });
+    expect(server.requests).toHaveLength(0);
+    expect(printed()).toMatch(/summarize\s+21 stored, 0 to pay/);
+    expect(printed()).toMatch(/total\s+0 call\(s\) to pay; 21 answer\(s\) already stored/);
   });
 });

@@ -1,18 +1,21 @@
 // nx run <analysis>:categorize — the taxonomy of benign-input vulnerability categories.
 //
-// offline provider: the lexical analyzer groups every run at once.
+// A pure function of (summaries, settings, taxonomy lock): it never reads its
+// own previous output. With a committed lock (analyses/<name>/taxonomy.lock.json),
+// runs the lock holds with an unchanged summary keep their category with no
+// call, and only new or changed runs are categorized against the locked
+// taxonomy; without one the taxonomy is built from scratch.
+// offline provider: the lexical analyzer groups every run at once (against a
+// lock: new runs join the locked category most of their group holds).
 // LLM providers: iterative batches (create, then update) through the response
-// store, with referential integrity repaired by re-asking; when only runs
-// changed since the previous categorization with the same settings, only the
-// new or changed runs are sent, as update batches (incremental mode).
-import { existsSync, readFileSync } from 'node:fs';
+// store, with referential integrity repaired by re-asking.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { assignmentsOf, pairwiseAgreement, seededShuffle } from '../../stages/agreement.ts';
-import { buildItems, checkCoverage, decorateCategories, stableIds } from '../../stages/categorize.ts';
-import type { OutputCategory } from '../../stages/categorize.ts';
-import { categorizeIteratively, categorizeSettingsKey, itemDigest, planIncremental } from '../../stages/categorize-llm.ts';
-import type { BatchRecord, IncrementalState } from '../../stages/categorize-llm.ts';
+import { buildItems, checkCoverage, decorateCategories, joinLockedByMajority, lockedStableIds, stableIds } from '../../stages/categorize.ts';
+import { categorizeIteratively } from '../../stages/categorize-llm.ts';
+import type { BatchRecord } from '../../stages/categorize-llm.ts';
 import { stageSettings } from '../../stages/config.ts';
 import type { Category, CategorizeItem } from '../../stages/formats.ts';
 import { promptIds } from '../../stages/ledger.ts';
@@ -21,6 +24,9 @@ import { sha256 } from '../../stages/llm/store.ts';
 import type { Usage } from '../../stages/llm/types.ts';
 import { offlineCategorize } from '../../stages/offline/categorize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
+import { lockPath, planFromLock, readTaxonomyLock, summaryDigest } from '../../stages/taxonomy-lock.ts';
+import { choosePass, lockReason, readResumeFile } from '../../stages/categorize-pass.ts';
+import type { LockBase } from '../../stages/categorize-pass.ts';
 import { createStageAnswerer, formatUsd } from '../lib/answerer.ts';
 import type { LlmRunOptions, StageAnswerer } from '../lib/answerer.ts';
 import { runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
@@ -53,12 +59,6 @@ interface Outcome {
   stability: unknown;
 }
 
-interface PreviousFile {
-  categorization: { categories: OutputCategory[] };
-  statistics: { input_tokens?: number; output_tokens?: number; total_tokens?: number; cost?: string };
-  metadata: { settings_key?: string; item_digests?: Record<string, string> };
-}
-
 export default async function categorize(options: CategorizeOptions, context: ExecutorContextLike) {
   return runExecutor('categorize', async () => {
     const ctx = stageContext(options, context);
@@ -78,41 +78,23 @@ export default async function categorize(options: CategorizeOptions, context: Ex
       const ev = readSuccessfulEvaluation(join(ctx.dataRoot, run.refinement_summary_path));
       return { file, severity: ev.severity, harmful: ev.harmful, strategy: ev.strategy ?? '' };
     });
+    const runIdOf = (itemId: string) => built.runOf.get(itemId)?.run_id ?? itemId;
     const prompts = {
       create: readFileSync(ctx.resolvePath(settings.prompts.create), 'utf8'),
       update: readFileSync(ctx.resolvePath(settings.prompts.update), 'utf8'),
     };
-    const settingsKey = categorizeSettingsKey({ settings: stageSettings(a, 'categorize'), create: sha256(prompts.create), update: sha256(prompts.update) });
-    const itemDigests = Object.fromEntries(built.items.map((i) => [i.id, itemDigest(i)]));
-    const outFile = join(ctx.outputOf('categorize'), 'categorization.json');
+    const lockFile = lockPath(a.name);
+    const lock = readTaxonomyLock(join(ctx.workspaceRoot, lockFile), lockFile);
+    const base: LockBase | null = lock ? { file: lockFile, lock, plan: planFromLock(lock, built.items, runIdOf) } : null;
     const answerer = await createStageAnswerer(ctx, settings, options);
     const label = analyzerLabel(settings);
 
-    if (options.dryRun) {
-      if (settings.provider === 'offline') {
-        console.log(`dry run: the offline provider makes no LLM calls (${built.items.length} runs, no cost).`);
-        return true;
-      }
-      const pass = choosePass(ctx, built.items, readPrevious(outFile), settingsKey, itemDigests);
-      const batches = batchCount(pass.items.length, pass.start ? 0 : settings.initial_batch_size, settings.iterative_batch_size);
-      console.log(`dry run: mode ${pass.mode} (${pass.reason}); ${pass.items.length} runs in ${batches} batch(es).`);
-      if (pass.items.length > 0) {
-        console.log(await answerer.planWalk(
-          (complete) => categorizeIteratively(pass.items, {
-            initialBatchSize: settings.initial_batch_size, iterativeBatchSize: settings.iterative_batch_size, templates: prompts, complete,
-            ...(pass.start ? { start: pass.start } : {}),
-          }),
-          (answered) => Math.max(1, batches - answered),
-        ));
-      }
-      return true;
-    }
     console.log(`categorize: ${built.items.length} summarized runs with ${label}`);
     if (settings.provider === 'offline') console.log(`  ${OFFLINE_NOTICE}`);
 
     const outcome = settings.provider === 'offline'
-      ? offlineOutcome(answerer, built.items)
-      : await llmOutcome(ctx, answerer, built.items, prompts, readPrevious(outFile), settingsKey, itemDigests, options.stability ?? 0);
+      ? offlineOutcome(answerer, built.items, base)
+      : await llmOutcome(ctx, answerer, built.items, prompts, base, options.stability ?? 0);
 
     const coverage = checkCoverage(outcome.categories, built.items.map((i) => i.id));
     const reasonOf = new Map(outcome.unassigned.map((u) => [u.id, u.reason]));
@@ -124,11 +106,16 @@ export default async function categorize(options: CategorizeOptions, context: Ex
         reason: reasonOf.get(id) ?? 'not assigned to any category',
       })),
     ].sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
-    const ids = stableIds('cat', outcome.categories.map((c) => c.category_name), sha256);
+    // Locked categories keep the id the lock gives them; new ones get one derived from their name.
+    const ids = lockedStableIds(outcome.categories.map((c) => c.category_name), base?.plan.lockedIds ?? new Map(), (name) => stableIds('cat', [name], sha256)[0] as string);
     const idByName = new Map(outcome.categories.map((c, i) => [c.category_name, ids[i] as string]));
     const decorated = decorateCategories(outcome.categories, built.items, built.runOf, (c) => idByName.get(c.category_name) as string);
     const totalExamples = decorated.reduce((n, c) => n + c.examples.length, 0);
     const verified = decorated.reduce((n, c) => n + c.examples.filter((e) => e.trigger_phrase_verified).length, 0);
+    const promptDigests = {
+      create: { file: settings.prompts.create, sha256: sha256(prompts.create) },
+      update: { file: settings.prompts.update, sha256: sha256(prompts.update) },
+    };
 
     await buildOutputDir(ctx.outputOf('categorize'), async (dir) => {
       writeJson(join(dir, 'categorization.json'), {
@@ -166,17 +153,17 @@ export default async function categorize(options: CategorizeOptions, context: Ex
           mode: outcome.mode,
           mode_reason: outcome.modeReason,
           agents: a.agents,
-          prompts: {
-            create: { file: settings.prompts.create, sha256: sha256(prompts.create) },
-            update: { file: settings.prompts.update, sha256: sha256(prompts.update) },
-          },
-          settings_key: settingsKey,
-          item_digests: itemDigests,
+          prompts: promptDigests,
+          taxonomy_lock: base ? lockSummary(base) : null,
+          // What `lock-taxonomy` records: the settings this taxonomy was built with, and per run the digest of what the categorizer saw.
+          built_with: { ...stageSettings(a, 'categorize'), analyzer: label, prompts: promptDigests },
+          summary_digests: Object.fromEntries(built.items.map((i) => [runIdOf(i.id), summaryDigest(i)]).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1))),
           batches: outcome.batches,
           ...(outcome.stability ? { stability: outcome.stability } : {}),
         },
         unassigned,
       });
+      answerer.writeAnswers(dir);
     });
     const t = answerer.totals();
     const log = writeRunLog(ctx, 'categorize', {
@@ -188,160 +175,77 @@ export default async function categorize(options: CategorizeOptions, context: Ex
         `${unassigned.length ? `, ${unassigned.length} unassigned (listed in the output)` : ''}; mode ${outcome.mode}; ` +
         `${t.reused} answers reused from the response store, ${t.computed} computed; spent ${formatUsd(t.paidCostUsd)}. Log: ${log}`,
     );
+    if (base && (base.plan.added.length > 0 || base.plan.changed.length > 0)) {
+      console.log(`categorize: ${base.plan.added.length + base.plan.changed.length} run(s) are not in ${base.file} yet; review the output, then record it with \`npx nx run ${a.name}:lock-taxonomy\`.`);
+    }
     return true;
   });
 }
 
-function offlineOutcome(answerer: StageAnswerer, items: CategorizeItem[]): Outcome {
+function lockSummary(base: LockBase) {
+  return {
+    file: base.file,
+    categories: base.lock.categories.length,
+    runs_kept: base.plan.kept.length,
+    runs_added: base.plan.added,
+    runs_changed: base.plan.changed,
+    runs_removed: base.plan.removed,
+  };
+}
+
+function offlineOutcome(answerer: StageAnswerer, items: CategorizeItem[], base: LockBase | null): Outcome {
   const answer = answerer.offline('categorize', { items }, () => offlineCategorize(items));
+  const common = { unassigned: [], usage: answer.usage, costUsd: answer.costUsd, batches: [], batchLog: [], resumedFrom: null, stability: null };
+  if (!base || base.plan.keep.length === 0) {
+    return { ...common, categories: answer.value.categories, mode: 'offline-global', modeReason: 'the offline analyzer groups all runs at once' };
+  }
   return {
-    categories: answer.value.categories,
-    unassigned: [],
-    usage: answer.usage,
-    costUsd: answer.costUsd,
-    mode: 'offline-global',
-    modeReason: 'the offline analyzer groups all runs at once',
-    batches: [],
-    batchLog: [],
-    resumedFrom: null,
-    stability: null,
+    ...common,
+    categories: joinLockedByMajority(base.plan.keep, base.plan.toAdd.map((i) => i.id), answer.value.categories),
+    mode: 'offline-locked',
+    modeReason: `${lockReason(base)}; new and changed runs join the locked category most of their offline group holds, else a new category`,
   };
-}
-
-/** The previous categorization of this analysis, with the tokens and cost it was built with. */
-interface PreviousCategorization extends IncrementalState {
-  totals: { usage: Usage; costUsd: number | null };
-}
-
-function readPrevious(file: string): PreviousCategorization | null {
-  if (!existsSync(file)) return null;
-  try {
-    const prev = JSON.parse(readFileSync(file, 'utf8')) as PreviousFile;
-    if (!prev.metadata?.settings_key || !prev.metadata.item_digests) return null;
-    const st = prev.statistics;
-    return {
-      categories: prev.categorization.categories.map(plainCategory),
-      itemDigests: prev.metadata.item_digests,
-      settingsKey: prev.metadata.settings_key,
-      totals: {
-        usage: { input_tokens: st.input_tokens ?? 0, output_tokens: st.output_tokens ?? 0, total_tokens: st.total_tokens ?? 0 },
-        costUsd: st.cost === undefined ? null : Number(st.cost),
-      },
-    };
-  } catch {
-    return null;
-  }
-}
-
-/** A category as the model sees it (reference fields only). */
-function plainCategory(c: { category_name: string; definition: string; examples?: { id: string; trigger_phrase: string | null; justification: string | null }[] }): Category {
-  return {
-    category_name: c.category_name,
-    definition: c.definition,
-    examples: (c.examples ?? []).map((e) => ({ id: e.id, trigger_phrase: e.trigger_phrase ?? null, justification: e.justification ?? null })),
-  };
-}
-
-function readResumeFile(ctx: StageContext, path: string): { categories: Category[]; metadata: unknown } {
-  const abs = ctx.resolvePath(path);
-  let json: { categorization?: { categories?: unknown }; metadata?: unknown };
-  try {
-    json = JSON.parse(readFileSync(abs, 'utf8'));
-  } catch (err) {
-    throw new Error(`resume_categorization_path ${path}: cannot read as JSON: ${(err as Error).message}`);
-  }
-  if (!json.categorization || !Array.isArray(json.categorization.categories)) {
-    throw new Error(`resume_categorization_path ${path}: field "categorization.categories": expected a list of categories`);
-  }
-  return { categories: (json.categorization.categories as Category[]).map(plainCategory), metadata: json.metadata ?? null };
 }
 
 const NO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-
-/** What one LLM categorization pass sends, and what it builds on. */
-interface Pass {
-  mode: string;
-  reason: string;
-  items: CategorizeItem[];
-  /** Taxonomy the items are added to as update batches (none: the first batch creates one). */
-  start?: { categories: Category[] };
-  resumedFrom: Outcome['resumedFrom'];
-  /** Tokens and cost already spent on the taxonomy the pass starts from. */
-  carried: { usage: Usage; costUsd: number | null };
-}
-
-/** resume_categorization_path, else incremental growth of the previous categorization, else from scratch. */
-function choosePass(
-  ctx: StageContext,
-  items: CategorizeItem[],
-  previous: PreviousCategorization | null,
-  settingsKey: string,
-  itemDigests: Record<string, string>,
-): Pass {
-  const path = ctx.analysis.categorize.resume_categorization_path;
-  if (path) {
-    const resume = readResumeFile(ctx, path);
-    return {
-      mode: 'resume',
-      reason: `every run sent as update batches against ${path}`,
-      items,
-      start: { categories: resume.categories },
-      resumedFrom: { path, categories: resume.categories.length, metadata: resume.metadata },
-      carried: { usage: NO_USAGE, costUsd: 0 },
-    };
-  }
-  const plan = planIncremental(previous, { items, itemDigests, settingsKey });
-  if (plan.mode === 'from-scratch' || !previous) {
-    return { mode: plan.mode, reason: plan.reason, items, resumedFrom: null, carried: { usage: NO_USAGE, costUsd: 0 } };
-  }
-  return { mode: plan.mode, reason: plan.reason, items: plan.toAdd, start: { categories: plan.keep }, resumedFrom: null, carried: previous.totals };
-}
 
 async function llmOutcome(
   ctx: StageContext,
   answerer: StageAnswerer,
   items: CategorizeItem[],
   templates: { create: string; update: string },
-  previous: PreviousCategorization | null,
-  settingsKey: string,
-  itemDigests: Record<string, string>,
+  base: LockBase | null,
   stabilityRuns: number,
 ): Promise<Outcome> {
   const s = ctx.analysis.categorize;
   const complete = answerer.complete.bind(answerer);
   const onBatch = (b: BatchRecord) =>
     console.log(`  batch ${b.index + 1} (${b.kind}, ${b.ids.length} runs): ${b.cached ? 'from the store' : 'answered'}${b.repairs ? `, ${b.repairs} repair(s)` : ''}${b.unresolved.length ? `; unresolved: ${b.unresolved.join('; ')}` : ''}`);
-  const base = { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, templates, complete, onBatch };
+  const common = { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, templates, complete, onBatch };
   const strip = (bs: BatchRecord[]) => bs.map(({ cached: _cached, ...rest }) => rest);
 
-  const pass = choosePass(ctx, items, previous, settingsKey, itemDigests);
+  const pass = choosePass(items, base, resumeOf(ctx));
   console.log(`  mode: ${pass.mode} (${pass.reason})`);
   const result = pass.items.length > 0 || !pass.start
-    ? await categorizeIteratively(pass.items, { ...base, ...(pass.start ? { start: pass.start } : {}) })
+    ? await categorizeIteratively(pass.items, { ...common, ...(pass.start ? { start: pass.start } : {}) })
     : { categories: pass.start.categories, unassigned: [], batches: [], usage: NO_USAGE, costUsd: 0, paidCalls: 0, cachedCalls: 0 };
-  const carried = pass.carried;
   let stability: unknown = null;
   if (stabilityRuns > 0) {
     const partitions = [assignmentsOf(result.categories)];
     for (let k = 1; k <= stabilityRuns; k++) {
       const shuffled = seededShuffle(items, `stability-${k}`);
-      const again = await categorizeIteratively(shuffled, base);
+      const again = await categorizeIteratively(shuffled, common);
       partitions.push(assignmentsOf(again.categories));
     }
     const agreement = pairwiseAgreement(partitions);
     stability = { runs: stabilityRuns + 1, seeds: Array.from({ length: stabilityRuns }, (_, i) => `stability-${i + 1}`), adjusted_rand_index: agreement };
     console.log(`  stability over ${stabilityRuns + 1} batch orders: mean ARI ${agreement.mean?.toFixed(3) ?? "n/a"} (min ${agreement.min?.toFixed(3) ?? "n/a"})`);
   }
-  const add = (x: number | null, y: number | null) => (x === null || y === null ? null : x + y);
   return {
     categories: result.categories,
     unassigned: result.unassigned,
-    usage: {
-      input_tokens: carried.usage.input_tokens + result.usage.input_tokens,
-      output_tokens: carried.usage.output_tokens + result.usage.output_tokens,
-      total_tokens: carried.usage.total_tokens + result.usage.total_tokens,
-    },
-    costUsd: add(carried.costUsd, result.costUsd),
+    usage: result.usage,
+    costUsd: result.costUsd,
     mode: pass.mode,
     modeReason: pass.reason,
     batches: strip(result.batches),
@@ -351,9 +255,8 @@ async function llmOutcome(
   };
 }
 
-/** Batches of a categorization pass: the first of `first` runs (0 when resuming), then `rest` at a time. */
-function batchCount(n: number, first: number, rest: number): number {
-  if (n === 0) return 0;
-  const head = Math.min(first, n);
-  return (head > 0 ? 1 : 0) + Math.ceil((n - head) / rest);
+/** The explicit resume file of pipeline.yaml, read when a pass needs it. */
+function resumeOf(ctx: StageContext) {
+  const path = ctx.analysis.categorize.resume_categorization_path;
+  return path ? () => readResumeFile(ctx.resolvePath(path), path) : null;
 }

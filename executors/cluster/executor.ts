@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { stableIds } from '../../stages/categorize.ts';
 import type { OutputCategory } from '../../stages/categorize.ts';
-import { clusterCategories, renderCategoriesForClustering } from '../../stages/cluster-llm.ts';
+import { clusterCategories } from '../../stages/cluster-llm.ts';
 import type { ClusterCall } from '../../stages/cluster-llm.ts';
 import type { Category, Cluster } from '../../stages/formats.ts';
 import { sha256 } from '../../stages/llm/store.ts';
@@ -39,22 +39,8 @@ export default async function cluster(options: ClusterOptions, context: Executor
       examples: c.examples.map((e) => ({ id: e.id, trigger_phrase: e.trigger_phrase, justification: e.justification })),
     }));
     const prompt = readFileSync(ctx.resolvePath(settings.prompt), 'utf8');
-    const answerer = await createStageAnswerer(ctx, settings, options);
+    const answerer = await createStageAnswerer(ctx, settings, options, 'cluster');
     const label = analyzerLabel(settings);
-    if (options.dryRun) {
-      if (settings.provider === 'offline') {
-        console.log(`dry run: the offline provider makes no LLM calls (${categories.length} categories, no cost).`);
-        return true;
-      }
-      const chars = renderCategoriesForClustering(categories).length + prompt.length;
-      const calls = chars <= settings.max_prompt_chars ? 1 : Math.ceil(chars / settings.max_prompt_chars) + 1;
-      console.log(`dry run: ${categories.length} categories, ${chars} prompt characters: ${calls === 1 ? 'one call' : `about ${calls} calls (chunks and a merge round)`}.`);
-      console.log(await answerer.planWalk(
-        (complete) => clusterCategories(categories, { template: prompt, complete, maxPromptChars: settings.max_prompt_chars }),
-        (answered) => Math.max(1, calls - answered),
-      ));
-      return true;
-    }
     console.log(`cluster: ${categories.length} categories with ${label}`);
     if (settings.provider === 'offline') console.log(`  ${OFFLINE_NOTICE}`);
 
@@ -113,9 +99,13 @@ export default async function cluster(options: ClusterOptions, context: Executor
         },
         unclustered_categories: unclustered,
       });
+      answerer.writeAnswers(dir);
     });
     const t = answerer.totals();
-    const log = writeRunLog(ctx, 'cluster', { analysis: a.name, analyzer: label, computed: t.computed, reused: t.reused, paid_cost_usd: t.paidCostUsd, unclustered });
+    const log = writeRunLog(ctx, 'cluster', {
+      analysis: a.name, analyzer: label, computed: t.computed, reused: t.reused, carried: t.carried, refresh: answerer.refresh,
+      paid_cost_usd: t.paidCostUsd, unclustered,
+    });
     console.log(
       `cluster: ${categories.length} categories in ${clusters.length} clusters` +
         `${unclustered.length ? `, ${unclustered.length} flagged (listed in the output)` : ''}; ` +

@@ -1,25 +1,54 @@
 // The glue between a stage and whoever answers it: the offline analyzer or
 // the LLM client, both behind the response store, with the counters the
 // progress line and the run log print.
+//
+// Where an answer comes from, in order: the local response store, the
+// answers carried in the stage's own output (`<output>/answers.jsonl`, which
+// Nx restores with the output; a hit is copied into the store), the provider.
+// Every answer used is recorded and written back as answers.jsonl
+// (writeAnswers). `--no-store` turns all of this off; META_ANALYSIS_REFRESH
+// skips both lookups and overwrites the stored answers.
+import { join } from 'node:path';
 import { addUsage, answerOf, offlineAnswer, ZERO_USAGE } from '../../stages/analyzer.ts';
 import type { Answer } from '../../stages/analyzer.ts';
+import { LLM_STAGES, STAGES } from '../../stages/config.ts';
+import type { LlmStageName, StageName } from '../../stages/config.ts';
 import type { SummaryInput } from '../../stages/formats.ts';
-import type { LedgerRun } from '../../stages/ledger.ts';
+import { ANSWERS_FILE, formatAnswers, readCarriedAnswers, withCarriedAnswers } from '../../stages/llm/carried.ts';
+import type { AnswerRecord, CarriedStore } from '../../stages/llm/carried.ts';
 import { openStore } from '../../stages/llm/store.ts';
 import type { ResponseStore } from '../../stages/llm/store.ts';
 import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
-import type { LlmClient, LlmEvent } from '../../stages/llm/client.ts';
+import type { LlmClient, LlmEvent, LlmPlan } from '../../stages/llm/client.ts';
 import { offlineSummarize } from '../../stages/offline/summarize.ts';
 import { renderSummaryPrompt } from '../../stages/summarize.ts';
 import type { StageContext } from './context.ts';
+import { writeText } from './io.ts';
 
 export interface LlmRunOptions {
-  /** Print the planned calls (store hits, paid calls, estimated tokens and cost) and make none. */
-  dryRun?: boolean;
-  /** false (`--no-cache`): neither read nor write the response store. */
-  cache?: boolean;
-  /** Ask again even when the store has an answer, and overwrite it. */
-  refresh?: boolean;
+  /**
+   * false (`--no-store`): neither read nor write the response store, nor the
+   * answers carried in the stage's output (answers.jsonl is not read and not written).
+   */
+  store?: boolean;
+}
+
+/**
+ * `META_ANALYSIS_REFRESH=all` or a comma-separated list of stage names: those
+ * stages ask again for every answer and overwrite the stored ones. Nx does not
+ * hash it, so the refreshed output is cached under the target's usual key.
+ */
+export const REFRESH_ENV = 'META_ANALYSIS_REFRESH';
+
+/** The stages a META_ANALYSIS_REFRESH value names ('all': every stage), and the names that are no stage. */
+export function parseRefresh(value: string | undefined): { stages: ReadonlySet<StageName>; unknown: string[] } {
+  const names = (value ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (names.some((n) => n.toLowerCase() === 'all')) return { stages: new Set(STAGES), unknown: [] };
+  const known = new Set<string>(STAGES);
+  return {
+    stages: new Set(names.filter((n) => known.has(n)) as StageName[]),
+    unknown: names.filter((n) => !known.has(n)),
+  };
 }
 
 export function formatUsd(x: number | null): string {
@@ -27,19 +56,24 @@ export function formatUsd(x: number | null): string {
   return `$${x.toFixed(x < 1 ? 4 : 2)}`;
 }
 
+let interrupt: AbortController | null = null;
+
 /**
  * Ctrl-C: the first stops scheduling and aborts calls in flight (answers
- * already stored stay stored); the second exits at once.
+ * already stored stay stored); the second exits at once. One handler per
+ * process, shared by every answerer in it.
  */
 function interruptSignal(): AbortSignal {
+  if (interrupt) return interrupt.signal;
   const controller = new AbortController();
+  interrupt = controller;
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(130);
     console.error('\ninterrupted: no new calls; answers received so far are in the response store. Press Ctrl-C again to quit now.');
     controller.abort();
   };
-  process.once('SIGINT', onSigint);
-  process.once('SIGTERM', onSigint);
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   return controller.signal;
 }
 
@@ -49,22 +83,47 @@ function logEvent(e: LlmEvent): void {
   else if (e.type === 'warning') console.warn(`  ${e.step}: ${e.message}`);
 }
 
+/** Calls a stage would make: answers already stored, and calls to buy with their estimate. */
+export interface CallPlan {
+  reused: number;
+  toPay: number;
+  estInputTokens: number;
+  /** Upper bound (output at max_tokens); null when the model has no price. */
+  estCostUsd: number | null;
+  /** True when every answer is known (all stored): the stage's result can be computed without a call. */
+  known: boolean;
+}
+
 export interface StageAnswerer {
   readonly settings: LlmSettings;
+  readonly stage: LlmStageName;
+  /** The local store with the carried answers under it (null with --no-store). */
   readonly store: ResponseStore | null;
+  /** META_ANALYSIS_REFRESH names this stage: no stored or carried answer is used. */
+  readonly refresh: boolean;
   summarize(input: SummaryInput, template: string): Promise<Answer<string>>;
   offline<T>(step: string, input: unknown, compute: () => T): Answer<T>;
   complete<T>(req: LlmRequest<T>): Promise<Answer<T>>;
-  planSummaries(runs: LedgerRun[], load: (run: LedgerRun) => SummaryInput, template: string): string;
+  /** What the store says about a request, without calling anyone (null for the offline provider). */
+  probe(req: LlmRequest): LlmPlan | null;
   /**
-   * Dry run of a sequential stage: runs `walk` with a `complete` that serves
+   * Plan of a sequential stage: runs `walk` with a `complete` that serves
    * stored answers and stops at the first request the store cannot answer
-   * (later requests depend on that answer). No call is made.
+   * (later requests depend on that answer). No call is made. `result` is the
+   * walk's result when every answer was stored.
    */
-  planWalk(walk: (complete: StageAnswerer['complete']) => Promise<unknown>, remainingCalls: (firstMissIndex: number) => number): Promise<string>;
+  walkPlan<R>(walk: (complete: StageAnswerer['complete']) => Promise<R>, remainingCalls: (answered: number) => number): Promise<{ plan: CallPlan; result: R | null }>;
+  /**
+   * Writes `<dir>/answers.jsonl`: every answer used in this run, sorted by
+   * request hash (call it while building the stage's output folder). Writes
+   * nothing with --no-store.
+   */
+  writeAnswers(dir: string): void;
   totals(): {
     computed: number;
     reused: number;
+    /** Of the reused answers, those taken from the output's answers.jsonl (then copied into the store). */
+    carried: number;
     /** Usage and cost of calls paid in this run. */
     paid: Usage;
     paidCostUsd: number | null;
@@ -75,15 +134,48 @@ export interface StageAnswerer {
   progressLine(failed: number): string;
 }
 
-export async function createStageAnswerer(ctx: StageContext, settings: LlmSettings, opts: LlmRunOptions): Promise<StageAnswerer> {
-  const store = opts.cache === false ? null : openStore(ctx.storeDir, (m) => console.warn(m));
+/** The stage whose settings these are (the executors pass `ctx.analysis.<stage>`). */
+function stageOfSettings(ctx: StageContext, settings: LlmSettings): LlmStageName {
+  const stage = LLM_STAGES.find((s) => ctx.analysis[s] === settings);
+  if (!stage) throw new Error('createStageAnswerer: these settings are not a stage of the analysis; pass the stage name');
+  return stage;
+}
+
+/**
+ * `stage` names the stage (its output folder holds the carried answers);
+ * without it, the stage is the one of `ctx.analysis` whose settings object
+ * `settings` is.
+ */
+export async function createStageAnswerer(ctx: StageContext, settings: LlmSettings, opts: LlmRunOptions, stage?: LlmStageName): Promise<StageAnswerer> {
+  const own = stage ?? stageOfSettings(ctx, settings);
+  const warn = (m: string) => console.warn(m);
+  const raw = process.env[REFRESH_ENV];
+  const requested = parseRefresh(raw);
+  if (requested.unknown.length > 0) {
+    warn(`${own}: ${REFRESH_ENV}: ignoring ${requested.unknown.map((n) => `"${n}"`).join(', ')}: not a stage (use all, or some of ${STAGES.join(', ')})`);
+  }
+  const refresh = requested.stages.has(own);
+  if (refresh) {
+    console.log(`${own}: ${REFRESH_ENV}=${raw}: refreshing: every answer is asked again (the response store and ${ANSWERS_FILE} are not read) and replaces the stored one.`);
+    if (process.env['NX_SKIP_NX_CACHE'] === 'true') {
+      warn(
+        `${own}: Nx does not cache the result of a --skip-nx-cache run, so its cache keeps the previous output under this target's key. ` +
+          `To have the refreshed output cached, run \`npx nx reset --only-cache\`, then this command without --skip-nx-cache.`,
+      );
+    }
+  }
+  const local = opts.store === false ? null : openStore(ctx.storeDir, warn);
+  // Under refresh the carried answers would never be read: not even loaded.
+  const store: CarriedStore | null = local
+    ? withCarriedAnswers(local, refresh ? new Map() : readCarriedAnswers(join(ctx.outputOf(own), ANSWERS_FILE), warn))
+    : null;
   let client: LlmClient | null = null;
   if (settings.provider !== 'offline') {
     // Loaded only when needed: the offline path never imports an SDK.
     const mod = await import('../../stages/llm/client.ts');
     client = mod.createLlmClient(settings, {
       store,
-      refresh: opts.refresh === true,
+      refresh,
       workspaceRoot: ctx.workspaceRoot,
       signal: interruptSignal(),
       onEvent: logEvent,
@@ -96,8 +188,11 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
   let answers: Usage = ZERO_USAGE;
   let answersCost: number | null = 0;
   const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
+  /** Every answer used in this run, by request hash (the first use of a hash wins). */
+  const used = new Map<string, AnswerRecord>();
 
-  function record<T>(ans: Answer<T>): Answer<T> {
+  function record<T>(ans: Answer<T>, text: string): Answer<T> {
+    if (!used.has(ans.requestHash)) used.set(ans.requestHash, { request_hash: ans.requestHash, text, usage: ans.usage, cost_usd: ans.costUsd });
     if (ans.cached) reused += 1;
     else {
       computed += 1;
@@ -111,58 +206,36 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
 
   async function complete<T>(req: LlmRequest<T>): Promise<Answer<T>> {
     if (!client) throw new Error(`${req.step}: the offline provider does not answer prompts`);
-    return record(answerOf(await client.complete(req), req.schema !== undefined));
+    const res = await client.complete(req);
+    return record(answerOf(res, req.schema !== undefined), res.text);
+  }
+
+  function offline<T>(step: string, input: unknown, compute: () => T): Answer<T> {
+    const { text, ...ans } = offlineAnswer(store, step, input, compute, { refresh });
+    return record(ans, text);
   }
 
   return {
     settings,
+    stage: own,
     store,
+    refresh,
     async summarize(input, template) {
-      if (settings.provider === 'offline') {
-        return record(offlineAnswer(store, 'summarize', input, () => offlineSummarize(input)));
-      }
+      if (settings.provider === 'offline') return offline('summarize', input, () => offlineSummarize(input));
       return complete<string>({ step: 'summarize', messages: [{ role: 'user', content: renderSummaryPrompt(template, input) }] });
     },
-    offline(step, input, compute) {
-      return record(offlineAnswer(store, step, input, compute));
-    },
+    offline,
     complete,
-    planSummaries(runs, load, template) {
-      if (!client) return `dry run: the offline provider makes no LLM calls (${runs.length} runs, no cost).`;
-      let hits = 0;
-      let misses = 0;
-      let tokens = 0;
-      let cost: number | null = 0;
-      const unreadable: string[] = [];
-      for (const run of runs) {
-        let input: SummaryInput;
-        try {
-          input = load(run);
-        } catch (err) {
-          unreadable.push(`${run.run_id}: ${(err as Error).message}`);
-          continue;
-        }
-        const p = client.plan({ step: 'summarize', messages: [{ role: 'user', content: renderSummaryPrompt(template, input) }] });
-        if (p.cached) hits += 1;
-        else {
-          misses += 1;
-          tokens += p.estInputTokens;
-          cost = addCost(cost, p.estCostUsd);
-        }
-      }
-      return [
-        `dry run: ${runs.length} runs -> ${hits} answers in the response store (free), ${misses} calls to pay.`,
-        `  estimated input tokens of paid calls: ~${tokens}; estimated cost (output at max_tokens, an upper bound): ${formatUsd(cost)}`,
-        ...unreadable.map((u) => `  unreadable: ${u}`),
-      ].join('\n');
+    probe(req) {
+      return client ? client.plan(req as LlmRequest) : null;
     },
-    async planWalk(walk, remainingCalls) {
-      if (!client) return 'dry run: the offline provider makes no LLM calls (no cost).';
+    async walkPlan(walk, remainingCalls) {
+      if (!client) return { plan: { reused: 0, toPay: 0, estInputTokens: 0, estCostUsd: 0, known: true }, result: null };
       const c = client;
       let hits = 0;
-      let miss: { estInputTokens: number; estCostUsd: number | null } | null = null;
-      const stop = new Error('dry-run: first answer not in the store');
-      const planOnly = async <T,>(req: LlmRequest<T>): Promise<Answer<T>> => {
+      let miss: LlmPlan | null = null;
+      const stop = new Error('plan: first answer not in the store');
+      const storedOnly = async <T,>(req: LlmRequest<T>): Promise<Answer<T>> => {
         const p = c.plan(req as LlmRequest);
         if (!p.cached) {
           miss = p;
@@ -171,23 +244,25 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
         hits += 1;
         return complete(req);
       };
+      let result: Awaited<ReturnType<typeof walk>> | null = null;
       try {
-        await walk(planOnly as StageAnswerer['complete']);
+        result = await walk(storedOnly as StageAnswerer['complete']);
       } catch (err) {
         if (err !== stop) throw err;
       }
-      if (!miss) return `dry run: all ${hits} answers are in the response store: nothing to pay.`;
-      const m = miss as { estInputTokens: number; estCostUsd: number | null };
+      if (!miss) return { plan: { reused: hits, toPay: 0, estInputTokens: 0, estCostUsd: 0, known: true }, result };
+      const m = miss as LlmPlan;
       const rest = remainingCalls(hits);
-      const cost = m.estCostUsd === null ? null : m.estCostUsd * rest;
-      return [
-        `dry run: ${hits} answers in the response store (free), then about ${rest} call(s) to pay` +
-          ' (later requests contain earlier answers, so they cannot be looked up before those are bought).',
-        `  estimated input tokens: ~${m.estInputTokens * rest} (first paid call: ~${m.estInputTokens}); ` +
-          `estimated cost (output at max_tokens, an upper bound): ${formatUsd(cost)}; repairs may add calls.`,
-      ].join('\n');
+      return {
+        plan: { reused: hits, toPay: rest, estInputTokens: m.estInputTokens * rest, estCostUsd: m.estCostUsd === null ? null : m.estCostUsd * rest, known: false },
+        result: null,
+      };
     },
-    totals: () => ({ computed, reused, paid, paidCostUsd: paidCost, answers, answersCostUsd: answersCost }),
+    writeAnswers(dir) {
+      if (!store) return;
+      writeText(join(dir, ANSWERS_FILE), formatAnswers(used.values()));
+    },
+    totals: () => ({ computed, reused, carried: store?.carriedHits ?? 0, paid, paidCostUsd: paidCost, answers, answersCostUsd: answersCost }),
     progressLine: (failed) =>
       `reused ${reused}, computed ${computed}, failed ${failed}${settings.provider === 'offline' ? '' : `, spent ${formatUsd(paidCost)}`}`,
   };

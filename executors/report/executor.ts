@@ -1,24 +1,24 @@
 // nx run <analysis>:report — report.md, report.html and report-data.json.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stableIds } from '../../stages/categorize.ts';
 import type { Ledger, LedgerRun } from '../../stages/ledger.ts';
+import { sha256 } from '../../stages/llm/store.ts';
 import {
-  agentSlices, chooseBaseline, htmlInput, markdownInput, reportProvenance, reportSnapshot, runCoverage,
+  agentSlices, htmlInput, lockBaseline, markdownInput, reportProvenance, reportSnapshot, runCoverage, runFolderOf, runLink,
 } from '../../stages/report/assemble.ts';
-import type { CategorizationOut, ClustersOut, StageCalls, SummariesOut } from '../../stages/report/assemble.ts';
+import type { CategorizationOut, ClustersOut, StageCalls, SummariesOut, SummaryIndexRun } from '../../stages/report/assemble.ts';
 import { renderChangesMarkdown, summarizeChanges } from '../../stages/report/changes.ts';
-import type { ReportSnapshot } from '../../stages/report/changes.ts';
 import { renderHtmlReport } from '../../stages/report/html.ts';
 import type { HtmlRun } from '../../stages/report/html.ts';
 import { renderMarkdownReport } from '../../stages/report/markdown.ts';
 import { referenceReportStatistics } from '../../stages/report/reference-stats.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
+import { lockPath, readTaxonomyLock } from '../../stages/taxonomy-lock.ts';
 import { runExecutor, stageContext } from '../lib/context.ts';
 import { readSuccessfulEvaluation } from '../lib/run-data.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson, writeText } from '../lib/io.ts';
-import { stableId } from '../categorize/executor.ts';
-import type { SummaryIndexEntry } from '../summarize/executor.ts';
 
 export default async function report(options: BaseOptions, context: ExecutorContextLike) {
   return runExecutor('report', async () => {
@@ -26,11 +26,11 @@ export default async function report(options: BaseOptions, context: ExecutorCont
     const a = ctx.analysis;
     const ledger = readUpstream<Ledger>(ctx.outputOf('task-list'), 'runs.json', 'task-list');
     const sumDir = ctx.outputOf('summarize');
-    const sums = readUpstream<SummariesOut & { runs: SummaryIndexEntry[] }>(sumDir, 'index.json', 'summarize');
+    const sums = readUpstream<SummariesOut>(sumDir, 'index.json', 'summarize');
     const cat = readUpstream<CategorizationOut>(ctx.outputOf('categorize'), 'categorization.json', 'categorize');
     const clu = readUpstream<ClustersOut>(ctx.outputOf('cluster'), 'clusters.json', 'cluster');
     const outDir = ctx.outputOf('report');
-    const idOf = (name: string) => stableId('clu', name);
+    const idOf = (name: string) => stableIds('clu', [name], sha256)[0] as string;
 
     const filters = {
       root: a.data.root,
@@ -51,10 +51,12 @@ export default async function report(options: BaseOptions, context: ExecutorCont
     const coverage = runCoverage(ledger, sums, cat, clu);
     const byAgent = ledger.agents.length > 1 ? agentSlices(ledger, cat) : undefined;
 
-    // "What changed": compared with the previous report of this analysis.
+    // "What changed": compared with the analysis' committed taxonomy lock (an
+    // input of this target), never with a previous output of this target.
     const snapshot = reportSnapshot(ledger, cat, clu, idOf);
-    const previous = readPrevious(join(outDir, 'report-data.json'));
-    const baseline = chooseBaseline(previous, snapshot);
+    const lockFile = lockPath(a.name);
+    const lock = readTaxonomyLock(join(ctx.workspaceRoot, lockFile), lockFile);
+    const baseline = lock ? lockBaseline(lock, lockFile) : null;
     const changes = summarizeChanges(baseline, snapshot);
 
     let markdown = renderMarkdownReport(
@@ -65,7 +67,8 @@ export default async function report(options: BaseOptions, context: ExecutorCont
     );
     if (changes) markdown = `${markdown.trimEnd()}\n\n${renderChangesMarkdown(changes)}`;
 
-    const runs = runDetails(ledger.runs, sums.runs, sumDir, ctx.dataRoot, outDir);
+    const linkConfig = { dataRoot: a.data.root, outDir: options.outDir ?? 'out', analysis: a.name };
+    const runs = runDetails(ledger.runs, sums.runs, sumDir, ctx.dataRoot, (folder) => runLink(linkConfig, folder));
     const html = renderHtmlReport(htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes));
 
     await buildOutputDir(outDir, async (dir) => {
@@ -85,8 +88,11 @@ export default async function report(options: BaseOptions, context: ExecutorCont
       `report: ${coverage.in_task_list} runs in the task list, ${coverage.summarized} summarized, ` +
         `${coverage.categorized} categorized, ${coverage.clustered} clustered; ${clu.clusters.length} clusters.`,
     );
-    console.log(`report: ${join(outDir, 'report.md')}`);
-    console.log(`report: ${join(outDir, 'report.html')}`);
+    // Workspace-relative: Nx replays this output on a cache hit, in whichever clone restores it.
+    const shown = `${linkConfig.outDir}/${a.name}/report`;
+    console.log(`report: ${shown}/report.md`);
+    console.log(`report: ${shown}/report.html`);
+    if (baseline) console.log(`report: compared with ${baseline.source}`);
     return true;
   });
 }
@@ -105,18 +111,18 @@ function callsOf(stage: string, analyzer: string, stats: Record<string, unknown>
   };
 }
 
-function readPrevious(file: string): { snapshot: ReportSnapshot; baseline: ReportSnapshot | null } | null {
-  if (!existsSync(file)) return null;
-  try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as { snapshot?: ReportSnapshot; baseline?: ReportSnapshot | null };
-    return data.snapshot ? { snapshot: data.snapshot, baseline: data.baseline ?? null } : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Per-run details for the HTML drill-down, read from the summaries and the run's own file. */
-function runDetails(runs: LedgerRun[], index: SummaryIndexEntry[], sumDir: string, dataRoot: string, outDir: string): Record<string, HtmlRun> {
+/**
+ * Per-run details for the HTML drill-down, read from the summaries and the run's
+ * own file. `run_folder` is relative to the data root and `run_link` comes from
+ * the configuration (`linkOf`): neither depends on where the workspace lives.
+ */
+function runDetails(
+  runs: LedgerRun[],
+  index: SummaryIndexRun[],
+  sumDir: string,
+  dataRoot: string,
+  linkOf: (runFolder: string) => string | null,
+): Record<string, HtmlRun> {
   const fileOf = new Map(index.map((e) => [e.run_id, e.file]));
   const out: Record<string, HtmlRun> = {};
   for (const run of runs) {
@@ -135,6 +141,7 @@ function runDetails(runs: LedgerRun[], index: SummaryIndexEntry[], sumDir: strin
       }
     }
     const ev = readSuccessfulEvaluation(join(dataRoot, run.refinement_summary_path));
+    const runFolder = runFolderOf(run);
     out[run.run_id] = {
       run_id: run.run_id,
       agent: run.agent,
@@ -148,7 +155,8 @@ function runDetails(runs: LedgerRun[], index: SummaryIndexEntry[], sumDir: strin
       severity: ev.severity,
       score: ev.score,
       strategy: ev.strategy,
-      run_folder: relative(outDir, join(dataRoot, dirname(run.refinement_summary_path))).split('\\').join('/'),
+      run_folder: runFolder,
+      run_link: linkOf(runFolder),
     };
   }
   return out;

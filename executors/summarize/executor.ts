@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { runOutputPath } from '../../stages/ledger.ts';
-import type { FailedRun, Ledger, LedgerRun } from '../../stages/ledger.ts';
-import { extractSummaryInput, RunInputError, summaryFileFrom } from '../../stages/summarize.ts';
+import type { FailedRun, Ledger } from '../../stages/ledger.ts';
+import { loadSummaryInput, RunInputError, summaryFileFrom } from '../../stages/summarize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
+import { ANSWERS_FILE } from '../../stages/llm/carried.ts';
 import { sha256 } from '../../stages/llm/store.ts';
-import { readJsonFileSync } from '../../stages/util/fs.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../../stages/llm/errors.ts';
 import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
@@ -32,13 +32,7 @@ export default async function summarize(options: SummarizeOptions, context: Exec
     const settings = a.summarize;
     const ledger = readUpstream<Ledger>(ctx.outputOf('task-list'), 'runs.json', 'task-list');
     const template = readFileSync(ctx.resolvePath(settings.prompt), 'utf8');
-    const answerer = await createStageAnswerer(ctx, settings, options);
-
-    if (options.dryRun) {
-      const plan = answerer.planSummaries(ledger.runs, (run) => loadInput(ctx.dataRoot, run), template);
-      console.log(plan);
-      return true;
-    }
+    const answerer = await createStageAnswerer(ctx, settings, options, 'summarize');
 
     const label = analyzerLabel(settings);
     console.log(`summarize: ${ledger.runs.length} runs with ${label}`);
@@ -64,7 +58,7 @@ export default async function summarize(options: SummarizeOptions, context: Exec
             const rel = `summaries/${runOutputPath(run)}/elicitation_run_summary.json`;
             try {
               if (stopReason) throw new StoppedError(`not attempted: ${stopReason}`);
-              const input = loadInput(ctx.dataRoot, run);
+              const input = loadSummaryInput(ctx.dataRoot, run);
               const answer = await answerer.summarize(input, template);
               const file: SummaryFile = summaryFileFrom(run, input, answer, settings, label);
               writeJson(join(dir, rel), file);
@@ -108,6 +102,7 @@ export default async function summarize(options: SummarizeOptions, context: Exec
         runs: index,
         failed,
       });
+      answerer.writeAnswers(dir);
     });
 
     const t = answerer.totals();
@@ -117,6 +112,8 @@ export default async function summarize(options: SummarizeOptions, context: Exec
       total: ledger.runs.length,
       computed: t.computed,
       reused: t.reused,
+      carried: t.carried,
+      refresh: answerer.refresh,
       failed,
       runs: perRun.sort((x, y) => (x.run_id < y.run_id ? -1 : 1)),
       paid_usage: t.paid,
@@ -124,7 +121,8 @@ export default async function summarize(options: SummarizeOptions, context: Exec
     });
     console.log(
       `summarize: ${ledger.runs.length - failed.length}/${ledger.runs.length} summarized ` +
-        `(${t.reused} reused from the response store, ${t.computed} computed, ${failed.length} failed); ` +
+        `(${t.reused} reused from the response store, ${t.computed} computed, ${failed.length} failed` +
+        `${t.carried ? `; ${t.carried} of the reused were carried in ${ANSWERS_FILE}` : ''}); ` +
         `spent ${formatUsd(t.paidCostUsd)}. Log: ${logFile}`,
     );
     if (providerFailures > 0) {
@@ -141,17 +139,4 @@ class StoppedError extends Error {
 
 function isStopping(err: unknown): boolean {
   return err instanceof MissingCredentialsError || err instanceof BudgetExceededError || err instanceof AbortedError || err instanceof LlmConfigError;
-}
-
-function loadInput(dataRoot: string, run: LedgerRun) {
-  const rs = readJsonReported(join(dataRoot, run.refinement_summary_path), run.refinement_summary_path);
-  const pq = readJsonReported(join(dataRoot, run.perturbed_query_path), run.perturbed_query_path);
-  return extractSummaryInput(run, rs, pq);
-}
-
-/** Reads a run file; a failure names the file relative to the data root, never an absolute path. */
-function readJsonReported(abs: string, rel: string): unknown {
-  const res = readJsonFileSync(abs, { label: rel });
-  if (!res.ok) throw new RunInputError(rel, '(file)', 'readable JSON object', res.message);
-  return res.value;
 }

@@ -5,6 +5,8 @@
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import type { ZodType } from 'zod';
+import { endpointIdentity } from './endpoint.ts';
+import type { EndpointIdentity } from './endpoint.ts';
 import { createEnvLookup } from './env.ts';
 import { AbortedError, BudgetExceededError, InvalidAnswerError, ProviderError, formatIssues } from './errors.ts';
 import type { AnswerIssue } from './errors.ts';
@@ -25,9 +27,13 @@ export type LlmEvent =
   | { type: 'warning'; step: string; requestHash: string; message: string };
 
 export interface LlmClientOptions {
-  /** Where answers are kept; null: neither read nor write (--no-cache). */
+  /** Where answers are kept; null: neither read nor write (--no-store). */
   store: ResponseStore | null;
-  /** Ask again even on a store hit, and overwrite the stored answer. */
+  /**
+   * Ask again even on a store hit, and overwrite the stored answer
+   * (META_ANALYSIS_REFRESH). Answers bought by this client are still reused:
+   * a refresh pays once per distinct request.
+   */
   refresh?: boolean;
   /** Environment to read keys from (default process.env), before `<workspaceRoot>/.env`. */
   env?: NodeJS.ProcessEnv;
@@ -47,7 +53,7 @@ export interface LlmClientOptions {
 
 export interface LlmPlan {
   requestHash: string;
-  /** True when the store would answer (and refresh is off). */
+  /** True when the store would answer (under refresh: only answers bought by this client). */
   cached: boolean;
   /** Estimate: characters / 4. */
   estInputTokens: number;
@@ -80,7 +86,7 @@ export interface LlmClient {
   totals(): LlmTotals;
 }
 
-/** What is hashed: never keys, endpoints, timeouts or timestamps. */
+/** What is hashed: never keys, timeouts or timestamps. */
 export interface CanonicalRequest {
   provider: ProviderName;
   model: string;
@@ -88,6 +94,12 @@ export interface CanonicalRequest {
   max_tokens: number;
   messages: ChatMessage[];
   schema: Record<string, unknown> | null;
+  /**
+   * Which server answers (base URL, Azure API version, Bedrock region; see
+   * endpoint.ts). Absent for the provider's default endpoint, so those keys
+   * are the ones stored before endpoints were hashed.
+   */
+  endpoint?: EndpointIdentity;
 }
 
 const schemaCache = new WeakMap<ZodType, Record<string, unknown>>();
@@ -102,7 +114,8 @@ export function schemaJson(zod: ZodType): Record<string, unknown> {
   return json;
 }
 
-export function canonicalRequest(settings: LlmSettings, req: LlmRequest): CanonicalRequest {
+/** The canonical request; `endpoint` is `endpointIdentity(settings, env)` (null: the default endpoint). */
+export function canonicalRequest(settings: LlmSettings, req: LlmRequest, endpoint: EndpointIdentity | null): CanonicalRequest {
   return {
     provider: settings.provider,
     model: settings.model,
@@ -110,6 +123,7 @@ export function canonicalRequest(settings: LlmSettings, req: LlmRequest): Canoni
     max_tokens: settings.max_tokens,
     messages: req.messages.map((m) => ({ role: m.role, content: m.content })),
     schema: req.schema ? schemaJson(req.schema.zod) : null,
+    ...(endpoint ? { endpoint: { ...endpoint } } : {}),
   };
 }
 
@@ -200,12 +214,12 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     maxRetryAfterMs: opts.retry?.maxRetryAfterMs,
   };
 
+  // One lookup for the provider and the endpoint identity, so the hash names the server the calls go to.
+  const env = createEnvLookup({ env: opts.env, workspaceRoot: opts.workspaceRoot });
+  const endpoint = endpointIdentity(settings, env);
   let provider: Provider | undefined = opts.provider;
   const getProvider = (): Provider => {
-    provider ??= createProvider(settings, {
-      env: createEnvLookup({ env: opts.env, workspaceRoot: opts.workspaceRoot }),
-      fetch: opts.fetch,
-    });
+    provider ??= createProvider(settings, { env, fetch: opts.fetch });
     return provider;
   };
 
@@ -222,6 +236,9 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
   };
   /** Upper-bound cost of calls in flight, held against the budget until they return. */
   let reservedUsd = 0;
+  /** Hashes answered by the provider through this client: fresh even under refresh. */
+  const boughtHere = new Set<string>();
+  const mayRead = (hash: string) => !!store && (!opts.refresh || boughtHere.has(hash));
 
   const emit = (e: LlmEvent) => {
     try {
@@ -308,6 +325,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
 
         // Stored under the hash of the original request, even when a re-ask produced it.
         store?.put(hash, { request: canonical, text: answer.text, usage: used, cost_usd: cost });
+        boughtHere.add(hash);
         totals.paid += 1;
         totals.attempts += attempts;
         emit({ type: 'done', step: req.step, requestHash: hash, attempts, usage: used, costUsd: cost });
@@ -327,11 +345,11 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
 
     async complete<T>(req: LlmRequest<T>): Promise<LlmResult<T>> {
       checkAborted();
-      const canonical = canonicalRequest(settings, req);
+      const canonical = canonicalRequest(settings, req, endpoint);
       const hash = requestHash(canonical);
       try {
-        if (store && !opts.refresh) {
-          const hit = store.get(hash);
+        if (store && mayRead(hash)) {
+          const hit = store.get(hash, canonical);
           if (hit) {
             const check = req.schema ? validateAnswer(hit.text, undefined, req.schema.zod) : ({ ok: true, value: undefined } as const);
             if (check.ok) {
@@ -354,9 +372,9 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     },
 
     plan(req) {
-      const canonical = canonicalRequest(settings, req);
+      const canonical = canonicalRequest(settings, req, endpoint);
       const hash = requestHash(canonical);
-      const cached = !!store && !opts.refresh && store.get(hash) !== undefined;
+      const cached = !!store && mayRead(hash) && store.get(hash, canonical) !== undefined;
       const estInputTokens = estimateInputTokens(canonical.messages, canonical.schema);
       const estCostUsd = cached ? 0 : costUsd(settings.model, { input_tokens: estInputTokens, output_tokens: settings.max_tokens });
       return { requestHash: hash, cached, estInputTokens, estCostUsd };

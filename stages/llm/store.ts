@@ -1,7 +1,8 @@
 // The content-addressed response store: every answer is kept under the hash of
 // the request that produced it. A hit costs nothing; a miss is written the
 // moment it returns (atomically), so a crash loses at most the calls in flight.
-// Failures are never stored. Keys, endpoints and timestamps never enter a key.
+// Failures are never stored. Keys and timestamps never enter a key; the
+// endpoint does (which server answered, see endpoint.ts).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,7 +46,12 @@ export interface StoredAnswer {
 
 export interface ResponseStore {
   readonly dir: string;
-  get(hash: string): StoredAnswer | undefined;
+  /**
+   * The answer stored under `hash`. `request` is the canonical request of the
+   * lookup: a layer that copies an answer from elsewhere (carried.ts) stores
+   * it with that request.
+   */
+  get(hash: string, request?: unknown): StoredAnswer | undefined;
   put(hash: string, answer: StoredAnswer): void;
 }
 

@@ -25,7 +25,7 @@ export interface LlmSettings {
   temperature: number;
   max_tokens: number;
   concurrency: number;
-  /** For openai_compatible (vLLM, Ollama, LM Studio) or a proxy. Never part of a request hash. */
+  /** For openai_compatible (vLLM, Ollama, LM Studio) or a proxy. Part of the request hash (the endpoint decides the model; see endpoint.ts). */
   base_url: string | null;
   /** Name of the environment variable that holds the key, when not the provider's default. */
   api_key_env: string | null;

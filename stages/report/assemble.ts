@@ -1,10 +1,14 @@
 // Step 5: from the upstream outputs (ledger, summaries, categorization,
-// clusters) to the inputs of the Markdown and HTML renderers, and the
-// snapshot that the next report compares itself with. Pure.
+// clusters) to the inputs of the Markdown and HTML renderers, the report's
+// snapshot, the baseline it is compared with (the committed taxonomy lock,
+// never a previous report) and the run folder links. Pure: paths are computed
+// from the configured strings, never from where the workspace lives.
+import { posix, win32 } from 'node:path';
 import type { OutputCategory } from '../categorize.ts';
 import type { Cluster } from '../formats.ts';
 import type { FailedRun, Ledger } from '../ledger.ts';
-import type { ReportSnapshot } from './changes.ts';
+import type { TaxonomyLock } from '../taxonomy-lock.ts';
+import type { ReportBaseline, ReportSnapshot } from './changes.ts';
 import type { HtmlReportInput, HtmlRun } from './html.ts';
 import type { AgentSlice, ReportInput, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
 
@@ -22,11 +26,20 @@ export interface ClustersOut {
   unclustered_categories?: { category_name: string; reason: string }[];
 }
 
+/** One run of the summarize index (summarize/index.json). */
+export interface SummaryIndexRun {
+  run_id: string;
+  status: 'done' | 'failed';
+  reason: string | null;
+  /** The summary file, relative to the summarize output folder; null when failed. */
+  file?: string | null;
+}
+
 export interface SummariesOut {
   analyzer: string;
   prompt_file: string;
   prompt_sha256: string;
-  runs: { run_id: string; status: 'done' | 'failed'; reason: string | null }[];
+  runs: SummaryIndexRun[];
   failed: FailedRun[];
   statistics: Record<string, unknown>;
 }
@@ -147,9 +160,10 @@ export function reportProvenance(
   };
 }
 
-/** What the next report compares itself with. Sorted, so equal content gives equal bytes. */
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** What this report shows, for report-data.json and the comparison. Sorted, so equal content gives equal bytes. */
 export function reportSnapshot(ledger: Ledger, cat: CategorizationOut, clu: ClustersOut, idOf: (name: string) => string): ReportSnapshot {
-  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const catIdOf = new Map(cat.categorization.categories.map((c) => [c.category_name, c.category_id]));
   return {
     runs: ledger.runs.map((r) => r.run_id).sort(cmp),
@@ -167,17 +181,64 @@ export function reportSnapshot(ledger: Ledger, cat: CategorizationOut, clu: Clus
 }
 
 /**
- * The baseline a report compares with. A report whose snapshot equals the
- * previous one keeps the previous baseline, so re-running an unchanged report
- * gives identical bytes; otherwise the previous snapshot becomes the baseline.
+ * The baseline from the analysis' committed taxonomy lock: every run id in the
+ * lock, its categories with their number of runs, and no clusters (a lock has
+ * none, so clusters are not compared). `source` is the lock's workspace-relative path.
  */
-export function chooseBaseline(
-  previous: { snapshot: ReportSnapshot; baseline: ReportSnapshot | null } | null,
-  current: ReportSnapshot,
-): ReportSnapshot | null {
-  if (!previous) return null;
-  if (JSON.stringify(previous.snapshot) === JSON.stringify(current)) return previous.baseline;
-  return previous.snapshot;
+export function lockBaseline(lock: TaxonomyLock, source: string): ReportBaseline {
+  return {
+    label: 'the taxonomy lock',
+    source,
+    runs: lock.categories.flatMap((c) => c.runs.map((r) => r.run_id)).sort(cmp),
+    categories: lock.categories
+      .map((c) => ({ category_id: c.category_id, category_name: c.category_name, size: c.runs.length }))
+      .sort((a, b) => cmp(a.category_id, b.category_id)),
+    clusters: null,
+  };
+}
+
+/** A run's folder relative to the data root (posix), from its ledger entry. */
+export function runFolderOf(run: { refinement_summary_path: string }): string {
+  return posix.dirname(run.refinement_summary_path.split('\\').join('/'));
+}
+
+const isAbsolutePath = (p: string) => posix.isAbsolute(p) || win32.isAbsolute(p);
+
+/** Segments of a relative posix path with `.` and inner `..` resolved; leading `..` kept. */
+function segmentsOf(path: string): string[] {
+  const out: string[] = [];
+  for (const seg of path.split('\\').join('/').split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..' && out.length > 0 && out[out.length - 1] !== '..') out.pop();
+    else out.push(seg);
+  }
+  return out;
+}
+
+/**
+ * Where a report's "Open the run folder" link points, from the configuration
+ * only (never from where the workspace lives):
+ * - `dataRoot` absolute: the absolute path `<dataRoot>/<runFolder>` (the HTML
+ *   report links it as a file:// URL);
+ * - `dataRoot` workspace-relative: the relative posix path from the report's
+ *   folder `<outDir>/<analysis>/report` to `<dataRoot>/<runFolder>`;
+ * - null when that cannot be known from the configuration (an output folder
+ *   that is absolute or leaves the workspace, with a relative data root).
+ */
+export function runLink(config: { dataRoot: string; outDir: string; analysis: string }, runFolder: string): string | null {
+  const folder = runFolder.split('\\').join('/');
+  if (isAbsolutePath(config.dataRoot)) {
+    const root = config.dataRoot.split('\\').join('/');
+    return posix.join(root, folder);
+  }
+  if (isAbsolutePath(config.outDir)) return null;
+  const from = segmentsOf(posix.join(config.outDir, config.analysis, 'report'));
+  if (from.includes('..')) return null;
+  const to = segmentsOf(posix.join(config.dataRoot, folder));
+  let common = 0;
+  while (common < from.length && common < to.length && from[common] === to[common]) common += 1;
+  const rel = [...from.slice(common).map(() => '..'), ...to.slice(common)].join('/');
+  return rel === '' ? '.' : rel;
 }
 
 export function markdownInput(

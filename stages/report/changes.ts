@@ -1,8 +1,12 @@
-// "What changed" between two reports of the same analysis: which runs came and
-// went, which categories appeared, disappeared, grew or shrank, and which
-// clusters gained or lost members. Categories and clusters are matched by id
-// (the pipeline derives ids from names, so a renamed category shows up as one
-// removed and one new). Pure and deterministic: every list is sorted.
+// "What changed" between a committed baseline (the analysis' taxonomy lock) and
+// the current report: which runs came and went, which categories appeared,
+// disappeared, grew or shrank, and which clusters gained or lost members.
+// Categories and clusters are matched by id (the pipeline derives ids from
+// names, so a renamed category shows up as one removed and one new). A baseline
+// without cluster information (a taxonomy lock has none) leaves the clusters
+// uncompared, and says so. The baseline is never a previous output of the
+// report: a cached report must be right for everyone who shares the cache.
+// Pure and deterministic: every list is sorted.
 
 import { escapeMarkdown } from './markdown.ts';
 import { compareCodePoints } from './stats.ts';
@@ -21,12 +25,21 @@ export interface SnapshotCluster {
   members: string[];
 }
 
-/** What a report needs to remember about itself to be compared with the next one. */
+/** What a report shows, in the terms a comparison needs. */
 export interface ReportSnapshot {
   /** Run ids in the report. */
   runs: string[];
   categories: SnapshotCategory[];
-  clusters: SnapshotCluster[];
+  /** null: no cluster information (a taxonomy lock has none), so clusters are not compared. */
+  clusters: SnapshotCluster[] | null;
+}
+
+/** What the report is compared with: a snapshot, and where it was read from. */
+export interface ReportBaseline extends ReportSnapshot {
+  /** What the baseline is, as the section names it, e.g. "the taxonomy lock". */
+  label: string;
+  /** Workspace-relative file it was read from (posix), e.g. "analyses/a/taxonomy.lock.json". */
+  source: string;
 }
 
 export interface CategoryRef {
@@ -62,10 +75,20 @@ export interface ClusterMembershipChange {
 export interface ChangeTotals {
   runs: number;
   categories: number;
-  clusters: number;
+  /** null when that side has no cluster information. */
+  clusters: number | null;
+}
+
+/** Cluster lists sorted by name, then id. */
+export interface ClusterChanges {
+  new_clusters: ClusterRef[];
+  removed_clusters: ClusterRef[];
+  changed_clusters: ClusterMembershipChange[];
 }
 
 export interface ChangeSummary {
+  /** What was compared with: the baseline's label and file. */
+  baseline: { label: string; source: string };
   before: ChangeTotals;
   after: ChangeTotals;
   /** Run ids, code-point order. */
@@ -78,10 +101,8 @@ export interface ChangeSummary {
   grown_categories: CategorySizeChange[];
   /** Largest loss first, then by name, then id. */
   shrunk_categories: CategorySizeChange[];
-  /** Cluster lists sorted by name, then id. */
-  new_clusters: ClusterRef[];
-  removed_clusters: ClusterRef[];
-  changed_clusters: ClusterMembershipChange[];
+  /** null when either side has no cluster information: clusters are not compared. */
+  clusters: ClusterChanges | null;
 }
 
 function byNameThenId<T>(name: (t: T) => string, id: (t: T) => string): (a: T, b: T) => number {
@@ -118,17 +139,18 @@ function totals(s: ReportSnapshot): ChangeTotals {
   return {
     runs: new Set(s.runs).size,
     categories: new Set(s.categories.map((c) => c.category_id)).size,
-    clusters: new Set(s.clusters.map((c) => c.cluster_id)).size,
+    clusters: s.clusters === null ? null : new Set(s.clusters.map((c) => c.cluster_id)).size,
   };
 }
 
 /**
- * Differences between the previous report's snapshot and the current one; null
- * when there is no previous report. An unchanged pair gives a summary whose
- * lists are all empty (see `hasChanges`).
+ * Differences between the baseline and the current snapshot; null when there
+ * is no baseline. An unchanged pair gives a summary whose lists are all empty
+ * (see `hasChanges`). When either side has no clusters, `clusters` is null.
  */
-export function summarizeChanges(previous: ReportSnapshot | null, current: ReportSnapshot): ChangeSummary | null {
-  if (previous === null) return null;
+export function summarizeChanges(baseline: ReportBaseline | null, current: ReportSnapshot): ChangeSummary | null {
+  if (baseline === null) return null;
+  const previous = baseline;
 
   const prevRuns = new Set(previous.runs);
   const curRuns = new Set(current.runs);
@@ -159,8 +181,28 @@ export function summarizeChanges(previous: ReportSnapshot | null, current: Repor
   grown_categories.sort((a, b) => b.after - b.before - (a.after - a.before) || categoryOrder(a, b));
   shrunk_categories.sort((a, b) => b.before - b.after - (a.before - a.after) || categoryOrder(a, b));
 
-  const prevClusters = indexBy(previous.clusters, (c) => c.cluster_id);
-  const curClusters = indexBy(current.clusters, (c) => c.cluster_id);
+  return {
+    baseline: { label: baseline.label, source: baseline.source },
+    before: totals(previous),
+    after: totals(current),
+    new_runs,
+    removed_runs,
+    new_categories,
+    removed_categories,
+    grown_categories,
+    shrunk_categories,
+    clusters: previous.clusters === null || current.clusters === null ? null : clusterChanges(previous.clusters, current.clusters, prevCats, curCats),
+  };
+}
+
+function clusterChanges(
+  previous: SnapshotCluster[],
+  current: SnapshotCluster[],
+  prevCats: Map<string, SnapshotCategory>,
+  curCats: Map<string, SnapshotCategory>,
+): ClusterChanges {
+  const prevClusters = indexBy(previous, (c) => c.cluster_id);
+  const curClusters = indexBy(current, (c) => c.cluster_id);
   const clusterRef = (c: SnapshotCluster, cats: Map<string, SnapshotCategory>): ClusterRef => ({
     cluster_id: c.cluster_id,
     cluster_name: c.cluster_name,
@@ -200,20 +242,7 @@ export function summarizeChanges(previous: ReportSnapshot | null, current: Repor
     });
   }
   changed_clusters.sort(clusterOrder);
-
-  return {
-    before: totals(previous),
-    after: totals(current),
-    new_runs,
-    removed_runs,
-    new_categories,
-    removed_categories,
-    grown_categories,
-    shrunk_categories,
-    new_clusters,
-    removed_clusters,
-    changed_clusters,
-  };
+  return { new_clusters, removed_clusters, changed_clusters };
 }
 
 /** Whether any list of the summary is non-empty. */
@@ -225,9 +254,8 @@ export function hasChanges(changes: ChangeSummary): boolean {
     changes.removed_categories.length > 0 ||
     changes.grown_categories.length > 0 ||
     changes.shrunk_categories.length > 0 ||
-    changes.new_clusters.length > 0 ||
-    changes.removed_clusters.length > 0 ||
-    changes.changed_clusters.length > 0
+    (changes.clusters !== null &&
+      (changes.clusters.new_clusters.length > 0 || changes.clusters.removed_clusters.length > 0 || changes.clusters.changed_clusters.length > 0))
   );
 }
 
@@ -260,6 +288,24 @@ function memberNames(refs: CategoryRef[]): string {
   return refs.map((r) => escapeMarkdown(r.category_name)).join('; ');
 }
 
+/** The line that says what the report is compared with. */
+export function comparedWith(changes: ChangeSummary): string {
+  return `Compared with ${changes.baseline.label} (${changes.baseline.source}).`;
+}
+
+/** Why clusters are not compared (when `changes.clusters` is null). */
+export function clustersNotCompared(changes: ChangeSummary): string {
+  const missing = changes.before.clusters === null ? changes.baseline.label : 'this report';
+  return `Clusters are not compared: ${missing} has no cluster information.`;
+}
+
+/** The sentence for a comparison that found no difference. */
+export function nothingChanged(changes: ChangeSummary): string {
+  return changes.clusters === null
+    ? `Nothing changed: the same runs and categories (with the same sizes) as ${changes.baseline.label}.`
+    : `Nothing changed: the same runs, categories (with the same sizes) and clusters as ${changes.baseline.label}.`;
+}
+
 /** The "What changed" section of the Markdown report; ends with a single newline. */
 export function renderChangesMarkdown(changes: ChangeSummary, options: ChangesMarkdownOptions = {}): string {
   const maxRuns = options.maxRuns ?? 50;
@@ -268,15 +314,18 @@ export function renderChangesMarkdown(changes: ChangeSummary, options: ChangesMa
   if (!Number.isSafeInteger(level) || level < 1 || level > 5) throw new RangeError(`level must be 1..5`);
   const h = '#'.repeat(level);
   const sub = `${h}#`;
-  const out: string[] = [`${h} What changed since the previous report`, ''];
-  out.push(
-    countLine('Runs', changes.before.runs, changes.after.runs),
-    countLine('Categories', changes.before.categories, changes.after.categories),
-    countLine('Clusters', changes.before.clusters, changes.after.clusters),
-    '',
-  );
+  const out: string[] = [`${h} What changed`, '', escapeMarkdown(comparedWith(changes)), ''];
+  out.push(countLine('Runs', changes.before.runs, changes.after.runs), countLine('Categories', changes.before.categories, changes.after.categories));
+  const clusters = changes.clusters;
+  if (clusters === null || changes.before.clusters === null || changes.after.clusters === null) {
+    out.push(`- Clusters: ${changes.after.clusters ?? 'unknown'} now, not compared`);
+  } else {
+    out.push(countLine('Clusters', changes.before.clusters, changes.after.clusters));
+  }
+  out.push('');
   if (!hasChanges(changes)) {
-    out.push('Nothing changed: the same runs, categories (with the same sizes) and clusters as before.');
+    out.push(escapeMarkdown(nothingChanged(changes)));
+    if (clusters === null) out.push('', escapeMarkdown(clustersNotCompared(changes)));
     return `${out.join('\n')}\n`;
   }
   const section = (title: string, n: number, body: string[]): void => {
@@ -305,27 +354,31 @@ export function renderChangesMarkdown(changes: ChangeSummary, options: ChangesMa
     changes.shrunk_categories.length,
     changes.shrunk_categories.map((c) => `- ${escapeMarkdown(c.category_name)}: ${c.before} \u2192 ${c.after} (${signed(c.after - c.before)})`),
   );
-  section(
-    'New clusters',
-    changes.new_clusters.length,
-    changes.new_clusters.map((c) => `- ${escapeMarkdown(c.cluster_name)}${c.members.length ? `: ${memberNames(c.members)}` : ''}`),
-  );
-  section(
-    'Removed clusters',
-    changes.removed_clusters.length,
-    changes.removed_clusters.map((c) => `- ${escapeMarkdown(c.cluster_name)}${c.members.length ? `: had ${memberNames(c.members)}` : ''}`),
-  );
-  section(
-    'Clusters with changed membership',
-    changes.changed_clusters.length,
-    changes.changed_clusters.map((c) => {
-      const parts: string[] = [];
-      if (c.previous_name !== null) parts.push(`renamed from ${escapeMarkdown(c.previous_name)}`);
-      if (c.added_members.length) parts.push(`gained ${memberNames(c.added_members)}`);
-      if (c.removed_members.length) parts.push(`lost ${memberNames(c.removed_members)}`);
-      return `- ${escapeMarkdown(c.cluster_name)}: ${parts.join('; ')}`;
-    }),
-  );
+  if (clusters === null) {
+    out.push(escapeMarkdown(clustersNotCompared(changes)), '');
+  } else {
+    section(
+      'New clusters',
+      clusters.new_clusters.length,
+      clusters.new_clusters.map((c) => `- ${escapeMarkdown(c.cluster_name)}${c.members.length ? `: ${memberNames(c.members)}` : ''}`),
+    );
+    section(
+      'Removed clusters',
+      clusters.removed_clusters.length,
+      clusters.removed_clusters.map((c) => `- ${escapeMarkdown(c.cluster_name)}${c.members.length ? `: had ${memberNames(c.members)}` : ''}`),
+    );
+    section(
+      'Clusters with changed membership',
+      clusters.changed_clusters.length,
+      clusters.changed_clusters.map((c) => {
+        const parts: string[] = [];
+        if (c.previous_name !== null) parts.push(`renamed from ${escapeMarkdown(c.previous_name)}`);
+        if (c.added_members.length) parts.push(`gained ${memberNames(c.added_members)}`);
+        if (c.removed_members.length) parts.push(`lost ${memberNames(c.removed_members)}`);
+        return `- ${escapeMarkdown(c.cluster_name)}: ${parts.join('; ')}`;
+      }),
+    );
+  }
   while (out.length && out[out.length - 1] === '') out.pop();
   return `${out.join('\n')}\n`;
 }

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { wordDiff } from '../offline/diff.ts';
 import { formatFixed } from '../util/pyformat.ts';
-import { hasChanges } from './changes.ts';
+import { clustersNotCompared, comparedWith, hasChanges, nothingChanged } from './changes.ts';
 import type { ChangeSummary, CategoryRef } from './changes.ts';
 import type { ProvenanceValue, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
 import { compareCodePoints, computeReportStats } from './stats.ts';
@@ -65,8 +65,14 @@ export interface HtmlRun extends Pick<LedgerRun, 'run_id' | 'agent' | 'domain' |
   severity: string | null;
   score: number | null;
   strategy: string | null;
-  /** Relative path of the run's folder, used as a link (e.g. "../../../examples/perturbed_queries/os/..."). */
+  /** The run's folder as shown; the pipeline gives it relative to the data root (e.g. "os/<task>/o4-mini-2025-04-16/..."). */
   run_folder: string;
+  /**
+   * Where "Open the run folder" points: a relative path (from the report's folder, e.g.
+   * "../../../examples/perturbed_queries/os/...") or an absolute path (linked as a file:// URL);
+   * null for no link. When absent, `run_folder` itself is linked as a relative path.
+   */
+  run_link?: string | null;
 }
 
 export interface HtmlReportInput {
@@ -102,6 +108,14 @@ export function jsonForScript(value: unknown): string {
   );
 }
 
+/** Percent-encodes each `/`-separated segment of a path. */
+function encodeSegments(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => encodeURIComponent(segment))
+    .join('/');
+}
+
 /**
  * The href for a run folder, or null when the value is not a plain local path
  * (a scheme such as `javascript:` or `http:`, or a protocol-relative `//`).
@@ -110,10 +124,24 @@ export function jsonForScript(value: unknown): string {
 export function folderHref(folder: string): string | null {
   const path = folder.trim().replace(/\\/g, '/');
   if (!path || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(path) || path.startsWith('//')) return null;
-  return path
-    .split('/')
-    .map((segment) => encodeURIComponent(segment))
-    .join('/');
+  return encodeSegments(path);
+}
+
+/**
+ * The href for a run link (see `HtmlRun.run_link`): an absolute path (`/...` or
+ * `C:/...`) becomes a file:// URL, anything else goes through `folderHref`.
+ */
+export function runLinkHref(link: string): string | null {
+  const path = link.trim().replace(/\\/g, '/');
+  const drive = /^([A-Za-z]):\//.exec(path);
+  if (drive) return `file:///${drive[1]}:${encodeSegments(path.slice(2))}`;
+  if (path.startsWith('/') && !path.startsWith('//')) return `file://${encodeSegments(path)}`;
+  return folderHref(path);
+}
+
+function runHref(run: HtmlRun): string | null {
+  if (run.run_link === undefined) return folderHref(str(run.run_folder));
+  return typeof run.run_link === 'string' ? runLinkHref(run.run_link) : null;
 }
 
 // ---------------------------------------------------------------------------
@@ -558,14 +586,22 @@ function names(refs: CategoryRef[]): string {
 function renderChanges(changes: ChangeSummary): string {
   const out: string[] = [];
   out.push('<section id="changes" aria-labelledby="changes-h">');
-  out.push('<h2 id="changes-h">What changed since the previous report</h2>');
+  out.push('<h2 id="changes-h">What changed</h2>');
+  out.push(`<p class="lead">${e(comparedWith(changes))}</p>`);
   out.push('<dl class="figures small">');
   out.push(changeCount('Runs', changes.before.runs, changes.after.runs));
   out.push(changeCount('Categories', changes.before.categories, changes.after.categories));
-  out.push(changeCount('Clusters', changes.before.clusters, changes.after.clusters));
+  if (changes.clusters === null || changes.before.clusters === null || changes.after.clusters === null) {
+    out.push(`<div><dt>Clusters</dt><dd>${changes.after.clusters ?? 'unknown'} <span class="muted">not compared</span></dd></div>`);
+  } else {
+    out.push(changeCount('Clusters', changes.before.clusters, changes.after.clusters));
+  }
   out.push('</dl>');
+  const notCompared = changes.clusters === null ? `<p class="muted">${e(clustersNotCompared(changes))}</p>` : '';
   if (!hasChanges(changes)) {
-    out.push('<p>Nothing changed: the same runs, categories (with the same sizes) and clusters as before.</p>', '</section>');
+    out.push(`<p>${e(nothingChanged(changes))}</p>`);
+    if (notCompared) out.push(notCompared);
+    out.push('</section>');
     return out.join('\n');
   }
   out.push('<div class="changes">');
@@ -598,27 +634,30 @@ function renderChanges(changes: ChangeSummary): string {
     changes.shrunk_categories.map((c) => `<li>${e(c.category_name)}: ${sized(c.after - c.before, c.before, c.after)}</li>`),
     true,
   );
-  block(
-    'New clusters',
-    changes.new_clusters.map((c) => `<li><strong>${e(c.cluster_name)}</strong>${c.members.length ? `: ${names(c.members)}` : ''}</li>`),
-    true,
-  );
-  block(
-    'Removed clusters',
-    changes.removed_clusters.map((c) => `<li><strong>${e(c.cluster_name)}</strong>${c.members.length ? `: had ${names(c.members)}` : ''}</li>`),
-    true,
-  );
-  block(
-    'Clusters with changed membership',
-    changes.changed_clusters.map((c) => {
-      const parts: string[] = [];
-      if (c.previous_name !== null) parts.push(`renamed from <em>${e(c.previous_name)}</em>`);
-      if (c.added_members.length) parts.push(`gained ${names(c.added_members)}`);
-      if (c.removed_members.length) parts.push(`lost ${names(c.removed_members)}`);
-      return `<li><strong>${e(c.cluster_name)}</strong>: ${parts.join('; ')}</li>`;
-    }),
-    true,
-  );
+  const clusters = changes.clusters;
+  if (clusters !== null) {
+    block(
+      'New clusters',
+      clusters.new_clusters.map((c) => `<li><strong>${e(c.cluster_name)}</strong>${c.members.length ? `: ${names(c.members)}` : ''}</li>`),
+      true,
+    );
+    block(
+      'Removed clusters',
+      clusters.removed_clusters.map((c) => `<li><strong>${e(c.cluster_name)}</strong>${c.members.length ? `: had ${names(c.members)}` : ''}</li>`),
+      true,
+    );
+    block(
+      'Clusters with changed membership',
+      clusters.changed_clusters.map((c) => {
+        const parts: string[] = [];
+        if (c.previous_name !== null) parts.push(`renamed from <em>${e(c.previous_name)}</em>`);
+        if (c.added_members.length) parts.push(`gained ${names(c.added_members)}`);
+        if (c.removed_members.length) parts.push(`lost ${names(c.removed_members)}`);
+        return `<li><strong>${e(c.cluster_name)}</strong>: ${parts.join('; ')}</li>`;
+      }),
+      true,
+    );
+  }
   block(
     'New runs',
     changes.new_runs.map((r) => `<li class="mono">${e(r)}</li>`),
@@ -632,6 +671,7 @@ function renderChanges(changes: ChangeSummary): string {
     true,
   );
   out.push('</div>');
+  if (notCompared) out.push(notCompared);
   out.push('</section>');
   return out.join('\n');
 }
@@ -910,7 +950,7 @@ function clientData(model: Model, facets: Facets): ClientData {
         score: typeof r.score === 'number' && Number.isFinite(r.score) ? r.score : null,
         strategy: text(r.strategy),
         folder: str(r.run_folder),
-        href: folderHref(str(r.run_folder)),
+        href: runHref(r),
         removed: diff.segments.filter((s) => s.op === 'remove').map((s): [number, number] => [s.start, s.end]),
         added: diff.segments.filter((s) => s.op === 'add').map((s): [number, number] => [s.start, s.end]),
       };
@@ -952,7 +992,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
     ...sections,
     '</main>',
     '<footer class="wrap"><p>One self-contained file: no network access is made or needed. ' +
-      `Run folders are linked by relative path from where the report was written.</p></footer>`,
+      `Run folders are linked by relative path from where the report was written, or by file:// URL when the data root is absolute.</p></footer>`,
     `<script type="application/json" id="report-data">${jsonForScript(clientData(model, facets))}</script>`,
     `<script>${SCRIPT}</script>`,
     '</body>',

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyst } from '../helpers/analyst-fake.ts';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
-import { tempWorkspace } from './workspace.ts';
+import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
 
 const KEY = 'sk-e2e-llm-pipeline-secret';
@@ -105,30 +105,32 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     expect(readJson(ws, 'out/analysis/report/report-data.json').coverage).toMatchObject({ in_task_list: 107, categorized: 107, clustered: 107 });
   });
 
-  it('adding 10 runs costs 10 summary calls, 2 categorization calls and 1 clustering call', async () => {
+  it('adding 10 runs without a taxonomy lock rebuilds the taxonomy from scratch (growth against a lock: taxonomy-lock.test.ts)', async () => {
     for (const h of held) renameSync(h.to, h.from);
     const a = analyst();
     server.reset();
     server.handle(a.handler);
-    // Without --skip-nx-cache, Nx would restore the 117-run outputs of the first test (same inputs).
-    const res = await ws.nxAsync(['run', 'analysis:report', '--skip-nx-cache'], env);
+    const res = await ws.nxAsync(['run', 'analysis:report'], env);
     expect(res.code, res.out).toBe(0);
-    expect(a.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
+    // The 117-run outputs of the first test are restored from the Nx cache: same inputs, same key.
+    expect(cachedTargets(res.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize']);
+    expect(a.counts).toMatchObject({ summarize: 0, create: 0, update: 0, cluster: 0 });
     const cat = readJson(ws, 'out/analysis/categorize/categorization.json');
-    expect(cat.metadata.mode).toBe('incremental');
+    expect(cat.metadata.mode).toBe('from-scratch');
     expect(readJson(ws, 'out/analysis/report/report-data.json').coverage).toMatchObject({ in_task_list: 117, categorized: 117, clustered: 117 });
-    expect(ws.read('out/analysis/report/report.md')).toContain('What changed');
   });
 
-  it('plans with --dry-run from the store, and measures taxonomy stability with --stability', async () => {
+  it('plans the whole chain (the plan target) from the store, and measures taxonomy stability with --stability', async () => {
     const a = analyst();
     server.reset();
     server.handle(a.handler);
-    const dry = await ws.nxAsync(['run', 'analysis:categorize', '--dry-run', '--skip-nx-cache'], env);
-    expect(dry.code, dry.out).toBe(0);
-    expect(dry.out).toMatch(/dry run: mode unchanged/);
-    const dryCluster = await ws.nxAsync(['run', 'analysis:cluster', '--dry-run', '--skip-nx-cache'], env);
-    expect(dryCluster.out).toMatch(/all 1 answers are in the response store: nothing to pay/);
+    const plan = await ws.nxAsync(['run', 'analysis:plan'], env);
+    expect(plan.code, plan.out).toBe(0);
+    expect(plan.out).toMatch(/summarize\s+117 stored, 0 to pay/);
+    expect(plan.out).toMatch(/categorize\s+\d+ stored, 0 to pay; mode from-scratch/);
+    expect(plan.out).toMatch(/cluster\s+1 stored, 0 to pay/);
+    expect(plan.out).toMatch(/total\s+0 call\(s\) to pay/);
+    expect(executedTargets(plan.out)).toEqual(['plan']);
     expect(server.requests).toHaveLength(0);
 
     const stab = await ws.nxAsync(['run', 'analysis:categorize', '--stability', '2'], env);

@@ -7,13 +7,25 @@
 // these the first call fails naming the variable, so nothing ever falls back
 // to probing the EC2 metadata endpoint by surprise.
 import { MissingCredentialsError } from '../errors.ts';
+import type { LlmSettings } from '../types.ts';
 import { messagesProvider } from './anthropic.ts';
 import type { MessagesClient, MessagesClientHandle } from './anthropic.ts';
 import { capturingFetch, lazy, timeoutMs } from './shared.ts';
 import type { ProviderFactory } from './shared.ts';
 
+export const DEFAULT_BEDROCK_REGION = 'us-east-1';
+
 export function bedrockRegion(env: (name: string) => string | undefined): string {
-  return env('AWS_DEFAULT_REGION') ?? env('AWS_REGION') ?? 'us-east-1';
+  return env('AWS_DEFAULT_REGION') ?? env('AWS_REGION') ?? DEFAULT_BEDROCK_REGION;
+}
+
+export function defaultBedrockBaseURL(region: string): string {
+  return `https://bedrock-runtime.${region}.amazonaws.com`;
+}
+
+/** Where Bedrock calls go: base_url, else ANTHROPIC_BEDROCK_BASE_URL, else the region's runtime endpoint. */
+export function bedrockBaseURL(settings: LlmSettings, env: (name: string) => string | undefined, region: string): string {
+  return settings.base_url ?? env('ANTHROPIC_BEDROCK_BASE_URL') ?? defaultBedrockBaseURL(region);
 }
 
 export const createAnthropicBedrockProvider: ProviderFactory = (settings, opts) => {
@@ -36,7 +48,7 @@ export const createAnthropicBedrockProvider: ProviderFactory = (settings, opts) 
     const { AnthropicBedrock } = await import('@anthropic-ai/bedrock-sdk');
     const common = {
       awsRegion,
-      baseURL: settings.base_url ?? env('ANTHROPIC_BEDROCK_BASE_URL') ?? `https://bedrock-runtime.${awsRegion}.amazonaws.com`,
+      baseURL: bedrockBaseURL(settings, env, awsRegion),
       maxRetries: 0,
       timeout: timeoutMs(settings),
       fetch: capturingFetch(opts.fetch),

@@ -6,6 +6,7 @@
 // Bedrock provider reuses messagesProvider with its own client.
 import type { Anthropic } from '@anthropic-ai/sdk';
 import type { zodOutputFormat as ZodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
+import type { EnvLookup } from '../env.ts';
 import type { ChatMessage, LlmSettings } from '../types.ts';
 import {
   capturingFetch,
@@ -125,13 +126,20 @@ function answerFromMessage(name: string, message: unknown): ProviderAnswer {
   return { text, usage: usage(input, u.output_tokens) };
 }
 
+export const DEFAULT_ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
+
+/** Where Anthropic calls go: base_url, else ANTHROPIC_BASE_URL, else the public API. */
+export function anthropicBaseURL(settings: LlmSettings, env: EnvLookup): string {
+  return settings.base_url ?? env('ANTHROPIC_BASE_URL') ?? DEFAULT_ANTHROPIC_BASE_URL;
+}
+
 export const createAnthropicProvider: ProviderFactory = (settings, opts) => {
   const getClient = lazy(async (): Promise<MessagesClientHandle> => {
     const apiKey = requireEnv(opts.env, 'anthropic', [settings.api_key_env ?? 'ANTHROPIC_API_KEY']);
     const { Anthropic } = await import('@anthropic-ai/sdk');
     const client = new Anthropic({
       apiKey,
-      baseURL: settings.base_url ?? opts.env('ANTHROPIC_BASE_URL') ?? 'https://api.anthropic.com',
+      baseURL: anthropicBaseURL(settings, opts.env),
       maxRetries: 0,
       // An explicit timeout also keeps the SDK from refusing large max_tokens
       // without streaming ("Streaming is required ...").

@@ -4,6 +4,8 @@
 // (AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT, OPENAI_API_VERSION). Every value
 // is passed explicitly: the SDK refuses to start when it finds OPENAI_BASE_URL
 // next to an endpoint, and reading process.env behind our back would ignore .env.
+import type { EnvLookup } from '../env.ts';
+import type { LlmSettings } from '../types.ts';
 import { chatProvider } from './openai.ts';
 import type { ChatClientHandle } from './openai.ts';
 import { capturingFetch, lazy, requireEnv, timeoutMs } from './shared.ts';
@@ -17,12 +19,24 @@ export function azureBaseURL(endpoint: string): string {
   return /\/openai$/.test(trimmed) ? trimmed : `${trimmed}/openai`;
 }
 
+export const AZURE_ENDPOINT_VARS = ['AZURE_ENDPOINT', 'AZURE_OPENAI_ENDPOINT'] as const;
+export const AZURE_API_VERSION_VARS = ['AZURE_API_VERSION', 'OPENAI_API_VERSION'] as const;
+
+/** The resource endpoint: base_url, else the first endpoint variable set (undefined: none). */
+export function azureEndpoint(settings: LlmSettings, env: EnvLookup): string | undefined {
+  return settings.base_url ?? AZURE_ENDPOINT_VARS.map((n) => env(n)).find((v) => v !== undefined);
+}
+
+export function azureApiVersion(env: EnvLookup): string {
+  return AZURE_API_VERSION_VARS.map((n) => env(n)).find((v) => v !== undefined) ?? DEFAULT_AZURE_API_VERSION;
+}
+
 export const createAzureProvider: ProviderFactory = (settings, opts) => {
   const getClient = lazy(async (): Promise<ChatClientHandle> => {
     const keyVars = settings.api_key_env ? [settings.api_key_env] : ['AZURE_API_KEY', 'AZURE_OPENAI_API_KEY'];
     const apiKey = requireEnv(opts.env, 'azure', keyVars);
-    const endpoint = settings.base_url ?? requireEnv(opts.env, 'azure', ['AZURE_ENDPOINT', 'AZURE_OPENAI_ENDPOINT'], 'or set base_url');
-    const apiVersion = opts.env('AZURE_API_VERSION') ?? opts.env('OPENAI_API_VERSION') ?? DEFAULT_AZURE_API_VERSION;
+    const endpoint = azureEndpoint(settings, opts.env) ?? requireEnv(opts.env, 'azure', AZURE_ENDPOINT_VARS, 'or set base_url');
+    const apiVersion = azureApiVersion(opts.env);
     const { AzureOpenAI } = await import('openai');
     const client = new AzureOpenAI({
       apiKey,

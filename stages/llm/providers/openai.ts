@@ -6,6 +6,7 @@
 // client validates the extracted JSON with zod. The Azure and OpenAI-compatible
 // providers reuse the chat logic with their own client.
 import type { OpenAI } from 'openai';
+import type { EnvLookup } from '../env.ts';
 import type { LlmSettings } from '../types.ts';
 import {
   capturingFetch,
@@ -220,13 +221,20 @@ function responsesAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
   return { text, usage: usage(body.usage?.input_tokens, body.usage?.output_tokens, body.usage?.total_tokens) };
 }
 
+export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
+
+/** Where OpenAI calls go: base_url, else OPENAI_BASE_URL, else the public API. */
+export function openaiBaseURL(settings: LlmSettings, env: EnvLookup): string {
+  return settings.base_url ?? env('OPENAI_BASE_URL') ?? DEFAULT_OPENAI_BASE_URL;
+}
+
 export const createOpenAIProvider: ProviderFactory = (settings, opts) => {
   const getClient = lazy(async (): Promise<ChatClientHandle> => {
     const apiKey = requireEnv(opts.env, 'openai', [settings.api_key_env ?? 'OPENAI_API_KEY']);
     const { OpenAI } = await import('openai');
     const client = new OpenAI({
       apiKey,
-      baseURL: settings.base_url ?? opts.env('OPENAI_BASE_URL') ?? 'https://api.openai.com/v1',
+      baseURL: openaiBaseURL(settings, opts.env),
       organization: opts.env('OPENAI_ORG_ID') ?? null,
       project: opts.env('OPENAI_PROJECT_ID') ?? null,
       maxRetries: 0,

@@ -2,7 +2,7 @@
 // cluster -> category -> run from the JSON embedded in the page and filters it.
 // Data only ever reaches the page through textContent and text nodes; the one
 // attribute set from data is the run folder link, which the report generator
-// has already reduced to a percent-encoded relative path.
+// has already reduced to a percent-encoded relative path or file:// URL.
 (() => {
   'use strict';
 

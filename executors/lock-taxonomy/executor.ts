@@ -1,0 +1,40 @@
+// nx run <analysis>:lock-taxonomy — records the current categorization as the
+// analysis' taxonomy lock (analyses/<name>/taxonomy.lock.json), the explicit,
+// committed base of later categorizations. Never cached: it writes a file
+// that is reviewed and committed, not a build output.
+import { join } from 'node:path';
+import { buildLock, describeLockChange, formatLock, lockPath, readTaxonomyLock } from '../../stages/taxonomy-lock.ts';
+import type { LockSource } from '../../stages/taxonomy-lock.ts';
+import { writeFileAtomicSync } from '../../stages/util/fs.ts';
+import { runExecutor, stageContext } from '../lib/context.ts';
+import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
+import { readUpstream } from '../lib/io.ts';
+
+interface CategorizationFile {
+  categorization: { categories: LockSource['categories'] };
+  metadata: { built_with?: Record<string, unknown>; summary_digests?: Record<string, string> };
+}
+
+export default async function lockTaxonomy(options: BaseOptions, context: ExecutorContextLike) {
+  return runExecutor('lock-taxonomy', async () => {
+    const ctx = stageContext(options, context);
+    const name = ctx.analysis.name;
+    const cat = readUpstream<CategorizationFile>(ctx.outputOf('categorize'), 'categorization.json', 'categorize');
+    if (!cat.metadata.built_with || !cat.metadata.summary_digests) {
+      throw new Error(`${join(ctx.outputOf('categorize'), 'categorization.json')} has no built_with or summary_digests: re-run the categorize target`);
+    }
+    const rel = lockPath(name);
+    const abs = join(ctx.workspaceRoot, rel);
+    const previous = readTaxonomyLock(abs, rel);
+    const next = buildLock({ analysis: name, built_with: cat.metadata.built_with, categories: cat.categorization.categories, summary_digests: cat.metadata.summary_digests });
+    const text = formatLock(next);
+    if (previous && formatLock(previous) === text) {
+      console.log(`lock-taxonomy: ${rel} is up to date (${next.categories.length} categories).`);
+      return true;
+    }
+    writeFileAtomicSync(abs, text);
+    console.log(`lock-taxonomy: wrote ${rel}: ${describeLockChange(previous, next).join('\n')}`);
+    console.log(`lock-taxonomy: review it with \`git diff ${rel}\` and commit it; categorize now builds on it.`);
+    return true;
+  });
+}

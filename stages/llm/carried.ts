@@ -1,0 +1,143 @@
+// Answers carried in a stage's own output. Each LLM stage writes
+// `answers.jsonl` next to its results: one line per answer it used (from the
+// store, carried, or bought), sorted by request hash, holding only what is
+// the same on every run with the same inputs, so the file is byte-identical
+// when they are. Nx caches and restores it with the rest of the output, so a
+// clone whose targets came from the Nx cache (and whose response store is
+// empty) still has every answer: on a store miss the stage takes the answer
+// from there, copies it into the store, and pays only for what is new.
+import { readFileSync } from 'node:fs';
+import type { ResponseStore, StoredAnswer } from './store.ts';
+import type { Usage } from './types.ts';
+
+export const ANSWERS_FILE = 'answers.jsonl';
+
+/** One line of answers.jsonl. `text` is the whole answer as the store keeps it (raw text; JSON for offline answers). */
+export interface AnswerRecord {
+  request_hash: string;
+  text: string;
+  usage: Usage;
+  /** USD when the answer was bought (null: the model has no price). */
+  cost_usd: number | null;
+}
+
+const HASH = /^[0-9a-f]{64}$/;
+
+function isCount(x: unknown): x is number {
+  return typeof x === 'number' && Number.isFinite(x) && x >= 0;
+}
+
+/** One line, keys in a fixed order. */
+export function answerLine(r: AnswerRecord): string {
+  return JSON.stringify({
+    request_hash: r.request_hash,
+    text: r.text,
+    usage: { input_tokens: r.usage.input_tokens, output_tokens: r.usage.output_tokens, total_tokens: r.usage.total_tokens },
+    cost_usd: r.cost_usd,
+  });
+}
+
+/** The file text: one line per distinct hash, sorted by hash (code-point order), each ending in a newline. */
+export function formatAnswers(records: Iterable<AnswerRecord>): string {
+  const byHash = new Map<string, AnswerRecord>();
+  for (const r of records) if (!byHash.has(r.request_hash)) byHash.set(r.request_hash, r);
+  const hashes = [...byHash.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return hashes.map((h) => `${answerLine(byHash.get(h) as AnswerRecord)}\n`).join('');
+}
+
+/** The record on one line, or why it cannot be used. */
+function parseLine(line: string): AnswerRecord | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not a JSON object';
+  const o = v as Record<string, unknown>;
+  if (typeof o['request_hash'] !== 'string' || !HASH.test(o['request_hash'])) return 'request_hash is not a sha256 hex digest';
+  if (typeof o['text'] !== 'string') return 'text is not a string';
+  const u = o['usage'] as Record<string, unknown> | null | undefined;
+  if (!u || typeof u !== 'object' || !isCount(u['input_tokens']) || !isCount(u['output_tokens']) || !isCount(u['total_tokens'])) {
+    return 'usage is not {input_tokens, output_tokens, total_tokens}';
+  }
+  const cost = o['cost_usd'];
+  if (cost !== null && !(typeof cost === 'number' && Number.isFinite(cost))) return 'cost_usd is not a number or null';
+  return {
+    request_hash: o['request_hash'],
+    text: o['text'],
+    usage: { input_tokens: u['input_tokens'], output_tokens: u['output_tokens'], total_tokens: u['total_tokens'] },
+    cost_usd: cost,
+  };
+}
+
+/** Parses answers.jsonl text; damaged lines are listed (1-based), never thrown. Blank lines are ignored. */
+export function parseAnswers(text: string): { answers: Map<string, AnswerRecord>; damaged: { line: number; reason: string }[] } {
+  const answers = new Map<string, AnswerRecord>();
+  const damaged: { line: number; reason: string }[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    const r = parseLine(line);
+    if (typeof r === 'string') damaged.push({ line: i + 1, reason: r });
+    else if (!answers.has(r.request_hash)) answers.set(r.request_hash, r);
+  }
+  return { answers, damaged };
+}
+
+/**
+ * The answers carried in `file` (a stage's own answers.jsonl). A missing file
+ * is an empty one; an unreadable file or damaged lines give one warning and
+ * are skipped (their answers are misses).
+ */
+export function readCarriedAnswers(file: string, warn: (msg: string) => void): Map<string, AnswerRecord> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`carried answers: ignoring unreadable ${file}: ${(err as Error).message}`);
+    return new Map();
+  }
+  const { answers, damaged } = parseAnswers(text);
+  if (damaged.length > 0) {
+    const first = damaged[0]!;
+    warn(
+      `carried answers: skipped ${damaged.length} damaged line(s) of ${file} (line ${first.line}: ${first.reason}` +
+        `${damaged.length > 1 ? `; lines ${damaged.map((d) => d.line).join(', ')}` : ''}); their answers are asked again if needed`,
+    );
+  }
+  return answers;
+}
+
+export interface CarriedStore extends ResponseStore {
+  /** Lookups answered from the carried answers (each then copied into the local store). */
+  readonly carriedHits: number;
+}
+
+/**
+ * The local store with the carried answers layered under it: a lookup tries
+ * the local store, then the carried answers; a carried answer is copied into
+ * the local store (with the request of the lookup) before it is returned.
+ * Writes go to the local store.
+ */
+export function withCarriedAnswers(local: ResponseStore, carried: ReadonlyMap<string, AnswerRecord>): CarriedStore {
+  let carriedHits = 0;
+  return {
+    dir: local.dir,
+    get carriedHits() {
+      return carriedHits;
+    },
+    get(hash, request) {
+      const hit = local.get(hash, request);
+      if (hit) return hit;
+      const c = carried.get(hash);
+      if (!c) return undefined;
+      const answer: StoredAnswer = { request: request ?? null, text: c.text, usage: { ...c.usage }, cost_usd: c.cost_usd };
+      local.put(hash, answer);
+      carriedHits += 1;
+      return answer;
+    },
+    put: (hash, answer) => local.put(hash, answer),
+  };
+}

@@ -1,0 +1,210 @@
+// The report executor on real (offline) upstream outputs: "what changed" comes
+// from the committed taxonomy lock and never from a previous report-data.json,
+// and nothing in its output depends on where the workspace lives.
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import categorize from '../executors/categorize/executor.ts';
+import cluster from '../executors/cluster/executor.ts';
+import report from '../executors/report/executor.ts';
+import summarize from '../executors/summarize/executor.ts';
+import taskList from '../executors/task-list/executor.ts';
+import { buildLock, formatLock, lockPath } from '../stages/taxonomy-lock.ts';
+
+const REPO = resolve(import.meta.dirname, '..');
+const NAME = 'small';
+const LOCK = lockPath(NAME);
+const REPORT_FILES = ['report-data.json', 'report.html', 'report.md'];
+
+let base: string;
+let root: string;
+
+function pipeline(dataRoot: string): string {
+  return `
+data:
+  root: ${dataRoot}
+defaults:
+  provider: offline
+analyses:
+  - name: ${NAME}
+    agents: [claude-haiku-4-5-20251001]
+    domains: [os]
+`;
+}
+
+/** A workspace at `dir` with the upstream outputs built by the real (offline) executors. */
+async function workspace(dir: string, dataRoot = 'data'): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  if (dataRoot === 'data') cpSync(join(REPO, 'examples/perturbed_queries'), join(dir, 'data'), { recursive: true });
+  cpSync(join(REPO, 'prompts'), join(dir, 'prompts'), { recursive: true });
+  mkdirSync(join(dir, 'analyses', NAME), { recursive: true });
+  writeFileSync(join(dir, 'pipeline.yaml'), pipeline(dataRoot));
+  const ctx = { root: dir, projectName: NAME };
+  for (const [stage, run] of [['task-list', taskList], ['summarize', summarize], ['categorize', categorize], ['cluster', cluster]] as const) {
+    const res = await (run as (o: { analysis: string }, c: typeof ctx) => Promise<{ success: boolean }>)({ analysis: NAME }, ctx);
+    if (!res.success) throw new Error(`${stage} failed in ${dir}`);
+  }
+  return dir;
+}
+
+const runReport = (dir: string, outDir?: string) => report({ analysis: NAME, ...(outDir ? { outDir } : {}) }, { root: dir, projectName: NAME });
+const readOut = (dir: string, file: string, outDir = 'out') => readFileSync(join(dir, outDir, NAME, 'report', file), 'utf8');
+const reportBytes = (dir: string) => Object.fromEntries(REPORT_FILES.map((f) => [f, readOut(dir, f)]));
+
+function writeLockFrom(dir: string, edit: (cats: { category_id: string; category_name: string; definition: string; examples: { run_id: string; trigger_phrase: string | null; justification: string | null }[] }[]) => void): void {
+  const cat = JSON.parse(readFileSync(join(dir, 'out', NAME, 'categorize', 'categorization.json'), 'utf8'));
+  const categories = structuredClone(cat.categorization.categories);
+  edit(categories);
+  const runs = categories.flatMap((c: { examples: { run_id: string }[] }) => c.examples.map((e) => e.run_id));
+  const lock = buildLock({
+    analysis: NAME,
+    built_with: { provider: 'offline' },
+    categories,
+    summary_digests: Object.fromEntries(runs.map((r: string, i: number) => [r, i.toString(16).padStart(64, '0')])),
+  });
+  writeFileSync(join(dir, LOCK), formatLock(lock));
+}
+
+beforeAll(async () => {
+  vi.spyOn(console, 'log').mockImplementation(() => {});
+  vi.spyOn(console, 'warn').mockImplementation(() => {});
+  base = mkdtempSync(join(tmpdir(), 'report-exec-'));
+  root = await workspace(join(base, 'ws'));
+}, 120_000);
+afterAll(() => {
+  vi.restoreAllMocks();
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('report executor: the baseline', () => {
+  it('has no "what changed" without a taxonomy lock', async () => {
+    rmSync(join(root, LOCK), { force: true });
+    expect(await runReport(root)).toEqual({ success: true });
+    const data = JSON.parse(readOut(root, 'report-data.json'));
+    expect(data.baseline).toBeNull();
+    expect(data.snapshot.runs.length).toBeGreaterThan(0);
+    expect(readOut(root, 'report.md')).not.toContain('What changed');
+    expect(readOut(root, 'report.html')).not.toContain('id="changes"');
+  });
+
+  it('never reads its own previous output: a foreign report-data.json changes no byte', async () => {
+    rmSync(join(root, LOCK), { force: true });
+    rmSync(join(root, 'out', NAME, 'report'), { recursive: true, force: true });
+    expect(await runReport(root)).toEqual({ success: true });
+    const fresh = reportBytes(root);
+    // What another clone's cache could have left there: a different snapshot and baseline.
+    const data = JSON.parse(fresh['report-data.json'] as string);
+    const foreign = { ...data, snapshot: { runs: ['x:1'], categories: [], clusters: [] }, baseline: { runs: ['x:0'], categories: [], clusters: [] } };
+    writeFileSync(join(root, 'out', NAME, 'report', 'report-data.json'), JSON.stringify(foreign));
+    expect(await runReport(root)).toEqual({ success: true });
+    expect(reportBytes(root)).toEqual(fresh);
+  });
+
+  it('compares with the committed taxonomy lock: runs and categories, clusters not compared', async () => {
+    let removedRun = '';
+    let droppedName = '';
+    writeLockFrom(root, (cats) => {
+      // The lock knew one run fewer, a category the report no longer has, and one that has since disappeared.
+      const first = cats[0] as (typeof cats)[number];
+      removedRun = (first.examples.pop() as { run_id: string }).run_id;
+      const last = cats[cats.length - 1] as (typeof cats)[number];
+      droppedName = last.category_name;
+      last.category_id = 'cat-retired';
+      last.category_name = 'Retired category';
+    });
+    expect(await runReport(root)).toEqual({ success: true });
+    const data = () => JSON.parse(readOut(root, 'report-data.json'));
+    const md = readOut(root, 'report.md');
+    expect(md).toContain(`## What changed\n\nCompared with the taxonomy lock (analyses/${NAME}/taxonomy.lock.json).\n`);
+    expect(md).toMatch(/- Clusters: \d+ now, not compared\n/);
+    expect(md).toContain('Clusters are not compared: the taxonomy lock has no cluster information.');
+    expect(md).toContain('### New runs (');
+    expect(md).toContain('### Removed categories (1)\n\n- Retired category: had ');
+    expect(md).toContain('### New categories (1)\n\n- ');
+    expect(data().snapshot.categories.map((c: { category_name: string }) => c.category_name)).toContain(droppedName);
+    expect(md).not.toMatch(/New clusters|Removed clusters/);
+    const html = readOut(root, 'report.html');
+    expect(html).toContain(`<p class="lead">Compared with the taxonomy lock (analyses/${NAME}/taxonomy.lock.json).</p>`);
+    expect(data().baseline).toMatchObject({ label: 'the taxonomy lock', source: LOCK, clusters: null });
+    expect(data().baseline.runs).not.toContain(removedRun);
+    expect(data().snapshot.runs).toContain(removedRun);
+    expect(data().snapshot.clusters.length).toBeGreaterThan(0);
+  });
+
+  it('gives the same bytes for the same lock, whatever the report wrote before', async () => {
+    const before = reportBytes(root);
+    rmSync(join(root, 'out', NAME, 'report'), { recursive: true, force: true });
+    expect(await runReport(root)).toEqual({ success: true });
+    expect(reportBytes(root)).toEqual(before);
+  });
+
+  it('fails with the file, key and expectation when the lock is invalid', async () => {
+    writeFileSync(join(root, LOCK), JSON.stringify({ lock_version: 1, analysis: NAME, built_with: {}, categories: [{ category_id: 'c' }] }));
+    const errors: string[] = [];
+    const spy = vi.spyOn(console, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
+    try {
+      expect(await runReport(root)).toEqual({ success: false });
+    } finally {
+      spy.mockRestore();
+      rmSync(join(root, LOCK), { force: true });
+    }
+    expect(errors.join('\n')).toContain(LOCK);
+    expect(errors.join('\n')).toMatch(/categories\.0\.category_name|categories\[0\]\.category_name/);
+  });
+});
+
+describe('report executor: run folders', () => {
+  const runsOf = (html: string) => {
+    const m = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html);
+    return (JSON.parse((m as RegExpExecArray)[1] as string) as { runs: { run_id: string; folder: string; href: string | null }[] }).runs;
+  };
+
+  it('shows the folder relative to the data root and links it from the report folder', async () => {
+    rmSync(join(root, LOCK), { force: true });
+    expect(await runReport(root)).toEqual({ success: true });
+    const runs = runsOf(readOut(root, 'report.html'));
+    expect(runs.length).toBeGreaterThan(0);
+    for (const r of runs) {
+      expect(r.folder).toMatch(/^os\/[^/]+\/o4-mini-2025-04-16\/perturbed_query_[^/]+\/iterative_refinement_[^/]+\/agent_claude-haiku-4-5-20251001$/);
+      expect(r.href).toBe(`../../../data/${r.folder.split('/').map(encodeURIComponent).join('/')}`);
+      // The link resolves to the run's folder in this workspace.
+      expect(readdirSync(resolve(root, 'out', NAME, 'report', decodeURIComponent(r.href as string)))).toContain('refinement_summary.json');
+    }
+  });
+
+  it('follows the configured output folder', async () => {
+    cpSync(join(root, 'out'), join(root, 'build', 'reports'), { recursive: true });
+    expect(await runReport(root, 'build/reports')).toEqual({ success: true });
+    const runs = runsOf(readOut(root, 'report.html', 'build/reports'));
+    for (const r of runs) expect(r.href?.startsWith('../../../../data/os/')).toBe(true);
+  });
+
+  it('links an absolute data root by file:// URL of the configured path, the same from any workspace', async () => {
+    const data = join(base, 'shared-data');
+    cpSync(join(REPO, 'examples/perturbed_queries'), data, { recursive: true });
+    const ws = await workspace(join(base, 'abs'), data);
+    const deeper = await workspace(join(base, 'abs2', 'b', 'c', 'd'), data);
+    expect(await runReport(ws)).toEqual({ success: true });
+    expect(await runReport(deeper)).toEqual({ success: true });
+    const runs = runsOf(readOut(ws, 'report.html'));
+    for (const r of runs) {
+      expect(r.folder.startsWith('os/')).toBe(true);
+      expect(r.href).toBe(`file://${data.split('/').map(encodeURIComponent).join('/')}/${r.folder.split('/').map(encodeURIComponent).join('/')}`);
+    }
+    expect(reportBytes(deeper)).toEqual(reportBytes(ws));
+    for (const f of REPORT_FILES) expect(readOut(deeper, f)).not.toContain(deeper);
+  }, 120_000);
+
+  it('writes the same bytes in a workspace at another depth', async () => {
+    const deep = await workspace(join(base, 'y', 'b', 'c', 'd'));
+    expect(await runReport(deep)).toEqual({ success: true });
+    rmSync(join(root, 'out', NAME, 'report'), { recursive: true, force: true });
+    expect(await runReport(root)).toEqual({ success: true });
+    expect(reportBytes(deep)).toEqual(reportBytes(root));
+    for (const f of REPORT_FILES) {
+      expect(readOut(deep, f)).not.toContain(deep);
+      expect(readOut(deep, f)).not.toContain(base);
+    }
+  }, 120_000);
+});
