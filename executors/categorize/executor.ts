@@ -40,11 +40,6 @@ export interface CategorizeOptions extends BaseOptions, LlmRunOptions {
   stability?: number;
 }
 
-/** The stable id of one category or cluster name (see stableIds). */
-export function stableId(prefix: string, name: string): string {
-  return stableIds(prefix, [name], sha256)[0] as string;
-}
-
 interface Outcome {
   categories: Category[];
   unassigned: { id: string; reason: string }[];
