@@ -1,30 +1,15 @@
 // The code closure scanner on throw-away fixture trees: what it follows, what
 // it ignores (comments, strings), and the patterns it refuses with a clear error.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { treeMaker } from './helpers/trees.ts';
 import { codeClosure, CodeClosureError } from '../executors/code-closure.ts';
 import type { ScanCache } from '../executors/code-closure.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 
-let dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
-
-/** A fixture tree from { relative path: content }. */
-function tree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'code-closure-'));
-  dirs.push(root);
-  for (const [rel, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, rel)), { recursive: true });
-    writeFileSync(join(root, rel), text);
-  }
-  return root;
-}
+const { tree, cleanup } = treeMaker('code-closure-');
+afterEach(cleanup);
 
 const closureError = (root: string, entry = 'main.ts') => {
   try {

@@ -1,27 +1,15 @@
 // Files named in pipeline.yaml: Nx file inputs where Nx can hash them, a
 // runtime digest elsewhere (outside the workspace, or ignored by git/.nxignore).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { treeMaker } from './helpers/trees.ts';
 import { namedFileInputs } from '../executors/named-inputs.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
-let dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
-function tree(files: Record<string, string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'named-'));
-  dirs.push(root);
-  for (const [rel, text] of Object.entries(files)) {
-    mkdirSync(join(root, rel, '..'), { recursive: true });
-    writeFileSync(join(root, rel), text);
-  }
-  return root;
-}
+const { tree, cleanup } = treeMaker('named-');
+afterEach(cleanup);
 
 describe('namedFileInputs', () => {
   it('uses file inputs for tracked workspace files, a runtime digest for ignored and outside ones', () => {

@@ -3,9 +3,9 @@
 // (not be served from the cache) and, where the edit changes what it writes,
 // its output must change. Reverting the edit gives a cache hit with the
 // original bytes again.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTree } from '../helpers/trees.ts';
 import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
 
@@ -30,19 +30,7 @@ const MUTATIONS: Mutation[] = [
   { stage: 'report', file: 'stages/report/html-assets/report.js', find: /$/, replace: '\n// mutated\n', changesOutput: true },
 ];
 
-/** Every file of a folder, with its bytes, by relative path. */
-function snapshot(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p.slice(dir.length + 1)] = readFileSync(p, 'latin1');
-    }
-  };
-  walk(dir);
-  return out;
-}
+const snapshot = (dir: string) => readTree(dir);
 
 describe('cache keys follow the code each stage reaches (mutation test)', () => {
   let ws: TempWorkspace;

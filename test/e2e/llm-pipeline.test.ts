@@ -4,6 +4,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:f
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyst } from '../helpers/analyst-fake.ts';
+import { fakeOpenAiPipeline, uniqueSampleRuns } from '../helpers/trees.ts';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
 import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
@@ -11,41 +12,7 @@ import type { TempWorkspace } from './workspace.ts';
 
 const KEY = 'sk-e2e-llm-pipeline-secret';
 
-function pipelineYaml(url: string, extra = ''): string {
-  return `
-data:
-  root: examples/perturbed_queries
-defaults:
-  provider: openai
-  model: gpt-5-mini
-  base_url: ${url}/v1
-  concurrency: 8
-  max_retries: 0
-${extra}
-analyses:
-  - name: analysis
-    agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]
-`;
-}
-
-interface RunRef { task: string; pid: string; dir: string }
-
-/** Agent folders of runs whose (task, pid) pair is unique in the sample, so holding them out changes no other run's id. */
-function uniqueRuns(root: string): RunRef[] {
-  const base = join(root, 'examples/perturbed_queries');
-  const found: RunRef[] = [];
-  for (const domain of readdirSync(base)) {
-    for (const task of readdirSync(join(base, domain))) {
-      const pm = join(base, domain, task, 'o4-mini-2025-04-16');
-      for (const pq of readdirSync(pm)) {
-        const refs = readdirSync(join(pm, pq)).filter((f) => f.startsWith('iterative_refinement_'))
-          .flatMap((rm) => readdirSync(join(pm, pq, rm)).map((ag) => join(pm, pq, rm, ag)));
-        if (refs.length === 1) found.push({ task, pid: pq.replace('perturbed_query_', ''), dir: refs[0] as string });
-      }
-    }
-  }
-  return found.sort((a, b) => (a.dir < b.dir ? -1 : 1));
-}
+const pipelineYaml = fakeOpenAiPipeline;
 
 const readJson = (ws: TempWorkspace, rel: string) => JSON.parse(ws.read(rel));
 
@@ -91,7 +58,7 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
 
   it('categorizes 107 runs from scratch (a fresh store, 10 runs held out)', async () => {
     rmSync(join(ws.root, 'out'), { recursive: true, force: true });
-    held = uniqueRuns(ws.root).slice(0, 10).map((r) => ({ from: r.dir, to: join(ws.root, 'held', r.dir.slice(ws.root.length)) }));
+    held = uniqueSampleRuns(ws.root).slice(0, 10).map((rel) => ({ from: join(ws.root, rel), to: join(ws.root, 'held', rel) }));
     for (const h of held) {
       mkdirSync(dirname(h.to), { recursive: true });
       renameSync(h.from, h.to);

@@ -10,6 +10,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyst, stepOf } from '../helpers/analyst-fake.ts';
+import { fakeOpenAiPipeline } from '../helpers/trees.ts';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
 import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
@@ -17,21 +18,7 @@ import type { TempWorkspace } from './workspace.ts';
 
 const KEY = 'sk-e2e-refresh-secret';
 
-function pipelineYaml(url: string): string {
-  return `
-data:
-  root: examples/perturbed_queries
-defaults:
-  provider: openai
-  model: gpt-5-mini
-  base_url: ${url}/v1
-  concurrency: 8
-  max_retries: 0
-analyses:
-  - name: analysis
-    agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]
-`;
-}
+const pipelineYaml = (url: string) => fakeOpenAiPipeline(url);
 
 describe('refresh and carried answers (real nx, fake OpenAI endpoint)', () => {
   let server: FakeProviderServer;

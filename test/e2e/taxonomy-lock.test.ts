@@ -2,11 +2,12 @@
 // reviewed change, and show that outputs depend on the commit, not on the
 // history of the workspace (or of whoever filled a shared Nx cache).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyst } from '../helpers/analyst-fake.ts';
+import { fakeOpenAiPipeline, readTree, uniqueSampleRuns } from '../helpers/trees.ts';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
 import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
@@ -20,22 +21,7 @@ interface Lock {
 }
 const runsOf = (lock: Lock) => new Map(lock.categories.flatMap((c) => c.runs.map((r) => [r.run_id, c.category_id] as const)));
 
-/** Agent folders of 10 runs whose (task, pid) pair is unique in the sample (holding them out changes no other run's prompt id). */
-function heldOutRuns(root: string): string[] {
-  const base = join(root, 'examples/perturbed_queries');
-  const found: string[] = [];
-  for (const domain of readdirSync(base)) {
-    for (const task of readdirSync(join(base, domain))) {
-      const pm = join(base, domain, task, 'o4-mini-2025-04-16');
-      for (const pq of readdirSync(pm)) {
-        const refs = readdirSync(join(pm, pq)).filter((f) => f.startsWith('iterative_refinement_'))
-          .flatMap((rm) => readdirSync(join(pm, pq, rm)).map((ag) => join(pm, pq, rm, ag)));
-        if (refs.length === 1) found.push(refs[0] as string);
-      }
-    }
-  }
-  return found.sort().slice(0, 10).map((abs) => abs.slice(root.length + 1));
-}
+const heldOutRuns = (root: string) => uniqueSampleRuns(root).slice(0, 10);
 
 function hold(ws: TempWorkspace, rels: string[]): () => void {
   for (const rel of rels) {
@@ -52,20 +38,7 @@ const git = (ws: TempWorkspace, ...args: string[]) =>
   execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], { cwd: ws.root, encoding: 'utf8' });
 
 /** Every file under out/<analysis>/ except the run logs (timestamps on purpose, never an Nx output). */
-function outputs(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const base = join(root, 'out/analysis');
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      if (p === join(base, 'logs')) continue;
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p.slice(base.length + 1)] = readFileSync(p, 'latin1');
-    }
-  };
-  walk(base);
-  return out;
-}
+const outputs = (root: string) => readTree(join(root, 'out/analysis'), ['logs']);
 
 describe('taxonomy lock with an LLM analyst (fake OpenAI endpoint)', () => {
   let server: FakeProviderServer;
@@ -76,19 +49,7 @@ describe('taxonomy lock with an LLM analyst (fake OpenAI endpoint)', () => {
   beforeAll(async () => {
     server = await startFakeProviderServer({ maxLifetimeMs: 280_000 });
     ws = tempWorkspace({ prefix: 'meta-analysis-lock-' });
-    ws.write('pipeline.yaml', `
-data:
-  root: examples/perturbed_queries
-defaults:
-  provider: openai
-  model: gpt-5-mini
-  base_url: ${server.url}/v1
-  concurrency: 8
-  max_retries: 0
-analyses:
-  - name: analysis
-    agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]
-`);
+    ws.write('pipeline.yaml', fakeOpenAiPipeline(server.url));
     restore = hold(ws, heldOutRuns(ws.root));
     git(ws, 'init', '-q');
     git(ws, 'add', '-A');
