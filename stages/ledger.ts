@@ -40,10 +40,23 @@ export interface FailedRun {
   reason: string;
 }
 
-/** Stable file name for per-run outputs: mirrors the input tree. */
+/**
+ * The relative folder of a run's per-run outputs: mirrors the input tree, one
+ * component per field. The mapping is injective and cannot leave the folder it
+ * is joined to: a character outside [A-Za-z0-9._-] is percent-encoded (its
+ * UTF-8 bytes as %XX), and so is a component made only of dots ("." and ".."),
+ * so two different runs never share a path ("dup task" -> "dup%20task",
+ * "dup_task" stays). An empty component becomes "%" (no encoding yields it).
+ */
 export function runOutputPath(run: LedgerRun): string {
-  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
-  return [run.domain, run.task_id, run.perturbed_id, run.refinement_model, run.agent].map(safe).join('/');
+  return [run.domain, run.task_id, run.perturbed_id, run.refinement_model, run.agent].map(pathComponent).join('/');
+}
+
+function pathComponent(s: string): string {
+  if (s === '') return '%';
+  const encode = (ch: string) => [...new TextEncoder().encode(ch)].map((b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  if (/^\.+$/.test(s)) return encode(s);
+  return s.replace(/[^A-Za-z0-9._-]/gu, encode);
 }
 
 /**

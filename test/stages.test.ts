@@ -19,8 +19,20 @@ describe('run ids', () => {
     expect(ids.get(runs[1]!.run_id)).toBe('t1:p1:rmB:ag1');
     expect(new Set(ids.values()).size).toBe(3);
   });
-  it('maps a run to a safe relative output path', () => {
-    expect(runOutputPath(run('t/1', 'p:1', 'rm', 'a'))).toBe('os/t_1/p_1/rm/a');
+  it('maps a run to a relative output path that cannot collide or leave its folder', () => {
+    expect(runOutputPath(run('t/1', 'p:1', 'rm', 'a'))).toBe('os/t%2F1/p%3A1/rm/a');
+    expect(runOutputPath(run('task-1', 'p1', 'gpt-5.1', 'claude_x'))).toBe('os/task-1/p1/gpt-5.1/claude_x');
+    // Folders that used to share a path, or escape: each its own, inside.
+    const names = ['dup task', 'dup_task', 'dup%20task', '..', '.', '', 'a..b', 'é', 'e\u0301', '%'];
+    const paths = names.map((t) => runOutputPath(run(t, 'p', 'rm', 'a')));
+    expect(new Set(paths).size).toBe(names.length);
+    for (const p of paths) {
+      expect(p.split('/')).toHaveLength(5);
+      for (const part of p.split('/')) {
+        expect(part).not.toMatch(/^\.+$/);
+        expect(part).toMatch(/^[A-Za-z0-9._%-]+$/);
+      }
+    }
   });
 });
 
