@@ -1,7 +1,9 @@
 // What every executor needs: the resolved analysis, its folders, a logger that
 // stays readable in CI logs, and the one error handler that turns typed
 // errors into a message and `{ success: false }` instead of a stack trace.
-import { isAbsolute, join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import lockfile from 'proper-lockfile';
 import { ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
 import type { ResolvedAnalysis, StageName } from '../../stages/config.ts';
 import { writeJson } from './io.ts';
@@ -30,12 +32,20 @@ export interface StageContext {
   resolvePath(p: string): string;
 }
 
-export function stageContext(options: BaseOptions, context: ExecutorContextLike): StageContext {
+/**
+ * The context of one target. Unless `lock` is false (the plan, which writes
+ * nothing), it first takes the analysis' writer lock: one writer per analysis
+ * at a time, so two `nx run` in one workspace wait for each other instead of
+ * deleting or mixing each other's outputs. Released when the executor ends
+ * (runExecutor), or by the process exit.
+ */
+export function stageContext(options: BaseOptions, context: ExecutorContextLike, opts: { lock?: boolean } = {}): StageContext {
   const workspaceRoot = context.root;
   const cfg = loadPipeline(workspaceRoot);
   const name = options.analysis ?? context.projectName;
   const analysis = resolveAnalysis(cfg, name);
   const outDir = options.outDir ?? 'out';
+  if (opts.lock !== false) lockAnalysis(join(workspaceRoot, outDir, analysis.name), workspaceRoot);
   const resolvePath = (p: string) => (isAbsolute(p) ? p : resolve(workspaceRoot, p));
   return {
     workspaceRoot,
@@ -71,6 +81,57 @@ export function progressPrinter(label: string, total: number): (done: number, ex
   };
 }
 
+/** Writer locks this process holds, released when its executor ends. */
+const heldLocks: (() => void)[] = [];
+
+/** How long a lock whose holder stopped refreshing it (a killed process) blocks others. */
+const LOCK_STALE_MS = 120_000;
+
+/**
+ * Takes the writer lock of an analysis' output folder (proper-lockfile: an
+ * atomic `mkdir` of `<dir>.lock`, refreshed while held). Waits, with one
+ * message, while another process holds it; a lock left by a killed process
+ * is taken over once stale.
+ */
+function lockAnalysis(dir: string, workspaceRoot: string): void {
+  mkdirSync(dir, { recursive: true });
+  const shown = relative(workspaceRoot, dir) || dir;
+  let announced = false;
+  for (;;) {
+    try {
+      heldLocks.push(
+        lockfile.lockSync(dir, {
+          stale: LOCK_STALE_MS,
+          realpath: false,
+          onCompromised: (err) => {
+            // Another process took the lock over (this one stalled past the stale time): stop rather than write beside it.
+            console.error(`${shown}: lost the writer lock (${err.message}); stopping so two runs never write at once. Run the command again.`);
+            process.exit(1);
+          },
+        }),
+      );
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      if (!announced) {
+        console.error(`${shown}: another run is writing this analysis' outputs; waiting for it to finish.`);
+        announced = true;
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+    }
+  }
+}
+
+function releaseLocks(): void {
+  for (const release of heldLocks.splice(0)) {
+    try {
+      release();
+    } catch {
+      // already released or taken over: nothing left to do
+    }
+  }
+}
+
 /** Runs an executor body; typed errors become one readable message and `{ success: false }`. */
 export async function runExecutor(name: string, body: () => Promise<boolean>): Promise<{ success: boolean }> {
   try {
@@ -85,5 +146,7 @@ export async function runExecutor(name: string, body: () => Promise<boolean>): P
       console.error(`${name} failed: ${String(err)}`);
     }
     return { success: false };
+  } finally {
+    releaseLocks();
   }
 }

@@ -5,12 +5,21 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { writeFileAtomicSync } from '../../stages/util/fs.ts';
 import { basename, dirname, join } from 'node:path';
 
-export async function buildOutputDir<T>(finalDir: string, build: (dir: string) => Promise<T>): Promise<T> {
+/**
+ * Builds a stage's output in a fresh folder and swaps it in. `verify` lists
+ * what is missing from the built folder (for example files an index names):
+ * an incomplete output is never swapped in, so Nx can never cache one.
+ */
+export async function buildOutputDir<T>(finalDir: string, build: (dir: string) => Promise<T>, verify?: (dir: string) => string[]): Promise<T> {
   const tmp = `${finalDir}.building-${process.pid}`;
   removeLeftovers(finalDir);
   mkdirSync(tmp, { recursive: true });
   try {
     const result = await build(tmp);
+    const missing = verify?.(tmp) ?? [];
+    if (missing.length > 0) {
+      throw new Error(`the output is incomplete (${missing.length} missing, e.g. ${missing.slice(0, 3).join(', ')}); nothing was replaced`);
+    }
     const old = `${finalDir}.old-${process.pid}`;
     if (existsSync(finalDir)) renameSync(finalDir, old);
     renameSync(tmp, finalDir);
@@ -22,7 +31,7 @@ export async function buildOutputDir<T>(finalDir: string, build: (dir: string) =
   }
 }
 
-/** Folders a killed run left behind next to a stage's output. */
+/** Folders a killed run left behind next to a stage's output (never those of a live process). */
 function removeLeftovers(finalDir: string): void {
   const parent = dirname(finalDir);
   const prefix = `${basename(finalDir)}.`;
@@ -33,7 +42,19 @@ function removeLeftovers(finalDir: string): void {
     return;
   }
   for (const name of names) {
-    if (name.startsWith(prefix) && /\.(building|old)-\d+$/.test(name)) rmSync(join(parent, name), { recursive: true, force: true });
+    const m = /\.(building|old)-(\d+)$/.exec(name);
+    if (name.startsWith(prefix) && m && !isAlive(Number(m[2]))) rmSync(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+/** Whether a process with this pid exists (this process counts as not: its own leftovers are from an earlier attempt). */
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

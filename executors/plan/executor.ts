@@ -30,7 +30,7 @@ const FREE: CallPlan = { reused: 0, toPay: 0, estInputTokens: 0, estCostUsd: 0, 
 
 export default async function plan(options: BaseOptions, context: ExecutorContextLike) {
   return runExecutor('plan', async () => {
-    const ctx = stageContext(options, context);
+    const ctx = stageContext(options, context, { lock: false });
     const a = ctx.analysis;
     console.log(`plan for ${a.name}: no provider call, nothing written to out/ (stored answers are read, offline answers computed).`);
 

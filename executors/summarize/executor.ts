@@ -1,5 +1,5 @@
 // nx run <analysis>:summarize — one summary file per run of the task list.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
@@ -103,7 +103,7 @@ export default async function summarize(options: SummarizeOptions, context: Exec
         failed,
       });
       answerer.writeAnswers(dir);
-    });
+    }, (dir) => index.filter((e) => e.status === 'done' && e.file !== null && !existsSync(join(dir, e.file))).map((e) => e.file as string));
 
     const t = answerer.totals();
     const logFile = writeRunLog(ctx, 'summarize', {
