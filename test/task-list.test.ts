@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   compareCodePoints,
   defaultTaskListFileName,
@@ -13,11 +14,14 @@ import {
   TaskListOptionsError,
 } from '../stages/task-list.ts';
 import type { SelectRunsOptions, SelectRunsResult } from '../stages/task-list.ts';
-import { parseJsonBytes, readJsonFile, writeFileAtomic, writeIfChanged } from '../stages/util/fs.ts';
+import { parseJsonBytes, readJsonFileSync, writeFileAtomic, writeIfChanged } from '../stages/util/fs.ts';
 import type { EntryKind, TreeIo } from '../stages/util/fs.ts';
 import { PyFloat, pyFloat, pyFloatRepr, pyJsonDumps, pyJsonParse, pyTruthy, stableJson } from '../stages/util/pyjson.ts';
 
 const FIXTURES = new URL('./fixtures/task-list/', import.meta.url).pathname;
+
+// Every read selection makes must come from the crawl (the data the cache fingerprint covers).
+vi.stubEnv('META_ANALYSIS_STRICT_CRAWL', '1');
 
 interface CaseSpec {
   name: string;
@@ -563,7 +567,7 @@ describe('pyTruthy and stableJson', () => {
   });
 });
 
-describe('readJsonFile / writeFileAtomic / writeIfChanged', () => {
+describe('readJsonFileSync / writeFileAtomic / writeIfChanged', () => {
   let dir = '';
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'task-list-fs-'));
@@ -576,13 +580,18 @@ describe('readJsonFile / writeFileAtomic / writeIfChanged', () => {
       return join(dir, name);
     };
     const kinds = async (path: string, opts = {}) => {
-      const r = await readJsonFile(path, opts);
+      const r = readJsonFileSync(path, opts);
       return r.ok ? 'ok' : `${r.kind}|${r.message}`;
     };
     expect(await kinds(join(dir, 'nope.json'), { label: 'nope.json' })).toBe('missing|nope.json: file not found');
     expect(await kinds(join(dir, 'nope', 'x.json'))).toMatch(/^missing\|/);
     mkdirSync(join(dir, 'folder.json'));
-    expect(await kinds(join(dir, 'folder.json'), { label: 'folder.json' })).toBe('io|folder.json: cannot read: is a folder, not a file (EISDIR)');
+    expect(await kinds(join(dir, 'folder.json'), { label: 'folder.json' })).toBe('io|folder.json: not a regular file (a folder); not read');
+    execFileSync('mkfifo', [join(dir, 'fifo.json')]);
+    expect(await kinds(join(dir, 'fifo.json'), { label: 'fifo.json' })).toBe('io|fifo.json: not a regular file (a named pipe); not read');
+    expect(await kinds(file('big.json', `{"a": "${'x'.repeat(100)}"}`), { label: 'big.json', maxBytes: 50 })).toBe('io|big.json: 109 bytes, above the 50-byte limit for a JSON file; not read');
+    // Messages never quote the file's content.
+    expect(await kinds(file('secret.json', '{"key": sk-live-123}'), { label: 'x.json', parse: pyJsonParse })).not.toContain('sk-live');
     expect(await kinds(file('bad.json', new Uint8Array([0x7b, 0x22, 0xe9, 0x22, 0x7d])), { label: 'bad.json' })).toBe(
       'utf8|bad.json: not valid UTF-8 (first bad byte at offset 2)',
     );
@@ -594,7 +603,7 @@ describe('readJsonFile / writeFileAtomic / writeIfChanged', () => {
     expect(await kinds(file('num.json', '75.0'), { expect: 'object', parse: pyJsonParse, label: 'n' })).toBe(
       'type|n: expected a JSON object at the top level, found a number',
     );
-    const r = await readJsonFile<{ a: unknown }>(file('ok.json', '{"a": 75.0}'), { parse: pyJsonParse });
+    const r = readJsonFileSync<{ a: unknown }>(file('ok.json', '{"a": 75.0}'), { parse: pyJsonParse });
     expect(r.ok && r.value.a).toEqual(pyFloat(75));
     expect(r.ok && r.bytes.length).toBe(11);
     expect(parseJsonBytes(new Uint8Array([0xed, 0xa0, 0x80]), 'surrogate').ok).toBe(false); // CESU surrogates are not UTF-8

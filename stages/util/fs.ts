@@ -2,7 +2,7 @@
 // nothing changed, a JSON reader whose failures say what went wrong and where,
 // and the tree-reading interface the task-list stage scans through.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -108,7 +108,12 @@ export interface ReadJsonOptions {
   parse?: (text: string) => unknown;
   /** How the file is named in messages; default the path as given. */
   label?: string;
+  /** Larger files are refused with a clear message instead of being read (default MAX_JSON_BYTES). */
+  maxBytes?: number;
 }
+
+/** The largest JSON file the readers accept by default: far above any real run file, far below what would exhaust memory. */
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
 
 /** The JSON type name of a parsed value: object, array, string, number, boolean or null. */
 export function jsonTypeName(v: unknown): string {
@@ -191,30 +196,28 @@ export function parseJsonBytes<T = unknown>(bytes: Uint8Array, label: string, op
 
 /**
  * Read and parse a JSON file. Failures are returned, not thrown, as one of:
- * missing (ENOENT, or a parent that is not a folder), io (any other read error,
- * e.g. a folder or no permission), utf8, syntax (including an empty file) and
- * type (wrong top-level type; default expectation: an object). Every message
- * starts with the file's label.
+ * missing (ENOENT, or a parent that is not a folder), io (any other read
+ * error, a file that is not a regular file, or one above `maxBytes`), utf8,
+ * syntax (including an empty file) and type (wrong top-level type; default
+ * expectation: an object). Every message starts with the file's label and
+ * never quotes the file's content. Only a regular file is read: a FIFO,
+ * socket or device is opened non-blocking and refused, so it cannot hang.
  */
-export async function readJsonFile<T = unknown>(path: string, options: ReadJsonOptions = {}): Promise<ReadJsonResult<T>> {
-  const label = options.label ?? path;
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    return readFailure(err, label);
-  }
-  return parseJsonBytes<T>(bytes, label, options);
-}
-
-/** The synchronous twin of `readJsonFile`. */
 export function readJsonFileSync<T = unknown>(path: string, options: ReadJsonOptions = {}): ReadJsonResult<T> {
   const label = options.label ?? path;
   let bytes: Uint8Array;
+  let fd: number | null = null;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { ok: false, kind: 'io', message: `${label}: not a regular file (${st.isFIFO() ? 'a named pipe' : st.isDirectory() ? 'a folder' : 'a special file'}); not read` };
+    const max = options.maxBytes ?? MAX_JSON_BYTES;
+    if (st.size > max) return { ok: false, kind: 'io', message: `${label}: ${st.size} bytes, above the ${max}-byte limit for a JSON file; not read` };
+    bytes = readFileSync(fd);
   } catch (err) {
     return readFailure(err, label);
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
   return parseJsonBytes<T>(bytes, label, options);
 }
