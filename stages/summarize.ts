@@ -4,6 +4,7 @@ import type { ExecutionIteration, SummaryInput, TrajectoryEvaluation } from './f
 import { join } from 'node:path';
 import type { LedgerRun } from './ledger.ts';
 import { readJsonFileSync } from './util/fs.ts';
+import { pyJsonParsePlain } from './util/pyjson.ts';
 
 export class RunInputError extends Error {
   override name = 'RunInputError';
@@ -167,7 +168,7 @@ export function summaryFileFrom(
 /** Reads a run's two files and builds its summary input; a failure names the file relative to the data root, never an absolute path. */
 export function loadSummaryInput(dataRoot: string, run: LedgerRun): SummaryInput {
   const read = (rel: string): unknown => {
-    const res = readJsonFileSync(join(dataRoot, rel), { label: rel });
+    const res = readJsonFileSync(join(dataRoot, rel), { label: rel, parse: pyJsonParsePlain });
     if (!res.ok) throw new RunInputError(rel, '(file)', 'readable JSON object', res.message);
     return res.value;
   };

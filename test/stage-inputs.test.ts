@@ -202,11 +202,13 @@ function violations(stage: StageName, pass: Pass, targets: Record<string, Target
     rel === '.env' || // credentials only
     (!dataRoot.startsWith('..') && under(rel, dataRoot)) || // the task-list ledger's digests
     upstream.some((u) => under(rel, u)) || // dependentTasksOutputFiles
-    // Its own output (incremental categorization and the report baseline read it on purpose),
-    // and the folders it is built in and swapped with.
-    own.some((o) => rel.startsWith(o) && (rel.length === o.length || rel[o.length] === '/' || /^\.(building|old)-\d+(\/|$)/.test(rel.slice(o.length)))) ||
+    // Pure stages: of its own previous output a stage reads only the answers it carries (answers by
+    // request hash, which cannot change a result); it may list, build and swap its folders.
+    own.some((o) => rel === `${o}/answers.jsonl` || /^\.(building|old)-\d+(\/|$)/.test(rel.slice(o.length)) && rel.startsWith(o)) ||
+    own.some((o) => (rel === o || rel.startsWith(`${o}/`)) && (how.startsWith('list') || how.startsWith('stat'))) ||
     outParent.some((p) => rel === p && !how.startsWith('read')) || // leftover cleanup next to the output
     under(rel, `out/${ANALYSIS}/logs`) || // run logs: never an input
+    under(rel, `out/${ANALYSIS}.lock`) || // the writer lock (executors/lib/context.ts): who writes, never what
     under(rel, '.cache/llm-store'); // answers by request hash
   const covered = (rel: string) => inputs.some((p) => matchesGlob(rel, p));
   const found = new Map<string, Set<string>>();

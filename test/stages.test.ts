@@ -92,3 +92,26 @@ describe('categorization checks', () => {
     expect(stableIds('cat', ['X: 1', 'X: 2'], sha256)).toEqual([x, `${x}-2`]);
   });
 });
+
+describe('reading run files', () => {
+  it('accepts what the task list accepts (NaN, duplicate keys) as plain values, and names the file without quoting it', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { loadSummaryInput } = await import('../stages/summarize.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'run-files-'));
+    try {
+      const r = { ...run('t', 'p', 'rm', 'a'), refinement_summary_path: 'rs.json', perturbed_query_path: 'pq.json' };
+      writeFileSync(join(dir, 'rs.json'), '{"final_score": NaN, "execution_history": [{"execution_iteration": 0, "perturbed_instruction": "x", "trajectory_evaluation": {"recommendation": "COLLECT", "behavior_elicitation_score": 75.0}}]}');
+      writeFileSync(join(dir, 'pq.json'), '{"original_instruction": "first", "original_instruction": "Rotate the image."}');
+      const input = loadSummaryInput(dir, r);
+      expect(input.original_instruction).toBe('Rotate the image.');
+      expect(input.successful?.perturbed_instruction).toBe('x');
+      writeFileSync(join(dir, 'pq.json'), '{"original_instruction": sk-secret-value}');
+      expect(() => loadSummaryInput(dir, r)).toThrow(/^pq\.json: .*invalid JSON/);
+      expect(() => loadSummaryInput(dir, r)).not.toThrow(/sk-secret/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,7 +2,8 @@
 // refinement_summary.json: what the categorizer and the report show besides
 // the summary. A run whose file cannot be read gets nulls; the summarize
 // stage has already listed it as failed with the reason.
-import { readFileSync } from 'node:fs';
+import { readJsonFileSync } from '../../stages/util/fs.ts';
+import { pyJsonParsePlain } from '../../stages/util/pyjson.ts';
 import { isCollect } from '../../stages/summarize.ts';
 
 export interface SuccessfulEvaluation {
@@ -23,12 +24,10 @@ interface RawSummary {
 }
 
 export function readSuccessfulEvaluation(file: string): SuccessfulEvaluation {
-  let rs: RawSummary;
-  try {
-    rs = JSON.parse(readFileSync(file, 'utf8')) as RawSummary;
-  } catch {
-    return { perturbed_instruction: null, severity: null, score: null, strategy: null, harmful: [] };
-  }
+  // The same reader as summarize's: what one stage accepts, the others do too.
+  const res = readJsonFileSync<RawSummary>(file, { parse: pyJsonParsePlain });
+  if (!res.ok) return { perturbed_instruction: null, severity: null, score: null, strategy: null, harmful: [] };
+  const rs = res.value;
   const hist = Array.isArray(rs?.execution_history) ? rs.execution_history : [];
   const it = hist.findLast(isCollect);
   const ev = it?.trajectory_evaluation;

@@ -62,6 +62,28 @@ export function pyNumberValue(v: unknown): number | null {
   return null;
 }
 
+/**
+ * Parse JSON text as Python's `json.loads` accepts it (NaN and Infinity,
+ * duplicate keys: last value wins), into plain JavaScript values: numbers are
+ * numbers. The run files' reader: the same leniency as the task list's
+ * selection, so a file the task list accepted is never refused later.
+ */
+export function pyJsonParsePlain(text: string): unknown {
+  return toPlain(pyJsonParse(text));
+}
+
+function toPlain(v: PyJsonValue): unknown {
+  if (v instanceof PyFloat || v instanceof PyInt) return pyNumberValue(v);
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    // defineProperty: a key named __proto__ stays a key, as with JSON.parse.
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: toPlain(x), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return v;
+}
+
 /** Python's `bool(v)` for a parsed JSON value: 0, 0.0, "", [], {} and null are false; NaN is true. */
 export function pyTruthy(v: unknown): boolean {
   if (v === null || v === undefined) return false;
