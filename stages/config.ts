@@ -1,7 +1,7 @@
 // pipeline.yaml: the schema, the defaults (those of the reference pipeline,
 // except the provider, which is `offline` so a first run needs no key) and the
 // loader whose errors name the file, the key path and what was expected.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -325,3 +325,44 @@ export function pipelineJsonSchema(): string {
   const schema = z.toJSONSchema(PipelineSchema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
   return JSON.stringify({ title: 'pipeline.yaml of the elicitation meta-analysis', ...schema }, null, 2) + '\n';
 }
+
+/**
+ * Every file and folder pipeline.yaml names for an analysis, checked before
+ * any stage runs (each stage checks them all, so a missing cluster prompt
+ * stops the pipeline before a paid stage runs, not after). A missing or wrong
+ * kind of path is a ConfigError naming the key, the path and what was
+ * expected; the previous outputs stay as they were. The taxonomy lock is not
+ * named in pipeline.yaml: it is optional.
+ */
+export function checkNamedPaths(a: ResolvedAnalysis, resolvePath: (p: string) => string, file = 'pipeline.yaml'): void {
+  const issues: string[] = [];
+  for (const w of namedPaths(a)) {
+    let found: 'file' | 'folder' | 'other' | null;
+    try {
+      const st = statSync(resolvePath(w.path));
+      found = st.isFile() ? 'file' : st.isDirectory() ? 'folder' : 'other';
+    } catch {
+      found = null;
+    }
+    if (found === w.kind) continue;
+    const is = found === null ? 'not found' : found === 'other' ? 'not a regular file or folder' : `a ${found}`;
+    issues.push(`${w.key} (analysis "${a.name}"): ${w.path}: ${is}; expected ${w.kind === 'file' ? 'a file' : 'a folder'}: ${w.what}`);
+  }
+  if (issues.length > 0) throw new ConfigError(file, issues);
+}
+
+/** The paths pipeline.yaml names for an analysis (as configured), with their key and what each must be. */
+export function namedPaths(a: ResolvedAnalysis): { key: string; path: string; kind: 'file' | 'folder'; what: string }[] {
+  const wanted: { key: string; path: string | null; kind: 'file' | 'folder'; what: string }[] = [
+    { key: 'data.root', path: a.data.root, kind: 'folder', what: 'the elicitation output tree (perturbed_queries)' },
+    { key: 'data.filters.baseline_harm', path: a.data.baseline_harm_filter, kind: 'file', what: 'a baseline-harm filter JSON file' },
+    { key: 'data.filters.human_annotation', path: a.data.human_annotation_filter, kind: 'file', what: 'a human-annotation decisions JSON file' },
+    { key: 'stages.summarize.prompt', path: a.summarize.prompt, kind: 'file', what: 'a prompt template' },
+    { key: 'stages.categorize.prompts.create', path: a.categorize.prompts.create, kind: 'file', what: 'a prompt template' },
+    { key: 'stages.categorize.prompts.update', path: a.categorize.prompts.update, kind: 'file', what: 'a prompt template' },
+    { key: 'stages.categorize.resume_categorization_path', path: a.categorize.resume_categorization_path, kind: 'file', what: 'a categorization JSON file' },
+    { key: 'stages.cluster.prompt', path: a.cluster.prompt, kind: 'file', what: 'a prompt template' },
+  ];
+  return wanted.filter((w): w is typeof w & { path: string } => w.path !== null);
+}
+

@@ -3,7 +3,7 @@
 // store with the output restored makes no call, damaged lines are misses,
 // the file is byte-identical between a paid and a cached run, --no-store and
 // META_ANALYSIS_REFRESH turn it off.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -82,6 +82,9 @@ afterAll(async () => {
 });
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'carried-answers-'));
+  // What pipeline.yaml names must exist (every stage checks before it starts).
+  cpSync(join(import.meta.dirname, '../prompts'), join(root, 'prompts'), { recursive: true });
+  mkdirSync(join(root, 'data'));
   warnings = [];
   printed = [];
   vi.stubEnv('OPENAI_API_KEY', KEY);

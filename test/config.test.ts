@@ -80,3 +80,38 @@ stages:
     expect(a.summarize.provider).toBe('offline');
   });
 });
+
+describe('checkNamedPaths', () => {
+  it('names the key, the path and what was expected for every missing or wrong-kind path', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { checkNamedPaths } = await import('../stages/config.ts');
+    const root = mkdtempSync(join(tmpdir(), 'named-paths-'));
+    try {
+      mkdirSync(join(root, 'data'));
+      mkdirSync(join(root, 'prompts'));
+      for (const p of ['summarize', 'categorize-create', 'categorize-update', 'cluster']) writeFileSync(join(root, 'prompts', `${p}.md`), 'x');
+      const cfg = parsePipeline('data: { root: data }\nanalyses: [{ name: a, agents: [x] }]\n', 'pipeline.yaml');
+      const resolvePath = (p: string) => join(root, p);
+      expect(() => checkNamedPaths(resolveAnalysis(cfg, 'a'), resolvePath)).not.toThrow();
+      const bad = parsePipeline(
+        'data: { root: nowhere, filters: { baseline_harm: prompts } }\nstages: { cluster: { prompt: prompts/nope.md } }\nanalyses: [{ name: a, agents: [x] }]\n',
+        'pipeline.yaml',
+      );
+      let message = '';
+      try {
+        checkNamedPaths(resolveAnalysis(bad, 'a'), resolvePath);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message).toContain('pipeline.yaml: invalid configuration');
+      expect(message).toContain('data.root (analysis "a"): nowhere: not found; expected a folder: the elicitation output tree');
+      expect(message).toContain('data.filters.baseline_harm (analysis "a"): prompts: a folder; expected a file');
+      expect(message).toContain('stages.cluster.prompt (analysis "a"): prompts/nope.md: not found; expected a file: a prompt template');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -41,6 +41,7 @@ describe('import-report with task lists', () => {
     const root = mkdtempSync(join(tmpdir(), 'import-tl-'));
     dirs.push(root);
     cpSync(join(import.meta.dirname, '../examples/perturbed_queries'), join(root, 'data'), { recursive: true });
+    cpSync(join(import.meta.dirname, '../prompts'), join(root, 'prompts'), { recursive: true });
     writeFileSync(join(root, 'pipeline.yaml'), `data:\n  root: ${join(root, 'data')}\nanalyses:\n  - name: s\n    agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]\n`);
     const log = console.log;
     console.log = () => {};

@@ -24,7 +24,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodes } from '../executors/plugin.ts';
 import { copyWorkspace } from '../scripts/copy-workspace.ts';
-import { loadPipeline, resolveAnalysis, STAGES } from '../stages/config.ts';
+import { loadPipeline, namedPaths, resolveAnalysis, STAGES } from '../stages/config.ts';
 import type { StageName } from '../stages/config.ts';
 import { analyst } from './helpers/analyst-fake.ts';
 import type { Analyst } from './helpers/analyst-fake.ts';
@@ -46,6 +46,8 @@ let fake: Analyst;
 const runs = new Map<`${Pass}:${StageName}`, Run>();
 const targetsOf = new Map<Pass, Record<string, TargetConfiguration>>();
 const dataRootOf = new Map<Pass, string>();
+/** Paths pipeline.yaml names (workspace-relative): every stage checks they exist before it starts. */
+const namedOf = new Map<Pass, Set<string>>();
 
 /** Runs one stage's executor (its default export) in a traced child process. */
 function runStage(stage: StageName, pass: Pass): Promise<Run> {
@@ -98,7 +100,9 @@ async function targetsFor(): Promise<Record<string, TargetConfiguration>> {
 async function runPass(pass: Pass): Promise<void> {
   rmSync(join(root, 'out'), { recursive: true, force: true });
   targetsOf.set(pass, await targetsFor());
-  dataRootOf.set(pass, resolveAnalysis(loadPipeline(root), ANALYSIS).data.root);
+  const resolved = resolveAnalysis(loadPipeline(root), ANALYSIS);
+  dataRootOf.set(pass, resolved.data.root);
+  namedOf.set(pass, new Set(namedPaths(resolved).map((n) => relative(root, resolve(root, n.path)).split(sep).join('/'))));
   for (const stage of STAGES) {
     const run = await runStage(stage, pass);
     if (run.code !== 0) throw new Error(`${pass} ${stage} failed (exit ${run.code}):\n${run.out}`);
@@ -200,6 +204,7 @@ function violations(stage: StageName, pass: Pass, targets: Record<string, Target
   const allowed = (rel: string, how: string) =>
     rel === 'pipeline.yaml' || // the stage's settings slice is a runtime input
     rel === '.env' || // credentials only
+    (how.startsWith('stat') && namedOf.get(pass)!.has(rel)) || // checkNamedPaths: a missing file fails the stage, never changes its output
     (!dataRoot.startsWith('..') && under(rel, dataRoot)) || // the task-list ledger's digests
     upstream.some((u) => under(rel, u)) || // dependentTasksOutputFiles
     // Pure stages: of its own previous output a stage reads only the answers it carries (answers by

@@ -15,6 +15,7 @@ beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'task-list-exec-'));
   cpSync(join(REPO, 'examples/perturbed_queries'), join(root, 'data'), { recursive: true });
   cpSync(join(REPO, 'task_filters'), join(root, 'task_filters'), { recursive: true });
+  cpSync(join(REPO, 'prompts'), join(root, 'prompts'), { recursive: true });
   vi.spyOn(console, 'log').mockImplementation(() => {});
   vi.spyOn(console, 'error').mockImplementation(() => {});
 });

@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
+import { checkNamedPaths, ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
 import type { ResolvedAnalysis, StageName } from '../../stages/config.ts';
 import { writeJson } from './io.ts';
 
@@ -45,8 +45,10 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike,
   const name = options.analysis ?? context.projectName;
   const analysis = resolveAnalysis(cfg, name);
   const outDir = options.outDir ?? 'out';
-  if (opts.lock !== false) lockAnalysis(join(workspaceRoot, outDir, analysis.name), workspaceRoot);
   const resolvePath = (p: string) => (isAbsolute(p) ? p : resolve(workspaceRoot, p));
+  // Before anything is read or written: a configuration mistake leaves every output as it was.
+  checkNamedPaths(analysis, resolvePath);
+  if (opts.lock !== false) lockAnalysis(join(workspaceRoot, outDir, analysis.name), workspaceRoot);
   return {
     workspaceRoot,
     analysis,
