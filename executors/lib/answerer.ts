@@ -16,6 +16,7 @@ import type { LlmStageName, StageName } from '../../stages/config.ts';
 import type { SummaryInput } from '../../stages/formats.ts';
 import { ANSWERS_FILE, formatAnswers, readCarriedAnswers, withCarriedAnswers } from '../../stages/llm/carried.ts';
 import type { AnswerRecord, CarriedStore } from '../../stages/llm/carried.ts';
+import { sharedRemoteStore } from '../../stages/llm/remote-store.ts';
 import { openStore } from '../../stages/llm/store.ts';
 import type { ResponseStore } from '../../stages/llm/store.ts';
 import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
@@ -165,9 +166,11 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
     }
   }
   const local = opts.store === false ? null : openStore(ctx.storeDir, warn);
+  // The team's shared store (the Nx remote cache's server, when configured): LLM answers only, after the local layers.
+  const remote = local && settings.provider !== 'offline' ? sharedRemoteStore(process.env, warn) : null;
   // Under refresh the carried answers would never be read: not even loaded.
   const store: CarriedStore | null = local
-    ? withCarriedAnswers(local, refresh ? new Map() : readCarriedAnswers(join(ctx.outputOf(own), ANSWERS_FILE), warn))
+    ? withCarriedAnswers(local, refresh ? new Map() : readCarriedAnswers(join(ctx.outputOf(own), ANSWERS_FILE), warn), remote)
     : null;
   let client: LlmClient | null = null;
   if (settings.provider !== 'offline') {
@@ -260,6 +263,8 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
     },
     writeAnswers(dir) {
       if (!store) return;
+      // The end of the stage: this run's answers reach the shared store (bounded wait; never fails the stage).
+      store.flush();
       writeText(join(dir, ANSWERS_FILE), formatAnswers(used.values()));
     },
     totals: () => ({ computed, reused, carried: store?.carriedHits ?? 0, paid, paidCostUsd: paidCost, answers, answersCostUsd: answersCost }),

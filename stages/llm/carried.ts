@@ -6,7 +6,12 @@
 // clone whose targets came from the Nx cache (and whose response store is
 // empty) still has every answer: on a store miss the stage takes the answer
 // from there, copies it into the store, and pays only for what is new.
+//
+// withCarriedAnswers is also where the layers meet: the local store, these
+// carried answers, then the team's shared store (remote-store.ts) when one is
+// configured.
 import { readFileSync } from 'node:fs';
+import type { RemoteStore } from './remote-store.ts';
 import type { ResponseStore, StoredAnswer } from './store.ts';
 import type { Usage } from './types.ts';
 
@@ -113,31 +118,58 @@ export function readCarriedAnswers(file: string, warn: (msg: string) => void): M
 export interface CarriedStore extends ResponseStore {
   /** Lookups answered from the carried answers (each then copied into the local store). */
   readonly carriedHits: number;
+  /** Lookups answered from the shared store (each then copied into the local store). */
+  readonly remoteHits: number;
+  /**
+   * The end of the stage: waits (bounded) until the answers bought in this
+   * run have reached the shared store. Never throws; nothing to do without one.
+   */
+  flush(): void;
 }
 
 /**
- * The local store with the carried answers layered under it: a lookup tries
- * the local store, then the carried answers; a carried answer is copied into
- * the local store (with the request of the lookup) before it is returned.
- * Writes go to the local store.
+ * The local store with the carried answers layered under it, and the shared
+ * store (if any) under both: a lookup tries the local store, then the carried
+ * answers, then the shared store; an answer found in a lower layer is copied
+ * into the local store (with the request of the lookup) before it is
+ * returned. Writes (answers bought in this run) go to the local store and,
+ * in the background, to the shared store.
  */
-export function withCarriedAnswers(local: ResponseStore, carried: ReadonlyMap<string, AnswerRecord>): CarriedStore {
+export function withCarriedAnswers(local: ResponseStore, carried: ReadonlyMap<string, AnswerRecord>, remote: RemoteStore | null = null): CarriedStore {
   let carriedHits = 0;
+  let remoteHits = 0;
   return {
     dir: local.dir,
     get carriedHits() {
       return carriedHits;
     },
+    get remoteHits() {
+      return remoteHits;
+    },
     get(hash, request) {
       const hit = local.get(hash, request);
       if (hit) return hit;
       const c = carried.get(hash);
-      if (!c) return undefined;
-      const answer: StoredAnswer = { request: request ?? null, text: c.text, usage: { ...c.usage }, cost_usd: c.cost_usd };
+      if (c) {
+        const answer: StoredAnswer = { request: request ?? null, text: c.text, usage: { ...c.usage }, cost_usd: c.cost_usd };
+        local.put(hash, answer);
+        carriedHits += 1;
+        return answer;
+      }
+      // Only lookups that name their canonical request go further (the shared store verifies entries against it).
+      const shared = remote && request !== undefined ? remote.get(hash, request) : undefined;
+      if (!shared) return undefined;
+      const answer: StoredAnswer = { ...shared, request };
       local.put(hash, answer);
-      carriedHits += 1;
+      remoteHits += 1;
       return answer;
     },
-    put: (hash, answer) => local.put(hash, answer),
+    put(hash, answer) {
+      local.put(hash, answer);
+      remote?.put(hash, answer);
+    },
+    flush() {
+      remote?.flush();
+    },
   };
 }

@@ -1,0 +1,453 @@
+// One cache for the whole team and for CI, through the real nx, the real
+// openai SDK against the fake provider, and a loopback server implementing
+// Nx's remote cache specification (test/helpers/nx-cache-server.ts) with a
+// read-write and a read-only token. Every command is the one the CI recipe
+// (.github/workflows/analysis.yml) runs, read from the workflow file, or the
+// documented entry point (npm run nx:shared -- ...):
+// - A builds (with a committed taxonomy lock); B, a fresh clone elsewhere on
+//   disk with its own empty caches, restores everything from the server: no
+//   provider call, identical bytes;
+// - a pull request (read-only token) sees what 10 new runs would cost before
+//   paying; a read-only run succeeds and writes nothing to the server;
+// - B adds the 10 runs and pays for them only; A, given the same change, pays nothing;
+// - damaged or mismatched answers on the server are misses, reported once;
+// - a server answering 500, failing during the run, or down: a warning, the
+//   same outputs;
+// - no token and no key anywhere: outputs, logs, stores, server entries.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { decodeEntry, KEY_PREFIX, USER_AGENT } from '../../stages/llm/remote-store.ts';
+import { analyst } from '../helpers/analyst-fake.ts';
+import type { Analyst } from '../helpers/analyst-fake.ts';
+import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
+import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
+import { startNxCacheServer } from '../helpers/nx-cache-server.ts';
+import type { NxCacheServer } from '../helpers/nx-cache-server.ts';
+import { copyWorkspace } from '../../scripts/copy-workspace.ts';
+import { hermeticEnv, REPO, tempWorkspace } from './workspace.ts';
+import type { TempWorkspace } from './workspace.ts';
+
+// Random, so that finding one anywhere cannot be a copy of this file.
+const RW = `rw-${randomBytes(12).toString('hex')}`;
+const RO = `ro-${randomBytes(12).toString('hex')}`;
+const KEY = `sk-${randomBytes(12).toString('hex')}`;
+const LOCK = 'analyses/analysis/taxonomy.lock.json';
+
+// ---------------------------------------------------------------------------
+// The CI recipe, as data.
+
+type Job = 'plan' | 'report';
+interface Workflow {
+  env?: Record<string, string>;
+  jobs: Record<Job, { env?: Record<string, string>; steps: { run?: string; uses?: string }[] }>;
+}
+const workflow = YAML.parse(readFileSync(join(REPO, '.github/workflows/analysis.yml'), 'utf8')) as Workflow;
+
+/** `${{ vars.X }}`, `${{ secrets.X }}` and `${{ a || 'b' }}`, the only expressions the recipe's env uses. */
+function evaluate(value: string, ctx: Record<string, Record<string, string>>): string {
+  const m = /^\$\{\{\s*(.+?)\s*\}\}$/.exec(value);
+  if (!m) return value;
+  for (const alt of (m[1] as string).split('||').map((s) => s.trim())) {
+    const lit = /^'(.*)'$/.exec(alt);
+    if (lit) return lit[1] as string;
+    const [scope, name] = alt.split('.');
+    const v = ctx[scope as string]?.[name as string];
+    if (v) return v;
+  }
+  return '';
+}
+
+/** The environment and the commands of one job (the steps after `npm ci`, which the test workspace does not need). */
+function job(name: Job, ctx: Record<string, Record<string, string>>): { env: Record<string, string>; commands: string[] } {
+  const j = workflow.jobs[name];
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...workflow.env, ...j.env })) env[k] = evaluate(String(v), ctx);
+  const runs = j.steps.filter((s) => s.run !== undefined).map((s) => (s.run as string).trim());
+  expect(runs[0]).toBe('npm ci');
+  return { env, commands: runs.slice(1) };
+}
+
+interface Ran { code: number; out: string; ms: number }
+
+function sh(ws: TempWorkspace, command: string, env: Record<string, string>): Promise<Ran> {
+  const t0 = Date.now();
+  return new Promise((done) => {
+    const child = spawn('bash', ['-eo', 'pipefail', '-c', command], { cwd: ws.root, env: hermeticEnv(ws.nxDir, env) });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code: code ?? -1, out, ms: Date.now() - t0 });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Workspaces.
+
+/** Agent folders of 10 runs whose (task, pid) pair is unique in the sample (holding them out changes no other run's prompt id). */
+function heldOutRuns(root: string): string[] {
+  const base = join(root, 'examples/perturbed_queries');
+  const found: string[] = [];
+  for (const domain of readdirSync(base)) {
+    for (const task of readdirSync(join(base, domain))) {
+      const pm = join(base, domain, task, 'o4-mini-2025-04-16');
+      for (const pq of readdirSync(pm)) {
+        const refs = readdirSync(join(pm, pq)).filter((f) => f.startsWith('iterative_refinement_'))
+          .flatMap((rm) => readdirSync(join(pm, pq, rm)).map((ag) => join(pm, pq, rm, ag)));
+        if (refs.length === 1) found.push(refs[0] as string);
+      }
+    }
+  }
+  return found.sort().slice(0, 10).map((abs) => abs.slice(root.length + 1));
+}
+
+/** Moves the held-out runs out of the data tree; the returned function puts them back. */
+function hold(ws: TempWorkspace): () => void {
+  const rels = heldOutRuns(ws.root);
+  for (const rel of rels) {
+    mkdirSync(dirname(join(ws.root, 'held', rel)), { recursive: true });
+    renameSync(join(ws.root, rel), join(ws.root, 'held', rel));
+  }
+  return () => {
+    for (const rel of rels) renameSync(join(ws.root, 'held', rel), join(ws.root, rel));
+    rmSync(join(ws.root, 'held'), { recursive: true, force: true });
+  };
+}
+
+/** Every file under out/analysis/ except the run logs (timestamps on purpose, never an Nx output). */
+function outputs(root: string, sub = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  const base = join(root, 'out/analysis', sub);
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (p === join(root, 'out/analysis/logs')) continue;
+      if (statSync(p).isDirectory()) walk(p);
+      else out[p.slice(base.length + 1)] = readFileSync(p, 'latin1');
+    }
+  };
+  walk(base);
+  return out;
+}
+
+/** Targets of one command's output ("> nx run a:t" or "✔  nx run a:t"), with what Nx says after the name. */
+function targets(out: string): { target: string; note: string }[] {
+  return [...out.matchAll(/^\s*(?:>|✔|✖)\s+nx run [\w-]+:([\w-]+)(.*)$/gm)].map((m) => ({ target: m[1] as string, note: (m[2] as string).trim() }));
+}
+/** Targets restored from the remote cache, sorted, each once. */
+const remoteTargets = (out: string) => [...new Set(targets(out).filter((t) => t.note === '[remote cache]').map((t) => t.target))].sort();
+/** Targets Nx ran, each once. */
+const ranTargets = (out: string) => [...new Set(targets(out).filter((t) => !/cache/.test(t.note)).map((t) => t.target))];
+/** Every cached target of the chain came from the server, and nothing but the never-cached targets ran. */
+function allFromServer(out: string): void {
+  expect(remoteTargets(out)).toEqual(expect.arrayContaining(['summarize', 'categorize', 'cluster', 'report']));
+  expect(ranTargets(out).filter((t) => t !== 'plan' && t !== 'task-list')).toEqual([]);
+}
+/** Targets restored from any cache, each once. */
+const restoredTargets = (out: string) => [...new Set(targets(out).filter((t) => /cache/.test(t.note)).map((t) => t.target))];
+
+const count = (text: string, needle: string) => text.split(needle).length - 1;
+
+describe('one cache for the team and for CI (real nx, remote cache server, fake OpenAI endpoint)', () => {
+  let provider: FakeProviderServer;
+  let cache: NxCacheServer;
+  let fake: Analyst;
+  const made: TempWorkspace[] = [];
+  const outs: string[] = [];
+  const timings: [string, number][] = [];
+  let pipelineYaml: string;
+  /** One copy of the repository that every workspace is made from: the same commit everywhere, even if the working tree changes meanwhile. */
+  let snapshot: string;
+  let lockText: string;
+  let a: TempWorkspace;
+  let b: TempWorkspace;
+  let restoreA: () => void;
+  let restoreB: () => void;
+  let finalOutputs: Record<string, string>;
+
+  const ctx = (token: string) => ({
+    vars: { NX_CACHE_SERVER_URL: cache.url },
+    secrets: { NX_CACHE_READ_TOKEN: token === RW ? RO : token, NX_CACHE_WRITE_TOKEN: token, OPENAI_API_KEY: KEY },
+  });
+
+  /** Runs a job of the CI recipe in `ws`, with `token` as the job's token (the plan job always gets the read-only one). */
+  async function runJob(ws: TempWorkspace, name: Job, label: string, token = RW, extra: Record<string, string> = {}): Promise<Ran> {
+    const { env, commands } = job(name, ctx(token));
+    let all = '';
+    let ms = 0;
+    for (const c of commands) {
+      const r = await sh(ws, c, { ...env, ...extra });
+      all += `$ ${c}\n${r.out}\n`;
+      ms += r.ms;
+      if (r.code !== 0) {
+        outs.push(all);
+        return { code: r.code, out: all, ms };
+      }
+    }
+    outs.push(all);
+    timings.push([label, ms]);
+    return { code: 0, out: all, ms };
+  }
+
+  /** The documented entry point: npm run nx:shared -- <args>. */
+  async function shared(ws: TempWorkspace, args: string, label: string, token = RW, extra: Record<string, string> = {}): Promise<Ran> {
+    const r = await sh(ws, `npm run --silent nx:shared -- ${args}`, {
+      CI: 'true',
+      NX_SELF_HOSTED_REMOTE_CACHE_SERVER: cache.url,
+      NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN: token,
+      OPENAI_API_KEY: KEY,
+      ...extra,
+    });
+    outs.push(r.out);
+    timings.push([label, r.ms]);
+    return r;
+  }
+
+  function workspace(prefix: string, opts: { deep?: boolean; lock?: boolean } = {}): TempWorkspace {
+    let ws: TempWorkspace;
+    if (opts.deep) {
+      const parent = mkdtempSync(join(tmpdir(), prefix));
+      const inner = tempWorkspace({ dir: join(parent, 'somewhere', 'else', 'entirely'), from: snapshot });
+      ws = { ...inner, dispose: () => rmSync(parent, { recursive: true, force: true }) };
+    } else {
+      ws = tempWorkspace({ prefix, from: snapshot });
+    }
+    made.push(ws);
+    ws.write('pipeline.yaml', pipelineYaml);
+    if (opts.lock !== false && lockText) {
+      mkdirSync(join(ws.root, 'analyses/analysis'), { recursive: true });
+      ws.write(LOCK, lockText);
+    }
+    return ws;
+  }
+
+  function answering(): Analyst {
+    fake = analyst();
+    provider.reset();
+    provider.handle(fake.handler);
+    return fake;
+  }
+  const llmEntries = () => [...cache.entries.keys()].filter((k) => k.startsWith(KEY_PREFIX) && k !== `${KEY_PREFIX}health-check`);
+
+  beforeAll(async () => {
+    snapshot = mkdtempSync(join(tmpdir(), 'meta-analysis-team-snapshot-'));
+    copyWorkspace(snapshot, { linkNodeModules: false });
+    provider = await startFakeProviderServer({ maxLifetimeMs: 900_000 });
+    cache = await startNxCacheServer({ readWriteTokens: [RW], readOnlyTokens: [RO], maxLifetimeMs: 900_000 });
+    pipelineYaml = `
+data:
+  root: examples/perturbed_queries
+defaults:
+  provider: openai
+  model: gpt-5-mini
+  base_url: ${provider.url}/v1
+  concurrency: 8
+  max_retries: 0
+  max_cost_usd: 5
+analyses:
+  - name: analysis
+    agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]
+`;
+  });
+  afterAll(async () => {
+    await provider?.close();
+    await cache?.close();
+    for (const ws of made) ws.dispose();
+    if (snapshot) rmSync(snapshot, { recursive: true, force: true });
+    if (timings.length) console.log(`team cache timings:\n${timings.map(([l, ms]) => `  ${l.padEnd(58)} ${(ms / 1000).toFixed(1)} s`).join('\n')}`);
+  });
+
+  it('A builds with a committed taxonomy lock and fills the shared cache; B, elsewhere with empty caches, restores identical bytes without a call', async () => {
+    a = workspace('meta-analysis-team-a-', { lock: false });
+    restoreA = hold(a);
+    answering();
+    const locked = await shared(a, 'run analysis:lock-taxonomy', 'A: lock-taxonomy (107 runs, from scratch)');
+    expect(locked.code, locked.out).toBe(0);
+    expect(fake.counts.summarize).toBe(107);
+    lockText = a.read(LOCK);
+
+    const built = await runJob(a, 'report', 'A: CI report job (budget, plan, report)');
+    expect(built.code, built.out).toBe(0);
+    expect(built.out).toMatch(/budget: at most \$15\.00 for the whole run \(limit \$20\.00\)/);
+    expect(built.out).toMatch(/shared cache http:\/\/127\.0\.0\.1:\d+: in use/);
+    expect(a.read('out/analysis/report/report.md')).toContain('taxonomy.lock.json');
+    // Every answer bought is on the server, verified by the store's own reader.
+    const entries = llmEntries();
+    expect(entries.length).toBeGreaterThanOrEqual(107);
+    for (const k of entries) expect(decodeEntry(k.slice(KEY_PREFIX.length), cache.entries.get(k) as Buffer), k).toHaveProperty('answer');
+
+    // B: another place on disk, its own Nx folder and response store, the same commit.
+    b = workspace('meta-analysis-team-b-', { deep: true });
+    restoreB = hold(b);
+    const calls = provider.requests.length;
+    const fresh = await runJob(b, 'report', 'B: CI report job, fresh clone, restored from the server');
+    expect(fresh.code, fresh.out).toBe(0);
+    expect(provider.requests.length).toBe(calls);
+    allFromServer(fresh.out);
+    expect(fresh.out).toMatch(/total\s+0 call\(s\) to pay/);
+    expect(outputs(b.root)).toEqual(outputs(a.root));
+  });
+
+  it('a pull request with 10 new runs sees their cost before paying (read-only token); a read-only run succeeds and writes nothing', async () => {
+    const c = workspace('meta-analysis-team-pr-');
+    answering();
+    const before = new Map(cache.entries);
+    cache.clearRequests();
+    const plan = await runJob(c, 'plan', 'PR: CI plan job (read-only token, fresh runner)', RO);
+    expect(plan.code, plan.out).toBe(0);
+    expect(plan.out).toMatch(/shared cache http:\/\/127\.0\.0\.1:\d+: read-only/);
+    expect(plan.out).toMatch(/summarize\s+107 stored, 10 to pay/);
+    expect(provider.requests).toHaveLength(0);
+    // The plan found them on the server (and kept them in this runner's store).
+    expect(cache.requests.filter((q) => q.method === 'GET' && q.key.startsWith(KEY_PREFIX) && q.status === 200).length).toBeGreaterThanOrEqual(107);
+
+    const ro = await shared(c, 'run analysis:report', 'PR: report with the read-only token (pays for 10 runs)', RO);
+    expect(ro.code, ro.out).toBe(0);
+    expect(fake.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
+    expect(ro.out).toMatch(/107 reused from the response store, 10 computed/);
+    expect(ro.out).toMatch(/shared response store http:\/\/127\.0\.0\.1:\d+: 0 answer\(s\) read, 0 written, 10 kept locally \(read-only token\)/);
+    expect([...cache.entries.keys()].sort()).toEqual([...before.keys()].sort());
+    for (const [k, v] of before) expect(cache.entries.get(k)?.equals(v), k).toBe(true);
+    expect(cache.requests.filter((q) => q.method === 'PUT' && q.status < 300)).toEqual([]);
+    expect(cache.requests.filter((q) => q.method === 'PUT').every((q) => q.role === 'read-only' && q.status === 403)).toBe(true);
+  });
+
+  it('B adds the 10 runs and pays for them only; A, given the same change, pays nothing', async () => {
+    restoreB();
+    answering();
+    const grown = await runJob(b, 'report', 'B: CI report job after adding 10 runs');
+    expect(grown.code, grown.out).toBe(0);
+    expect(fake.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
+    expect(provider.requests).toHaveLength(13);
+    expect(grown.out).toMatch(/107 reused from the response store, 10 computed/);
+    expect(grown.out).toMatch(/summarize\s+107 stored, 10 to pay/);
+    const cat = JSON.parse(b.read('out/analysis/categorize/categorization.json'));
+    expect(cat.metadata.taxonomy_lock).toMatchObject({ runs_kept: 107, runs_changed: [], runs_removed: [] });
+    expect(cat.metadata.taxonomy_lock.runs_added).toHaveLength(10);
+
+    restoreA();
+    answering();
+    const synced = await runJob(a, 'report', 'A: CI report job after the same change');
+    expect(synced.code, synced.out).toBe(0);
+    expect(provider.requests).toHaveLength(0);
+    allFromServer(synced.out);
+    finalOutputs = outputs(b.root);
+    expect(outputs(a.root)).toEqual(finalOutputs);
+  });
+
+  it('a damaged and a mismatched answer on the server are misses, reported once each; the rest is read from the server', async () => {
+    const summaries = llmEntries().filter((k) => {
+      const e = JSON.parse((cache.entries.get(k) as Buffer).toString());
+      return String(e.request?.messages?.[0]?.content).includes('## Original instruction');
+    }).sort();
+    expect(summaries.length).toBe(117);
+    const [damaged, mismatched, donor] = summaries as [string, string, string];
+    const body = cache.entries.get(damaged) as Buffer;
+    cache.entries.set(damaged, body.subarray(0, body.length >> 1));
+    cache.entries.set(mismatched, cache.entries.get(donor) as Buffer);
+
+    const d = workspace('meta-analysis-team-damaged-');
+    answering();
+    // --skip-nx-cache: the targets are on the server; this makes summarize ask the response store for each answer.
+    const run = await shared(d, 'run analysis:summarize --skip-nx-cache', 'D: summarize, answers from the server, 2 damaged');
+    expect(run.code, run.out).toBe(0);
+    expect(fake.counts.summarize).toBe(2);
+    expect(count(run.out, `ignoring entry ${damaged}: not JSON`)).toBe(1);
+    expect(count(run.out, `ignoring entry ${mismatched}: mismatched`)).toBe(1);
+    expect(run.out).toMatch(/115 answer\(s\) read, 0 written, 2 already there, 2 damaged entries ignored/);
+    expect(run.out).toMatch(/115 reused from the response store, 2 computed/);
+    expect(outputs(d.root, 'summarize')).toEqual(Object.fromEntries(Object.entries(finalOutputs).filter(([k]) => k.startsWith('summarize/')).map(([k, v]) => [k.slice('summarize/'.length), v])));
+  });
+
+  it('a server answering 500 to everything: the CI job warns and builds the same outputs locally', async () => {
+    const e = workspace('meta-analysis-team-500-');
+    answering();
+    cache.misbehave({ kind: 'error500' });
+    try {
+      const res = await runJob(e, 'report', 'E: CI report job, server answers 500');
+      expect(res.code, res.out).toBe(0);
+      expect(count(res.out, 'warning: shared cache')).toBe(2); // plan and report
+      expect(res.out).toMatch(/warning: shared cache http:\/\/127\.0\.0\.1:\d+: HTTP 500 on a read\. Running with the local caches only/);
+      expect(outputs(e.root)).toEqual(finalOutputs);
+    } finally {
+      cache.misbehave({ kind: 'none' });
+    }
+  });
+
+  it('a server failing during the run: the entry point notices, warns, and finishes with the local caches', async () => {
+    const g = workspace('meta-analysis-team-midrun-');
+    answering();
+    // The probe's read and write, and one request of nx, then 500 to everything.
+    cache.misbehave({ kind: 'failAfter', requests: 3 });
+    try {
+      const res = await shared(g, 'run analysis:report', 'G: nx:shared report, server fails during the run');
+      expect(res.code, res.out).toBe(0);
+      expect(res.out).toMatch(/Misconfigured remote cache endpoint|Unexpected response status: 500/);
+      expect(res.out).toMatch(/warning: shared cache http:\/\/127\.0\.0\.1:\d+: HTTP 500 on a read \(it failed during the run\)\. Running with the local caches only/);
+      expect(outputs(g.root)).toEqual(finalOutputs);
+    } finally {
+      cache.misbehave({ kind: 'none' });
+    }
+  });
+
+  it('a server that is down: the CI job warns and builds the same outputs locally', async () => {
+    const f = workspace('meta-analysis-team-down-');
+    answering();
+    await cache.close();
+    const res = await runJob(f, 'report', 'F: CI report job, server down');
+    expect(res.code, res.out).toBe(0);
+    expect(res.out).toMatch(/warning: shared cache http:\/\/127\.0\.0\.1:\d+: unreachable \(ECONNREFUSED\)\. Running with the local caches only/);
+    expect(res.out).toMatch(/Remote Cache Disabled/);
+    expect(ranTargets(res.out)).toEqual(expect.arrayContaining(['summarize', 'categorize', 'cluster', 'report']));
+    expect(restoredTargets(res.out)).toEqual([]);
+    expect(outputs(f.root)).toEqual(finalOutputs);
+  });
+
+  it('no token and no key anywhere: command output, outputs, logs, stores, Nx caches, server entries; Nx never asks for llm-* keys', () => {
+    const secrets = [RW, RO, KEY];
+    const found: string[] = [];
+    for (const [i, out] of outs.entries()) for (const s of secrets) if (out.includes(s)) found.push(`command output ${i}`);
+    const scan = (dir: string) => {
+      for (const name of readdirSync(dir)) {
+        if (name === 'node_modules') continue;
+        const p = join(dir, name);
+        const st = statSync(p);
+        if (st.isDirectory()) scan(p);
+        else {
+          const bytes = readFileSync(p);
+          for (const s of secrets) if (bytes.includes(s)) found.push(p);
+        }
+      }
+    };
+    for (const ws of made) {
+      scan(ws.root);
+      if (!ws.nxDir.startsWith(ws.root)) scan(ws.nxDir);
+    }
+    for (const [k, v] of cache.entries) {
+      const bytes = v[0] === 0x1f && v[1] === 0x8b ? gunzipSync(v) : v;
+      for (const s of secrets) if (bytes.includes(s) || v.includes(s)) found.push(`server entry ${k}`);
+    }
+    expect(found).toEqual([]);
+
+    // Nx asks for its own task hashes (decimal); only the store (its User-Agent) asks for llm-* keys.
+    const seen = cache.requests;
+    expect(seen.length).toBeGreaterThan(0);
+    for (const q of seen) {
+      if (q.key.startsWith(KEY_PREFIX)) expect(q.agent, `${q.method} ${q.key}`).toBe(USER_AGENT);
+      else {
+        expect(q.key, `${q.method} ${q.key}`).toMatch(/^\d+$/);
+        expect(q.agent).not.toBe(USER_AGENT);
+      }
+    }
+    for (const k of cache.entries.keys()) expect(k).toMatch(/^(\d+|llm-[0-9a-f]{64}|llm-health-check)$/);
+  });
+});
