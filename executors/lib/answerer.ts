@@ -4,7 +4,9 @@
 //
 // Where an answer comes from, in order: the local response store, the
 // answers carried in the stage's own output (`<output>/answers.jsonl`, which
-// Nx restores with the output; a hit is copied into the store), the provider.
+// Nx restores with the output), the team's shared store on the Nx remote
+// cache server when one is configured (LLM answers only), the provider. A hit
+// from a later layer is copied into the local store.
 // Every answer used is recorded and written back as answers.jsonl
 // (writeAnswers). `--no-store` turns all of this off; META_ANALYSIS_REFRESH
 // skips both lookups and overwrites the stored answers.
