@@ -273,6 +273,27 @@ export function resolveAnalysis(cfg: PipelineFile, name: string): ResolvedAnalys
 }
 
 /**
+ * Where each LLM setting of a stage comes from, the last layer that sets it
+ * winning: `built-in`, `defaults`, `stages.<stage>`, `analyses[i].stages.<stage>`.
+ * The plan prints it, so a setting that does not apply is visible before a run.
+ */
+export function llmSettingSources(cfg: PipelineFile, name: string, stage: LlmStageName): Record<keyof LlmSettings, string> {
+  const i = cfg.analyses.findIndex((x) => x.name === name);
+  const layers: [string, LlmOverride | undefined][] = [
+    ['defaults', cfg.defaults],
+    [`stages.${stage}`, cfg.stages?.[stage]],
+    [`analyses[${i}].stages.${stage}`, cfg.analyses[i]?.stages?.[stage]],
+  ];
+  const out = Object.fromEntries(Object.keys(BUILTIN_LLM[stage]).map((k) => [k, 'built-in'])) as Record<keyof LlmSettings, string>;
+  for (const [where, layer] of layers) {
+    for (const key of Object.keys(llmFields) as (keyof LlmSettings)[]) {
+      if (layer && (layer as Record<string, unknown>)[key] !== undefined) out[key] = where;
+    }
+  }
+  return out;
+}
+
+/**
  * The settings one stage depends on, and nothing else: what its Nx hash covers.
  * Everything of pipeline.yaml that the stage's executor reads and that can
  * change its output is here (test/stage-settings.test.ts checks it). Fields

@@ -222,7 +222,7 @@ describe('summarize executor with the openai provider', () => {
     expect(await plan({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(0);
     expect(existsSync(join(root, 'out'))).toBe(false);
-    expect(printed()).toMatch(/summarize\s+0 stored, 21 to pay/);
+    expect(printed()).toMatch(/summarize\s+openai:gpt-5-mini \(provider from defaults, model from defaults\): 0 stored, 21 to pay \(~\d+ input tokens by tokenizer o200k_base; ~700 output tokens per call, default for the step; \$[\d.]+ to \$[\d.]+\); 21 runs/);
     expect(printed()).toMatch(/total\s+21 call\(s\) to pay/);
     await taskList({ analysis: 'small' }, ctx());
     expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
@@ -231,7 +231,13 @@ describe('summarize executor with the openai provider', () => {
     (console.log as unknown as { mockClear(): void }).mockClear();
     expect(await plan({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(0);
-    expect(printed()).toMatch(/summarize\s+21 stored, 0 to pay/);
+    expect(printed()).toMatch(/summarize\s+openai:gpt-5-mini \(provider from defaults, model from defaults\): 21 stored, 0 to pay; 21 runs/);
     expect(printed()).toMatch(/total\s+0 call\(s\) to pay; 21 answer\(s\) already stored/);
+    // For CI: the same plan as JSON; output tokens are now learnt from the stored answers.
+    (console.log as unknown as { mockClear(): void }).mockClear();
+    expect(await plan({ analysis: 'small', json: true }, ctx())).toEqual({ success: true });
+    const json = JSON.parse(printed());
+    expect(json.total).toMatchObject({ calls: 0, stored: 21, cost_usd_low: 0, cost_usd_high: 0 });
+    expect(json.stages[0]).toMatchObject({ stage: 'summarize', provider: 'openai', model: 'gpt-5-mini', reused: 21, toPay: 0, output_tokens_per_call: 200, output_tokens_source: 'median of 21 stored answer(s)' });
   });
 });

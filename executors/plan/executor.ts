@@ -2,8 +2,10 @@
 // Never cached and never runs a stage: selection is computed in memory
 // (nothing written), and each LLM stage is walked through the response store
 // (and the answers carried in its output) as far as stored answers reach.
-// Estimates use characters / 4 for input tokens and max_tokens for output,
-// so the dollars are an upper bound.
+// Input tokens are counted with the model's tokenizer where one exists
+// offline (OpenAI models), else approximated; output tokens are the median of
+// the answers this stage stored before (answers.jsonl), else a per-step
+// default; the dollar range prices output at half and twice that estimate.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildItems } from '../../stages/categorize.ts';
@@ -14,6 +16,10 @@ import type { Category, CategorizeItem } from '../../stages/formats.ts';
 import { promptIds } from '../../stages/ledger.ts';
 import type { LedgerRun } from '../../stages/ledger.ts';
 import { costUsd } from '../../stages/llm/pricing.ts';
+import { countInputTokens } from '../../stages/llm/tokens.ts';
+import { ANSWERS_FILE, readCarriedAnswers } from '../../stages/llm/carried.ts';
+import { llmSettingSources, loadPipeline } from '../../stages/config.ts';
+import type { LlmStageName } from '../../stages/config.ts';
 import { offlineCategorize } from '../../stages/offline/categorize.ts';
 import { loadSummaryInput, renderSummaryPrompt, summaryFileFrom } from '../../stages/summarize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
@@ -28,11 +34,16 @@ import { readSuccessfulEvaluation } from '../lib/run-data.ts';
 
 const FREE: CallPlan = { reused: 0, toPay: 0, estInputTokens: 0, estCostUsd: 0, known: true };
 
-export default async function plan(options: BaseOptions, context: ExecutorContextLike) {
+export interface PlanOptions extends BaseOptions {
+  /** Print the plan as JSON (for CI) instead of text. */
+  json?: boolean;
+}
+
+export default async function plan(options: PlanOptions, context: ExecutorContextLike) {
   return runExecutor('plan', async () => {
     const ctx = stageContext(options, context, { lock: false });
     const a = ctx.analysis;
-    console.log(`plan for ${a.name}: no provider call, nothing written to out/ (stored answers are read, offline answers computed).`);
+    if (!options.json) console.log(`plan for ${a.name}: no provider call, nothing written to out/ (stored answers are read, offline answers computed).`);
 
     const selection = await selectAnalysis({
       baseDir: a.data.root,
@@ -45,31 +56,101 @@ export default async function plan(options: BaseOptions, context: ExecutorContex
       humanAnnotationFilter: a.data.human_annotation_filter,
     });
     const runs = selection.runs;
-    console.log(`  task-list   ${runs.length} runs selected${selection.problems.length ? `, ${selection.problems.length} problem(s) in the tree` : ''}`);
+    if (!options.json) console.log(`  task-list   ${runs.length} runs selected${selection.problems.length ? `, ${selection.problems.length} problem(s) in the tree` : ''}`);
 
     const sum = await planSummaries(ctx, runs);
-    print('summarize', analyzerLabel(a.summarize), sum.plan, `${runs.length} runs${sum.unreadable ? `, ${sum.unreadable} unreadable (they fail, no call)` : ''}`);
     const cat = await planCategorize(ctx, runs, sum.files, sum.unreadable);
-    print('categorize', analyzerLabel(a.categorize), cat.plan, cat.note);
     const clu = await planCluster(ctx, cat.categories);
-    print('cluster', analyzerLabel(a.cluster), clu.plan, clu.note);
-
-    const plans = [sum.plan, cat.plan, clu.plan];
-    const calls = plans.reduce((n, p) => n + p.toPay, 0);
-    const cost = plans.reduce<number | null>((n, p) => (n === null || p.estCostUsd === null ? null : n + p.estCostUsd), 0);
+    const stages = [
+      priced(ctx, 'summarize', { ...sum.plan, known: true }, sum.inputTokens, `${runs.length} runs${sum.unreadable ? `, ${sum.unreadable} unreadable (they fail, no call)` : ''}`),
+      priced(ctx, 'categorize', cat.plan, null, cat.note),
+      priced(ctx, 'cluster', clu.plan, null, clu.note),
+    ];
+    const total = {
+      calls: stages.reduce((n, x) => n + x.toPay, 0),
+      stored: stages.reduce((n, x) => n + x.reused, 0),
+      cost_usd_low: sumOrNull(stages.map((x) => x.cost_usd_low)),
+      cost_usd_high: sumOrNull(stages.map((x) => x.cost_usd_high)),
+    };
+    if (options.json) {
+      console.log(JSON.stringify({ analysis: a.name, runs: runs.length, problems: selection.problems.length, stages, total }, null, 2));
+      return true;
+    }
+    for (const x of stages) print(x);
     console.log(
-      `  total       ${calls} call(s) to pay${calls ? `, at most ~${formatUsd(cost)} (output priced at max_tokens; repairs may add calls)` : ''}; ` +
-        `${plans.reduce((n, p) => n + p.reused, 0)} answer(s) already stored.`,
+      `  total       ${total.calls} call(s) to pay${total.calls ? `, about ${formatUsd(total.cost_usd_low)} to ${formatUsd(total.cost_usd_high)}; repairs may add calls` : ''}; ` +
+        `${total.stored} answer(s) already stored.`,
     );
     return true;
   });
 }
 
-function print(stage: string, label: string, p: CallPlan, note: string): void {
-  const what = label.startsWith('offline')
+/** Output tokens assumed for one call of a step when the stage has no stored answers to learn from. */
+const DEFAULT_OUTPUT_TOKENS: Record<LlmStageName, number> = { summarize: 700, categorize: 2500, cluster: 6000 };
+
+interface StagePlan {
+  stage: LlmStageName;
+  analyzer: string;
+  provider: string;
+  model: string;
+  /** Where provider and model come from in pipeline.yaml. */
+  sources: { provider: string; model: string };
+  reused: number;
+  toPay: number;
+  input_tokens: number;
+  input_tokens_method: string;
+  output_tokens_per_call: number;
+  output_tokens_source: string;
+  cost_usd_low: number | null;
+  cost_usd_high: number | null;
+  /** False when later calls depend on answers not bought yet (the counts are estimates). */
+  exact: boolean;
+  note: string;
+}
+
+/** A stage's calls with tokens and dollars: output from its stored answers (median), input counted where a tokenizer exists. */
+function priced(ctx: StageContext, stage: LlmStageName, p: CallPlan, counted: { tokens: number; method: string } | null, note: string): StagePlan {
+  const s = ctx.analysis[stage];
+  const sources = llmSettingSources(loadPipeline(ctx.workspaceRoot), ctx.analysis.name, stage);
+  const stored = readCarriedAnswers(join(ctx.outputOf(stage), ANSWERS_FILE), () => {});
+  const outs = [...stored.values()].map((r) => r.usage.output_tokens).filter((n) => n > 0).sort((x, y) => x - y);
+  const median = outs.length ? outs[Math.floor(outs.length / 2)]! : DEFAULT_OUTPUT_TOKENS[stage];
+  const out = Math.min(median, s.max_tokens);
+  const input = counted ?? { tokens: p.estInputTokens, method: 'characters / 4' };
+  const price = (factor: number) => (p.toPay === 0 ? 0 : costUsd(s.model, { input_tokens: input.tokens, output_tokens: Math.round(out * factor) * p.toPay }));
+  return {
+    stage,
+    analyzer: analyzerLabel(s),
+    provider: s.provider,
+    model: s.model,
+    sources: { provider: sources.provider, model: sources.model },
+    reused: p.reused,
+    toPay: p.toPay,
+    input_tokens: p.toPay === 0 ? 0 : input.tokens,
+    input_tokens_method: input.method,
+    output_tokens_per_call: out,
+    output_tokens_source: outs.length ? `median of ${outs.length} stored answer(s)` : 'default for the step',
+    cost_usd_low: s.provider === 'offline' ? 0 : price(0.5),
+    cost_usd_high: s.provider === 'offline' ? 0 : price(2),
+    exact: p.known || p.toPay === 0,
+    note,
+  };
+}
+
+function sumOrNull(xs: (number | null)[]): number | null {
+  return xs.reduce<number | null>((n, x) => (n === null || x === null ? null : n + x), 0);
+}
+
+function print(x: StagePlan): void {
+  const who = x.provider === 'offline'
     ? 'offline analyzer: no LLM calls, no cost'
-    : `${p.reused} stored, ${p.toPay} to pay${p.toPay ? ` (~${p.estInputTokens} input tokens, at most ${formatUsd(p.estCostUsd)})` : ''}${p.known ? '' : ' (estimated: later requests depend on answers not bought yet)'}`;
-  console.log(`  ${stage.padEnd(11)} ${what}${note ? `; ${note}` : ''}`);
+    : `${x.provider}:${x.model} (provider from ${x.sources.provider}, model from ${x.sources.model}): ${x.reused} stored, ${x.toPay} to pay` +
+      (x.toPay
+        ? ` (~${x.input_tokens} input tokens by ${x.input_tokens_method}; ~${x.output_tokens_per_call} output tokens per call, ${x.output_tokens_source}; ` +
+          `${formatUsd(x.cost_usd_low)} to ${formatUsd(x.cost_usd_high)})`
+        : '') +
+      (x.exact ? '' : ' (estimated: later requests depend on answers not bought yet)');
+  console.log(`  ${x.stage.padEnd(11)} ${who}${x.note ? `; ${x.note}` : ''}`);
 }
 
 /** Summaries: one request per run, each looked up in the store. */
@@ -81,6 +162,7 @@ async function planSummaries(ctx: StageContext, runs: LedgerRun[]) {
   const files = new Map<string, SummaryFile>();
   const plan = { ...FREE };
   let unreadable = 0;
+  const inputTokens = { tokens: 0, method: 'characters / 4' };
   for (const run of runs) {
     let input;
     try {
@@ -89,8 +171,12 @@ async function planSummaries(ctx: StageContext, runs: LedgerRun[]) {
       unreadable += 1;
       continue;
     }
-    const probe = answerer.probe({ step: 'summarize', messages: [{ role: 'user', content: renderSummaryPrompt(template, input) }] });
+    const messages = [{ role: 'user' as const, content: renderSummaryPrompt(template, input) }];
+    const probe = answerer.probe({ step: 'summarize', messages });
     if (probe && !probe.cached) {
+      const counted = await countInputTokens(s.provider, s.model, messages, null);
+      inputTokens.tokens += counted.tokens;
+      inputTokens.method = counted.method;
       plan.toPay += 1;
       plan.estInputTokens += probe.estInputTokens;
       plan.estCostUsd = plan.estCostUsd === null || probe.estCostUsd === null ? null : plan.estCostUsd + probe.estCostUsd;
@@ -102,7 +188,7 @@ async function planSummaries(ctx: StageContext, runs: LedgerRun[]) {
     files.set(run.run_id, summaryFileFrom(run, input, answer, s, label));
   }
   plan.known = plan.toPay === 0;
-  return { plan, files, unreadable };
+  return { plan, files, unreadable, inputTokens: plan.toPay > 0 ? inputTokens : null };
 }
 
 /** Categorization: the pass the stage would choose; walked through the store when every summary is known. */

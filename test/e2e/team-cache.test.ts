@@ -305,7 +305,7 @@ analyses:
     const plan = await runJob(c, 'plan', 'PR: CI plan job (read-only token, fresh runner)', RO);
     expect(plan.code, plan.out).toBe(0);
     expect(plan.out).toMatch(/shared cache http:\/\/127\.0\.0\.1:\d+: read-only/);
-    expect(plan.out).toMatch(/summarize\s+107 stored, 10 to pay/);
+    expect(plan.out).toMatch(/summarize\s+openai:gpt-5-mini [^:]*: 107 stored, 10 to pay/);
     expect(provider.requests).toHaveLength(0);
     // The plan found them on the server (and kept them in this runner's store).
     expect(cache.requests.filter((q) => q.method === 'GET' && q.key.startsWith(KEY_PREFIX) && q.status === 200).length).toBeGreaterThanOrEqual(107);
@@ -329,7 +329,7 @@ analyses:
     expect(fake.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
     expect(provider.requests).toHaveLength(13);
     expect(grown.out).toMatch(/107 reused from the response store, 10 computed/);
-    expect(grown.out).toMatch(/summarize\s+107 stored, 10 to pay/);
+    expect(grown.out).toMatch(/summarize\s+openai:gpt-5-mini [^:]*: 107 stored, 10 to pay/);
     const cat = JSON.parse(b.read('out/analysis/categorize/categorization.json'));
     expect(cat.metadata.taxonomy_lock).toMatchObject({ runs_kept: 107, runs_changed: [], runs_removed: [] });
     expect(cat.metadata.taxonomy_lock.runs_added).toHaveLength(10);
