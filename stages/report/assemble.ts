@@ -56,6 +56,20 @@ export interface StageCalls {
 }
 
 /** Which runs reached which stage, from the ledger and the stage outputs. */
+/**
+ * A ledger problem that is about one run (its refinement summary, its
+ * perturbed query file, or its agent folder), by the shape of the path the
+ * task list reports relative to the data root.
+ */
+export function isRunProblem(file: string): boolean {
+  return /(^|\/)(agent_[^/]+(\/refinement_summary\.json)?|perturbed_query_[^/]+\.json)$/.test(file);
+}
+
+/** The run a run problem belongs to: its agent folder, else the perturbed-query file. */
+function problemRunOf(file: string): string {
+  return file.replace(/\/refinement_summary\.json$/, '');
+}
+
 export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: CategorizationOut, clu: ClustersOut): RunCoverage {
   const inLedger = new Set(ledger.runs.map((r) => r.run_id));
   const categorized = new Set(cat.categorization.categories.flatMap((c) => c.examples.map((e) => e.run_id)).filter((id) => inLedger.has(id)));
@@ -73,7 +87,12 @@ export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: Cate
     if (clusteredNames.has(c.category_name)) continue;
     for (const e of c.examples) unassigned.push({ run_id: e.run_id, stage: 'cluster', reason: `its category "${c.category_name}" is in no cluster` });
   }
+  const problems = (ledger.problems ?? []).map((p) => ({ file: p.file, ...(p.field ? { field: p.field } : {}), reason: p.message }));
+  const dropped = problems.filter((p) => isRunProblem(p.file));
   return {
+    found_in_tree: ledger.runs.length + new Set(dropped.map((p) => problemRunOf(p.file))).size,
+    dropped,
+    tree_problems: problems.filter((p) => !isRunProblem(p.file)),
     in_task_list: ledger.runs.length,
     summarized: sums ? sums.runs.filter((r) => r.status === 'done').length : categorized.size,
     categorized: categorized.size,

@@ -769,6 +769,7 @@ function renderCoverage(coverage: RunCoverage): string {
   const total = coverage.in_task_list;
   const share = (n: number): number => (total > 0 ? (n / total) * 100 : 0);
   const rows: [string, number][] = [
+    ...(coverage.found_in_tree !== undefined ? ([['Found in the tree', coverage.found_in_tree], ['Dropped at selection', coverage.dropped?.length ?? 0]] as [string, number][]) : []),
     ['In the task list', total],
     ['Summarized', coverage.summarized],
     ['Categorized', coverage.categorized],
@@ -804,6 +805,15 @@ function renderCoverage(coverage: RunCoverage): string {
     out.push('<thead><tr><th scope="col">Run</th><th scope="col">Stage</th><th scope="col">Reason</th></tr></thead><tbody>');
     out.push(...rowsHtml, '</tbody></table></div>');
   };
+  const problemTable = (title: string, rows: { file: string; field?: string; reason: string }[]): void => {
+    out.push(`<h3>${e(title)} (${rows.length})</h3>`);
+    out.push('<div class="table-box"><table class="runs-table">');
+    out.push('<thead><tr><th scope="col">File</th><th scope="col">Field</th><th scope="col">Reason</th></tr></thead><tbody>');
+    for (const p of rows) out.push(`<tr><td class="mono">${e(p.file)}</td><td>${e(p.field ?? '-')}</td><td>${e(p.reason)}</td></tr>`);
+    out.push('</tbody></table></div>');
+  };
+  if (coverage.dropped?.length) problemTable('Runs dropped at selection', coverage.dropped);
+  if (coverage.tree_problems?.length) problemTable('Other problems in the tree', coverage.tree_problems);
   if (coverage.failed.length) {
     runTable(
       `Failed runs (${coverage.failed.length})`,

@@ -57,7 +57,20 @@ export interface UnassignedRun {
 }
 
 /** How the runs of the task list went through the stages. */
+/** A run found in the tree but not selected, or another problem met in the tree, from the task-list ledger. */
+export interface TreeProblem {
+  file: string;
+  field?: string;
+  reason: string;
+}
+
 export interface RunCoverage {
+  /** Runs found in the tree: the task list plus those dropped at selection (absent in reports imported from reference files). */
+  found_in_tree?: number;
+  /** Runs dropped at selection (a run file that cannot be read or has no valid success), with the file, the field and the reason. */
+  dropped?: TreeProblem[];
+  /** Other problems met in the tree or the filter files (not runs). */
+  tree_problems?: TreeProblem[];
   in_task_list: number;
   summarized: number;
   categorized: number;
@@ -362,6 +375,9 @@ function renderRunCoverage(coverage: RunCoverage): string[] {
       ['Step', 'Runs', 'Share of task list'],
       ['l', 'r', 'r'],
       [
+        ...(coverage.found_in_tree !== undefined
+          ? [['Found in the tree', String(coverage.found_in_tree), '-'], ['Dropped at selection', String(coverage.dropped?.length ?? 0), '-']]
+          : []),
         ['In the task list', String(total), share(total)],
         ['Summarized', String(coverage.summarized), share(coverage.summarized)],
         ['Categorized', String(coverage.categorized), share(coverage.categorized)],
@@ -380,6 +396,19 @@ function renderRunCoverage(coverage: RunCoverage): string[] {
       '',
     );
   }
+  const problemTable = (title: string, rows: TreeProblem[]): void => {
+    out.push(`### ${title} (${rows.length})`, '');
+    out.push(
+      ...table(
+        ['File', 'Field', 'Reason'],
+        ['l', 'l', 'l'],
+        rows.map((p) => [codeSpan(p.file, true), escapeMarkdown(p.field ?? '-'), escapeMarkdown(p.reason)]),
+      ),
+      '',
+    );
+  };
+  if (coverage.dropped?.length) problemTable('Runs dropped at selection', coverage.dropped);
+  if (coverage.tree_problems?.length) problemTable('Other problems in the tree', coverage.tree_problems);
   if (coverage.failed.length) {
     out.push(`### Failed runs (${coverage.failed.length})`, '');
     out.push(
