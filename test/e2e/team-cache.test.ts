@@ -16,14 +16,15 @@
 // - no token and no key anywhere: outputs, logs, stores, server entries.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { decodeEntry, KEY_PREFIX, USER_AGENT } from '../../stages/llm/remote-store.ts';
 import { analyst } from '../helpers/analyst-fake.ts';
+import { holdOut, uniqueSampleRuns } from '../helpers/trees.ts';
 import type { Analyst } from '../helpers/analyst-fake.ts';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
@@ -93,35 +94,8 @@ function sh(ws: TempWorkspace, command: string, env: Record<string, string>): Pr
 // ---------------------------------------------------------------------------
 // Workspaces.
 
-/** Agent folders of 10 runs whose (task, pid) pair is unique in the sample (holding them out changes no other run's prompt id). */
-function heldOutRuns(root: string): string[] {
-  const base = join(root, 'examples/perturbed_queries');
-  const found: string[] = [];
-  for (const domain of readdirSync(base)) {
-    for (const task of readdirSync(join(base, domain))) {
-      const pm = join(base, domain, task, 'o4-mini-2025-04-16');
-      for (const pq of readdirSync(pm)) {
-        const refs = readdirSync(join(pm, pq)).filter((f) => f.startsWith('iterative_refinement_'))
-          .flatMap((rm) => readdirSync(join(pm, pq, rm)).map((ag) => join(pm, pq, rm, ag)));
-        if (refs.length === 1) found.push(refs[0] as string);
-      }
-    }
-  }
-  return found.sort().slice(0, 10).map((abs) => abs.slice(root.length + 1));
-}
-
-/** Moves the held-out runs out of the data tree; the returned function puts them back. */
-function hold(ws: TempWorkspace): () => void {
-  const rels = heldOutRuns(ws.root);
-  for (const rel of rels) {
-    mkdirSync(dirname(join(ws.root, 'held', rel)), { recursive: true });
-    renameSync(join(ws.root, rel), join(ws.root, 'held', rel));
-  }
-  return () => {
-    for (const rel of rels) renameSync(join(ws.root, 'held', rel), join(ws.root, rel));
-    rmSync(join(ws.root, 'held'), { recursive: true, force: true });
-  };
-}
+/** Moves 10 runs out of the data tree; the returned function puts them back. */
+const hold = (ws: TempWorkspace) => holdOut(ws.root, uniqueSampleRuns(ws.root).slice(0, 10));
 
 /** Every file under out/analysis/ except the run logs (timestamps on purpose, never an Nx output). */
 function outputs(root: string, sub = ''): Record<string, string> {

@@ -1,6 +1,6 @@
 // Small helpers shared by tests that build throw-away trees, compare output
 // folders byte for byte, or hold sample runs out of a workspace.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -58,6 +58,18 @@ export function uniqueSampleRuns(root: string): string[] {
     }
   }
   return found.sort().map((abs) => abs.slice(root.length + 1));
+}
+
+/** Moves runs (workspace-relative folders) out of the data tree, into `<root>/held`; the returned function puts them back. */
+export function holdOut(root: string, rels: readonly string[]): () => void {
+  for (const rel of rels) {
+    mkdirSync(dirname(join(root, 'held', rel)), { recursive: true });
+    renameSync(join(root, rel), join(root, 'held', rel));
+  }
+  return () => {
+    for (const rel of rels) renameSync(join(root, 'held', rel), join(root, rel));
+    rmSync(join(root, 'held'), { recursive: true, force: true });
+  };
 }
 
 /** pipeline.yaml for the bundled sample with every stage on the fake OpenAI endpoint at `url`. */
