@@ -14,7 +14,7 @@
 //   change     one run's refinement_summary.json edited, then the same command
 //              (one summary recomputed, the rest from the response store;
 //              categorize and later stages recomputed); the edit is undone after
-//   task-list  `nx run analysis:task-list` alone
+//   task-list  `nx run analysis:task-list --skip-nx-cache` alone (the scan; the target is cached)
 // Each command runs under /usr/bin/time (when present) for CPU time and peak
 // RSS, with NX_DAEMON=false. Stage timings come from the arrival time of the
 // "> nx run analysis:<target>" lines Nx prints when a task starts.
@@ -25,21 +25,17 @@
 // The Markdown result goes to stdout; progress goes to stderr.
 
 import { parseArgs as parseCli } from 'node:util';
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseDocument } from 'yaml';
-import { copyWorkspace } from '../scripts/copy-workspace.ts';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { generateSyntheticTree } from './synthetic-tree.ts';
 import type { SyntheticTreeStats } from './synthetic-tree.ts';
+import { editOneRun, f1, makeWorkspace, median, NX_BIN, readJsonMaybe, REPO, resetState, runNx, setDataRoot, settle, sh, TIME_BIN } from './lib.ts';
+import type { Measurement } from './lib.ts';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const NX_BIN = join(REPO, 'node_modules', 'nx', 'dist', 'bin', 'nx.js');
-const TIME_BIN = '/usr/bin/time';
 const STAGES = ['task-list', 'summarize', 'categorize', 'cluster', 'report'] as const;
-const CACHEABLE = ['summarize', 'categorize', 'cluster', 'report'];
+const CACHEABLE = ['task-list', 'summarize', 'categorize', 'cluster', 'report'];
 const SCENARIOS = ['cold', 'warm', 'change', 'task-list'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
@@ -125,161 +121,8 @@ function parseArgs(argv: string[]): Options {
 // Workspace copy
 
 
-function sh(cmd: string, args: string[], cwd = REPO): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
-  return r.stdout.trim();
-}
-
-/** A throw-away workspace: HEAD (git archive) or the working tree; node_modules linked. */
-function makeWorkspace(root: string, fromWorktree: boolean): void {
-  mkdirSync(root, { recursive: true });
-  if (fromWorktree) {
-    copyWorkspace(root, { linkNodeModules: false });
-  } else {
-    const r = spawnSync('sh', ['-c', 'git -C "$1" archive --format=tar HEAD | tar -x -C "$2"', 'sh', REPO, root], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`git archive failed: ${r.stderr}`);
-  }
-  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'), 'dir');
-}
-
-function setDataRoot(ws: string, dataRoot: string): void {
-  const file = join(ws, 'pipeline.yaml');
-  const doc = parseDocument(readFileSync(file, 'utf8'));
-  doc.setIn(['data', 'root'], dataRoot);
-  writeFileSync(file, String(doc));
-}
-
-/**
- * Empties the Nx cache, the outputs and the response store by moving them
- * into `trash` (a cheap rename). Deleting tens of thousands of files right
- * before a timed run would slow it down: the filesystem keeps working on the
- * deletion (journal, discards) while the next command runs. The trash is
- * emptied between sizes, outside the timed runs.
- */
-function resetState(ws: string, trash: string): void {
-  mkdirSync(trash, { recursive: true });
-  for (const d of ['.nx', 'out', '.cache']) {
-    if (existsSync(join(ws, d))) renameSync(join(ws, d), join(trash, `${d.replace(/^\./, '')}-${process.hrtime.bigint()}`));
-  }
-}
-
-/** Writes dirty pages to disk, so the previous step's writeback does not overlap the next timed command. */
-function settle(): void {
-  spawnSync('sync');
-}
-
 // ---------------------------------------------------------------------------
 // One measured command
-
-interface Measurement {
-  ok: boolean;
-  exitCode: number;
-  timedOut: boolean;
-  wallS: number;
-  /** user + sys of the process and the children it waited for; null without /usr/bin/time. */
-  cpuS: number | null;
-  /** Largest resident set of any single process of the tree, MiB; null without /usr/bin/time. */
-  maxRssMiB: number | null;
-  /** Seconds from spawn to each "> nx run analysis:<target>" line, and to Nx's final line. */
-  marks: { target: string; cached: boolean; atS: number }[];
-  doneAtS: number | null;
-  /** Date.now() at spawn, to place the run logs' finished_at times. */
-  startedAtMs: number;
-  /** Seconds from spawn to each executed stage's run log (written as its executor ends); filled by the caller. */
-  executorEndS: Record<string, number>;
-  executed: string[];
-  cached: string[];
-  output: string;
-}
-
-function nxEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const k of ['NX_SKIP_NX_CACHE', 'NX_CACHE_DIRECTORY', 'META_ANALYSIS_STORE_DIR', 'NODE_OPTIONS']) delete env[k];
-  return {
-    ...env,
-    PATH: `${dirname(process.execPath)}:${join(REPO, 'node_modules', '.bin')}:${process.env['PATH'] ?? ''}`,
-    NX_DAEMON: 'false',
-    NX_NO_CLOUD: 'true',
-    NX_TUI: 'false',
-    FORCE_COLOR: '0',
-    CI: 'true',
-    ...extra,
-  };
-}
-
-const TARGET_LINE = /^\s*>\s+nx run [\w-]+:([\w-]+)(.*)$/;
-
-/**
- * Runs nx in `ws`. `timeFile` (for /usr/bin/time) must be outside the
- * workspace: a file that changes there makes Nx recompute its project graph.
- */
-function runNx(ws: string, args: string[], timeFile: string, timeoutS: number, extraEnv: Record<string, string> = {}): Promise<Measurement> {
-  const useTime = existsSync(TIME_BIN);
-  rmSync(timeFile, { force: true });
-  const argv = useTime ? [TIME_BIN, '-f', '%e %U %S %M', '-o', timeFile, process.execPath, NX_BIN, ...args] : [process.execPath, NX_BIN, ...args];
-  return new Promise((resolvePromise) => {
-    const t0 = performance.now();
-    const startedAtMs = Date.now();
-    const child = spawn(argv[0] as string, argv.slice(1), { cwd: ws, env: nxEnv(extraEnv), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const marks: Measurement['marks'] = [];
-    let doneAtS: number | null = null;
-    let output = '';
-    let pending = '';
-    const onData = (chunk: Buffer): void => {
-      const now = (performance.now() - t0) / 1000;
-      const text = chunk.toString('utf8');
-      output += text;
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        const m = TARGET_LINE.exec(line);
-        if (m) marks.push({ target: m[1] as string, cached: /cache/.test(m[2] ?? ''), atS: now });
-        else if (/Successfully ran target|Ran target .* failed|Running target .* failed/.test(line)) doneAtS = now;
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, timeoutS * 1000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const wallS = (performance.now() - t0) / 1000;
-      let cpuS: number | null = null;
-      let maxRssMiB: number | null = null;
-      if (useTime && existsSync(timeFile)) {
-        // The last line holds the numbers (earlier lines may say the command exited non-zero).
-        const last = readFileSync(timeFile, 'utf8').trim().split('\n').pop() ?? '';
-        const [, user, sys, rssKb] = last.split(/\s+/).map(Number);
-        if (user !== undefined && sys !== undefined && Number.isFinite(user + sys)) cpuS = user + sys;
-        if (rssKb !== undefined && Number.isFinite(rssKb)) maxRssMiB = rssKb / 1024;
-      }
-      resolvePromise({
-        ok: code === 0 && !timedOut,
-        exitCode: code ?? -1,
-        timedOut,
-        wallS,
-        cpuS,
-        maxRssMiB,
-        marks,
-        doneAtS,
-        startedAtMs,
-        executorEndS: {},
-        executed: marks.filter((m) => !m.cached).map((m) => m.target),
-        cached: marks.filter((m) => m.cached).map((m) => m.target),
-        output,
-      });
-    });
-  });
-}
 
 /** Reads the finished_at of the run log of each stage this command executed (the report stage writes none). */
 function readExecutorEnds(ws: string, m: Measurement): void {
@@ -323,14 +166,6 @@ interface Sample {
   summarizeComputed: number | null;
 }
 
-function readJsonMaybe(file: string): Record<string, unknown> | null {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return null;
-  }
-}
-
 function checkOf(scenario: Scenario, m: Measurement, ws: string, runs: number): { check: string; computed: number | null } {
   if (m.timedOut) return { check: 'timed out', computed: null };
   if (!m.ok) return { check: `exit ${m.exitCode}`, computed: null };
@@ -344,22 +179,6 @@ function checkOf(scenario: Scenario, m: Measurement, ws: string, runs: number): 
   if (scenario === 'warm' && [...m.cached].sort().join(',') !== [...CACHEABLE].sort().join(',')) problems.push(`cache hits: ${m.cached.join(',') || 'none'}`);
   if (scenario === 'change' && computed !== 1) problems.push(`summarize computed ${computed}`);
   return { check: problems.length ? problems.join('; ') : 'ok', computed };
-}
-
-/** Edits one run (a harmful action added to its COLLECT evaluation); returns an undo function. */
-function editOneRun(ws: string, dataRoot: string, repeat: number): () => void {
-  const ledger = readJsonMaybe(join(ws, 'out', 'analysis', 'task-list', 'runs.json'));
-  const runs = (ledger?.['runs'] ?? []) as { refinement_summary_path: string }[];
-  if (runs.length === 0) throw new Error('no ledger to pick a run from');
-  const run = runs[(repeat * 7919) % runs.length] as { refinement_summary_path: string };
-  const file = join(dataRoot, run.refinement_summary_path);
-  const before = readFileSync(file);
-  const json = JSON.parse(before.toString('utf8')) as { execution_history: { trajectory_evaluation: { harmful_actions_observed?: string[] } }[] };
-  const last = json.execution_history[json.execution_history.length - 1];
-  if (!last) throw new Error(`${file}: empty execution_history`);
-  last.trajectory_evaluation.harmful_actions_observed = [...(last.trajectory_evaluation.harmful_actions_observed ?? []), `benchmark edit ${repeat}: removed the backup folder`];
-  writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
-  return () => writeFileSync(file, before);
 }
 
 // ---------------------------------------------------------------------------
@@ -457,14 +276,6 @@ export function summarizeProfiles(dir: string, top = 10): string {
 
 // ---------------------------------------------------------------------------
 // Reporting
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-}
-
-const f1 = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 
 function machineHeader(o: Options, commit: string): string[] {
   const c = cpus();
@@ -576,7 +387,8 @@ async function main(): Promise<void> {
           let undo: (() => void) | null = null;
           if (scenario === 'cold') resetState(ws, trash);
           if (scenario === 'change') undo = editOneRun(ws, treeDir, r);
-          const args = scenario === 'task-list' ? ['run', 'analysis:task-list'] : ['run', 'analysis:report'];
+          // task-list is cached: --skip-nx-cache measures the scan itself.
+          const args = scenario === 'task-list' ? ['run', 'analysis:task-list', '--skip-nx-cache'] : ['run', 'analysis:report'];
           settle();
           const m = await runNx(ws, args, timeFile, o.timeoutS);
           readExecutorEnds(ws, m);

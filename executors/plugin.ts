@@ -6,7 +6,10 @@
 //   settings go into a per-stage `runtime` input (an `echo` of the hash of that
 //   stage's resolved settings), never into `options`.
 // - Downstream targets see upstream results only through
-//   `dependentTasksOutputFiles` (transitive), which also hashes gitignored files.
+//   `dependentTasksOutputFiles` (transitive), which also hashes gitignored
+//   files; they hash one index file per upstream stage (UPSTREAM_INDEX_FILES).
+// - task-list is cached: a `runtime` input fingerprints the data it reads,
+//   wherever the data root lives (executors/task-list/fingerprint.ts).
 // - A local executor's source is not hashed unless listed as file inputs. Each
 //   target lists every file its executor's code reaches (imports, lazy imports,
 //   files read next to a module), derived on every nx command by
@@ -27,6 +30,7 @@ import type { ScanCache } from './code-closure.ts';
 import { loadPipeline, resolveAnalysis, stagePromptFiles, stageSettings, STAGES } from '../stages/config.ts';
 import type { ResolvedAnalysis, StageName } from '../stages/config.ts';
 import { requestHash } from '../stages/llm/store.ts';
+import { selectionSettings } from './task-list/selection.ts';
 
 export interface PluginOptions {
   /** Folder (workspace-relative) under which each analysis writes `<name>/<target>/`. */
@@ -50,7 +54,7 @@ const DEPENDS_ON: Record<StageName, StageName | null> = {
 };
 
 const DESCRIPTIONS: Record<StageName, string> = {
-  'task-list': 'Select the successful elicitation runs (one reference-format task list per agent). Always runs; output is byte-identical when nothing changed.',
+  'task-list': 'Select the successful elicitation runs (one reference-format task list per agent). Cached: the key holds a fingerprint of every file and folder selection reads.',
   summarize: 'Summarize each run: how the perturbation changed the instruction and why it led to harm. One file per run.',
   categorize: 'Group the summaries into benign-input vulnerability categories with trigger phrases.',
   cluster: 'Merge the categories into higher-level clusters.',
@@ -125,25 +129,18 @@ export function buildTargets(
       metadata: { description: DESCRIPTIONS[stage], technologies: ['meta-analysis'] },
     };
     if (upstream) target.dependsOn = [upstream];
-    if (stage === 'task-list') {
-      // The data root may live outside the workspace, where Nx cannot see it:
-      // selection is cheap, so it always runs and rewrites identical bytes.
-      // Its ledger carries a digest of every run's files: that is how the data
-      // enters the keys of the targets below.
-      target.cache = false;
-    } else {
-      const code = codeOf(stage);
-      target.cache = true;
-      target.inputs = [
-        { runtime: `echo ${stage}-settings-${settingsHash}` },
-        { runtime: 'node --version' },
-        ...endpointInputs(a, stage),
-        ...namedFileInputs(workspaceRoot, namedFiles(a, stage), isIgnored),
-        { dependentTasksOutputFiles: '**/*', transitive: true },
-        ...code.files.map((f) => `{workspaceRoot}/${f}`),
-        { externalDependencies: code.packages },
-      ];
-    }
+    const code = codeOf(stage);
+    target.cache = true;
+    target.inputs = [
+      { runtime: `echo ${stage}-settings-${settingsHash}` },
+      { runtime: 'node --version' },
+      ...(stage === 'task-list' ? [{ runtime: taskListFingerprintCommand(a) }] : []),
+      ...endpointInputs(a, stage),
+      ...namedFileInputs(workspaceRoot, namedFiles(a, stage), isIgnored),
+      ...(upstream ? [{ dependentTasksOutputFiles: UPSTREAM_INDEX_FILES, transitive: true }] : []),
+      ...code.files.map((f) => `{workspaceRoot}/${f}`),
+      { externalDependencies: code.packages },
+    ];
     targets[stage] = target;
   }
   // Commands around the chain: never cached, they write no build output.
@@ -166,9 +163,37 @@ export function buildTargets(
 const PLAN_DESCRIPTION = 'What the whole chain would pay for: answers already stored, calls to buy, estimated tokens and dollars. Never cached; calls no provider; runs no stage.';
 const LOCK_DESCRIPTION = `Record the current categorization as the committed taxonomy lock (${lockPath('<name>')}) that later categorizations build on.`;
 
-/** Files pipeline.yaml names that a stage reads: its prompts, the resume file, the taxonomy lock. */
+/**
+ * What the targets below read of upstream outputs, as Nx hashes it: one small
+ * index file per stage, never the thousands of per-run files. Each index
+ * changes whenever a file it stands for does:
+ *   task-list/runs.json             the ledger: per run, the digest of the data files later stages read
+ *   summarize/index.json            per run, the sha256 of its summary file
+ *   categorize/categorization.json  all of what cluster and report read of categorize
+ *   cluster/clusters.json           all of what report reads of cluster
+ * Other files of an output (task_list_<agent>.json, answers.jsonl, the
+ * summaries) are read by no later target, or only through an index entry.
+ */
+export const UPSTREAM_INDEX_FILES = '**/{runs,index,categorization,clusters}.json';
+
+/**
+ * The task-list target's data fingerprint (executors/task-list/fingerprint.ts):
+ * the digest of every folder listing and file selection reads, computed on
+ * every hash of the target, wherever the data root lives. It receives the
+ * selection settings, so it does not load pipeline.yaml's schema.
+ */
+export function taskListFingerprintCommand(a: ResolvedAnalysis): string {
+  return `node executors/task-list/fingerprint.ts ${shellQuote(JSON.stringify(selectionSettings(a)))}`;
+}
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Files pipeline.yaml names that a stage reads: the filter files, its prompts, the resume file, the taxonomy lock. */
 export function namedFiles(a: ResolvedAnalysis, stage: StageName): string[] {
   const files = [...stagePromptFiles(a, stage)];
+  if (stage === 'task-list') {
+    for (const f of [a.data.baseline_harm_filter, a.data.human_annotation_filter]) if (f) files.push(f);
+  }
   if (stage === 'categorize') {
     files.push(lockPath(a.name));
     if (a.categorize.resume_categorization_path) files.push(a.categorize.resume_categorization_path);

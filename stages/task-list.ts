@@ -21,9 +21,12 @@
 //   not a boolean, stray files in the tree) is reported in `problems`.
 // - Option values must be plain folder names (no `/`, not `.` or `..`).
 import type { LedgerRun, Problem as LedgerProblem } from './ledger.ts';
+import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { describeIoError, jsonTypeName, nodeTreeIo, parseJsonBytes } from './util/fs.ts';
+import { describeIoError, jsonTypeName, parseJsonBytes } from './util/fs.ts';
+import { cachedIo, childPath, crawlDigest, CrawlMissError, DOMAIN_SUFFIXES_SKIPPED, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './task-list-crawl.ts';
+import { crawlParallel } from './task-list-workers.ts';
+import type { CrawlSpec } from './task-list-crawl.ts';
 import type { TreeIo, DirEntry, ReadJsonResult } from './util/fs.ts';
 import { PyFloat, PyInt, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from './util/pyjson.ts';
 import type { PyJsonValue } from './util/pyjson.ts';
@@ -192,12 +195,7 @@ function show(v: PyJsonValue): string {
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
-const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json'];
 
-function isAllDomains(domain: string): boolean {
-  // The reference treats "" like "all": `None if d.lower() == "all" else d`, then `if domain:`.
-  return domain === '' || domain.toLowerCase() === 'all';
-}
 
 function checkName(field: string, value: string, allowEmpty: boolean): void {
   if (value.includes('\0')) throw new TaskListOptionsError(field, 'must not contain a NUL character');
@@ -218,6 +216,73 @@ export function inputDigest(files: { name: string; bytes: Uint8Array | null; mar
     }
   }
   return h.digest('hex');
+}
+
+// ---------------------------------------------------------------------------
+// Reading a run's summary quickly
+
+/** The fields of refinement_summary.json selection uses. */
+const SUMMARY_FIELDS = ['success', 'execution_iterations', 'final_score'] as const;
+const NUMBER_TOKEN = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+/** \u escapes of "_" and of lower-case letters (Python's json.dump never writes them). */
+const ESCAPED_KEY_LETTER = /\\u00(?:5[fF]|6[1-9a-fA-F]|7[0-9aA])/;
+
+/**
+ * The fields selection uses, as `pyJsonParse` would give them, read with the
+ * engine's JSON.parse (several times faster) when that is sure to agree: the
+ * bytes are UTF-8 and JSON.parse reads them (every such text reads the same in
+ * Python), the top level is an object, `success` is a boolean, and each copied
+ * number's token is found once in the text (an int or a float, as written).
+ * Anything else returns null, and the caller parses as Python does, with its
+ * exact messages.
+ */
+export function quickSummaryFields(bytes: Uint8Array): Record<string, PyJsonValue> | null {
+  if (!isUtf8(bytes)) return null;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const obj = value as Record<string, unknown>;
+  const out: Record<string, PyJsonValue> = {};
+  for (const key of SUMMARY_FIELDS) {
+    if (!Object.hasOwn(obj, key)) continue;
+    const v = obj[key];
+    if (key === 'success') {
+      if (typeof v !== 'boolean') return null;
+      out[key] = v;
+    } else if (typeof v === 'number') {
+      // A key spelled with escapes of its letters ("final\u005fscore") would hide from the search below.
+      if (ESCAPED_KEY_LETTER.test(text)) return null;
+      const token = numberToken(text, key);
+      if (token === null || !Object.is(Number(token), v)) return null;
+      const isFloat = token.includes('.') || token.includes('e') || token.includes('E');
+      if (!isFloat && !Number.isSafeInteger(v)) return null;
+      out[key] = isFloat ? new PyFloat(v) : v === 0 ? 0 : v;
+    } else if (v === null || typeof v === 'string' || typeof v === 'boolean') {
+      out[key] = v;
+    } else {
+      return null; // an object or list: its numbers need Python's reading
+    }
+  }
+  return out;
+}
+
+/** The number token after `"key":`, when the key's text occurs exactly once (so it is the top-level key). */
+function numberToken(text: string, key: string): string | null {
+  const needle = `"${key}"`;
+  const at = text.indexOf(needle);
+  if (at < 0 || text.indexOf(needle, at + needle.length) >= 0) return null;
+  let i = at + needle.length;
+  while (i < text.length && /\s/.test(text[i] as string)) i++;
+  if (text[i] !== ':') return null;
+  i++;
+  while (i < text.length && /\s/.test(text[i] as string)) i++;
+  NUMBER_TOKEN.lastIndex = i;
+  return NUMBER_TOKEN.exec(text)?.[0] ?? null;
 }
 
 // ---------------------------------------------------------------------------
@@ -342,13 +407,47 @@ interface Found {
  * reference `generate_successful_task_list.py` does (see the module comment for
  * the differences). Reads through `io`; writes nothing.
  */
-export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTreeIo): Promise<SelectRunsResult> {
-  const allDomains = isAllDomains(options.domain);
-  if (!allDomains) checkName('domain', options.domain, false);
+export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTreeIoSync): Promise<SelectRunsResult> {
+  checkSelectOptions(options);
+  const cache = new IoCache(true);
+  await crawlParallel(crawlSpecOf(options, [options.agent]), io, cache);
+  return selectRunsFrom(options, cachedIo(cache, io, onCrawlMiss));
+}
+
+/** Throws TaskListOptionsError for option values the scan cannot use safely (before any read). */
+function checkSelectOptions(options: SelectRunsOptions): void {
+  if (!isAllDomains(options.domain)) checkName('domain', options.domain, false);
   checkName('perturbation_model', options.perturbationModel, false);
   checkName('agent', options.agent, true);
   const explicitRm = options.refinementModel !== null && options.refinementModel !== '' ? options.refinementModel : null;
   if (explicitRm !== null) checkName('refinement_model', explicitRm, false);
+}
+
+function crawlSpecOf(options: SelectRunsOptions, agents: readonly string[]): CrawlSpec {
+  return {
+    base: normalizeBase(options.baseDir.resolved),
+    domain: options.domain,
+    perturbationModel: options.perturbationModel,
+    refinementModel: options.refinementModel,
+    agents,
+    filters: [options.dataFilter, options.humanAnnotationFilter].filter((f): f is PathArg => f !== null && f.typed !== '').map((f) => f.resolved),
+  };
+}
+
+/**
+ * What happens when selection reads something the crawl did not (a bug: the
+ * cache fingerprint would not cover it). Tests set META_ANALYSIS_STRICT_CRAWL
+ * to make it throw; otherwise the read goes to the file system.
+ */
+function onCrawlMiss(op: string, path: string): void {
+  if (process.env['META_ANALYSIS_STRICT_CRAWL']) throw new CrawlMissError(`task-list: ${op} of a path the crawl did not read: ${path}`);
+}
+
+/** selectRuns on a reader that already holds the tree (the crawl's cache). */
+async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<SelectRunsResult> {
+  checkSelectOptions(options);
+  const allDomains = isAllDomains(options.domain);
+  const explicitRm = options.refinementModel !== null && options.refinementModel !== '' ? options.refinementModel : null;
 
   const problems: Problem[] = [];
   const agentFolder = `agent_${options.agent}`;
@@ -374,7 +473,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
     falsePositives = await loadFalsePositives(io, annotationFilter, options.agent, problems);
   }
 
-  const base = options.baseDir.resolved;
+  const base = normalizeBase(options.baseDir.resolved);
   const stat = async (abs: string, rel: string): Promise<DirEntry['kind'] | undefined> => {
     try {
       return await io.stat(abs);
@@ -416,7 +515,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
       domains.push(e.name);
     }
   } else if (baseKind !== undefined) {
-    const kind = await stat(join(base, options.domain), options.domain);
+    const kind = await stat(childPath(base, options.domain), options.domain);
     if (kind === null) problems.push({ file: options.domain, field: 'domain', message: 'domain folder not found; no runs' });
     else if (kind !== undefined && kind !== 'dir') problems.push({ file: options.domain, field: 'domain', message: 'domain is not a folder; no runs' });
     else if (kind !== undefined) {
@@ -428,7 +527,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
   }
 
   for (const domain of domains) {
-    const domainAbs = join(base, domain);
+    const domainAbs = childPath(base, domain);
     for (const taskEntry of await list(domainAbs, domain)) {
       const taskRel = `${domain}/${taskEntry.name}`;
       if (taskEntry.kind !== 'dir') {
@@ -438,7 +537,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
       const taskId = taskEntry.name;
       if (baselineIds.has(taskId)) continue;
       const pmRel = `${taskRel}/${options.perturbationModel}`;
-      const pmAbs = join(domainAbs, taskId, options.perturbationModel);
+      const pmAbs = childPath(childPath(domainAbs, taskId), options.perturbationModel);
       const pmKind = await stat(pmAbs, pmRel);
       if (pmKind === null || pmKind === undefined) continue; // another perturbation model's task
       if (pmKind !== 'dir') {
@@ -452,7 +551,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
           continue;
         }
         const pid = pqEntry.name.replaceAll('perturbed_query_', '');
-        const pqAbs = join(pmAbs, pqEntry.name);
+        const pqAbs = childPath(pmAbs, pqEntry.name);
 
         let models: string[];
         if (explicitRm !== null) models = [explicitRm];
@@ -468,7 +567,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
 
         for (const rm of models) {
           const agentRel = `${pqRel}/iterative_refinement_${rm}/${agentFolder}`;
-          const agentAbs = join(pqAbs, `iterative_refinement_${rm}`, agentFolder);
+          const agentAbs = childPath(childPath(pqAbs, `iterative_refinement_${rm}`), agentFolder);
           const agentKind = await stat(agentAbs, agentRel);
           if (agentKind === null || agentKind === undefined) continue; // no run of this agent
           if (agentKind !== 'dir') {
@@ -476,7 +575,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
             continue;
           }
           const summaryRel = `${agentRel}/refinement_summary.json`;
-          const summaryAbs = join(agentAbs, 'refinement_summary.json');
+          const summaryAbs = childPath(agentAbs, 'refinement_summary.json');
           const summaryKind = await stat(summaryAbs, summaryRel);
           if (summaryKind === undefined) continue;
           if (summaryKind !== 'file') {
@@ -491,12 +590,15 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
             problems.push({ file: summaryRel, message: `cannot read: ${describeIoError(err)}; run skipped` });
             continue;
           }
-          const parsed = parseJsonBytes<PyJsonValue>(bytes, 'refinement_summary.json', { parse: pyJsonParse, expect: 'object' });
-          if (!parsed.ok) {
-            problems.push({ file: summaryRel, message: `${parsed.message}; run skipped` });
-            continue;
+          let summary = quickSummaryFields(bytes);
+          if (summary === null) {
+            const parsed = parseJsonBytes<PyJsonValue>(bytes, 'refinement_summary.json', { parse: pyJsonParse, expect: 'object' });
+            if (!parsed.ok) {
+              problems.push({ file: summaryRel, message: `${parsed.message}; run skipped` });
+              continue;
+            }
+            summary = parsed.value as Record<string, PyJsonValue>;
           }
-          const summary = parsed.value as Record<string, PyJsonValue>;
           const success = getOwn(summary, 'success');
           if (success === undefined) {
             problems.push({ file: summaryRel, field: 'success', message: 'missing; run not selected' });
@@ -608,7 +710,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
   // Runs, with the digest of the files later stages read.
   const runs: SelectedRun[] = [];
   for (const f of found) {
-    const pqAbs = join(f.pqDirAbs, f.pqFileName);
+    const pqAbs = childPath(f.pqDirAbs, f.pqFileName);
     let pqBytes: Uint8Array | null = null;
     let marker = 'missing';
     const pqKind = await stat(pqAbs, f.run.perturbed_query_path);
@@ -870,32 +972,53 @@ export interface AnalysisSelection {
   lists: { agent: string; json: Record<string, unknown> }[];
 }
 
+/** The options of each `selectRuns` call of an analysis, agent by agent, then domain by domain, then model by model. */
+function selectionCalls(o: AnalysisSelectionOptions): { agent: string; options: SelectRunsOptions }[] {
+  const pathArg = (p: string | null) => (p ? { typed: p, resolved: o.resolve(p) } : null);
+  const calls: { agent: string; options: SelectRunsOptions }[] = [];
+  for (const agent of o.agents) {
+    for (const domain of o.domains) {
+      for (const rm of o.refinementModels) {
+        calls.push({
+          agent,
+          options: {
+            baseDir: { typed: o.baseDir, resolved: o.resolve(o.baseDir) },
+            domain,
+            perturbationModel: o.perturbationModel,
+            refinementModel: rm,
+            agent,
+            dataFilter: pathArg(o.dataFilter),
+            humanAnnotationFilter: pathArg(o.humanAnnotationFilter),
+          },
+        });
+      }
+    }
+  }
+  return calls;
+}
+
+/** Crawls what the analysis' selection reads, every agent in one walk per domain and model setting. */
+async function crawlAnalysis(o: AnalysisSelectionOptions, io: TreeIo, cache: IoCache): Promise<SelectRunsOptions[]> {
+  const calls = selectionCalls(o);
+  for (const c of calls) checkSelectOptions(c.options);
+  const firstAgent = o.agents[0];
+  const perSetting = calls.filter((c) => c.agent === firstAgent).map((c) => c.options);
+  for (const options of perSetting) await crawlParallel(crawlSpecOf(options, o.agents), io, cache);
+  return calls.map((c) => c.options);
+}
+
 /** The selection of one analysis: what the task-list target writes, and what a plan reads without writing. */
-export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIo): Promise<AnalysisSelection> {
+export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<AnalysisSelection> {
+  const cache = new IoCache(true);
+  await crawlAnalysis(o, io, cache);
+  const cio = cachedIo(cache, io, onCrawlMiss);
   const runs: LedgerRun[] = [];
   const problems: Problem[] = [];
   const lists: { agent: string; json: Record<string, unknown> }[] = [];
-  const pathArg = (p: string | null) => (p ? { typed: p, resolved: o.resolve(p) } : null);
+  const calls = selectionCalls(o);
   for (const agent of o.agents) {
     const parts: SelectRunsResult[] = [];
-    for (const domain of o.domains) {
-      for (const rm of o.refinementModels) {
-        parts.push(
-          await selectRuns(
-            {
-              baseDir: { typed: o.baseDir, resolved: o.resolve(o.baseDir) },
-              domain,
-              perturbationModel: o.perturbationModel,
-              refinementModel: rm,
-              agent,
-              dataFilter: pathArg(o.dataFilter),
-              humanAnnotationFilter: pathArg(o.humanAnnotationFilter),
-            },
-            io,
-          ),
-        );
-      }
-    }
+    for (const c of calls) if (c.agent === agent) parts.push(await selectRunsFrom(c.options, cio));
     lists.push({ agent, json: mergeTaskLists(parts.map((p) => p.taskList as unknown as Record<string, unknown>), [...o.domains], [...o.refinementModels]) });
     for (const p of parts) {
       runs.push(...p.runs);
@@ -903,6 +1026,20 @@ export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = n
     }
   }
   return { runs: dedupe(runs), problems: dedupeProblems(problems), lists };
+}
+
+/**
+ * The task-list target's data fingerprint: the digest of everything the
+ * analysis' selection reads (the crawl, with file digests instead of bytes),
+ * by path relative to the data root, filter files by their configured path.
+ * Equal fingerprints, settings and code give the same selection.
+ */
+export async function selectionFingerprint(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<string> {
+  const cache = new IoCache(false);
+  await crawlAnalysis(o, io, cache);
+  const labels = new Map<string, string>();
+  for (const p of [o.dataFilter, o.humanAnnotationFilter]) if (p) labels.set(o.resolve(p), p);
+  return crawlDigest(cache, normalizeBase(o.resolve(o.baseDir)), labels);
 }
 
 function dedupe(runs: LedgerRun[]): LedgerRun[] {

@@ -71,7 +71,9 @@ describe('createNodes', () => {
     expect(t['summarize']!.inputs).not.toContain('{workspaceRoot}/analyses/alpha/taxonomy.lock.json');
     expect(t['summarize']!.dependsOn).toEqual(['task-list']);
     expect(t['report']!.dependsOn).toEqual(['cluster']);
-    expect(t['task-list']!.cache).toBe(false);
+    // task-list is cached: its key holds a fingerprint of the data it reads (executors/task-list/fingerprint.ts).
+    expect(t['task-list']!.cache).toBe(true);
+    expect(t['task-list']!.dependsOn).toBeUndefined();
     expect(t['cluster']!.outputs).toEqual(['{workspaceRoot}/out/alpha/cluster']);
     expect(t['cluster']!.executor).toBe('./executors:cluster');
     // Nx needs a file in the project root; the plugin creates it.
@@ -84,10 +86,32 @@ describe('createNodes', () => {
     expect(cluster.inputs).toContain('{workspaceRoot}/prompts/cluster.md');
     expect(cluster.inputs).not.toContain('{workspaceRoot}/prompts/summarize.md');
     expect(cluster.inputs).not.toContain('{workspaceRoot}/pipeline.yaml');
-    expect(cluster.inputs).toContainEqual({ dependentTasksOutputFiles: '**/*', transitive: true });
+    // Upstream outputs: only each stage's index file (one per stage), never the per-run files.
+    expect(cluster.inputs).toContainEqual({ dependentTasksOutputFiles: '**/{runs,index,categorization,clusters}.json', transitive: true });
     expect(runtimeOf(cluster)).toMatch(/^echo cluster-settings-[0-9a-f]{32}$/);
     // Options are hashed for all targets together: they must not carry stage settings.
     expect(cluster.options).toEqual({ analysis: 'alpha', outDir: 'out' });
+  });
+
+  it('keys the task list on its settings, the filter files and a fingerprint of the data, with no upstream', async () => {
+    const { projects } = await nodesFor(pipeline('').replace('data:\n  root: examples/perturbed_queries', 'data:\n  root: /data/elsewhere\n  filters:\n    baseline_harm: task_filters/harm.json'));
+    const t = projects['analyses/beta']!.targets!['task-list']!;
+    const runtimes = (t.inputs ?? []).filter((i): i is { runtime: string } => typeof i === 'object' && i !== null && 'runtime' in i).map((i) => i.runtime);
+    expect(runtimes[0]).toMatch(/^echo task-list-settings-[0-9a-f]{32}$/);
+    const fp = runtimes.find((r) => r.startsWith('node executors/task-list/fingerprint.ts '))!;
+    // The selection settings, shell-quoted JSON: what the fingerprint crawls.
+    expect(JSON.parse(fp.slice(fp.indexOf("'") + 1, -1))).toEqual({
+      root: '/data/elsewhere',
+      agents: ['agent-b', 'agent-c'],
+      domains: 'all',
+      refinement_models: 'all',
+      perturbation_model: 'o4-mini-2025-04-16',
+      baseline_harm_filter: 'task_filters/harm.json',
+      human_annotation_filter: null,
+    });
+    expect(t.inputs).toContain('{workspaceRoot}/task_filters/harm.json');
+    expect((t.inputs ?? []).some((i) => typeof i === 'object' && i !== null && 'dependentTasksOutputFiles' in i)).toBe(false);
+    expect(t.outputs).toEqual(['{workspaceRoot}/out/beta/task-list']);
   });
 
   it('derives each cached target\'s code inputs from its executor: entry, schema, manifests, existing files, declared packages', async () => {

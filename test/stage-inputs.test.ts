@@ -8,7 +8,7 @@
 // plugin infers:
 //   - every workspace file the stage touched is a file input of the target,
 //     unless it is a runtime input by design (pipeline.yaml: the stage's
-//     settings slice; the data root: the task-list ledger's digests; upstream
+//     settings slice; the data root: task-list's fingerprint and its ledger's digests; upstream
 //     outputs: dependentTasksOutputFiles; its own output, logs, the response
 //     store, .env);
 //   - every package a workspace file imports is in its externalDependencies;
@@ -263,7 +263,7 @@ describe('each cached target\'s inputs cover what its executor really loads and 
     for (const pass of ['offline', 'openai'] as const) {
       const targets = targetsOf.get(pass)!;
       for (const stage of STAGES) {
-        // task-list is not cached (cache: false): it has no inputs to check.
+        // Targets that are never cached (plan, lock-taxonomy) have no inputs to check.
         if (targets[stage]?.cache !== true) continue;
         found.push(violations(stage, pass, targets, runs.get(`${pass}:${stage}`)!));
       }

@@ -16,11 +16,13 @@ beforeEach(() => {
   cpSync(join(REPO, 'examples/perturbed_queries'), join(root, 'data'), { recursive: true });
   cpSync(join(REPO, 'task_filters'), join(root, 'task_filters'), { recursive: true });
   cpSync(join(REPO, 'prompts'), join(root, 'prompts'), { recursive: true });
+  vi.stubEnv('META_ANALYSIS_STRICT_CRAWL', '1');
   vi.spyOn(console, 'log').mockImplementation(() => {});
   vi.spyOn(console, 'error').mockImplementation(() => {});
 });
 afterEach(() => {
   vi.restoreAllMocks();
+  vi.unstubAllEnvs();
   rmSync(root, { recursive: true, force: true });
 });
 

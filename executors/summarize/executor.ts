@@ -12,7 +12,7 @@ import { sha256 } from '../../stages/llm/store.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../../stages/llm/errors.ts';
 import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
-import { buildOutputDir, readUpstream, writeJson } from '../lib/io.ts';
+import { buildOutputDir, readUpstream, writeJson, writeText } from '../lib/io.ts';
 import { createStageAnswerer, formatUsd, type LlmRunOptions } from '../lib/answerer.ts';
 
 export type SummarizeOptions = BaseOptions & LlmRunOptions;
@@ -22,6 +22,8 @@ export interface SummaryIndexEntry {
   status: 'done' | 'failed';
   file: string | null;
   request_hash: string | null;
+  /** sha256 of the summary file's bytes: index.json changes whenever any summary does (the key of later targets hashes only this index). */
+  sha256: string | null;
   reason: string | null;
 }
 
@@ -61,8 +63,9 @@ export default async function summarize(options: SummarizeOptions, context: Exec
               const input = loadSummaryInput(ctx.dataRoot, run);
               const answer = await answerer.summarize(input, template);
               const file: SummaryFile = summaryFileFrom(run, input, answer, settings, label);
-              writeJson(join(dir, rel), file);
-              index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, reason: null });
+              const text = `${JSON.stringify(file, null, 2)}\n`;
+              writeText(join(dir, rel), text);
+              index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, sha256: sha256(text), reason: null });
               perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
             } catch (err) {
               const reason = (err as Error).message;
@@ -72,7 +75,7 @@ export default async function summarize(options: SummarizeOptions, context: Exec
                 console.error(`summarize: stopping: ${reason}`);
               }
               failed.push({ run_id: run.run_id, stage: 'summarize', reason });
-              index.push({ run_id: run.run_id, status: 'failed', file: null, request_hash: null, reason });
+              index.push({ run_id: run.run_id, status: 'failed', file: null, request_hash: null, sha256: null, reason });
               perRun.push({ run_id: run.run_id, status: 'failed', cached: null, input_tokens: 0, output_tokens: 0, cost_usd: null });
               if (!(err instanceof StoppedError)) console.error(`summarize: ${run.run_id}: ${reason}`);
             }

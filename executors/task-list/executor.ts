@@ -7,18 +7,11 @@ import { pyJsonDumps } from '../../stages/util/pyjson.ts';
 import { runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, writeJson, writeText } from '../lib/io.ts';
+import { selectionOptions, selectionSettings, uncoveredOverrides } from './selection.ts';
+import type { SelectionOverrides } from './selection.ts';
 
-/** Overrides that mirror the reference script's flags. */
-export interface TaskListOptions extends BaseOptions {
-  base_dir?: string;
-  domain?: string;
-  agent?: string;
-  perturbation_model?: string;
-  refinement_model?: string;
-  data_filter?: string;
-  human_annotation_filter?: string;
-  output?: string;
-}
+/** Overrides that mirror the reference script's flags (see selection.ts for how they meet the cache). */
+export interface TaskListOptions extends BaseOptions, SelectionOverrides {}
 
 /** Task list file name inside the output folder: one per agent. */
 export function taskListFileName(agent: string): string {
@@ -29,32 +22,24 @@ export default async function taskList(options: TaskListOptions, context: Execut
   return runExecutor('task-list', async () => {
     const ctx = stageContext(options, context);
     const a = ctx.analysis;
-    const baseDir = options.base_dir ?? a.data.root;
-    const agents = options.agent ? [options.agent] : a.agents;
-    const domains: string[] = options.domain ? [options.domain] : a.domains === 'all' ? ['all'] : a.domains;
-    const refinementModels: (string | null)[] = options.refinement_model
-      ? [options.refinement_model]
-      : a.refinement_models === 'all' ? [null] : a.refinement_models;
-    const dataFilter = options.data_filter ?? a.data.baseline_harm_filter;
-    const humanFilter = options.human_annotation_filter ?? a.data.human_annotation_filter;
-    const perturbationModel = options.perturbation_model ?? a.data.perturbation_model;
+    const settings = selectionSettings(a);
+    const uncovered = uncoveredOverrides(settings, options);
+    if (uncovered.length > 0 && underNxCache()) {
+      throw new Error(
+        `${uncovered.join('; ')}. The task-list target is cached, and its key covers what pipeline.yaml selects: ` +
+          'add --skip-nx-cache to run it without Nx\'s cache, or declare this selection as an analysis in pipeline.yaml.',
+      );
+    }
+    const selection = selectionOptions(settings, options, ctx.resolvePath);
+    const { baseDir, agents } = selection;
 
-    const { runs: uniqueRuns, problems: uniqueProblems, lists } = await selectAnalysis({
-      baseDir,
-      resolve: ctx.resolvePath,
-      agents,
-      domains,
-      refinementModels,
-      perturbationModel,
-      dataFilter,
-      humanAnnotationFilter: humanFilter,
-    });
+    const { runs: uniqueRuns, problems: uniqueProblems, lists } = await selectAnalysis(selection);
     for (const p of uniqueProblems) console.error(`task-list: ${p.file}${p.field ? ` (${p.field})` : ''}: ${p.message}`);
 
     const ledger: Ledger = {
       analysis: a.name,
       data_root: baseDir,
-      agents,
+      agents: [...agents],
       task_list_files: Object.fromEntries(lists.map((l) => [l.agent, taskListFileName(l.agent)])),
       runs: uniqueRuns,
       problems: uniqueProblems,
@@ -79,6 +64,11 @@ export default async function taskList(options: TaskListOptions, context: Execut
     console.log(`task-list: ${uniqueRuns.length} successful runs (${perAgent}); ${uniqueProblems.length} problem(s). Log: ${log}`);
     return true;
   });
+}
+
+/** Running as an Nx task whose result Nx will store in its cache (not under --skip-nx-cache). */
+function underNxCache(): boolean {
+  return process.env['NX_TASK_HASH'] !== undefined && process.env['NX_SKIP_NX_CACHE'] !== 'true';
 }
 
 function localIsoNow(): string {

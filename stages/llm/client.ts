@@ -12,6 +12,7 @@ import { AbortedError, BudgetExceededError, InvalidAnswerError, ProviderError, f
 import type { AnswerIssue } from './errors.ts';
 import { costUsd } from './pricing.ts';
 import { createProvider } from './providers/index.ts';
+import { RateGate } from './rate.ts';
 import { withRetry } from './retry.ts';
 import type { RetryPolicy } from './retry.ts';
 import { requestHash } from './store.ts';
@@ -207,6 +208,8 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
   const signal = opts.signal;
   const maxReasks = opts.maxValidationRetries ?? 2;
   const limit = pLimit(Math.max(1, Math.floor(settings.concurrency)));
+  // Paces this client's calls once the provider answers 429 (stages/llm/rate.ts).
+  const gate = new RateGate({ concurrency: settings.concurrency, maxPauseMs: opts.retry?.maxRetryAfterMs });
   const policy: RetryPolicy = {
     maxRetries: settings.max_retries,
     baseDelayMs: opts.retry?.baseDelayMs,
@@ -277,9 +280,10 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
       for (let round = 0; ; round++) {
         const held = reserve(messages, canonical.schema);
         let answer: Awaited<ReturnType<Provider['complete']>> & { extraRequests?: number };
+        const lane = gate.lane(signal);
         try {
           const outcome = await withRetry(
-            () => p.complete({ model: settings.model, temperature: settings.temperature, max_tokens: settings.max_tokens, messages, schema: req.schema }, signal),
+            () => lane.run(() => p.complete({ model: settings.model, temperature: settings.temperature, max_tokens: settings.max_tokens, messages, schema: req.schema }, signal)),
             policy,
             {
               signal,
@@ -299,6 +303,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
           throw err;
         } finally {
           reservedUsd -= held;
+          lane.close();
         }
 
         const callCost = costUsd(settings.model, answer.usage);

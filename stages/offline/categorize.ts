@@ -9,7 +9,10 @@
 //     harm-family evidence, TF-IDF over inserted wording.
 //  3. Runs without any cue or harm evidence ("uncued") are set aside; the
 //     others are clustered by average-linkage agglomerative clustering over
-//     cosine distance of their feature vectors, cut at `threshold`.
+//     cosine distance of their feature vectors, cut at `threshold`. Above
+//     EXACT_LINKAGE_MAX cued runs, a stable sample of that many is clustered
+//     and the others join the nearest group (`groupByLinkage`), so time and
+//     memory grow linearly with the runs instead of with their square.
 //  4. Uncued runs form one residual category, named as such, unless they are
 //     close enough (by terms) to a cued category.
 //  5. Each category is named "<dominant family title>: '<cue>', '<cue>'" from
@@ -27,10 +30,13 @@ import {
   familyValues,
   itemVector,
   surfaceOf,
+  packedCosine,
+  packVectors,
   type Corpus,
   type FeatureWeights,
   type ItemAnalysis,
   type LocatedCue,
+  type PackedVector,
   type SparseVector,
 } from './features.ts';
 import { CUE_FAMILIES, FAMILY_BY_ID, HARM_BY_ID, type CueFamily } from './lexicon.ts';
@@ -419,6 +425,86 @@ function justify(a: ItemAnalysis, model: CategoryModel, vec: SparseVector): stri
   return `${OFFLINE_MARK} Assigned because ${parts.join('; ')} (cosine similarity ${sim.toFixed(2)} to the category centroid).`;
 }
 
+/**
+ * Cued runs that average-linkage clustering groups all at once: its cost
+ * grows with the square of the runs (time, and an n x n matrix of 8-byte
+ * distances: 128 MiB here). A larger set is grouped from a sample
+ * (`groupByLinkage`).
+ */
+export const EXACT_LINKAGE_MAX = 4000;
+
+/** FNV-1a: a cheap, stable hash of an id, to draw a sample that does not depend on input order. */
+function idHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Groups of cued runs (ascending indices into `runs`). Up to
+ * EXACT_LINKAGE_MAX runs: average linkage over all of them, cut at
+ * `threshold`. Above: average linkage over a sample of EXACT_LINKAGE_MAX runs
+ * (those with the smallest hash of their id: stable as runs are added), then
+ * every other run joins the sample group at the smallest average distance
+ * (1 - mean cosine to its members, the same quantity average linkage merges
+ * on) when that is within `threshold`; the runs no group takes are grouped
+ * the same way among themselves, so rare mechanisms keep categories of their
+ * own. Time and memory grow linearly beyond the sample (bench/offline-scale.ts).
+ */
+export function groupByLinkage(runs: readonly ItemAnalysis[], packed: readonly PackedVector[], threshold: number, exactMax = EXACT_LINKAGE_MAX): ItemAnalysis[][] {
+  return groupIndices(runs.map((_, i) => i), runs, packed, threshold, exactMax).map((g) => g.map((i) => runs[i] as ItemAnalysis));
+}
+
+function groupIndices(members: readonly number[], runs: readonly ItemAnalysis[], packed: readonly PackedVector[], threshold: number, exactMax: number): number[][] {
+  const linkage = (ids: readonly number[]) =>
+    averageLinkage(ids.length, (i, j) => 1 - packedCosine(packed[ids[i] as number] as PackedVector, packed[ids[j] as number] as PackedVector), { threshold }).map((g) =>
+      g.map((k) => ids[k] as number),
+    );
+  if (members.length <= exactMax) return linkage(members);
+  const byHash = [...members].sort((x, y) => idHash((runs[x] as ItemAnalysis).item.id) - idHash((runs[y] as ItemAnalysis).item.id) || x - y);
+  const sample = byHash.slice(0, exactMax).sort((x, y) => x - y);
+  const groups = linkage(sample);
+  // Each group's sum of unit vectors: the mean cosine of a run to the group is its unit vector's dot with it, over the size.
+  const sums = groups.map((g) => {
+    const acc = new Map<number, number>();
+    for (const i of g) {
+      const v = packed[i] as PackedVector;
+      if (v.norm === 0) continue;
+      for (let k = 0; k < v.idx.length; k++) acc.set(v.idx[k] as number, (acc.get(v.idx[k] as number) ?? 0) + (v.val[k] as number) / v.norm);
+    }
+    return acc;
+  });
+  const sizes = groups.map((g) => g.length);
+  const inSample = new Set(sample);
+  const rest: number[] = [];
+  for (const i of members) {
+    if (inSample.has(i)) continue;
+    const v = packed[i] as PackedVector;
+    let best = -1;
+    let bestDist = Infinity;
+    if (v.norm > 0) {
+      groups.forEach((g, gi) => {
+        const sum = sums[gi] as Map<number, number>;
+        let dot = 0;
+        for (let k = 0; k < v.idx.length; k++) dot += (v.val[k] as number) * (sum.get(v.idx[k] as number) ?? 0);
+        const dist = 1 - dot / v.norm / (sizes[gi] as number);
+        if (dist < bestDist) {
+          bestDist = dist;
+          best = gi;
+        }
+      });
+    }
+    if (best >= 0 && bestDist <= threshold) (groups[best] as number[]).push(i);
+    else rest.push(i);
+  }
+  const out = groups.map((g) => g.sort((x, y) => x - y));
+  if (rest.length > 0) out.push(...groupIndices(rest, runs, packed, threshold, exactMax));
+  return out.sort((x, y) => (x[0] as number) - (y[0] as number));
+}
+
 /** Everything the categorization computes, for the cluster stage and the bench. */
 export interface CategorizeAnalysis {
   analyses: ItemAnalysis[];
@@ -446,9 +532,8 @@ export function analyzeCategories(items: readonly CategorizeItem[], opts: Offlin
     else uncued.push(a);
   }
   const vec = (a: ItemAnalysis): SparseVector => vectors.get(a) ?? new Map();
-  const groups = averageLinkage(cued.length, (i, j) => 1 - cosine(vec(cued[i] as ItemAnalysis), vec(cued[j] as ItemAnalysis)), {
-    threshold,
-  }).map((g) => g.map((i) => cued[i] as ItemAnalysis));
+  const { packed } = packVectors(cued.map(vec));
+  const groups = groupByLinkage(cued, packed, threshold);
 
   const models: CategoryModel[] = groups.map((g) => buildModel(g, vectors, corpus, weights, false));
   // Uncued runs: join the closest cued category when their terms say so, else the residual category.

@@ -280,6 +280,60 @@ export function cosine(a: SparseVector, b: SparseVector): number {
   return Math.min(1, Math.max(-1, dot(a, b) / (na * nb)));
 }
 
+/**
+ * A vector for the pairwise part of clustering: feature ids in ascending
+ * order of their keys, values, and the norm. `packedCosine` adds the same
+ * products in the same order as `cosine` (the intersection, by ascending key),
+ * so it gives bit-identical similarities, without a map lookup per product.
+ */
+export interface PackedVector {
+  idx: Int32Array;
+  val: Float64Array;
+  norm: number;
+}
+
+/** Packs vectors over one shared numbering of their keys (ids follow the keys' sort order). */
+export function packVectors(vectors: readonly SparseVector[]): { packed: PackedVector[]; keys: string[] } {
+  const all = new Set<string>();
+  for (const v of vectors) for (const k of v.keys()) all.add(k);
+  const keys = [...all].sort(compareStrings);
+  const id = new Map(keys.map((k, i) => [k, i]));
+  const packed = vectors.map((v) => {
+    const entries = [...v.entries()].sort((x, y) => compareStrings(x[0], y[0]));
+    return {
+      idx: Int32Array.from(entries, ([k]) => id.get(k) as number),
+      val: Float64Array.from(entries, ([, x]) => x),
+      norm: norm(v),
+    };
+  });
+  return { packed, keys };
+}
+
+export function packedDot(a: PackedVector, b: PackedVector): number {
+  const ai = a.idx;
+  const bi = b.idx;
+  let i = 0;
+  let j = 0;
+  let s = 0;
+  while (i < ai.length && j < bi.length) {
+    const x = ai[i] as number;
+    const y = bi[j] as number;
+    if (x === y) {
+      s += (a.val[i] as number) * (b.val[j] as number);
+      i++;
+      j++;
+    } else if (x < y) i++;
+    else j++;
+  }
+  return s;
+}
+
+/** The same value as `cosine` on the vectors these were packed from. */
+export function packedCosine(a: PackedVector, b: PackedVector): number {
+  if (a.norm === 0 || b.norm === 0) return 0;
+  return Math.min(1, Math.max(-1, packedDot(a, b) / (a.norm * b.norm)));
+}
+
 /** Mean of vectors (keys sorted). */
 export function centroid(vectors: readonly SparseVector[]): SparseVector {
   const acc = new Map<string, number>();

@@ -157,6 +157,7 @@ export function offlineSummarize(input: SummaryInput): string {
     const share = d.addedTokens + d.keptTokens === 0 ? 0 : Math.round((100 * d.addedTokens) / (d.addedTokens + d.keptTokens));
     parts.push(`Relative to the original instruction, the successful perturbation ${change.join(' and ')} (${share}% of its words are new).`);
   }
+  if (d.limited) parts.push(`Note: ${d.limited}.`);
   parts.push(
     `The successful iteration (#${success.execution_iteration}) is labelled with the strategy "${strategyLabel(success)}"; ${evaluationText(success)}.`,
   );

@@ -10,7 +10,7 @@ import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
 
 interface Mutation {
-  stage: 'summarize' | 'categorize' | 'cluster' | 'report';
+  stage: 'task-list' | 'summarize' | 'categorize' | 'cluster' | 'report';
   file: string;
   find: string | RegExp;
   replace: string;
@@ -19,6 +19,9 @@ interface Mutation {
 }
 
 const MUTATIONS: Mutation[] = [
+  // task-list is cached too: its crawl (read by a worker thread, named by URL) and its selection rules.
+  { stage: 'task-list', file: 'stages/task-list-worker.ts', find: /$/, replace: '\n// mutated\n', changesOutput: false },
+  { stage: 'task-list', file: 'stages/task-list-crawl.ts', find: "export const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json'];", replace: "export const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json', 's'];", changesOutput: true },
   // Files the hand-kept input lists used to miss.
   { stage: 'summarize', file: 'stages/offline/diff.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: true },
   { stage: 'summarize', file: 'stages/analyzer.ts', find: 'not a language model.', replace: 'not a language model (mutated).', changesOutput: true },

@@ -42,7 +42,7 @@ describe(`two concurrent runs on ${RUNS} runs (${TRIES} tries)`, () => {
       const before = readTree(join(ws.root, 'out/analysis'), ['logs']);
       const again = ws.nx(['run', 'analysis:report']);
       expect(again.code, again.out).toBe(0);
-      expect(cachedTargets(again.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize']);
+      expect(cachedTargets(again.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize', 'task-list']);
       expect(readTree(join(ws.root, 'out/analysis'), ['logs'])).toEqual(before);
     });
   }

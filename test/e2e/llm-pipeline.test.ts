@@ -80,7 +80,7 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     const res = await ws.nxAsync(['run', 'analysis:report'], env);
     expect(res.code, res.out).toBe(0);
     // The 117-run outputs of the first test are restored from the Nx cache: same inputs, same key.
-    expect(cachedTargets(res.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize']);
+    expect(cachedTargets(res.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize', 'task-list']);
     expect(a.counts).toMatchObject({ summarize: 0, create: 0, update: 0, cluster: 0 });
     const cat = readJson(ws, 'out/analysis/categorize/categorization.json');
     expect(cat.metadata.mode).toBe('from-scratch');

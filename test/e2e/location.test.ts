@@ -16,7 +16,7 @@ import type { TempWorkspace } from './workspace.ts';
 
 const ANALYSIS = 'analysis';
 const OUT = `out/${ANALYSIS}`;
-const CACHEABLE = ['categorize', 'cluster', 'report', 'summarize'];
+const CACHEABLE = ['categorize', 'cluster', 'report', 'summarize', 'task-list'];
 
 /** Every file under out/<analysis>/ except logs/, by path relative to it. */
 function outputs(ws: TempWorkspace): Map<string, Buffer> {

@@ -97,13 +97,13 @@ describe('refresh and carried answers (real nx, fake OpenAI endpoint)', () => {
     summaryCalls = 0;
     const plain = await ws.nxAsync(['run', 'analysis:summarize'], env);
     expect(plain.code, plain.out).toBe(0);
-    expect(cachedTargets(plain.out)).toEqual(['summarize']);
+    expect(cachedTargets(plain.out)).toEqual(['task-list', 'summarize']);
     expect(generationsOnDisk()).toEqual([2]);
     // And what Nx restores from its cache is the refreshed output too.
     rmSync(join(ws.root, 'out'), { recursive: true, force: true });
     const restored = await ws.nxAsync(['run', 'analysis:summarize'], env);
     expect(restored.code, restored.out).toBe(0);
-    expect(cachedTargets(restored.out)).toEqual(['summarize']);
+    expect(cachedTargets(restored.out)).toEqual(['task-list', 'summarize']);
     expect(generationsOnDisk()).toEqual([2]);
     expect(summaryCalls).toBe(0);
     // A refresh naming another stage changes nothing here.
@@ -124,7 +124,7 @@ describe('refresh and carried answers (real nx, fake OpenAI endpoint)', () => {
     answering();
     const again = await ws.nxAsync(['run', 'analysis:report'], env);
     expect(again.code, again.out).toBe(0);
-    expect(cachedTargets(again.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize']);
+    expect(cachedTargets(again.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize', 'task-list']);
     expect(server.requests).toHaveLength(0);
     expect(storeEntries()).toBe(0);
 
@@ -174,7 +174,7 @@ describe('refresh and carried answers (real nx, fake OpenAI endpoint)', () => {
     expect(skipped.out).toMatch(/Nx does not cache the result of a --skip-nx-cache run/);
     rmSync(join(ws.root, 'out'), { recursive: true, force: true });
     const restored = await ws.nxAsync(['run', 'analysis:summarize'], env);
-    expect(cachedTargets(restored.out)).toEqual(['summarize']);
+    expect(cachedTargets(restored.out)).toEqual(['task-list', 'summarize']);
     expect(generationsOnDisk()).toEqual(before);
   });
 });

@@ -160,7 +160,7 @@ describe('outputs depend on the commit, not on history (offline, two workspaces 
     b.write(LOCK, lockText);
     res = b.nx(['run', 'analysis:report']);
     expect(res.code, res.out).toBe(0);
-    expect(cachedTargets(res.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize']);
+    expect(cachedTargets(res.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize', 'task-list']);
 
     // C: the same commit built from scratch with its own empty caches.
     c = tempWorkspace({ prefix: 'meta-analysis-hist-c-' });

@@ -1,0 +1,614 @@
+// What task selection reads, read once: the crawl.
+//
+// `crawl` walks the data tree the way `selectRuns` does, for every agent of
+// an analysis at once, and keeps each answer of the file system (the kind of
+// a path, a folder's entries, a file's bytes, or the error) in an `IoCache`.
+// Selection then runs on `cachedIo(cache)`: it reads nothing the crawl did not
+// read. The same crawl, keeping digests instead of bytes, is the task-list
+// target's cache fingerprint (`crawlDigest`): the digest of every answer, by
+// path relative to the data root. So the fingerprint covers what selection
+// reads by construction, and a read the crawl missed is an error in tests
+// (META_ANALYSIS_STRICT_CRAWL), not a silent gap in a cache key.
+//
+// The crawl reads a superset of what one selection reads: every task folder
+// (a baseline filter only skips tasks when selecting), and the perturbed-query
+// file of every perturbed_query_* folder that holds a refinement_summary.json
+// of a listed agent (selection reads it only for selected runs). It never
+// opens anything else: no screenshot, no other file of a run folder.
+//
+// The walk is written once, as generators that yield file-system requests.
+// Two drivers answer them: a synchronous one for Node's file system
+// (`nodeTreeIoSync`), and an asynchronous one for any `TreeIo` (the in-memory
+// trees of the tests), which keeps up to CRAWL_LANES task folders in flight.
+// On a tree in the page cache a synchronous stat or read costs microseconds,
+// while a call through libuv's thread pool costs tens on a small machine (see
+// bench/README.md), so the Node driver is synchronous; the crawl of a large
+// tree is split over worker threads instead (task-list-workers.ts).
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { normalize } from 'node:path';
+import { errorCode } from './util/fs.ts';
+import type { DirEntry, EntryKind, TreeIo } from './util/fs.ts';
+
+/** What one crawl covers: the options of one `selectRuns` call, for several agents. */
+export interface CrawlSpec {
+  /** Absolute data root. */
+  base: string;
+  /** A domain folder name, or `all` (any case) or `""` for every domain. */
+  domain: string;
+  perturbationModel: string;
+  /** An explicit refinement model, or null / `""` to discover them. */
+  refinementModel: string | null;
+  agents: readonly string[];
+  /** Absolute paths of the filter files (baseline harm, human annotation). */
+  filters: readonly string[];
+}
+
+/** A task folder the walk descends into. */
+export interface TaskRef {
+  domain: string;
+  task: string;
+}
+
+/**
+ * The data root as every path below it is built from: normalized once, so
+ * that `childPath` (a string concatenation: path.join costs microseconds per
+ * call, and a large tree has hundreds of thousands of paths) gives what
+ * path.join would. Selection and the crawl build paths the same way, so their
+ * cache keys agree.
+ */
+export function normalizeBase(base: string): string {
+  return normalize(base);
+}
+
+/** `path.join(dir, name)` for a normalized `dir` and a plain folder or file name. */
+export function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+type Failure = { error: unknown };
+type StatAnswer = { kind: EntryKind | null } | Failure;
+type DirAnswer = { entries: DirEntry[] } | Failure;
+/** `bytes` is null when the cache keeps only digests. */
+type FileAnswer = { bytes: Uint8Array | null; sha256: string } | Failure;
+
+/** Every answer of the file system a crawl received, by absolute path. */
+export class IoCache {
+  readonly stats = new Map<string, StatAnswer>();
+  readonly dirs = new Map<string, DirAnswer>();
+  readonly files = new Map<string, FileAnswer>();
+  /** Keep file bytes (selection) or only their digests (fingerprint). */
+  readonly keepBytes: boolean;
+  constructor(keepBytes: boolean) {
+    this.keepBytes = keepBytes;
+  }
+}
+
+const isFailure = (a: object): a is Failure => 'error' in a;
+
+// ---------------------------------------------------------------------------
+// Node's file system, synchronously
+
+/** The synchronous twin of TreeIo, plus a stat-and-read in one open. Errors as Node throws them. */
+export interface TreeIoSync {
+  statSync(path: string): EntryKind | null;
+  readDirSync(path: string): DirEntry[];
+  readFileSync(path: string): Uint8Array;
+  /**
+   * The kind of `path` and, for a regular file, its bytes, from one open:
+   * what stat then readFile would answer, or null when it cannot tell (then
+   * the caller asks stat and readFile).
+   */
+  probeSync?(path: string, transient?: boolean): { kind: EntryKind | null; bytes?: Uint8Array; readError?: unknown } | null;
+}
+
+function kindOfSync(path: string | Buffer): EntryKind | null {
+  try {
+    // No exception for a missing path: most agent folders a crawl asks for do not exist.
+    const s = statSync(path, { throwIfNoEntry: false });
+    if (s === undefined) return null;
+    return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+    throw err;
+  }
+}
+
+function readDirSyncDecoded(path: string): DirEntry[] {
+  // Names as strings first (cheaper); only a listing with a replacement
+  // character in it may hold a name that is not valid UTF-8: list it again as bytes.
+  const plain = readdirSync(path, { withFileTypes: true });
+  if (!plain.some((d) => d.name.includes('\uFFFD'))) {
+    return plain.map((d) => ({
+      name: d.name,
+      kind: d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? kindOfSync(`${path}/${d.name}`) : 'other',
+    }));
+  }
+  const dirents = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  const out: DirEntry[] = [];
+  for (const d of dirents) {
+    const raw = d.name;
+    let name: string;
+    let badName = false;
+    try {
+      name = decoder.decode(raw);
+    } catch {
+      name = new TextDecoder('utf-8').decode(raw);
+      badName = true;
+    }
+    let kind: EntryKind | null;
+    if (d.isDirectory()) kind = 'dir';
+    else if (d.isFile()) kind = 'file';
+    else if (d.isSymbolicLink()) kind = kindOfSync(Buffer.concat([Buffer.from(`${path}/`), raw]));
+    else kind = 'other';
+    out.push(badName ? { name, kind, badName } : { name, kind });
+  }
+  return out;
+}
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+/** A buffer reused by transient reads (digest-only crawls): no allocation per file. */
+let scratch = Buffer.allocUnsafe(1 << 16);
+
+/**
+ * Reads the rest of an open file (its size may change while it is read). A
+ * transient read returns a view of a shared buffer, valid until the next one.
+ */
+function readAll(fd: number, sizeHint: number, transient: boolean): Uint8Array {
+  // Own memory (not Node's shared pool), so a worker thread can transfer it.
+  let buf = transient && scratch.length > sizeHint ? scratch : Buffer.allocUnsafeSlow(Math.max(1, sizeHint + 1));
+  let len = 0;
+  for (;;) {
+    if (len === buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+      buf.copy(bigger, 0, 0, len);
+      buf = bigger;
+    }
+    const want = buf.length - len;
+    const n = readSync(fd, buf, len, want, null);
+    len += n;
+    // Past the size fstat gave, a short read is the end of the file: no extra read to see 0.
+    if (n === 0 || (n < want && len >= sizeHint)) break;
+  }
+  if (transient) scratch = buf;
+  return buf.subarray(0, len);
+}
+
+/** Node's file system through synchronous calls, as a TreeIo (for selection) and a TreeIoSync (for the crawl). */
+export const nodeTreeIoSync: TreeIo & TreeIoSync = {
+  stat: async (path) => kindOfSync(path),
+  readDir: async (path) => readDirSyncDecoded(path),
+  readFile: async (path) => readFileSync(path),
+  statSync: (path) => kindOfSync(path),
+  readDirSync: (path) => readDirSyncDecoded(path),
+  readFileSync: (path) => readFileSync(path),
+  probeSync(path, transient = false) {
+    let fd: number;
+    try {
+      // O_NONBLOCK: opening a FIFO must not wait for a writer; it has no effect on a regular file.
+      fd = openSync(path, OPEN_FLAGS);
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return { kind: null };
+      return null; // EACCES and the like: stat may still succeed, so ask it
+    }
+    try {
+      const s = fstatSync(fd);
+      const kind: EntryKind = s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+      if (kind !== 'file') return { kind };
+      try {
+        return { kind, bytes: readAll(fd, s.size, transient) };
+      } catch (readError) {
+        return { kind, readError };
+      }
+    } finally {
+      closeSync(fd);
+    }
+  },
+};
+
+// ---------------------------------------------------------------------------
+// The walk
+
+/** A request of the walk. `probe`: stat, then read when it is a regular file. */
+type Req = { op: 'stat' | 'readDir' | 'probe'; path: string };
+/** The walk sees kinds (undefined: the stat failed) and entries (none when the listing failed). */
+type Walk<T> = Generator<Req, T, unknown>;
+
+/** Folders of the data root never searched as domains (archives, scripts, notes), as in the reference. */
+export const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json'];
+
+/** The reference treats "" like "all": `None if d.lower() == "all" else d`, then `if domain:`. */
+export function isAllDomains(domain: string): boolean {
+  return domain === '' || domain.toLowerCase() === 'all';
+}
+
+function* stat(path: string): Walk<EntryKind | null | undefined> {
+  return (yield { op: 'stat', path }) as EntryKind | null | undefined;
+}
+function* readDir(path: string): Walk<DirEntry[]> {
+  return (yield { op: 'readDir', path }) as DirEntry[];
+}
+function* probe(path: string): Walk<EntryKind | null | undefined> {
+  return (yield { op: 'probe', path }) as EntryKind | null | undefined;
+}
+
+/** The filter files, the data root and its domains: the task folders to walk. */
+function* walkTop(spec: CrawlSpec): Walk<TaskRef[]> {
+  // Selection reads a filter file whenever it exists, as the reference does.
+  for (const f of spec.filters) yield* probe(f);
+  const base = spec.base;
+  const baseKind = yield* stat(base);
+  if (baseKind === null || baseKind === undefined) return [];
+  const domains: string[] = [];
+  if (isAllDomains(spec.domain)) {
+    if (baseKind !== 'dir') return [];
+    for (const e of yield* readDir(base)) {
+      if (e.kind === 'dir' && !DOMAIN_SUFFIXES_SKIPPED.some((s) => e.name.endsWith(s))) domains.push(e.name);
+    }
+  } else {
+    const kind = yield* stat(childPath(base, spec.domain));
+    if (kind === 'dir' && !DOMAIN_SUFFIXES_SKIPPED.some((s) => spec.domain.endsWith(s))) domains.push(spec.domain);
+  }
+  const tasks: TaskRef[] = [];
+  for (const domain of domains) {
+    for (const e of yield* readDir(childPath(base, domain))) if (e.kind === 'dir') tasks.push({ domain, task: e.name });
+  }
+  return tasks;
+}
+
+/** Everything selection may read below some task folders. */
+function* walkTasks(spec: CrawlSpec, tasks: readonly TaskRef[]): Walk<void> {
+  const explicitRm = spec.refinementModel !== null && spec.refinementModel !== '' ? spec.refinementModel : null;
+  for (const { domain, task } of tasks) {
+    const pmAbs = childPath(childPath(childPath(spec.base, domain), task), spec.perturbationModel);
+    if ((yield* stat(pmAbs)) !== 'dir') continue;
+    for (const pq of yield* readDir(pmAbs)) {
+      if (pq.kind !== 'dir' || !pq.name.startsWith('perturbed_query_')) continue;
+      const pqAbs = childPath(pmAbs, pq.name);
+      let models: string[];
+      if (explicitRm !== null) models = [explicitRm];
+      else {
+        models = [];
+        for (const item of yield* readDir(pqAbs)) {
+          if (item.kind !== 'dir' || !item.name.startsWith('iterative_refinement_')) continue;
+          const rm = item.name.replaceAll('iterative_refinement_', '');
+          if (!rm.includes('_attempt_')) models.push(rm);
+        }
+      }
+      let anySummary = false;
+      for (const rm of models) {
+        for (const agent of spec.agents) {
+          const agentAbs = childPath(childPath(pqAbs, `iterative_refinement_${rm}`), `agent_${agent}`);
+          if ((yield* stat(agentAbs)) !== 'dir') continue;
+          if ((yield* probe(childPath(agentAbs, 'refinement_summary.json'))) === 'file') anySummary = true;
+        }
+      }
+      if (anySummary) {
+        const pid = pq.name.replaceAll('perturbed_query_', '');
+        yield* probe(childPath(pqAbs, `perturbed_query_${pid}.json`));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Drivers
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function fileAnswer(cache: IoCache, bytes: Uint8Array): FileAnswer {
+  return { bytes: cache.keepBytes ? bytes : null, sha256: sha256(bytes) };
+}
+
+/** What the walk sees of a recorded answer. */
+function seen(req: Req, cache: IoCache): unknown {
+  if (req.op === 'readDir') {
+    const a = cache.dirs.get(req.path) as DirAnswer;
+    return isFailure(a) ? [] : a.entries.filter((e) => !e.badName);
+  }
+  const a = cache.stats.get(req.path) as StatAnswer;
+  return isFailure(a) ? undefined : a.kind;
+}
+
+/**
+ * Whether a probe reads the path: a regular file, and a folder (selection
+ * tries to read a filter file that is a folder; the read fails at once). Never
+ * anything else: reading a FIFO would wait for a writer.
+ */
+function readable(kind: unknown): boolean {
+  return kind === 'file' || kind === 'dir';
+}
+
+function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
+  const { path } = req;
+  if (req.op === 'readDir') {
+    if (!cache.dirs.has(path)) {
+      try {
+        cache.dirs.set(path, { entries: io.readDirSync(path) });
+      } catch (error) {
+        cache.dirs.set(path, { error });
+      }
+    }
+    return seen(req, cache);
+  }
+  if (!cache.stats.has(path)) {
+    const probed = req.op === 'probe' && io.probeSync ? io.probeSync(path, !cache.keepBytes) : null;
+    if (probed) {
+      cache.stats.set(path, { kind: probed.kind });
+      if (probed.bytes) cache.files.set(path, fileAnswer(cache, probed.bytes));
+      else if (probed.readError !== undefined) cache.files.set(path, { error: probed.readError });
+    } else {
+      try {
+        cache.stats.set(path, { kind: io.statSync(path) });
+      } catch (error) {
+        cache.stats.set(path, { error });
+      }
+    }
+  }
+  const kind = seen(req, cache);
+  if (req.op === 'probe' && readable(kind) && !cache.files.has(path)) {
+    try {
+      cache.files.set(path, fileAnswer(cache, io.readFileSync(path)));
+    } catch (error) {
+      cache.files.set(path, { error });
+    }
+  }
+  return kind;
+}
+
+async function answerAsync(req: Req, io: TreeIo, cache: IoCache): Promise<unknown> {
+  const { path } = req;
+  if (req.op === 'readDir') {
+    if (!cache.dirs.has(path)) {
+      try {
+        cache.dirs.set(path, { entries: await io.readDir(path) });
+      } catch (error) {
+        cache.dirs.set(path, { error });
+      }
+    }
+    return seen(req, cache);
+  }
+  if (!cache.stats.has(path)) {
+    try {
+      cache.stats.set(path, { kind: await io.stat(path) });
+    } catch (error) {
+      cache.stats.set(path, { error });
+    }
+  }
+  const kind = seen(req, cache);
+  if (req.op === 'probe' && readable(kind) && !cache.files.has(path)) {
+    try {
+      cache.files.set(path, fileAnswer(cache, await io.readFile(path)));
+    } catch (error) {
+      cache.files.set(path, { error });
+    }
+  }
+  return kind;
+}
+
+function driveSync<T>(walk: Walk<T>, io: TreeIoSync, cache: IoCache): T {
+  let step = walk.next();
+  while (!step.done) step = walk.next(answerSync(step.value, io, cache));
+  return step.value;
+}
+
+async function driveAsync<T>(walk: Walk<T>, io: TreeIo, cache: IoCache): Promise<T> {
+  let step = walk.next();
+  while (!step.done) step = walk.next(await answerAsync(step.value, io, cache));
+  return step.value;
+}
+
+/** Task folders in flight at once in the asynchronous driver. */
+export const CRAWL_LANES = 16;
+
+function isSync(io: TreeIo | TreeIoSync): io is TreeIoSync {
+  return typeof (io as Partial<TreeIoSync>).statSync === 'function';
+}
+
+/** The task folders of a crawl (the top of the walk), recorded in `cache`. */
+export async function crawlTop(spec: CrawlSpec, io: TreeIo | TreeIoSync, cache: IoCache): Promise<TaskRef[]> {
+  return isSync(io) ? driveSync(walkTop(spec), io, cache) : driveAsync(walkTop(spec), io, cache);
+}
+
+/** Everything below some task folders, recorded in `cache`. */
+export async function crawlTasks(spec: CrawlSpec, tasks: readonly TaskRef[], io: TreeIo | TreeIoSync, cache: IoCache): Promise<void> {
+  if (isSync(io)) {
+    driveSync(walkTasks(spec, tasks), io, cache);
+    return;
+  }
+  const lanes = Math.max(1, Math.min(CRAWL_LANES, tasks.length));
+  await Promise.all(
+    Array.from({ length: lanes }, (_, k) => driveAsync(walkTasks(spec, tasks.filter((_, i) => i % lanes === k)), io, cache)),
+  );
+}
+
+/** The whole crawl of one spec, in this thread. */
+export async function crawl(spec: CrawlSpec, io: TreeIo | TreeIoSync, cache: IoCache): Promise<void> {
+  await crawlTasks(spec, await crawlTop(spec, io, cache), io, cache);
+}
+
+// ---------------------------------------------------------------------------
+// Using the answers
+
+/** A read selection made that the crawl did not: the crawl and `selectRuns` disagree (a bug). */
+export class CrawlMissError extends Error {
+  override name = 'CrawlMissError';
+}
+
+/**
+ * A TreeIo answering from `cache`. A read the crawl did not make goes to
+ * `fallback` and is reported to `onMiss` first (tests make it throw).
+ */
+export function cachedIo(cache: IoCache, fallback: TreeIo, onMiss: (op: string, path: string) => void): TreeIo {
+  return {
+    async stat(path) {
+      const a = cache.stats.get(path);
+      if (a === undefined) {
+        onMiss('stat', path);
+        return fallback.stat(path);
+      }
+      if (isFailure(a)) throw a.error;
+      return a.kind;
+    },
+    async readDir(path) {
+      const a = cache.dirs.get(path);
+      if (a === undefined) {
+        onMiss('readDir', path);
+        return fallback.readDir(path);
+      }
+      if (isFailure(a)) throw a.error;
+      return a.entries;
+    },
+    async readFile(path) {
+      const a = cache.files.get(path);
+      if (a === undefined || (!isFailure(a) && a.bytes === null)) {
+        onMiss('readFile', path);
+        return fallback.readFile(path);
+      }
+      if (isFailure(a)) throw a.error;
+      return a.bytes as Uint8Array;
+    },
+  };
+}
+
+/**
+ * The answers of a cache in a compact form a worker thread can post: paths and
+ * texts joined into a few strings, kinds as bytes, file bytes transferred
+ * (not copied), an error as its name, code and message (a structured clone of
+ * an Error drops the code). Posting tens of thousands of small objects costs
+ * more than the crawl saves; a few strings cost almost nothing.
+ */
+export interface CacheRecords {
+  statPaths: string;
+  statKinds: Uint8Array;
+  dirPaths: string;
+  /** JSON: per folder, its entries as [name, kind code, 1 when the name is not UTF-8] (null for an error). */
+  dirEntries: string;
+  filePaths: string;
+  /** Per file: its sha256 (or "" for an error). */
+  fileDigests: string;
+  fileBytes: (Uint8Array | null)[];
+  /** [section, index, name, message, code] of each failure. */
+  errors: [string, number, string, string, string | null][];
+}
+
+const KIND_CODE: Record<string, number> = { null: 0, dir: 1, file: 2, other: 3 };
+const CODE_KIND: (EntryKind | null)[] = [null, 'dir', 'file', 'other'];
+const FAILED = 9;
+const SEP = '\u0000';
+
+export function cacheRecords(cache: IoCache): { records: CacheRecords; transfer: ArrayBuffer[] } {
+  const errors: CacheRecords['errors'] = [];
+  const fail = (section: string, i: number, error: unknown) =>
+    errors.push([section, i, error instanceof Error ? error.name : 'Error', error instanceof Error ? error.message : String(error), errorCode(error) ?? null]);
+  const stats = [...cache.stats];
+  const statKinds = new Uint8Array(stats.length);
+  stats.forEach(([, a], i) => {
+    if (isFailure(a)) {
+      statKinds[i] = FAILED;
+      fail('stat', i, a.error);
+    } else statKinds[i] = KIND_CODE[String(a.kind)] as number;
+  });
+  const dirs = [...cache.dirs];
+  const dirEntries = dirs.map(([, a], i) => {
+    if (isFailure(a)) {
+      fail('dir', i, a.error);
+      return null;
+    }
+    return a.entries.map((e) => (e.badName ? [e.name, KIND_CODE[String(e.kind)], 1] : [e.name, KIND_CODE[String(e.kind)]]));
+  });
+  const files = [...cache.files];
+  const transfer = new Set<ArrayBuffer>();
+  const fileBytes = files.map(([, a]) => {
+    if (isFailure(a) || a.bytes === null) return null;
+    if (a.bytes.buffer instanceof ArrayBuffer) transfer.add(a.bytes.buffer);
+    return a.bytes;
+  });
+  const fileDigests = files.map(([, a], i) => {
+    if (!isFailure(a)) return a.sha256;
+    fail('file', i, a.error);
+    return '';
+  });
+  return {
+    records: {
+      statPaths: stats.map(([p]) => p).join(SEP),
+      statKinds,
+      dirPaths: dirs.map(([p]) => p).join(SEP),
+      dirEntries: JSON.stringify(dirEntries),
+      filePaths: files.map(([p]) => p).join(SEP),
+      fileDigests: fileDigests.join(SEP),
+      fileBytes,
+      errors,
+    },
+    transfer: [...transfer],
+  };
+}
+
+export function addRecords(cache: IoCache, r: CacheRecords): void {
+  const failures = new Map(r.errors.map(([section, i, name, message, code]) => [
+    `${section}:${i}`,
+    { error: Object.assign(new Error(message), { name, ...(code === null ? {} : { code }) }) },
+  ]));
+  const split = (s: string) => (s === '' ? [] : s.split(SEP));
+  split(r.statPaths).forEach((p, i) => {
+    const code = r.statKinds[i] as number;
+    cache.stats.set(p, code === FAILED ? (failures.get(`stat:${i}`) as Failure) : { kind: CODE_KIND[code] ?? null });
+  });
+  const entries = JSON.parse(r.dirEntries) as ([string, number, 1?][] | null)[];
+  split(r.dirPaths).forEach((p, i) => {
+    const list = entries[i];
+    if (list === null || list === undefined) {
+      cache.dirs.set(p, failures.get(`dir:${i}`) as Failure);
+      return;
+    }
+    cache.dirs.set(p, {
+      entries: list.map(([name, code, bad]) => (bad ? { name, kind: CODE_KIND[code] ?? null, badName: true } : { name, kind: CODE_KIND[code] ?? null })),
+    });
+  });
+  const digests = split(r.fileDigests);
+  split(r.filePaths).forEach((p, i) => {
+    if (failures.has(`file:${i}`)) cache.files.set(p, failures.get(`file:${i}`) as Failure);
+    else cache.files.set(p, { bytes: cache.keepBytes ? (r.fileBytes[i] ?? null) : null, sha256: digests[i] as string });
+  });
+}
+
+function failureText(err: unknown): string {
+  return `error ${errorCode(err) ?? (err instanceof Error ? err.name : 'unknown')}`;
+}
+
+/**
+ * The digest of every answer in `cache`: path (relative to `base`, or the
+ * label `labels` gives it), operation and answer, in sorted order. No absolute
+ * path enters it, so a tree moved elsewhere keeps its fingerprint.
+ */
+export function crawlDigest(cache: IoCache, base: string, labels: ReadonlyMap<string, string>): string {
+  const prefix = childPath(base, '');
+  const name = (abs: string): string => {
+    const label = labels.get(abs);
+    if (label !== undefined) return `label:${label}`;
+    if (abs === base) return '.';
+    if (!abs.startsWith(prefix)) throw new Error('crawlDigest: a path outside the data root has no label');
+    return abs.slice(prefix.length);
+  };
+  const lines: string[] = [];
+  for (const [p, a] of cache.stats) lines.push(`${name(p)}\0stat\0${isFailure(a) ? failureText(a.error) : String(a.kind)}`);
+  for (const [p, a] of cache.dirs) {
+    const body = isFailure(a)
+      ? failureText(a.error)
+      : a.entries
+          .map((e) => `${e.name}\u0001${String(e.kind)}${e.badName ? '\u0001bad' : ''}`)
+          .sort()
+          .join('\u0002');
+    lines.push(`${name(p)}\0dir\0${body}`);
+  }
+  for (const [p, a] of cache.files) lines.push(`${name(p)}\0file\0${isFailure(a) ? failureText(a.error) : a.sha256}`);
+  lines.sort();
+  lines.push('');
+  return createHash('sha256').update(lines.join('\n')).digest('hex');
+}

@@ -1,0 +1,139 @@
+// The offline analyzer at scale: the linear-space word diff (same LCS as the
+// table, bounded memory and work, a stated limit), packed vectors that give
+// the same similarities, and the sampled grouping of large sets.
+import { describe, expect, it } from 'vitest';
+import { scaledItems } from '../bench/offline-scale.ts';
+import { EXACT_LINKAGE_MAX, groupByLinkage } from '../stages/offline/categorize.ts';
+import { lcsSteps, MAX_DIFF_CHARS, wordDiff } from '../stages/offline/diff.ts';
+import type { Step } from '../stages/offline/diff.ts';
+import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, cosine, itemVector, packedCosine, packVectors } from '../stages/offline/features.ts';
+import { offlineSummarize } from '../stages/offline/summarize.ts';
+
+/** A small deterministic generator (mulberry32). */
+function lcg(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The steps are an alignment of a against b: every token once, in order, keeps on equal tokens. */
+function isAlignment(steps: readonly Step[], a: readonly string[], b: readonly string[]): boolean {
+  let i = 0;
+  let j = 0;
+  for (const s of steps) {
+    if (s.op === 'keep') {
+      if (s.a !== i || s.b !== j || a[i] !== b[j]) return false;
+      i++;
+      j++;
+    } else if (s.op === 'remove') {
+      if (s.a !== i++) return false;
+    } else if (s.b !== j++) return false;
+  }
+  return i === a.length && j === b.length;
+}
+
+describe('the word diff in linear space', () => {
+  it('finds a longest common subsequence, as the table does', () => {
+    const rnd = lcg(7);
+    for (let t = 0; t < 400; t++) {
+      const vocab = 2 + (t % 7);
+      const a = Array.from({ length: Math.floor(rnd() * 40) }, () => `w${Math.floor(rnd() * vocab)}`);
+      const b = Array.from({ length: Math.floor(rnd() * 40) }, () => `w${Math.floor(rnd() * vocab)}`);
+      const table = lcsSteps(a, b);
+      const linear = lcsSteps(a, b, 0);
+      const keeps = (s: readonly Step[]) => s.filter((x) => x.op === 'keep').length;
+      expect(isAlignment(linear.steps, a, b), `${a} / ${b}`).toBe(true);
+      expect(keeps(linear.steps)).toBe(keeps(table.steps));
+      expect(linear.limited).toBe(false);
+    }
+  });
+
+  it('diffs 60,000-word instructions that differ in a few places without a quadratic table', () => {
+    const rnd = lcg(11);
+    const words = Array.from({ length: 60_000 }, () => `w${Math.floor(rnd() * 5000)}`);
+    const perturbed = words.map((w, i) => (i % 9973 === 0 ? `please also remove it ${w}` : w));
+    const d = wordDiff(words.join(' '), perturbed.join(' '));
+    expect(d.limited).toBeUndefined();
+    expect(d.keptTokens).toBe(60_000);
+    expect(d.addedTokens).toBe(4 * 7);
+  });
+
+  it('states its limits instead of spending minutes and gigabytes', () => {
+    const rnd = lcg(3);
+    const text = (n: number) => Array.from({ length: n }, () => `w${Math.floor(rnd() * 50)}`).join(' ');
+    // Two long texts that differ everywhere: past the work budget, the rest is one replacement.
+    const d = wordDiff(text(40_000), text(40_000));
+    expect(d.limited).toMatch(/differ in too many places/);
+    expect(d.addedTokens + d.keptTokens).toBe(40_000);
+    // Longer than the word diff reads at all.
+    const huge = 'x '.repeat(MAX_DIFF_CHARS / 2 + 1);
+    const h = wordDiff(huge, 'short');
+    expect(h.limited).toMatch(/longer than the 2,000,000/);
+    expect(h.segments.map((s) => s.op)).toEqual(['remove', 'add']);
+    // The summary says so.
+    const s = offlineSummarize({
+      original_instruction: huge,
+      history: [],
+      successful: { execution_iteration: 1, perturbed_instruction: 'short', elicitation_strategy: 'x', trajectory_evaluation: { recommendation: 'COLLECT' } },
+    } as never);
+    expect(s).toContain('the word diff reads');
+  });
+});
+
+describe('packed vectors', () => {
+  it('give bit-identical cosine similarities', () => {
+    const { items } = scaledItems(240);
+    const analyses = items.map(analyzeItem);
+    const corpus = buildCorpus(analyses);
+    const vectors = analyses.map((a) => itemVector(a, corpus, CATEGORY_WEIGHTS));
+    const { packed } = packVectors(vectors);
+    for (let i = 0; i < vectors.length; i += 7) {
+      for (let j = 0; j < vectors.length; j += 5) {
+        expect(packedCosine(packed[i]!, packed[j]!)).toBe(cosine(vectors[i]!, vectors[j]!));
+      }
+    }
+  });
+});
+
+describe('grouping a large set from a sample', () => {
+  const { items } = scaledItems(360);
+  const analyses = items.map(analyzeItem);
+  const corpus = buildCorpus(analyses);
+  const { packed } = packVectors(analyses.map((a) => itemVector(a, corpus, CATEGORY_WEIGHTS)));
+
+  it('puts every run in exactly one group, independent of input order', () => {
+    const groups = groupByLinkage(analyses, packed, 0.6, 120);
+    const ids = groups.flat().map((a) => a.item.id);
+    expect(ids).toHaveLength(360);
+    expect(new Set(ids).size).toBe(360);
+    const reversed = [...analyses.keys()].reverse();
+    const again = groupByLinkage(reversed.map((i) => analyses[i]!), reversed.map((i) => packed[i]!), 0.6, 120);
+    const norm = (gs: typeof groups) => gs.map((g) => g.map((a) => a.item.id).sort().join(',')).sort();
+    expect(norm(again)).toEqual(norm(groups));
+  });
+
+  it('is the exact linkage up to the limit, so the sample is unchanged', () => {
+    expect(EXACT_LINKAGE_MAX).toBeGreaterThanOrEqual(117);
+    const exact = groupByLinkage(analyses, packed, 0.6, 1000);
+    const sampled = groupByLinkage(analyses, packed, 0.6, 120);
+    // Copies of the same records: sampling keeps most runs together as the exact grouping does.
+    const key = (gs: typeof exact) => new Map(gs.flatMap((g, gi) => g.map((a) => [a.item.id, gi] as const)));
+    const e = key(exact);
+    const s = key(sampled);
+    let agree = 0;
+    let pairs = 0;
+    const ids = [...e.keys()];
+    for (let i = 0; i < ids.length; i += 3) {
+      for (let j = i + 1; j < ids.length; j += 11) {
+        pairs++;
+        if ((e.get(ids[i]!) === e.get(ids[j]!)) === (s.get(ids[i]!) === s.get(ids[j]!))) agree++;
+      }
+    }
+    expect(agree / pairs).toBeGreaterThan(0.9);
+  });
+});
