@@ -76,6 +76,8 @@ const Analysis = z.strictObject({
     .describe('"all" (every domain folder) or a list of domain folder names.'),
   refinement_models: z.union([z.literal('all'), z.array(nonEmpty).min(1)]).optional()
     .describe('"all" (discovered from folder names) or a list of refinement model folder names.'),
+  allow_empty_selection: z.boolean().optional()
+    .describe('Accept a selection of zero runs (task-list then succeeds with an empty ledger). Default false: zero runs stop task-list with an error, as they usually mean a misspelt agent or domain, a filter that excludes everything or an empty tree.'),
   stages: StagesSection.optional().describe('Per-analysis overrides of the top-level stage settings.'),
 });
 
@@ -90,6 +92,10 @@ export const PipelineSchema = z.strictObject({
     }).optional(),
   }),
   defaults: LlmDefaults.optional().describe('LLM settings shared by every stage unless the stage sets its own.'),
+  budget: z.strictObject({
+    max_cost_usd: z.number().positive().nullable().optional()
+      .describe('Cap on what one nx invocation (nx run or run-many) spends across all its stages and analyses, in USD.'),
+  }).optional().describe('Spending caps across stages (a stage\'s own max_cost_usd still applies to it).'),
   stages: StagesSection.optional(),
   analyses: z.array(Analysis).min(1),
 }).superRefine((cfg, ctx) => {
@@ -137,6 +143,8 @@ export interface ResolvedAnalysis {
   agents: string[];
   domains: 'all' | string[];
   refinement_models: 'all' | string[];
+  /** Zero selected runs are accepted (default: an error). */
+  allow_empty_selection: boolean;
   data: {
     /** As written in pipeline.yaml (kept in outputs: never made absolute there). */
     root: string;
@@ -153,6 +161,8 @@ export interface ResolvedAnalysis {
   };
   cluster: LlmSettings & { prompt: string; max_prompt_chars: number };
   report: { max_examples: number };
+  /** The invocation's cap (not part of any key: it cannot change an answer). */
+  budget: { max_cost_usd: number | null };
 }
 
 export class ConfigError extends Error {
@@ -243,6 +253,7 @@ export function resolveAnalysis(cfg: PipelineFile, name: string): ResolvedAnalys
     agents: [...a.agents],
     domains: a.domains ?? 'all',
     refinement_models: a.refinement_models ?? 'all',
+    allow_empty_selection: a.allow_empty_selection ?? false,
     data: {
       root: cfg.data.root,
       perturbation_model: cfg.data.perturbation_model ?? 'o4-mini-2025-04-16',
@@ -269,6 +280,7 @@ export function resolveAnalysis(cfg: PipelineFile, name: string): ResolvedAnalys
       max_prompt_chars: own.cluster?.max_prompt_chars ?? top.cluster?.max_prompt_chars ?? 300_000,
     },
     report: { max_examples: own.report?.max_examples ?? top.report?.max_examples ?? 3 },
+    budget: { max_cost_usd: cfg.budget?.max_cost_usd ?? null },
   };
 }
 
@@ -305,7 +317,7 @@ export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<str
   const llm = (s: LlmSettings) => ({ provider: s.provider, model: s.model, temperature: s.temperature, max_tokens: s.max_tokens, base_url: s.base_url === null ? null : endpointUrl(s.base_url) });
   switch (stage) {
     case 'task-list':
-      return { agents: a.agents, domains: a.domains, refinement_models: a.refinement_models, data: a.data };
+      return { agents: a.agents, domains: a.domains, refinement_models: a.refinement_models, data: a.data, allow_empty_selection: a.allow_empty_selection };
     case 'summarize':
       return { ...llm(a.summarize), prompt: a.summarize.prompt };
     case 'categorize':

@@ -25,8 +25,8 @@
 // bench/README.md), so the Node driver is synchronous; the crawl of a large
 // tree is split over worker threads instead (task-list-workers.ts).
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
-import { normalize } from 'node:path';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { dirname, normalize } from 'node:path';
 import { errorCode } from './util/fs.ts';
 import type { DirEntry, EntryKind, TreeIo } from './util/fs.ts';
 
@@ -91,19 +91,27 @@ const isFailure = (a: object): a is Failure => 'error' in a;
 
 /** The synchronous twin of TreeIo, plus a stat-and-read in one open. Errors as Node throws them. */
 export interface TreeIoSync {
-  statSync(path: string): EntryKind | null;
-  readDirSync(path: string): DirEntry[];
+  /** `root`: the data root symbolic links may not leave (see EntryKind). */
+  statSync(path: string, root?: string): EntryKind | null;
+  readDirSync(path: string, root?: string): DirEntry[];
   readFileSync(path: string): Uint8Array;
   /**
    * The kind of `path` and, for a regular file, its bytes, from one open:
    * what stat then readFile would answer, or null when it cannot tell (then
    * the caller asks stat and readFile).
    */
-  probeSync?(path: string, transient?: boolean): { kind: EntryKind | null; bytes?: Uint8Array; readError?: unknown } | null;
+  probeSync?(path: string, transient?: boolean, root?: string): { kind: EntryKind | null; bytes?: Uint8Array; readError?: unknown } | null;
 }
 
-function kindOfSync(path: string | Buffer): EntryKind | null {
+function kindOfSync(path: string | Buffer, root?: string): EntryKind | null {
   try {
+    if (root !== undefined) {
+      // lstat costs what stat does; only a symbolic link takes the longer way.
+      const l = lstatSync(path, { throwIfNoEntry: false });
+      if (l === undefined) return null;
+      if (l.isSymbolicLink()) return linkKindSync(path, root);
+      return l.isDirectory() ? 'dir' : l.isFile() ? 'file' : 'other';
+    }
     // No exception for a missing path: most agent folders a crawl asks for do not exist.
     const s = statSync(path, { throwIfNoEntry: false });
     if (s === undefined) return null;
@@ -115,14 +123,60 @@ function kindOfSync(path: string | Buffer): EntryKind | null {
   }
 }
 
-function readDirSyncDecoded(path: string): DirEntry[] {
+/** Real paths of data roots, resolved once per process. */
+const realRoots = new Map<string, string>();
+
+function realRoot(root: string): string {
+  let real = realRoots.get(root);
+  if (real === undefined) {
+    try {
+      real = realpathSync(root);
+    } catch {
+      real = root;
+    }
+    realRoots.set(root, real);
+  }
+  return real;
+}
+
+const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+
+/**
+ * The kind of a symbolic link below `root`: followed only when its target
+ * stays inside the data root and is not one of its own ancestors (a loop).
+ */
+function linkKindSync(path: string | Buffer, root: string): EntryKind | null {
+  let target: string;
+  try {
+    target = realpathSync(path);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'ELOOP') return 'link-loop';
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null; // a dangling link
+    throw err;
+  }
+  if (!within(target, realRoot(root))) return 'link-out';
+  const text = typeof path === 'string' ? path : path.toString('utf8');
+  let parent: string;
+  try {
+    parent = realpathSync(dirname(text));
+  } catch {
+    parent = dirname(text);
+  }
+  if (within(parent, target)) return 'link-loop';
+  const s = statSync(path, { throwIfNoEntry: false });
+  if (s === undefined) return null;
+  return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+}
+
+function readDirSyncDecoded(path: string, root?: string): DirEntry[] {
   // Names as strings first (cheaper); only a listing with a replacement
   // character in it may hold a name that is not valid UTF-8: list it again as bytes.
   const plain = readdirSync(path, { withFileTypes: true });
   if (!plain.some((d) => d.name.includes('\uFFFD'))) {
     return plain.map((d) => ({
       name: d.name,
-      kind: d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? kindOfSync(`${path}/${d.name}`) : 'other',
+      kind: d.isDirectory() ? 'dir' : d.isFile() ? 'file' : d.isSymbolicLink() ? kindOfSync(`${path}/${d.name}`, root) : 'other',
     }));
   }
   const dirents = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
@@ -141,7 +195,7 @@ function readDirSyncDecoded(path: string): DirEntry[] {
     let kind: EntryKind | null;
     if (d.isDirectory()) kind = 'dir';
     else if (d.isFile()) kind = 'file';
-    else if (d.isSymbolicLink()) kind = kindOfSync(Buffer.concat([Buffer.from(`${path}/`), raw]));
+    else if (d.isSymbolicLink()) kind = kindOfSync(Buffer.concat([Buffer.from(`${path}/`), raw]), root);
     else kind = 'other';
     out.push(badName ? { name, kind, badName } : { name, kind });
   }
@@ -179,19 +233,21 @@ function readAll(fd: number, sizeHint: number, transient: boolean): Uint8Array {
 
 /** Node's file system through synchronous calls, as a TreeIo (for selection) and a TreeIoSync (for the crawl). */
 export const nodeTreeIoSync: TreeIo & TreeIoSync = {
-  stat: async (path) => kindOfSync(path),
-  readDir: async (path) => readDirSyncDecoded(path),
+  stat: async (path, root) => kindOfSync(path, root),
+  readDir: async (path, root) => readDirSyncDecoded(path, root),
   readFile: async (path) => readFileSync(path),
-  statSync: (path) => kindOfSync(path),
-  readDirSync: (path) => readDirSyncDecoded(path),
+  statSync: (path, root) => kindOfSync(path, root),
+  readDirSync: (path, root) => readDirSyncDecoded(path, root),
   readFileSync: (path) => readFileSync(path),
-  probeSync(path, transient = false) {
+  probeSync(path, transient = false, root) {
     let fd: number;
     try {
       // O_NONBLOCK: opening a FIFO must not wait for a writer; it has no effect on a regular file.
-      fd = openSync(path, OPEN_FLAGS);
+      // O_NOFOLLOW below a data root: a symbolic link is classified by stat instead (see EntryKind).
+      fd = openSync(path, root === undefined ? OPEN_FLAGS : OPEN_FLAGS | constants.O_NOFOLLOW);
     } catch (err) {
       const code = errorCode(err);
+      if (root !== undefined && code === 'ELOOP') return null; // the path is a symbolic link: ask stat
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return { kind: null };
       return null; // EACCES and the like: stat may still succeed, so ask it
     }
@@ -214,7 +270,7 @@ export const nodeTreeIoSync: TreeIo & TreeIoSync = {
 // The walk
 
 /** A request of the walk. `probe`: stat, then read when it is a regular file. */
-type Req = { op: 'stat' | 'readDir' | 'probe'; path: string };
+type Req = { op: 'stat' | 'readDir' | 'probe'; path: string; root?: string };
 /** The walk sees kinds (undefined: the stat failed) and entries (none when the listing failed). */
 type Walk<T> = Generator<Req, T, unknown>;
 
@@ -226,14 +282,15 @@ export function isAllDomains(domain: string): boolean {
   return domain === '' || domain.toLowerCase() === 'all';
 }
 
-function* stat(path: string): Walk<EntryKind | null | undefined> {
-  return (yield { op: 'stat', path }) as EntryKind | null | undefined;
+// `root`: the data root symbolic links may not leave (none for the filter files).
+function* stat(path: string, root: string): Walk<EntryKind | null | undefined> {
+  return (yield { op: 'stat', path, root }) as EntryKind | null | undefined;
 }
-function* readDir(path: string): Walk<DirEntry[]> {
-  return (yield { op: 'readDir', path }) as DirEntry[];
+function* readDir(path: string, root: string): Walk<DirEntry[]> {
+  return (yield { op: 'readDir', path, root }) as DirEntry[];
 }
-function* probe(path: string): Walk<EntryKind | null | undefined> {
-  return (yield { op: 'probe', path }) as EntryKind | null | undefined;
+function* probe(path: string, root?: string): Walk<EntryKind | null | undefined> {
+  return (yield root === undefined ? { op: 'probe', path } : { op: 'probe', path, root }) as EntryKind | null | undefined;
 }
 
 /** The filter files, the data root and its domains: the task folders to walk. */
@@ -241,21 +298,21 @@ function* walkTop(spec: CrawlSpec): Walk<TaskRef[]> {
   // Selection reads a filter file whenever it exists, as the reference does.
   for (const f of spec.filters) yield* probe(f);
   const base = spec.base;
-  const baseKind = yield* stat(base);
+  const baseKind = yield* stat(base, base);
   if (baseKind === null || baseKind === undefined) return [];
   const domains: string[] = [];
   if (isAllDomains(spec.domain)) {
     if (baseKind !== 'dir') return [];
-    for (const e of yield* readDir(base)) {
+    for (const e of yield* readDir(base, base)) {
       if (e.kind === 'dir' && !DOMAIN_SUFFIXES_SKIPPED.some((s) => e.name.endsWith(s))) domains.push(e.name);
     }
   } else {
-    const kind = yield* stat(childPath(base, spec.domain));
+    const kind = yield* stat(childPath(base, spec.domain), base);
     if (kind === 'dir' && !DOMAIN_SUFFIXES_SKIPPED.some((s) => spec.domain.endsWith(s))) domains.push(spec.domain);
   }
   const tasks: TaskRef[] = [];
   for (const domain of domains) {
-    for (const e of yield* readDir(childPath(base, domain))) if (e.kind === 'dir') tasks.push({ domain, task: e.name });
+    for (const e of yield* readDir(childPath(base, domain), base)) if (e.kind === 'dir') tasks.push({ domain, task: e.name });
   }
   return tasks;
 }
@@ -265,15 +322,15 @@ function* walkTasks(spec: CrawlSpec, tasks: readonly TaskRef[]): Walk<void> {
   const explicitRm = spec.refinementModel !== null && spec.refinementModel !== '' ? spec.refinementModel : null;
   for (const { domain, task } of tasks) {
     const pmAbs = childPath(childPath(childPath(spec.base, domain), task), spec.perturbationModel);
-    if ((yield* stat(pmAbs)) !== 'dir') continue;
-    for (const pq of yield* readDir(pmAbs)) {
+    if ((yield* stat(pmAbs, spec.base)) !== 'dir') continue;
+    for (const pq of yield* readDir(pmAbs, spec.base)) {
       if (pq.kind !== 'dir' || !pq.name.startsWith('perturbed_query_')) continue;
       const pqAbs = childPath(pmAbs, pq.name);
       let models: string[];
       if (explicitRm !== null) models = [explicitRm];
       else {
         models = [];
-        for (const item of yield* readDir(pqAbs)) {
+        for (const item of yield* readDir(pqAbs, spec.base)) {
           if (item.kind !== 'dir' || !item.name.startsWith('iterative_refinement_')) continue;
           const rm = item.name.replaceAll('iterative_refinement_', '');
           if (!rm.includes('_attempt_')) models.push(rm);
@@ -283,13 +340,13 @@ function* walkTasks(spec: CrawlSpec, tasks: readonly TaskRef[]): Walk<void> {
       for (const rm of models) {
         for (const agent of spec.agents) {
           const agentAbs = childPath(childPath(pqAbs, `iterative_refinement_${rm}`), `agent_${agent}`);
-          if ((yield* stat(agentAbs)) !== 'dir') continue;
-          if ((yield* probe(childPath(agentAbs, 'refinement_summary.json'))) === 'file') anySummary = true;
+          if ((yield* stat(agentAbs, spec.base)) !== 'dir') continue;
+          if ((yield* probe(childPath(agentAbs, 'refinement_summary.json'), spec.base)) === 'file') anySummary = true;
         }
       }
       if (anySummary) {
         const pid = pq.name.replaceAll('perturbed_query_', '');
-        yield* probe(childPath(pqAbs, `perturbed_query_${pid}.json`));
+        yield* probe(childPath(pqAbs, `perturbed_query_${pid}.json`), spec.base);
       }
     }
   }
@@ -330,7 +387,7 @@ function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
   if (req.op === 'readDir') {
     if (!cache.dirs.has(path)) {
       try {
-        cache.dirs.set(path, { entries: io.readDirSync(path) });
+        cache.dirs.set(path, { entries: io.readDirSync(path, req.root) });
       } catch (error) {
         cache.dirs.set(path, { error });
       }
@@ -338,14 +395,14 @@ function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
     return seen(req, cache);
   }
   if (!cache.stats.has(path)) {
-    const probed = req.op === 'probe' && io.probeSync ? io.probeSync(path, !cache.keepBytes) : null;
+    const probed = req.op === 'probe' && io.probeSync ? io.probeSync(path, !cache.keepBytes, req.root) : null;
     if (probed) {
       cache.stats.set(path, { kind: probed.kind });
       if (probed.bytes) cache.files.set(path, fileAnswer(cache, probed.bytes));
       else if (probed.readError !== undefined) cache.files.set(path, { error: probed.readError });
     } else {
       try {
-        cache.stats.set(path, { kind: io.statSync(path) });
+        cache.stats.set(path, { kind: io.statSync(path, req.root) });
       } catch (error) {
         cache.stats.set(path, { error });
       }
@@ -367,7 +424,7 @@ async function answerAsync(req: Req, io: TreeIo, cache: IoCache): Promise<unknow
   if (req.op === 'readDir') {
     if (!cache.dirs.has(path)) {
       try {
-        cache.dirs.set(path, { entries: await io.readDir(path) });
+        cache.dirs.set(path, { entries: await io.readDir(path, req.root) });
       } catch (error) {
         cache.dirs.set(path, { error });
       }
@@ -376,7 +433,7 @@ async function answerAsync(req: Req, io: TreeIo, cache: IoCache): Promise<unknow
   }
   if (!cache.stats.has(path)) {
     try {
-      cache.stats.set(path, { kind: await io.stat(path) });
+      cache.stats.set(path, { kind: await io.stat(path, req.root) });
     } catch (error) {
       cache.stats.set(path, { error });
     }
@@ -498,8 +555,8 @@ export interface CacheRecords {
   errors: [string, number, string, string, string | null][];
 }
 
-const KIND_CODE: Record<string, number> = { null: 0, dir: 1, file: 2, other: 3 };
-const CODE_KIND: (EntryKind | null)[] = [null, 'dir', 'file', 'other'];
+const KIND_CODE: Record<string, number> = { null: 0, dir: 1, file: 2, other: 3, 'link-out': 4, 'link-loop': 5 };
+const CODE_KIND: (EntryKind | null)[] = [null, 'dir', 'file', 'other', 'link-out', 'link-loop'];
 const FAILED = 9;
 const SEP = '\u0000';
 

@@ -23,7 +23,7 @@
 import type { LedgerRun, Problem as LedgerProblem } from './ledger.ts';
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { describeIoError, jsonTypeName, parseJsonBytes } from './util/fs.ts';
+import { describeIoError, jsonTypeName, parseJsonBytes, readJsonFileSync } from './util/fs.ts';
 import { cachedIo, childPath, crawlDigest, CrawlMissError, DOMAIN_SUFFIXES_SKIPPED, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './task-list-crawl.ts';
 import { crawlParallel } from './task-list-workers.ts';
 import type { CrawlSpec } from './task-list-crawl.ts';
@@ -197,6 +197,13 @@ function show(v: PyJsonValue): string {
 
 
 
+/** The problem of a symbolic link selection does not follow (null: any other kind). */
+function linkProblem(kind: DirEntry['kind']): string | null {
+  if (kind === 'link-out') return 'symbolic link leaving the data root; not followed';
+  if (kind === 'link-loop') return 'symbolic link loop (it points at one of its own ancestors, or cannot be resolved); not followed';
+  return null;
+}
+
 function checkName(field: string, value: string, allowEmpty: boolean): void {
   if (value.includes('\0')) throw new TaskListOptionsError(field, 'must not contain a NUL character');
   if (value.includes('/')) throw new TaskListOptionsError(field, `must be a folder name, not a path: ${JSON.stringify(value)}`);
@@ -316,6 +323,29 @@ async function readFilterFile(io: TreeIo, arg: PathArg, what: string, problems: 
     return null;
   }
   return parsed.value as Record<string, PyJsonValue>;
+}
+
+/**
+ * What is wrong with a filter file as a whole (null: usable): not found, not
+ * a regular file (a FIFO is refused without blocking), not UTF-8, malformed
+ * JSON, or not of the filter's shape at all. One bad entry in an otherwise
+ * valid filter is not this: selection lists it as a problem. `label` names
+ * the file in the message.
+ */
+export function filterFileError(resolved: string, label: string, which: 'baseline_harm' | 'human_annotation'): string | null {
+  const read = readJsonFileSync<PyJsonValue>(resolved, { parse: pyJsonParse, expect: 'object', label });
+  if (!read.ok) return read.message;
+  const data = read.value as Record<string, PyJsonValue>;
+  const values = Object.entries(data);
+  if (values.length === 0) return null;
+  if (which === 'baseline_harm') {
+    // {domain: {agent_<agent>: [task ids]}}
+    const usable = values.some(([, v]) => isObject(v) && Object.values(v).some((l) => Array.isArray(l)));
+    return usable ? null : `${label}: no entry has the shape {"<domain>": {"agent_<agent>": [task ids]}}`;
+  }
+  // {"task_id:perturbed_id:refinement_model:agent": {"final_decision": ...}}
+  const usable = values.some(([k, v]) => k.split(':').length === 4 && isObject(v));
+  return usable ? null : `${label}: no entry has the shape {"<task_id>:<perturbed_id>:<refinement_model>:<agent>": {"final_decision": ...}}`;
 }
 
 async function loadBaselineFilter(io: TreeIo, arg: PathArg, domain: string, agent: string, problems: Problem[]): Promise<BaselineFilter | null> {
@@ -475,12 +505,17 @@ async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<S
 
   const base = normalizeBase(options.baseDir.resolved);
   const stat = async (abs: string, rel: string): Promise<DirEntry['kind'] | undefined> => {
+    let kind: DirEntry['kind'];
     try {
-      return await io.stat(abs);
+      kind = await io.stat(abs);
     } catch (err) {
       problems.push({ file: rel, message: `cannot check: ${describeIoError(err)}; skipped` });
       return undefined;
     }
+    const link = linkProblem(kind);
+    if (link === null) return kind;
+    problems.push({ file: rel, message: link });
+    return undefined;
   };
   const list = async (abs: string, rel: string): Promise<DirEntry[]> => {
     let entries: DirEntry[];
@@ -492,7 +527,9 @@ async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<S
     }
     const good: DirEntry[] = [];
     for (const e of entries) {
+      const link = linkProblem(e.kind);
       if (e.badName) problems.push({ file: rel, field: e.name, message: 'entry name is not valid UTF-8; skipped' });
+      else if (link !== null) problems.push({ file: rel === '.' ? e.name : `${rel}/${e.name}`, message: link });
       else good.push(e);
     }
     return good.sort((a, b) => compareCodePoints(a.name, b.name));

@@ -336,7 +336,7 @@ describe('concurrency, budget, abort', () => {
   });
 
   it('refuses a call that could exceed max_cost_usd, before calling', async () => {
-    // gpt-5-mini: 0.25 / 2 per 1M. Upper bound of one call: ~0 input + 1000 * 2e-6 = $0.002.
+    // gpt-5-mini: 0.25 / 2 per 1M. After the first answer (1000 output tokens) the next is expected to cost about $0.002.
     server.handle(() => ({ text: GOOD, usage: { input: 1000, output: 1000 } })); // $0.00225 each
     const c = client(settings({ max_cost_usd: 0.004 }));
     await c.complete(req('one'));
@@ -348,11 +348,12 @@ describe('concurrency, budget, abort', () => {
     expect(await c.complete(req('one'))).toMatchObject({ cached: true });
   });
 
-  it('holds the upper bound of calls in flight against the budget', async () => {
+  it('holds the expected cost of calls in flight against the budget', async () => {
     server.handle(async () => {
       await new Promise((r) => setTimeout(r, 30));
       return { text: GOOD, usage: { input: 1, output: 1 } };
     });
+    // Before any answer, a call is expected to write the step's default (1000 tokens here: $0.002).
     const c = client(settings({ max_cost_usd: 0.003, concurrency: 4 }));
     const results = await Promise.allSettled([c.complete(req('a')), c.complete(req('b'))]);
     expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);

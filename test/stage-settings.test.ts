@@ -121,12 +121,17 @@ function alternativesOf(leaf: string, w: World): unknown[] | undefined {
       return ['task_filters/final_decisions_example.json'];
     case 'analyses[].description':
       return ['Another description.'];
+    case 'budget.max_cost_usd':
+      // A cap cannot change an answer: in no slice.
+      return [1000];
     case 'analyses[].agents':
       return [[HAIKU, OPUS]];
     case 'analyses[].domains':
       return ['all'];
     case 'analyses[].refinement_models':
       return [['gpt-5-2025-08-07']];
+    case 'analyses[].allow_empty_selection':
+      return [true];
   }
   const promptKey = Object.keys(PROMPT_FILE).find((k) => leaf.endsWith(`.${k}`));
   if (promptKey) {

@@ -25,11 +25,11 @@ import type { Usage } from '../../stages/llm/types.ts';
 import { offlineCategorize } from '../../stages/offline/categorize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
 import { lockPath, planFromLock, readTaxonomyLock, summaryDigest } from '../../stages/taxonomy-lock.ts';
-import { choosePass, lockReason, readResumeFile } from '../../stages/categorize-pass.ts';
+import { batchCount, choosePass, lockReason, readResumeFile } from '../../stages/categorize-pass.ts';
 import type { LockBase } from '../../stages/categorize-pass.ts';
 import { createStageAnswerer, formatUsd } from '../lib/answerer.ts';
 import type { LlmRunOptions, StageAnswerer } from '../lib/answerer.ts';
-import { runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
+import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike, StageContext } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson } from '../lib/io.ts';
 import { readSuccessfulEvaluation } from '../lib/run-data.ts';
@@ -214,13 +214,17 @@ async function llmOutcome(
 ): Promise<Outcome> {
   const s = ctx.analysis.categorize;
   const complete = answerer.complete.bind(answerer);
-  const onBatch = (b: BatchRecord) =>
-    console.log(`  batch ${b.index + 1} (${b.kind}, ${b.ids.length} runs): ${b.cached ? 'from the store' : 'answered'}${b.repairs ? `, ${b.repairs} repair(s)` : ''}${b.unresolved.length ? `; unresolved: ${b.unresolved.join('; ')}` : ''}`);
+  const pass = choosePass(items, base, resumeOf(ctx));
+  console.log(`  mode: ${pass.mode} (${pass.reason})`);
+  // Progress over the pass' batches (a repair round adds calls, not batches); problems are printed as they happen.
+  const show = progressPrinter('categorize', batchCount(pass.items.length, pass.start ? 0 : s.initial_batch_size, s.iterative_batch_size));
+  const onBatch = (b: BatchRecord) => {
+    if (b.unresolved.length) console.warn(`  batch ${b.index + 1} (${b.kind}, ${b.ids.length} runs): unresolved after ${b.repairs} repair(s): ${b.unresolved.join('; ')}`);
+    show(b.index + 1, answerer.progressLine(0));
+  };
   const common = { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, templates, complete, onBatch };
   const strip = (bs: BatchRecord[]) => bs.map(({ cached: _cached, ...rest }) => rest);
 
-  const pass = choosePass(items, base, resumeOf(ctx));
-  console.log(`  mode: ${pass.mode} (${pass.reason})`);
   const result = pass.items.length > 0 || !pass.start
     ? await categorizeIteratively(pass.items, { ...common, ...(pass.start ? { start: pass.start } : {}) })
     : { categories: pass.start.categories, unassigned: [], batches: [], usage: NO_USAGE, costUsd: 0, paidCalls: 0, cachedCalls: 0 };
@@ -229,7 +233,7 @@ async function llmOutcome(
     const partitions = [assignmentsOf(result.categories)];
     for (let k = 1; k <= stabilityRuns; k++) {
       const shuffled = seededShuffle(items, `stability-${k}`);
-      const again = await categorizeIteratively(shuffled, common);
+      const again = await categorizeIteratively(shuffled, { ...common, onBatch: undefined });
       partitions.push(assignmentsOf(again.categories));
     }
     const agreement = pairwiseAgreement(partitions);

@@ -10,7 +10,7 @@
 // Every answer used is recorded and written back as answers.jsonl
 // (writeAnswers). `--no-store` turns all of this off; META_ANALYSIS_REFRESH
 // skips both lookups and overwrites the stored answers.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { addUsage, answerOf, offlineAnswer, ZERO_USAGE } from '../../stages/analyzer.ts';
 import type { Answer } from '../../stages/analyzer.ts';
 import { LLM_STAGES, STAGES } from '../../stages/config.ts';
@@ -18,6 +18,7 @@ import type { LlmStageName, StageName } from '../../stages/config.ts';
 import type { SummaryInput } from '../../stages/formats.ts';
 import { ANSWERS_FILE, formatAnswers, readCarriedAnswers, withCarriedAnswers } from '../../stages/llm/carried.ts';
 import type { AnswerRecord, CarriedStore } from '../../stages/llm/carried.ts';
+import { invocationBudget } from '../../stages/llm/budget.ts';
 import { sharedRemoteStore } from '../../stages/llm/remote-store.ts';
 import { openStore } from '../../stages/llm/store.ts';
 import type { ResponseStore } from '../../stages/llm/store.ts';
@@ -178,8 +179,10 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
   if (settings.provider !== 'offline') {
     // Loaded only when needed: the offline path never imports an SDK.
     const mod = await import('../../stages/llm/client.ts');
+    const cap = ctx.analysis.budget.max_cost_usd;
     client = mod.createLlmClient(settings, {
       store,
+      budget: cap === null ? null : invocationBudget(cap, resolve(ctx.workspaceRoot, '.cache/budget')),
       refresh,
       workspaceRoot: ctx.workspaceRoot,
       signal: interruptSignal(),

@@ -67,13 +67,20 @@ export function writeRunLog(ctx: StageContext, stage: StageName, log: unknown): 
   return file;
 }
 
-/** One line per update; in CI (no TTY) only every ~10% so logs stay short. */
-export function progressPrinter(label: string, total: number): (done: number, extra: string) => void {
+/**
+ * One line per update with done/total, the caller's counters and the time
+ * left (from the pace so far); on a TTY a live line, in CI (no TTY) only
+ * every ~10% so logs stay short.
+ */
+export function progressPrinter(label: string, total: number, now: () => number = () => performance.now()): (done: number, extra: string) => void {
   const tty = process.stdout.isTTY === true;
+  const started = now();
   let lastShown = -1;
   return (done, extra) => {
     const step = Math.max(1, Math.ceil(total / 10));
-    const line = `${label}: ${done}/${total}${extra ? `  ${extra}` : ''}`;
+    const elapsedS = (now() - started) / 1000;
+    const left = done > 0 && done < total ? `, ~${formatDuration((elapsedS / done) * (total - done))} left` : '';
+    const line = `${label}: ${done}/${total}${extra ? `  ${extra}` : ''}${left}`;
     if (tty) {
       process.stdout.write(`\r${line}\u001b[K${done === total ? '\n' : ''}`);
     } else if (done === total || done - lastShown >= step || lastShown < 0) {
@@ -81,6 +88,12 @@ export function progressPrinter(label: string, total: number): (done: number, ex
       console.log(line);
     }
   };
+}
+
+function formatDuration(s: number): string {
+  if (s < 60) return `${Math.ceil(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** Writer locks this process holds, released when its executor ends. */

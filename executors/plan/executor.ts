@@ -16,7 +16,7 @@ import type { Category, CategorizeItem } from '../../stages/formats.ts';
 import { promptIds } from '../../stages/ledger.ts';
 import type { LedgerRun } from '../../stages/ledger.ts';
 import { costUsd } from '../../stages/llm/pricing.ts';
-import { countInputTokens } from '../../stages/llm/tokens.ts';
+import { countInputTokens, defaultOutputTokens } from '../../stages/llm/tokens.ts';
 import { ANSWERS_FILE, readCarriedAnswers } from '../../stages/llm/carried.ts';
 import { llmSettingSources, loadPipeline } from '../../stages/config.ts';
 import type { LlmStageName } from '../../stages/config.ts';
@@ -85,8 +85,6 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
   });
 }
 
-/** Output tokens assumed for one call of a step when the stage has no stored answers to learn from. */
-const DEFAULT_OUTPUT_TOKENS: Record<LlmStageName, number> = { summarize: 700, categorize: 2500, cluster: 6000 };
 
 interface StagePlan {
   stage: LlmStageName;
@@ -114,7 +112,7 @@ function priced(ctx: StageContext, stage: LlmStageName, p: CallPlan, counted: { 
   const sources = llmSettingSources(loadPipeline(ctx.workspaceRoot), ctx.analysis.name, stage);
   const stored = readCarriedAnswers(join(ctx.outputOf(stage), ANSWERS_FILE), () => {});
   const outs = [...stored.values()].map((r) => r.usage.output_tokens).filter((n) => n > 0).sort((x, y) => x - y);
-  const median = outs.length ? outs[Math.floor(outs.length / 2)]! : DEFAULT_OUTPUT_TOKENS[stage];
+  const median = outs.length ? outs[Math.floor(outs.length / 2)]! : defaultOutputTokens(stage);
   const out = Math.min(median, s.max_tokens);
   const input = counted ?? { tokens: p.estInputTokens, method: 'characters / 4' };
   const price = (factor: number) => (p.toPay === 0 ? 0 : costUsd(s.model, { input_tokens: input.tokens, output_tokens: Math.round(out * factor) * p.toPay }));

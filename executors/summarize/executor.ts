@@ -48,6 +48,9 @@ export default async function summarize(options: SummarizeOptions, context: Exec
     // provider failure is not: the stage fails (and is not cached) so that a
     // re-run asks again; answers received so far are already in the store.
     let providerFailures = 0;
+    // Runs not sent because a budget was reached (listed as not attempted, with what would finish the stage).
+    let notAttempted = 0;
+    let budgetStop = false;
     // A missing key, a spent budget or Ctrl-C stops the stage: the remaining
     // runs are listed as not attempted, with the reason, and cost nothing.
     let stopReason: string | null = null;
@@ -69,7 +72,11 @@ export default async function summarize(options: SummarizeOptions, context: Exec
               perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
             } catch (err) {
               const reason = (err as Error).message;
-              if (!(err instanceof RunInputError)) providerFailures += 1;
+              // Runs the budget stopped are not provider failures: they were never sent.
+              const unsent = err instanceof BudgetExceededError || (err instanceof StoppedError && budgetStop);
+              if (unsent) notAttempted += 1;
+              else if (!(err instanceof RunInputError)) providerFailures += 1;
+              if (err instanceof BudgetExceededError && !stopReason) budgetStop = true;
               if (isStopping(err) && !stopReason) {
                 stopReason = reason;
                 console.error(`summarize: stopping: ${reason}`);
@@ -128,7 +135,17 @@ export default async function summarize(options: SummarizeOptions, context: Exec
         `${t.carried ? `; ${t.carried} of the reused were carried in ${ANSWERS_FILE}` : ''}); ` +
         `spent ${formatUsd(t.paidCostUsd)}. Log: ${logFile}`,
     );
-    if (providerFailures > 0) {
+    if (notAttempted > 0) {
+      const paidAnswers = t.computed;
+      const each = paidAnswers > 0 && t.paidCostUsd !== null ? t.paidCostUsd / paidAnswers : null;
+      console.error(
+        `summarize: ${notAttempted} run(s) not attempted: the budget was reached after ${formatUsd(t.paidCostUsd)} in this run` +
+          `${each !== null ? `; about ${formatUsd(each * notAttempted)} more would finish the stage (${notAttempted} x ${formatUsd(each)}, this run's average)` : ''}. ` +
+          'Raise max_cost_usd (the stage) or budget.max_cost_usd (pipeline.yaml) and run again: the answers bought are stored and are not paid twice.',
+      );
+    }
+    if (providerFailures > 0 || notAttempted > 0) {
+      if (providerFailures === 0) return false;
       console.error(`summarize: ${providerFailures} run(s) failed at the provider; re-run to retry them (stored answers are reused).`);
       return false;
     }

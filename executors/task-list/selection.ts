@@ -10,7 +10,12 @@
 // folder, filter or tree an override points at. Such an override, and
 // --output (a file outside the target's outputs, which a cache hit would not
 // write), therefore run only with Nx's cache skipped (--skip-nx-cache), never
-// into a cache entry whose key would miss a change.
+// into a cache entry whose key would miss a change. With any selection
+// override the executor never writes the analysis' own outputs (the ledger
+// later stages account against): it writes the --output copy or prints the
+// selection, and under Nx it first checks that the outputs folder holds the
+// analysis' current selection, which is what Nx then stores under the
+// override's key (restoring it is harmless).
 import type { ResolvedAnalysis } from '../../stages/config.ts';
 import type { AnalysisSelectionOptions } from '../../stages/task-list.ts';
 

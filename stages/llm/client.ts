@@ -12,6 +12,8 @@ import { AbortedError, BudgetExceededError, InvalidAnswerError, ProviderError, f
 import type { AnswerIssue } from './errors.ts';
 import { costUsd } from './pricing.ts';
 import { createProvider } from './providers/index.ts';
+import type { InvocationBudget } from './budget.ts';
+import { defaultOutputTokens } from './tokens.ts';
 import { RateGate } from './rate.ts';
 import { withRetry } from './retry.ts';
 import type { RetryPolicy } from './retry.ts';
@@ -48,6 +50,8 @@ export interface LlmClientOptions {
   onEvent?: (e: LlmEvent) => void;
   /** Use this provider instead of the one named in settings (tests, custom backends). */
   provider?: Provider;
+  /** The invocation's budget (budget.max_cost_usd in pipeline.yaml), shared by every stage of one nx run. */
+  budget?: InvocationBudget | null;
   /** Retry tuning and test hooks. */
   retry?: { baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number; sleep?: (ms: number, signal?: AbortSignal) => Promise<void>; random?: () => number };
 }
@@ -258,15 +262,36 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     return costUsd(settings.model, { input_tokens: estimateInputTokens(messages, schema), output_tokens: settings.max_tokens });
   }
 
-  /** Holds the call's upper-bound cost against max_cost_usd, or refuses it. */
-  function reserve(messages: ChatMessage[], schema: Record<string, unknown> | null): number {
-    const limitUsd = settings.max_cost_usd;
-    if (limitUsd === null || limitUsd === undefined) return 0;
-    const est = estimateUsd(messages, schema);
+  /** Output tokens of answers received in this run: the expected size of the next one. */
+  const outputs: number[] = [];
+  /** A call's expected cost: its input, and output at the median of this run's answers (else the step's default). */
+  function expectedUsd(step: string, messages: ChatMessage[], schema: Record<string, unknown> | null): number | null {
+    const sorted = [...outputs].sort((a, b) => a - b);
+    const out = sorted.length ? sorted[Math.floor(sorted.length / 2)]! : defaultOutputTokens(step);
+    return costUsd(settings.model, { input_tokens: estimateInputTokens(messages, schema), output_tokens: Math.min(out, settings.max_tokens) });
+  }
+
+  /**
+   * Holds a call's expected cost against the stage's max_cost_usd and the
+   * invocation's budget, or refuses it. Both are enforced on actual spend plus
+   * what calls in flight are expected to cost, so a cap can be exceeded by at
+   * most the calls in flight (at worst `concurrency` calls at max_tokens).
+   */
+  function reserve(step: string, messages: ChatMessage[], schema: Record<string, unknown> | null): number {
+    const stageLimit = settings.max_cost_usd ?? null;
+    const invocation = opts.budget ?? null;
+    if (stageLimit === null && invocation === null) return 0;
+    const est = expectedUsd(step, messages, schema);
     const committed = totals.spentUsd + reservedUsd;
-    if (est === null || committed + est > limitUsd) throw new BudgetExceededError(limitUsd, committed, est, settings.model);
-    reservedUsd += est;
-    return est;
+    if (stageLimit !== null && (est === null || committed + est > stageLimit)) {
+      throw new BudgetExceededError(stageLimit, committed, est, settings.model, 'stage', estimateUsd(messages, schema));
+    }
+    if (invocation !== null) {
+      const all = committed + invocation.spentByOthers();
+      if (est === null || all + est > invocation.limitUsd) throw new BudgetExceededError(invocation.limitUsd, all, est, settings.model, 'invocation', estimateUsd(messages, schema));
+    }
+    reservedUsd += est ?? 0;
+    return est ?? 0;
   }
 
   async function callProvider<T>(req: LlmRequest<T>, canonical: CanonicalRequest, hash: string): Promise<LlmResult<T>> {
@@ -278,7 +303,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
       let used: Usage = { ...ZERO };
       let cost: number | null = 0;
       for (let round = 0; ; round++) {
-        const held = reserve(messages, canonical.schema);
+        const held = reserve(req.step, messages, canonical.schema);
         let answer: Awaited<ReturnType<Provider['complete']>> & { extraRequests?: number };
         const lane = gate.lane(signal);
         try {
@@ -307,11 +332,13 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
         }
 
         const callCost = costUsd(settings.model, answer.usage);
+        outputs.push(answer.usage.output_tokens);
         used = addUsage(used, answer.usage);
         cost = cost === null || callCost === null ? null : cost + callCost;
         totals.usage = addUsage(totals.usage, answer.usage);
         if (callCost === null) totals.unknownCostAnswers += 1;
         else totals.spentUsd += callCost;
+        opts.budget?.record(totals.spentUsd);
 
         let value: T | undefined;
         if (req.schema) {

@@ -93,20 +93,25 @@ export class InvalidAnswerError extends LlmError {
 export class BudgetExceededError extends LlmError {
   override name = 'BudgetExceededError';
   readonly limitUsd: number;
-  /** Spent so far plus what calls in flight may still cost. */
+  /** Spent so far plus what calls in flight are expected to cost. */
   readonly committedUsd: number;
-  /** Upper-bound estimate of the refused call, null when the model has no price. */
+  /** Expected cost of the refused call, null when the model has no price. */
   readonly estimateUsd: number | null;
+  /** Which cap: the stage's max_cost_usd, or the invocation's budget.max_cost_usd. */
+  readonly scope: 'stage' | 'invocation';
 
-  constructor(limitUsd: number, committedUsd: number, estimateUsd: number | null, model: string) {
+  constructor(limitUsd: number, committedUsd: number, estimateUsd: number | null, model: string, scope: 'stage' | 'invocation' = 'stage', upperBoundUsd: number | null = estimateUsd) {
+    const key = scope === 'stage' ? 'max_cost_usd' : 'budget.max_cost_usd (the whole invocation)';
     super(
       estimateUsd === null
-        ? `budget: max_cost_usd is ${usd(limitUsd)} but the price of model "${model}" is unknown, so the cost cannot be bounded; remove max_cost_usd or use a priced model`
-        : `budget: stopping before a call that could cost up to ${usd(estimateUsd)}: ${usd(committedUsd)} already spent or committed, limit max_cost_usd ${usd(limitUsd)}`,
+        ? `budget: ${key} is ${usd(limitUsd)} but the price of model "${model}" is unknown, so the cost cannot be bounded; remove the cap or use a priced model`
+        : `budget: stopping before a call expected to cost ${usd(estimateUsd)}${upperBoundUsd !== null && upperBoundUsd > estimateUsd ? ` (at most ${usd(upperBoundUsd)})` : ''}: ` +
+            `${usd(committedUsd)} already spent or committed, limit ${key} ${usd(limitUsd)}`,
     );
     this.limitUsd = limitUsd;
     this.committedUsd = committedUsd;
     this.estimateUsd = estimateUsd;
+    this.scope = scope;
   }
 }
 

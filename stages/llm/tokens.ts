@@ -45,3 +45,11 @@ export async function countInputTokens(provider: ProviderName, model: string, me
   const chars = texts.reduce((n, t) => n + t.length, 0);
   return { tokens: Math.ceil(chars / 3.5) + PER_MESSAGE * messages.length, method: 'approximation: characters / 3.5' };
 }
+
+/** Output tokens assumed for one call of a step before any answer was seen (the plan, the budget's first reservations). */
+export function defaultOutputTokens(step: string): number {
+  if (step.startsWith('summarize')) return 700;
+  if (step.startsWith('categorize')) return 2500;
+  if (step.startsWith('cluster')) return 6000;
+  return 1000;
+}

@@ -88,11 +88,13 @@ export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: Cate
     for (const e of c.examples) unassigned.push({ run_id: e.run_id, stage: 'cluster', reason: `its category "${c.category_name}" is in no cluster` });
   }
   const problems = (ledger.problems ?? []).map((p) => ({ file: p.file, ...(p.field ? { field: p.field } : {}), reason: p.message }));
-  const dropped = problems.filter((p) => isRunProblem(p.file));
+  // A problem about a run that was still selected (a warning on its file) is not a dropped run.
+  const selected = new Set(ledger.runs.flatMap((r) => [runFolderOf(r), r.perturbed_query_path.split('\\').join('/')]));
+  const dropped = problems.filter((p) => isRunProblem(p.file) && !selected.has(problemRunOf(p.file)));
   return {
     found_in_tree: ledger.runs.length + new Set(dropped.map((p) => problemRunOf(p.file))).size,
     dropped,
-    tree_problems: problems.filter((p) => !isRunProblem(p.file)),
+    tree_problems: problems.filter((p) => !dropped.includes(p)),
     in_task_list: ledger.runs.length,
     summarized: sums ? sums.runs.filter((r) => r.status === 'done').length : categorized.size,
     categorized: categorized.size,

@@ -233,8 +233,13 @@ function readFailure(err: unknown, label: string): { ok: false; kind: ReadJsonEr
 // ---------------------------------------------------------------------------
 // Reading a tree
 
-/** What a path is once symbolic links are followed. */
-export type EntryKind = 'dir' | 'file' | 'other';
+/**
+ * What a path is once symbolic links are followed. When the caller names the
+ * data root a path belongs to, a symbolic link is not followed out of it:
+ * `link-out` is a link whose target lies outside the data root, `link-loop`
+ * one that cannot be resolved (ELOOP) or points at one of its own ancestors.
+ */
+export type EntryKind = 'dir' | 'file' | 'other' | 'link-out' | 'link-loop';
 
 export interface DirEntry {
   name: string;
@@ -250,9 +255,9 @@ export interface DirEntry {
  */
 export interface TreeIo {
   /** Kind of the entry (following links), or null when it does not exist (ENOENT, ENOTDIR, ELOOP). */
-  stat(path: string): Promise<EntryKind | null>;
-  /** The entries of a folder, in any order. */
-  readDir(path: string): Promise<DirEntry[]>;
+  stat(path: string, root?: string): Promise<EntryKind | null>;
+  /** The entries of a folder, in any order. `root`: the data root links may not leave (see EntryKind). */
+  readDir(path: string, root?: string): Promise<DirEntry[]>;
   readFile(path: string): Promise<Uint8Array>;
 }
 

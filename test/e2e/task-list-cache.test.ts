@@ -113,22 +113,35 @@ describe('nx run analysis:task-list, cached, with the data root outside the work
     expect(ran(taskList())).toBe(true);
   });
 
-  it('refuses an override the key cannot see unless the cache is skipped, and accepts one it covers', () => {
+  it('refuses an override the key cannot see unless the cache is skipped, and never rewrites the analysis\' outputs', () => {
+    expect(ran(taskList())).toBe(false);
+    const own = ws.read('out/analysis/task-list/runs.json');
     const refused = ws.nx(['run', 'analysis:task-list', '--agent', 'computer-use-preview']);
     expect(refused.code).not.toBe(0);
     expect(refused.out).toContain('--agent names an agent the analysis does not list');
     expect(refused.out).toContain('--skip-nx-cache');
-    const skipped = ws.nx(['run', 'analysis:task-list', '--agent', 'computer-use-preview', '--skip-nx-cache']);
-    expect(skipped.code, skipped.out).toBe(0);
-    expect(ledger().runs).toHaveLength(0);
-    // An agent the analysis lists narrows the configured selection: cached like the rest.
+    // An agent with no run: zero runs is an error, the outputs stay as they were.
+    const empty = ws.nx(['run', 'analysis:task-list', '--agent', 'computer-use-preview', '--skip-nx-cache']);
+    expect(empty.code).not.toBe(0);
+    expect(empty.out).toContain('zero runs');
+    expect(ws.read('out/analysis/task-list/runs.json')).toBe(own);
+    // The README's everyday copy: written, the analysis' outputs untouched.
+    const copy = ws.nx(['run', 'analysis:task-list', '--agent', 'claude-haiku-4-5-20251001', '--domain', 'os', '--output', 'my_list.json', '--skip-nx-cache']);
+    expect(copy.code, copy.out).toBe(0);
+    expect(JSON.parse(ws.read('my_list.json')).metadata).toMatchObject({ agent: 'claude-haiku-4-5-20251001', domain: 'os' });
+    expect(ws.read('out/analysis/task-list/runs.json')).toBe(own);
+    // An agent the analysis lists narrows the configured selection: cached, and what Nx stores is the unchanged analysis output.
     const narrowed = ws.nx(['run', 'analysis:task-list', '--agent', 'claude-opus-4-5-20251101']);
     expect(narrowed.code, narrowed.out).toBe(0);
-    expect(ledger().runs).toHaveLength(67);
-    // Back to the configured selection: restored from the cache.
+    expect(ws.read('out/analysis/task-list/runs.json')).toBe(own);
+    const restored = ws.nx(['run', 'analysis:task-list', '--agent', 'claude-opus-4-5-20251101']);
+    expect(ran(restored)).toBe(false);
+    expect(ws.read('out/analysis/task-list/runs.json')).toBe(own);
+    // Back to the configured selection: from the cache, the same bytes.
     const back = taskList();
     expect(ran(back)).toBe(false);
     expect(ledger().runs).toHaveLength(117);
+    expect(ws.read('out/analysis/task-list/runs.json')).toBe(own);
   });
 
   it('keys later targets on the upstream index files, which change with any summary', () => {
