@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, normalize } from 'node:path';
-import { errorCode } from './util/fs.ts';
+import { decodeEntryName, errorCode } from './util/fs.ts';
 import type { DirEntry, EntryKind, TreeIo } from './util/fs.ts';
 
 /** What one crawl covers: the options of one `selectRuns` call, for several agents. */
@@ -180,18 +180,10 @@ function readDirSyncDecoded(path: string, root?: string): DirEntry[] {
     }));
   }
   const dirents = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
-  const decoder = new TextDecoder('utf-8', { fatal: true });
   const out: DirEntry[] = [];
   for (const d of dirents) {
     const raw = d.name;
-    let name: string;
-    let badName = false;
-    try {
-      name = decoder.decode(raw);
-    } catch {
-      name = new TextDecoder('utf-8').decode(raw);
-      badName = true;
-    }
+    const { name, badName } = decodeEntryName(raw);
     let kind: EntryKind | null;
     if (d.isDirectory()) kind = 'dir';
     else if (d.isFile()) kind = 'file';

@@ -273,22 +273,23 @@ async function kindOf(path: string | Buffer): Promise<EntryKind | null> {
 }
 
 /** TreeIo on the real file system. */
+/** A folder entry's name as text; `badName` when the bytes are not valid UTF-8 (the name is then a lossy rendering). */
+export function decodeEntryName(raw: Uint8Array): { name: string; badName: boolean } {
+  try {
+    return { name: new TextDecoder('utf-8', { fatal: true }).decode(raw), badName: false };
+  } catch {
+    return { name: new TextDecoder('utf-8').decode(raw), badName: true };
+  }
+}
+
 export const nodeTreeIo: TreeIo = {
   stat: (path) => kindOf(path),
   async readDir(path) {
     const dirents = await readdir(path, { withFileTypes: true, encoding: 'buffer' });
-    const decoder = new TextDecoder('utf-8', { fatal: true });
     const out: DirEntry[] = [];
     for (const d of dirents) {
       const raw = d.name;
-      let name: string;
-      let badName = false;
-      try {
-        name = decoder.decode(raw);
-      } catch {
-        name = new TextDecoder('utf-8').decode(raw);
-        badName = true;
-      }
+      const { name, badName } = decodeEntryName(raw);
       let kind: EntryKind | null;
       if (d.isDirectory()) kind = 'dir';
       else if (d.isFile()) kind = 'file';
