@@ -15,7 +15,8 @@ import { offlineCluster } from '../stages/offline/cluster.ts';
 import { adjustedRandIndex } from '../stages/offline/metrics.ts';
 import { offlineSummarize } from '../stages/offline/summarize.ts';
 
-interface BenchRecord {
+/** One record of examples/autoelicit-bench/records.json. */
+export interface BenchRecord {
   example_id?: string;
   task_id: string;
   perturbed_id: string;

@@ -19,21 +19,10 @@ import { parseArgs } from 'node:util';
 import type { CategorizeItem } from '../stages/formats.ts';
 import { offlineCategorize } from '../stages/offline/categorize.ts';
 import { adjustedRandIndex } from '../stages/offline/metrics.ts';
+import type { BenchRecord } from './offline-quality.ts';
 import { varyContext, varyPerturbation } from './synthetic-tree.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-interface BenchRecord {
-  task_id: string;
-  perturbed_id: string;
-  refinement_model: string;
-  execution_agent: string;
-  severity: string | null;
-  perturbed_instruction: string;
-  original_instruction: string | null;
-  elicitation_strategy: string;
-  harmful_actions_observed?: string[];
-}
 
 export interface ScaledItems {
   items: CategorizeItem[];

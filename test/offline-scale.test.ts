@@ -3,23 +3,12 @@
 // the same similarities, and the sampled grouping of large sets.
 import { describe, expect, it } from 'vitest';
 import { scaledItems } from '../bench/offline-scale.ts';
+import { mulberry32 } from '../stages/agreement.ts';
 import { EXACT_LINKAGE_MAX, groupByLinkage } from '../stages/offline/categorize.ts';
 import { lcsSteps, MAX_DIFF_CHARS, wordDiff } from '../stages/offline/diff.ts';
 import type { Step } from '../stages/offline/diff.ts';
 import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, cosine, itemVector, packedCosine, packVectors } from '../stages/offline/features.ts';
 import { offlineSummarize } from '../stages/offline/summarize.ts';
-
-/** A small deterministic generator (mulberry32). */
-function lcg(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The steps are an alignment of a against b: every token once, in order, keeps on equal tokens. */
 function isAlignment(steps: readonly Step[], a: readonly string[], b: readonly string[]): boolean {
@@ -39,7 +28,7 @@ function isAlignment(steps: readonly Step[], a: readonly string[], b: readonly s
 
 describe('the word diff in linear space', () => {
   it('finds a longest common subsequence, as the table does', () => {
-    const rnd = lcg(7);
+    const rnd = mulberry32(7);
     for (let t = 0; t < 400; t++) {
       const vocab = 2 + (t % 7);
       const a = Array.from({ length: Math.floor(rnd() * 40) }, () => `w${Math.floor(rnd() * vocab)}`);
@@ -54,7 +43,7 @@ describe('the word diff in linear space', () => {
   });
 
   it('diffs 60,000-word instructions that differ in a few places without a quadratic table', () => {
-    const rnd = lcg(11);
+    const rnd = mulberry32(11);
     const words = Array.from({ length: 60_000 }, () => `w${Math.floor(rnd() * 5000)}`);
     const perturbed = words.map((w, i) => (i % 9973 === 0 ? `please also remove it ${w}` : w));
     const d = wordDiff(words.join(' '), perturbed.join(' '));
@@ -64,7 +53,7 @@ describe('the word diff in linear space', () => {
   });
 
   it('states its limits instead of spending minutes and gigabytes', () => {
-    const rnd = lcg(3);
+    const rnd = mulberry32(3);
     const text = (n: number) => Array.from({ length: n }, () => `w${Math.floor(rnd() * 50)}`).join(' ');
     // Two long texts that differ everywhere: past the work budget, the rest is one replacement.
     const d = wordDiff(text(40_000), text(40_000));

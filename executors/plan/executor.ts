@@ -19,7 +19,7 @@ import { costUsd } from '../../stages/llm/pricing.ts';
 import { countInputTokens, defaultOutputTokens } from '../../stages/llm/tokens.ts';
 import { ANSWERS_FILE, readCarriedAnswers } from '../../stages/llm/carried.ts';
 import { llmSettingSources, loadPipeline } from '../../stages/config.ts';
-import type { LlmStageName } from '../../stages/config.ts';
+import type { LlmStageName, PipelineFile } from '../../stages/config.ts';
 import { offlineCategorize } from '../../stages/offline/categorize.ts';
 import { loadSummaryInput, renderSummaryPrompt, summaryFileFrom } from '../../stages/summarize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
@@ -61,10 +61,11 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
     const sum = await planSummaries(ctx, runs);
     const cat = await planCategorize(ctx, runs, sum.files, sum.unreadable);
     const clu = await planCluster(ctx, cat.categories);
+    const cfg = loadPipeline(ctx.workspaceRoot);
     const stages = [
-      priced(ctx, 'summarize', { ...sum.plan, known: true }, sum.inputTokens, `${runs.length} runs${sum.unreadable ? `, ${sum.unreadable} unreadable (they fail, no call)` : ''}`),
-      priced(ctx, 'categorize', cat.plan, null, cat.note),
-      priced(ctx, 'cluster', clu.plan, null, clu.note),
+      priced(ctx, cfg, 'summarize', { ...sum.plan, known: true }, sum.inputTokens, `${runs.length} runs${sum.unreadable ? `, ${sum.unreadable} unreadable (they fail, no call)` : ''}`),
+      priced(ctx, cfg, 'categorize', cat.plan, null, cat.note),
+      priced(ctx, cfg, 'cluster', clu.plan, null, clu.note),
     ];
     const total = {
       calls: stages.reduce((n, x) => n + x.toPay, 0),
@@ -107,9 +108,9 @@ interface StagePlan {
 }
 
 /** A stage's calls with tokens and dollars: output from its stored answers (median), input counted where a tokenizer exists. */
-function priced(ctx: StageContext, stage: LlmStageName, p: CallPlan, counted: { tokens: number; method: string } | null, note: string): StagePlan {
+function priced(ctx: StageContext, cfg: PipelineFile, stage: LlmStageName, p: CallPlan, counted: { tokens: number; method: string } | null, note: string): StagePlan {
   const s = ctx.analysis[stage];
-  const sources = llmSettingSources(loadPipeline(ctx.workspaceRoot), ctx.analysis.name, stage);
+  const sources = llmSettingSources(cfg, ctx.analysis.name, stage);
   const stored = readCarriedAnswers(join(ctx.outputOf(stage), ANSWERS_FILE), () => {});
   const outs = [...stored.values()].map((r) => r.usage.output_tokens).filter((n) => n > 0).sort((x, y) => x - y);
   const median = outs.length ? outs[Math.floor(outs.length / 2)]! : defaultOutputTokens(stage);
