@@ -45,7 +45,8 @@ export function normalizeOptions(options: PluginOptions | undefined): Normalized
   return { outDir: (options?.outDir ?? 'out').replace(/\/+$/, '') };
 }
 
-const DEPENDS_ON: Record<StageName, StageName | null> = {
+/** The stage each stage reads from (the chain's edges). */
+export const DEPENDS_ON: Record<StageName, StageName | null> = {
   'task-list': null,
   summarize: 'task-list',
   categorize: 'summarize',

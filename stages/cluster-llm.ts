@@ -283,6 +283,16 @@ function uniqueNames(names: readonly string[]): string[] {
   });
 }
 
+/**
+ * Calls a clustering makes without repairs: one when the categories fit one
+ * prompt, else about one per chunk plus a merge round (the plan and the
+ * progress line use it; the exact chunking is decided by clusterCategories).
+ */
+export function estimateClusterCalls(categories: readonly Category[], template: string, maxPromptChars: number): number {
+  const chars = renderCategoriesForClustering(categories).length + template.length;
+  return chars <= maxPromptChars ? 1 : Math.ceil(chars / maxPromptChars) + 1;
+}
+
 export async function clusterCategories(categories: readonly Category[], opts: ClusterOptions): Promise<ClusterResult> {
   const maxRepairs = Math.max(0, Math.floor(opts.maxRepairs ?? 2));
   const maxExamples = opts.maxExamples ?? 5;

@@ -45,6 +45,14 @@ stages:
     expect(a.cluster).toMatchObject({ provider: 'openai', model: 'm-cluster', temperature: 0.2 });
   });
 
+  it('the shipped pipeline.yaml lets defaults.model reach every stage (no stage shadows it)', () => {
+    const shipped = readFileSync(new URL('../pipeline.yaml', import.meta.url), 'utf8');
+    const edited = shipped.replace(/^(defaults:\n(?:\s+.*\n)*?\s+model:) \S+/m, '$1 m-from-defaults');
+    expect(edited).not.toBe(shipped);
+    const a = resolveAnalysis(parsePipeline(edited, 'pipeline.yaml'), 'analysis');
+    expect([a.summarize.model, a.categorize.model, a.cluster.model]).toEqual(['m-from-defaults', 'm-from-defaults', 'm-from-defaults']);
+  });
+
   it('names the file, the key path and what was expected', () => {
     const err = errorOf(minimal.replace('agents: [agent-x]', 'agents: [agent-x]\n    stages: { summarize: { temperature: "hot" } }'));
     expect(err.message).toContain('pipeline.yaml');

@@ -2,7 +2,7 @@
 // loopback server that speaks the Chat Completions protocol.
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import summarize from '../executors/summarize/executor.ts';
 import taskList from '../executors/task-list/executor.ts';
@@ -258,12 +258,16 @@ describe('summarize executor with the openai provider', () => {
     const printed = () => (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
     expect(await plan({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(0);
-    expect(existsSync(join(root, 'out'))).toBe(false);
+    // Nothing but its own log: no output of any stage.
+    expect(allFiles(join(root, 'out')).map((f) => relative(root, f))).toEqual(['out/small/logs/plan.json']);
     expect(printed()).toMatch(/summarize\s+openai:gpt-5-mini \(provider from defaults, model from defaults\): 0 stored, 21 to pay \(~\d+ input tokens by tokenizer o200k_base; ~700 output tokens per call, default for the step; \$[\d.]+ to \$[\d.]+\); 21 runs/);
     expect(printed()).toMatch(/total\s+21 call\(s\) to pay/);
     await taskList({ analysis: 'small' }, ctx());
     expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(21);
+    // The run log holds the plan made before it next to what the run paid.
+    expect(JSON.parse(readFileSync(join(root, 'out/small/logs/summarize.json'), 'utf8')).plan_vs_actual).toMatchObject({ planned: { calls: 21, exact: true }, actual: { calls: 21 } });
+    expect(printed()).toMatch(/summarize: the plan of \S+ said 21 call\(s\), \$[\d.]+ to \$[\d.]+; this run made 21, \$[\d.]+\./);
     server.reset();
     (console.log as unknown as { mockClear(): void }).mockClear();
     expect(await plan({ analysis: 'small' }, ctx())).toEqual({ success: true });

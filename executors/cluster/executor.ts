@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { stableIds } from '../../stages/categorize.ts';
 import type { OutputCategory } from '../../stages/categorize.ts';
-import { clusterCategories } from '../../stages/cluster-llm.ts';
+import { clusterCategories, estimateClusterCalls } from '../../stages/cluster-llm.ts';
 import type { ClusterCall } from '../../stages/cluster-llm.ts';
 import type { Category, Cluster } from '../../stages/formats.ts';
 import { sha256 } from '../../stages/llm/store.ts';
@@ -49,11 +49,20 @@ export default async function cluster(options: ClusterOptions, context: Executor
       const answer = answerer.offline('cluster', { categories }, () => offlineCluster(categories));
       outcome = { clusters: answer.value.clusters, unclustered: [], usage: answer.usage, costUsd: answer.costUsd, calls: [] };
     } else {
+      // Progress: calls so far against the expected count, with what was reused, bought and spent.
+      const expected = estimateClusterCalls(categories, prompt, settings.max_prompt_chars);
+      let done = 0;
       const result = await clusterCategories(categories, {
         template: prompt,
         complete: answerer.complete.bind(answerer),
         maxPromptChars: settings.max_prompt_chars,
-        onCall: (c) => console.log(`  round ${c.round} chunk ${c.chunk + 1} (${c.names.length} categories): ${c.cached ? 'from the store' : 'answered'}${c.repairs ? `, ${c.repairs} repair(s)` : ''}`),
+        onCall: (c) => {
+          done += 1;
+          console.log(
+            `  cluster: call ${done} of about ${expected}: round ${c.round} chunk ${c.chunk + 1} (${c.names.length} categories), ` +
+              `${c.cached ? 'from the store' : 'answered'}${c.repairs ? `, ${c.repairs} repair(s)` : ''}; ${answerer.progressLine(0)}`,
+          );
+        },
       });
       outcome = {
         clusters: result.clusters,

@@ -6,7 +6,9 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { checkNamedPaths, ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
 import type { ResolvedAnalysis, StageName } from '../../stages/config.ts';
-import { writeJson } from './io.ts';
+import { formatInputRecord, INPUT_RECORD_FILE, inputRecord, isStage } from './input-record.ts';
+import { setOutputExtras, writeJson } from './io.ts';
+import { readJsonFileSync } from '../../stages/util/fs.ts';
 
 export interface BaseOptions {
   analysis: string;
@@ -49,6 +51,12 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike,
   // Before anything is read or written: a configuration mistake leaves every output as it was.
   checkNamedPaths(analysis, resolvePath);
   if (opts.lock !== false) lockAnalysis(join(workspaceRoot, outDir, analysis.name), workspaceRoot);
+  const stage = runningStage;
+  if (stage !== null && isStage(stage)) {
+    // The stage's output carries the record of what it was built from (the plan's "why").
+    const own = join(workspaceRoot, outDir, analysis.name, stage);
+    setOutputExtras((dir) => (dir === own ? [[INPUT_RECORD_FILE, formatInputRecord(inputRecord(workspaceRoot, analysis, stage, outDir))]] : []));
+  }
   return {
     workspaceRoot,
     analysis,
@@ -61,10 +69,60 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike,
 }
 
 /** Writes a run log (may hold timestamps: it is not an output any target hashes). */
-export function writeRunLog(ctx: StageContext, stage: StageName, log: unknown): string {
+export function writeRunLog(ctx: StageContext, stage: StageName | 'plan', log: unknown): string {
   const file = join(ctx.logDir, `${stage}.json`);
-  writeJson(file, { finished_at: new Date().toISOString(), ...(log as object) });
+  const record = log as Record<string, unknown>;
+  const vsPlan = stage === 'plan' ? null : againstPlan(ctx, stage, record);
+  if (vsPlan) console.log(`${stage}: ${vsPlan.sentence}`);
+  writeJson(file, { finished_at: new Date().toISOString(), ...record, ...(vsPlan ? { plan_vs_actual: vsPlan.entry } : {}) });
   return file;
+}
+
+interface PlanLog {
+  finished_at?: string;
+  stages?: { stage: string; toPay: number; cost_usd_low: number | null; cost_usd_high: number | null; exact: boolean }[];
+}
+
+function readLog<T>(file: string): T | null {
+  const r = readJsonFileSync<T>(file, { expect: 'object' });
+  return r.ok ? r.value : null;
+}
+
+/**
+ * The last plan's prediction for this stage next to what this run paid, when
+ * the plan was made after the stage's previous run (a plan older than that
+ * was for another state of the inputs).
+ */
+function againstPlan(ctx: StageContext, stage: StageName, log: Record<string, unknown>): { entry: unknown; sentence: string } | null {
+  if (typeof log['computed'] !== 'number') return null;
+  const plan = readLog<PlanLog>(join(ctx.logDir, 'plan.json'));
+  const planned = plan?.stages?.find((x) => x.stage === stage);
+  if (!plan?.finished_at || !planned) return null;
+  const previous = readLog<{ finished_at?: string }>(join(ctx.logDir, `${stage}.json`));
+  if (previous?.finished_at && previous.finished_at > plan.finished_at) return null;
+  const calls = log['computed'] as number;
+  const cost = typeof log['paid_cost_usd'] === 'number' ? (log['paid_cost_usd'] as number) : null;
+  const usd = (x: number | null) => (x === null ? 'unknown' : `$${x.toFixed(4)}`);
+  return {
+    entry: {
+      planned_at: plan.finished_at,
+      planned: { calls: planned.toPay, exact: planned.exact, cost_usd_low: planned.cost_usd_low, cost_usd_high: planned.cost_usd_high },
+      actual: { calls, cost_usd: cost },
+    },
+    sentence:
+      `the plan of ${plan.finished_at} said ${planned.toPay} call(s)${planned.exact ? '' : ' (estimated)'}, ${usd(planned.cost_usd_low)} to ${usd(planned.cost_usd_high)}; ` +
+      `this run made ${calls}, ${usd(cost)}.`,
+  };
+}
+
+/** For the plan: each LLM stage's last run against the plan made before it (from the run logs). */
+export function lastRunAgainstItsPlan(ctx: StageContext): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const stage of ['summarize', 'categorize', 'cluster'] as const) {
+    const log = readLog<{ finished_at?: string; plan_vs_actual?: unknown }>(join(ctx.logDir, `${stage}.json`));
+    if (log?.plan_vs_actual) out[stage] = { finished_at: log.finished_at, ...(log.plan_vs_actual as object) };
+  }
+  return out;
 }
 
 /**
@@ -147,8 +205,12 @@ function releaseLocks(): void {
   }
 }
 
+/** The executor running in this process (runExecutor's name). */
+let runningStage: string | null = null;
+
 /** Runs an executor body; typed errors become one readable message and `{ success: false }`. */
 export async function runExecutor(name: string, body: () => Promise<boolean>): Promise<{ success: boolean }> {
+  runningStage = name;
   try {
     return { success: await body() };
   } catch (err) {
@@ -162,6 +224,8 @@ export async function runExecutor(name: string, body: () => Promise<boolean>): P
     }
     return { success: false };
   } finally {
+    runningStage = null;
+    setOutputExtras(null);
     releaseLocks();
   }
 }

@@ -16,6 +16,7 @@ export async function buildOutputDir<T>(finalDir: string, build: (dir: string) =
   mkdirSync(tmp, { recursive: true });
   try {
     const result = await build(tmp);
+    for (const [name, text] of outputExtras?.(finalDir) ?? []) writeFileAtomicSync(join(tmp, name), text);
     const missing = verify?.(tmp) ?? [];
     if (missing.length > 0) {
       throw new Error(`the output is incomplete (${missing.length} missing, e.g. ${missing.slice(0, 3).join(', ')}); nothing was replaced`);
@@ -29,6 +30,13 @@ export async function buildOutputDir<T>(finalDir: string, build: (dir: string) =
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Files every output of the running stage carries besides its own (the input record: executors/lib/context.ts). */
+let outputExtras: ((finalDir: string) => [string, string][]) | null = null;
+
+export function setOutputExtras(fn: ((finalDir: string) => [string, string][]) | null): void {
+  outputExtras = fn;
 }
 
 /** Folders a killed run left behind next to a stage's output (never those of a live process). */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { buildItems } from '../../stages/categorize.ts';
 import { categorizeIteratively } from '../../stages/categorize-llm.ts';
 import { batchCount, choosePass, readResumeFile } from '../../stages/categorize-pass.ts';
-import { clusterCategories, renderCategoriesForClustering } from '../../stages/cluster-llm.ts';
+import { clusterCategories, estimateClusterCalls } from '../../stages/cluster-llm.ts';
 import type { Category, CategorizeItem } from '../../stages/formats.ts';
 import { promptIds } from '../../stages/ledger.ts';
 import type { LedgerRun } from '../../stages/ledger.ts';
@@ -28,7 +28,8 @@ import { selectAnalysis } from '../../stages/task-list.ts';
 import { analyzerLabel } from '../../stages/analyzer.ts';
 import { createStageAnswerer, formatUsd } from '../lib/answerer.ts';
 import type { CallPlan } from '../lib/answerer.ts';
-import { runExecutor, stageContext } from '../lib/context.ts';
+import { lastRunAgainstItsPlan, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
+import { planTargets } from './targets.ts';
 import type { BaseOptions, ExecutorContextLike, StageContext } from '../lib/context.ts';
 import { readSuccessfulEvaluation } from '../lib/run-data.ts';
 
@@ -43,7 +44,7 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
   return runExecutor('plan', async () => {
     const ctx = stageContext(options, context, { lock: false });
     const a = ctx.analysis;
-    if (!options.json) console.log(`plan for ${a.name}: no provider call, nothing written to out/ (stored answers are read, offline answers computed).`);
+    if (!options.json) console.log(`plan for ${a.name}: no provider call, no stage run; it writes only its log (stored answers are read, offline answers computed).`);
 
     const selection = await selectAnalysis({
       baseDir: a.data.root,
@@ -58,6 +59,7 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
     const runs = selection.runs;
     if (!options.json) console.log(`  task-list   ${runs.length} runs selected${selection.problems.length ? `, ${selection.problems.length} problem(s) in the tree` : ''}`);
 
+    const targets = planTargets(ctx, runs);
     const sum = await planSummaries(ctx, runs);
     const cat = await planCategorize(ctx, runs, sum.files, sum.unreadable);
     const clu = await planCluster(ctx, cat.categories);
@@ -73,10 +75,16 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
       cost_usd_low: sumOrNull(stages.map((x) => x.cost_usd_low)),
       cost_usd_high: sumOrNull(stages.map((x) => x.cost_usd_high)),
     };
+    const lastRun = lastRunAgainstItsPlan(ctx);
+    // A log, never an output: the next run of each stage compares what it paid with this (writeRunLog).
+    writeRunLog(ctx, 'plan', { analysis: a.name, runs: runs.length, targets, stages, total });
     if (options.json) {
-      console.log(JSON.stringify({ analysis: a.name, runs: runs.length, problems: selection.problems.length, stages, total }, null, 2));
+      console.log(JSON.stringify({ analysis: a.name, runs: runs.length, problems: selection.problems.length, targets, stages, total, last_run: lastRun }, null, 2));
       return true;
     }
+    console.log('  targets (each output records the inputs it was built from; compared with those of now):');
+    for (const t of targets) console.log(`    ${t.target.padEnd(11)} ${t.verdict}${t.why.length ? `: ${t.why.join('; ')}` : ''}`);
+    console.log('  calls:');
     for (const x of stages) print(x);
     console.log(
       `  total       ${total.calls} call(s) to pay${total.calls ? `, about ${formatUsd(total.cost_usd_low)} to ${formatUsd(total.cost_usd_high)}; repairs may add calls` : ''}; ` +
@@ -254,8 +262,7 @@ async function planCluster(ctx: StageContext, categories: Category[] | null) {
     const est = costUsd(s.model, { input_tokens: Math.ceil(template.length / 4), output_tokens: s.max_tokens });
     return { plan: { reused: 0, toPay: 1, estInputTokens: Math.ceil(template.length / 4), estCostUsd: est, known: false }, note: 'at least one call; its size depends on the taxonomy' };
   }
-  const chars = renderCategoriesForClustering(categories).length + template.length;
-  const calls = chars <= s.max_prompt_chars ? 1 : Math.ceil(chars / s.max_prompt_chars) + 1;
+  const calls = estimateClusterCalls(categories, template, s.max_prompt_chars);
   const answerer = await createStageAnswerer(ctx, s, {}, 'cluster');
   const walked = await answerer.walkPlan(
     (complete) => clusterCategories(categories, { template, complete, maxPromptChars: s.max_prompt_chars }),

@@ -8,6 +8,7 @@ import { filterFileError, selectAnalysis } from '../../stages/task-list.ts';
 import type { AnalysisSelection, AnalysisSelectionOptions } from '../../stages/task-list.ts';
 import { pyJsonDumps } from '../../stages/util/pyjson.ts';
 import { runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
+import { INPUT_RECORD_FILE } from '../lib/input-record.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, writeText } from '../lib/io.ts';
 import { selectionOptions, selectionSettings, uncoveredOverrides } from './selection.ts';
@@ -107,7 +108,8 @@ async function requireCurrentAnalysisOutput(dir: string, analysis: string, own: 
   const expected = analysisOutputFiles(analysis, own.baseDir, own.agents, await selectAnalysis(own));
   let current = true;
   try {
-    const names = readdirSync(dir).sort();
+    // The input record says what built the folder (executors/lib/input-record.ts), not what it selects.
+    const names = readdirSync(dir).filter((n) => n !== INPUT_RECORD_FILE).sort();
     if (names.length !== expected.size || names.some((n) => readFileSync(join(dir, n), 'utf8') !== expected.get(n))) current = false;
   } catch {
     current = false;

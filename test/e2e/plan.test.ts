@@ -1,0 +1,109 @@
+// The plan through the real nx, against the fake OpenAI endpoint with a
+// scripted analyst: before a run it says which targets will run and why and
+// how many calls each stage will buy; the run then does exactly that. It
+// calls no provider and Nx never serves it from its cache.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyst } from '../helpers/analyst-fake.ts';
+import { fakeOpenAiPipeline, holdOut, uniqueSampleRuns } from '../helpers/trees.ts';
+import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
+import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
+import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
+import type { TempWorkspace } from './workspace.ts';
+
+const env = { OPENAI_API_KEY: 'sk-e2e-plan' };
+
+interface PlanJson {
+  targets: { target: string; verdict: string; why: string[] }[];
+  stages: { stage: string; reused: number; toPay: number; exact: boolean }[];
+  total: { calls: number };
+}
+
+describe('plan: which targets run, and the calls they buy', () => {
+  let server: FakeProviderServer;
+  let ws: TempWorkspace;
+  let restore: () => void;
+
+  async function planJson(): Promise<PlanJson> {
+    const res = await ws.nxAsync(['run', 'analysis:plan', '--json'], env);
+    expect(res.code, res.out).toBe(0);
+    expect(cachedTargets(res.out)).toEqual([]);
+    return JSON.parse(res.out.slice(res.out.indexOf('{\n'), res.out.lastIndexOf('\n}') + 2)) as PlanJson;
+  }
+  const verdicts = (p: PlanJson) => Object.fromEntries(p.targets.map((t) => [t.target, t.verdict]));
+  const toPay = (p: PlanJson) => Object.fromEntries(p.stages.map((s) => [s.stage, s.toPay]));
+
+  beforeAll(async () => {
+    server = await startFakeProviderServer({ maxLifetimeMs: 280_000 });
+    ws = tempWorkspace({ prefix: 'meta-analysis-plan-' });
+    ws.write('pipeline.yaml', fakeOpenAiPipeline(server.url));
+    restore = holdOut(ws.root, uniqueSampleRuns(ws.root).slice(0, 10));
+    const a = analyst();
+    server.handle(a.handler);
+    // The documented workflow: build, lock the taxonomy, report.
+    const locked = await ws.nxAsync(['run', 'analysis:lock-taxonomy'], env);
+    expect(locked.code, locked.out).toBe(0);
+    const report = await ws.nxAsync(['run', 'analysis:report'], env);
+    expect(report.code, report.out).toBe(0);
+  });
+  afterAll(async () => {
+    await server.close();
+    ws?.dispose();
+  });
+
+  it('after a full run: every target cached, nothing to pay', async () => {
+    server.reset();
+    const p = await planJson();
+    expect(server.requests).toHaveLength(0);
+    expect(verdicts(p)).toEqual({ 'task-list': 'cached', summarize: 'cached', categorize: 'cached', cluster: 'cached', report: 'cached' });
+    expect(p.total.calls).toBe(0);
+  });
+
+  it('10 runs added: the plan names every target and its reason, predicts 10 summaries, 2 batches and 1 cluster call, and the run makes exactly those', async () => {
+    restore();
+    server.reset();
+    const p = await planJson();
+    expect(server.requests).toHaveLength(0);
+    expect(verdicts(p)).toEqual({ 'task-list': 'runs', summarize: 'runs', categorize: 'runs', cluster: 'runs', report: 'runs' });
+    expect(p.targets[0]!.why.join(' ')).toContain('the selection changed: 10 run(s) added (117 selected now)');
+    expect(p.targets[1]!.why).toContain('the output of task-list changes');
+    expect(toPay(p)).toEqual({ summarize: 10, categorize: 2, cluster: 1 });
+
+    const a = analyst();
+    server.handle(a.handler);
+    const run = await ws.nxAsync(['run', 'analysis:report'], env);
+    expect(run.code, run.out).toBe(0);
+    expect(executedTargets(run.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize', 'task-list']);
+    expect(a.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
+    // Each LLM stage's run log holds the plan made before it next to what it paid.
+    const log = (stage: string) => JSON.parse(readFileSync(join(ws.root, 'out/analysis/logs', `${stage}.json`), 'utf8'));
+    expect(log('summarize').plan_vs_actual).toMatchObject({ planned: { calls: 10, exact: true }, actual: { calls: 10 } });
+    expect(log('categorize').plan_vs_actual).toMatchObject({ planned: { calls: 2 }, actual: { calls: 2 } });
+    expect(log('cluster').plan_vs_actual).toMatchObject({ planned: { calls: 1 }, actual: { calls: 1 } });
+    expect(run.out).toMatch(/summarize: the plan of \S+ said 10 call\(s\), \$[\d.]+ to \$[\d.]+; this run made 10, \$[\d.]+\./);
+
+    // Run again around the change: the plan is computed anew, never replayed from the Nx cache.
+    server.reset();
+    const again = await planJson();
+    expect(server.requests).toHaveLength(0);
+    expect(new Set(Object.values(verdicts(again)))).toEqual(new Set(['cached']));
+  });
+
+  it('a cluster prompt edit: only cluster runs, and report only if the clusters change', async () => {
+    const prompt = 'prompts/cluster.md';
+    ws.write(prompt, `${ws.read(prompt)}\nKeep each theme name under eight words.\n`);
+    const p = await planJson();
+    expect(verdicts(p)).toEqual({ 'task-list': 'cached', summarize: 'cached', categorize: 'cached', cluster: 'runs', report: 'runs if upstream output changes' });
+    expect(p.targets[3]!.why).toEqual([`${prompt} changed`]);
+    expect(toPay(p)).toEqual({ summarize: 0, categorize: 0, cluster: 1 });
+    const a = analyst();
+    server.reset();
+    server.handle(a.handler);
+    const run = await ws.nxAsync(['run', 'analysis:report'], env);
+    expect(run.code, run.out).toBe(0);
+    expect(cachedTargets(run.out).sort()).toEqual(['categorize', 'summarize', 'task-list']);
+    expect(executedTargets(run.out)).toContain('cluster');
+    expect(a.counts).toMatchObject({ summarize: 0, create: 0, update: 0, cluster: 1 });
+  });
+});
