@@ -22,7 +22,11 @@
 // --rate-runs runs against an endpoint allowing 60 requests a minute (a bucket
 // of 60, refilled one a second; 429 with Retry-After in whole seconds); and the
 // offline categorizer called directly on 1,000 and 10,000 (and 100,000 with
-// --with-100k) runs made in memory (bench/offline-scale.ts).
+// --with-100k) runs made in memory (bench/offline-scale.ts); and the LLM
+// categorizer on 10,000 runs against an endpoint answering in 2 s, both
+// strategies (bench/categorize-parallel.ts --scale: induce_assign measured,
+// sequential rounds counted and its wall time computed from a measured time
+// per round; skipped with --skip-llm).
 // Commands run with a clean environment (bench/lib.ts); stderr shows progress.
 // The table goes to stdout and to --out.
 
@@ -38,6 +42,8 @@ import type { FakeReply, RecordedRequest } from '../test/helpers/fake-provider-s
 import { editOneRun, makeWorkspace, median, readJsonMaybe, REPO, resetState, runNx, setDataRoot, settle, sh } from './lib.ts';
 import type { Measurement } from './lib.ts';
 import type { ScaleResult } from './offline-scale.ts';
+import { scaleCell } from './categorize-parallel.ts';
+import type { ScaleRow } from './categorize-parallel.ts';
 import { generateSyntheticTree } from './synthetic-tree.ts';
 
 const AGENTS = ['claude-haiku-4-5-20251001', 'claude-opus-4-5-20251101'];
@@ -297,6 +303,17 @@ async function measureSummarize(runs: number, perMinute: number | null, o: Optio
   }
 }
 
+/** Both LLM categorization strategies on 10,000 runs at 2 s per call (bench/categorize-parallel.ts), in a child process. */
+function categorizeParallel(): ScaleRow {
+  log('LLM categorize: 10,000 runs at 2 s per call, both strategies');
+  const r = spawnSync(process.execPath, ['--max-old-space-size=4096', join(REPO, 'bench', 'categorize-parallel.ts'), '--scale', '--one-json'], { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  if (r.status !== 0) throw new Error(`categorize-parallel: ${r.stderr}`);
+  return (JSON.parse(r.stdout.trim().split('\n').pop() as string) as { scale: ScaleRow }).scale;
+}
+
+/** At most this many sequential rounds at 10,000 runs (issue 14). */
+const MAX_ROUNDS_10K = 50;
+
 function offlineScale(n: number): ScaleResult {
   log(`offline categorize: ${n} runs`);
   const r = spawnSync(process.execPath, ['--max-old-space-size=4096', join(REPO, 'bench', 'offline-scale.ts'), '--one', String(n)], { encoding: 'utf8' });
@@ -309,7 +326,7 @@ function offlineScale(n: number): ScaleResult {
 
 const ok = (met: boolean | null) => (met === null ? 'not measured' : met ? 'yes' : '**no**');
 
-function table(o: Options, sizes: SizeResult[], latency: LlmResult | null, rate: LlmResult | null, scale: ScaleResult[]): string[] {
+function table(o: Options, sizes: SizeResult[], latency: LlmResult | null, rate: LlmResult | null, scale: ScaleResult[], llmCategorize: ScaleRow | null): string[] {
   const col = (f: (s: SizeResult) => string) => sizes.map(f);
   const head = ['Row', ...sizes.map((s) => `${s.runs.toLocaleString('en-US')} runs`), 'Limit', 'Met'];
   const rows: string[][] = [];
@@ -370,6 +387,14 @@ function table(o: Options, sizes: SizeResult[], latency: LlmResult | null, rate:
     `<= 30 s at 10k; growth per 10x: ${growth === null ? 'n/a' : `${growth.toFixed(1)}x`}${at(100000) ? ` (100k: ${s2((at(100000) as ScaleResult).seconds)} s)` : ''}`,
     ok(at(10000) ? (at(10000) as ScaleResult).seconds <= 30 : null),
   ]);
+  rows.push([
+    `categorize ${(llmCategorize?.runs ?? 10000).toLocaleString('en-US')} runs: sequential rounds and wall time against the fake at ${(llmCategorize?.delayMs ?? 2000) / 1000} s per call`,
+    // In the column of its size; in the last column when no column has it (it always measures 10,000 runs).
+    ...sizes.map((s, i) =>
+      llmCategorize && (llmCategorize.runs === s.runs || (i === sizes.length - 1 && !sizes.some((x) => x.runs === llmCategorize.runs))) ? scaleCell(llmCategorize) : '–'),
+    `induce_assign <= ${MAX_ROUNDS_10K} sequential rounds (sequential: the reference's 1 + ceil((N-10)/5))`,
+    ok(llmCategorize ? llmCategorize.parallel.rounds <= MAX_ROUNDS_10K && llmCategorize.parallel.unassigned === 0 : null),
+  ]);
   const mem = (s: SizeResult) =>
     [...STAGES, 'task-list fingerprint', 'nx'].filter((k) => s.peakMiB[k] !== undefined).map((k) => `${k} ${(s.peakMiB[k] as number).toFixed(0)}`).join(', ');
   rows.push([
@@ -405,20 +430,22 @@ async function main(): Promise<void> {
   let latency: LlmResult | null = null;
   let rate: LlmResult | null = null;
   const scale: ScaleResult[] = [];
+  let llmCategorize: ScaleRow | null = null;
   try {
     for (const n of o.sizes) sizes.push(await measureSize(n, o, scratch, timeFile));
     if (!o.skipLlm) {
       latency = await measureSummarize(1000, null, o, scratch, timeFile);
       rate = await measureSummarize(o.rateRuns, PER_MINUTE, o, scratch, timeFile);
+      llmCategorize = categorizeParallel();
     }
     for (const n of [1000, 10000, ...(o.with100k ? [100000] : [])]) scale.push(offlineScale(n));
   } finally {
     if (!o.keep) rmSync(scratch, { recursive: true, force: true });
   }
-  const md = ['## The build at 1,000 and 10,000 runs', '', ...header, '', ...table(o, sizes, latency, rate, scale), ''].join('\n');
+  const md = ['## The build at 1,000 and 10,000 runs', '', ...header, '', ...table(o, sizes, latency, rate, scale, llmCategorize), ''].join('\n');
   process.stdout.write(md);
   if (o.out) writeFileSync(o.out, md);
-  if (o.json) writeFileSync(o.json, `${JSON.stringify({ header, sizes, latency, rate, scale }, null, 2)}\n`);
+  if (o.json) writeFileSync(o.json, `${JSON.stringify({ header, sizes, latency, rate, scale, llmCategorize }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -359,7 +359,8 @@ export function repairMessage(problems: readonly string[], batchIds: readonly st
 export interface BatchRecord {
   /** 0-based position of the batch. */
   index: number;
-  kind: 'create' | 'update';
+  /** create / update: the sequential flow; assign: one request of the parallel assignment (categorize-assign.ts). */
+  kind: 'create' | 'update' | 'assign';
   ids: string[];
   /** Hash of the batch's first request (its store key). */
   requestHash: string;
@@ -462,7 +463,6 @@ async function runBatch(
     kind === 'create'
       ? fillTemplate(opts.templates.create, { RUNS: runs })
       : fillTemplate(opts.templates.update, { CATEGORIES: renderCategoriesBlock(taxonomy), RUNS: runs });
-  const base: ChatMessage[] = [{ role: 'user', content: prompt }];
   const schema =
     kind === 'create'
       ? { name: 'categorize_create', zod: createAnswerSchema(ids) as ZodType<CreateAnswer | UpdateAnswer> }
@@ -470,61 +470,123 @@ async function runBatch(
   const asUpdate = (v: CreateAnswer | UpdateAnswer): UpdateAnswer =>
     'categories' in v ? { assignments: [], new_categories: v.categories } : { assignments: v.assignments, new_categories: v.new_categories };
 
-  let messages: ChatMessage[] = base;
-  let firstHash = '';
-  let firstCached = false;
+  const out = await askWithRepairs<CreateAnswer | UpdateAnswer, BatchCheck>(
+    {
+      step: `categorize-${kind}`,
+      messages: [{ role: 'user', content: prompt }],
+      schema,
+      lenient: kind === 'create' ? lenientCreate : lenientUpdate,
+      check: (value) => {
+        const check = checkBatchAnswer(asUpdate(value), ids, taxonomy);
+        return { problems: check.problems, score: check.placements.length, check };
+      },
+      repairText: (problems) => repairMessage(problems, ids),
+    },
+    opts.complete,
+    maxRepairs,
+    acc,
+  );
+
+  if (out.best === null) {
+    const failure = out.failure ?? 'no answer';
+    return { taxonomy, unassigned: ids.map((id) => ({ id, reason: failure })), requestHash: out.requestHash, cached: out.cached, repairs: out.repairs, unresolved: [failure] };
+  }
+  const afterRepairs = repairsSuffix(out.repairs);
+  return {
+    taxonomy: applyBatch(taxonomy, out.best),
+    unassigned: out.best.unassigned.map((u) => ({ id: u.id, reason: `${u.reason}${afterRepairs}` })),
+    requestHash: out.requestHash,
+    cached: out.cached,
+    repairs: out.repairs,
+    unresolved: out.best.problems,
+  };
+}
+
+/** " (still after N repair requests)", or '' without repairs: appended to the reason a run is left out. */
+export function repairsSuffix(repairs: number): string {
+  return repairs > 0 ? ` (still after ${repairs} ${repairs === 1 ? 'repair request' : 'repair requests'})` : '';
+}
+
+// ---------------------------------------------------------------------------
+// Ask, check, state the problems, ask again: the one repair loop of step 3
+
+/** One batch request and how its answer is checked. */
+export interface RepairSpec<A, C> {
+  /** Step name of the first request; follow-ups are `<step>-repair`. */
+  step: string;
+  messages: ChatMessage[];
+  schema: { name: string; zod: ZodType<A> };
+  /** The same shape without enums: what is read of an answer the client gave up on. */
+  lenient: ZodType<A>;
+  /** The problems of an answer (empty: clean) and its score (the best-scoring answer is kept). */
+  check: (value: A) => { problems: string[]; score: number; check: C };
+  /** The follow-up message that states the problems. */
+  repairText: (problems: readonly string[]) => string;
+}
+
+export interface RepairOutcome<C> {
+  /** The check of the best answer, or null when no answer could be read. */
+  best: C | null;
+  /** Why no answer could be read (best is null). */
+  failure: string | null;
+  /** Hash of the first request (its store key). */
+  requestHash: string;
+  /** True when the first request was answered by the store. */
+  cached: boolean;
+  /** Follow-up requests that stated problems. */
+  repairs: number;
+}
+
+/**
+ * Sends `spec`'s request (or takes its answer from `first`, when the caller
+ * sent it already, e.g. among many in parallel), checks the answer, and
+ * states the problems back in a follow-up request, at most `maxRepairs`
+ * times. The best answer (most placements; the later on a tie) is kept.
+ * An answer the client gave up on is read leniently; any other error of
+ * `complete` is thrown.
+ */
+export async function askWithRepairs<A, C>(
+  spec: RepairSpec<A, C>,
+  complete: Complete,
+  maxRepairs: number,
+  acc: Accounting,
+  first?: Promise<Answer<A>>,
+): Promise<RepairOutcome<C>> {
+  let messages: ChatMessage[] = spec.messages;
+  let requestHash = '';
+  let cached = false;
   let repairs = 0;
-  let best: { check: BatchCheck; score: number } | null = null;
+  let best: { check: C; score: number } | null = null;
   let failure: string | null = null;
 
   for (let round = 0; ; round++) {
-    const req: LlmRequest<CreateAnswer | UpdateAnswer> = { step: round === 0 ? `categorize-${kind}` : `categorize-${kind}-repair`, messages, schema };
-    let value: UpdateAnswer | null = null;
+    const req: LlmRequest<A> = { step: round === 0 ? spec.step : `${spec.step}-repair`, messages, schema: spec.schema };
+    let value: A | null = null;
     try {
-      const answer = await opts.complete(req);
+      const answer = round === 0 && first ? await first : await complete(req);
       account(acc, answer);
       if (round === 0) {
-        firstHash = answer.requestHash;
-        firstCached = answer.cached;
+        requestHash = answer.requestHash;
+        cached = answer.cached;
       }
-      value = asUpdate(answer.value);
+      value = answer.value;
     } catch (err) {
       const invalid = invalidAnswerOf(err);
       if (!invalid) throw err;
-      if (round === 0) firstHash = invalid.requestHash;
-      const lenient = salvage<CreateAnswer | UpdateAnswer>(invalid.lastAnswer, kind === 'create' ? lenientCreate : lenientUpdate);
+      if (round === 0) requestHash = invalid.requestHash;
+      const lenient = salvage<A>(invalid.lastAnswer, spec.lenient);
       if (lenient === null) {
         failure = `no valid answer: ${invalid.message}`;
         break;
       }
-      value = asUpdate(lenient);
+      value = lenient;
     }
-    const check = checkBatchAnswer(value, ids, taxonomy);
-    const score = check.placements.length;
-    if (best === null || score >= best.score) best = { check, score };
-    if (check.problems.length === 0 || round >= maxRepairs) break;
+    const checked = spec.check(value);
+    if (best === null || checked.score >= best.score) best = { check: checked.check, score: checked.score };
+    if (checked.problems.length === 0 || round >= maxRepairs) break;
     repairs += 1;
     // The conversation grows, so each follow-up is a new request (an identical one would replay the same stored answer).
-    messages = [...messages, { role: 'assistant', content: JSON.stringify(value) }, { role: 'user', content: repairMessage(check.problems, ids) }];
+    messages = [...messages, { role: 'assistant', content: JSON.stringify(value) }, { role: 'user', content: spec.repairText(checked.problems) }];
   }
-
-  if (best === null) {
-    return {
-      taxonomy,
-      unassigned: ids.map((id) => ({ id, reason: failure ?? 'no answer' })),
-      requestHash: firstHash,
-      cached: firstCached,
-      repairs,
-      unresolved: [failure ?? 'no answer'],
-    };
-  }
-  const afterRepairs = repairs > 0 ? ` (still after ${repairs} ${repairs === 1 ? 'repair request' : 'repair requests'})` : '';
-  return {
-    taxonomy: applyBatch(taxonomy, best.check),
-    unassigned: best.check.unassigned.map((u) => ({ id: u.id, reason: `${u.reason}${afterRepairs}` })),
-    requestHash: firstHash,
-    cached: firstCached,
-    repairs,
-    unresolved: best.check.problems,
-  };
+  return { best: best?.check ?? null, failure, requestHash, cached, repairs };
 }

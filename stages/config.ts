@@ -6,7 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { endpointUrl } from './llm/endpoint-url.ts';
-import { PROVIDER_NAMES } from './llm/types.ts';
+import { BATCH_PROVIDERS, PROVIDER_NAMES } from './llm/types.ts';
 import type { LlmSettings, ProviderName } from './llm/types.ts';
 
 export const STAGES = ['task-list', 'summarize', 'categorize', 'cluster', 'report'] as const;
@@ -15,6 +15,10 @@ export const LLM_STAGES = ['summarize', 'categorize', 'cluster'] as const;
 export type LlmStageName = (typeof LLM_STAGES)[number];
 
 const nonEmpty = z.string().min(1);
+
+/** How categorize builds the taxonomy with a model (stages/categorize-assign.ts). */
+export const CATEGORIZE_STRATEGIES = ['sequential', 'induce_assign'] as const;
+export type CategorizeStrategy = (typeof CATEGORIZE_STRATEGIES)[number];
 
 /** LLM settings any stage may set; every field optional, filled from `defaults` then built-ins. */
 const llmFields = {
@@ -30,6 +34,11 @@ const llmFields = {
   timeout_s: z.number().positive().optional().describe('Seconds before one HTTP attempt is abandoned.'),
   max_retries: z.int().min(0).max(20).optional().describe('Retries of a call after 408/409/429/5xx or a timeout.'),
   max_cost_usd: z.number().positive().nullable().optional().describe('Stop the stage before it would spend more than this.'),
+  batch: z.boolean().optional()
+    .describe('Send the stage\'s independent requests (summaries; categorize\'s parallel assignment) through the provider\'s batch API: about half price, results within the provider\'s 24-hour window. openai and anthropic only; cluster\'s calls depend on each other and stay normal calls.'),
+  batch_poll_seconds: z.number().positive().optional().describe('Batch mode: seconds between two status checks of a running batch (default 30).'),
+  batch_wait_minutes: z.number().min(0).optional()
+    .describe('Batch mode: minutes to wait for a running batch before the stage ends as pending, not cached (default 30; the next run polls the same batch).'),
 };
 
 const LlmDefaults = z.strictObject(llmFields);
@@ -43,7 +52,17 @@ const CategorizeStage = z.strictObject({
   ...llmFields,
   initial_batch_size: z.int().positive().optional().describe('Runs in the first batch, which creates the taxonomy.'),
   iterative_batch_size: z.int().positive().optional().describe('Runs per later batch, assigned to the taxonomy or creating categories.'),
-  prompts: z.strictObject({ create: nonEmpty.optional(), update: nonEmpty.optional() }).optional(),
+  strategy: z.enum(CATEGORIZE_STRATEGIES).optional()
+    .describe('sequential (default; the reference): every run in create/update batches, each waiting for the last. induce_assign: the taxonomy is built that way on a stratified sample of induce_sample_size runs, every other run is assigned to it in parallel (assign_batch_size runs per request), and only the runs no category fits go through the sequential updater.'),
+  induce_sample_size: z.int().positive().optional()
+    .describe('induce_assign: runs the taxonomy is built from, sequentially (a deterministic sample, stratified by domain, agent and refinement model). Default 200.'),
+  assign_batch_size: z.int().positive().optional()
+    .describe('induce_assign: runs per assignment request; the requests are independent and sent in parallel. Default 20.'),
+  prompts: z.strictObject({
+    create: nonEmpty.optional(),
+    update: nonEmpty.optional(),
+    assign: nonEmpty.optional().describe('induce_assign: the assignment prompt ({CATEGORIES}, {RUNS}).'),
+  }).optional(),
   resume_categorization_path: nonEmpty.nullable().optional()
     .describe('Start from this existing categorization (reference format) and add every run as update batches.'),
 });
@@ -127,6 +146,9 @@ function llmDefaults(maxTokens: number): LlmSettings {
     timeout_s: 600,
     max_retries: 4,
     max_cost_usd: null,
+    batch: false,
+    batch_poll_seconds: 30,
+    batch_wait_minutes: 30,
   };
 }
 
@@ -134,6 +156,7 @@ export const DEFAULT_PROMPTS = {
   summarize: 'prompts/summarize.md',
   categorize_create: 'prompts/categorize-create.md',
   categorize_update: 'prompts/categorize-update.md',
+  categorize_assign: 'prompts/categorize-assign.md',
   cluster: 'prompts/cluster.md',
 } as const;
 
@@ -156,7 +179,10 @@ export interface ResolvedAnalysis {
   categorize: LlmSettings & {
     initial_batch_size: number;
     iterative_batch_size: number;
-    prompts: { create: string; update: string };
+    strategy: CategorizeStrategy;
+    induce_sample_size: number;
+    assign_batch_size: number;
+    prompts: { create: string; update: string; assign: string };
     resume_categorization_path: string | null;
   };
   cluster: LlmSettings & { prompt: string; max_prompt_chars: number };
@@ -233,8 +259,14 @@ function pickLlm(...layers: (LlmOverride | undefined)[]): LlmOverride {
 }
 
 function resolveLlm(stage: LlmStageName, ...layers: (LlmOverride | undefined)[]): LlmSettings {
-  const merged = { ...BUILTIN_LLM[stage], ...pickLlm(...layers) };
-  return merged as LlmSettings;
+  const merged = { ...BUILTIN_LLM[stage], ...pickLlm(...layers) } as LlmSettings;
+  if (merged.batch && merged.provider !== 'offline' && !BATCH_PROVIDERS.includes(merged.provider)) {
+    throw new ConfigError('pipeline.yaml', [
+      `stages.${stage}.batch: true (set there, in an analysis' stages or in defaults) needs a provider with a batch API we support ` +
+        `(${BATCH_PROVIDERS.join(', ')}); this stage uses ${merged.provider}. Remove batch for it or choose another provider.`,
+    ]);
+  }
+  return merged;
 }
 
 /** Fills every default for one analysis: top-level stage settings, then the analysis' overrides. */
@@ -268,9 +300,13 @@ export function resolveAnalysis(cfg: PipelineFile, name: string): ResolvedAnalys
       ...resolveLlm('categorize', d, top.categorize, own.categorize),
       initial_batch_size: cat.initial_batch_size ?? 10,
       iterative_batch_size: cat.iterative_batch_size ?? 5,
+      strategy: cat.strategy ?? 'sequential',
+      induce_sample_size: cat.induce_sample_size ?? 200,
+      assign_batch_size: cat.assign_batch_size ?? 20,
       prompts: {
         create: own.categorize?.prompts?.create ?? top.categorize?.prompts?.create ?? DEFAULT_PROMPTS.categorize_create,
         update: own.categorize?.prompts?.update ?? top.categorize?.prompts?.update ?? DEFAULT_PROMPTS.categorize_update,
+        assign: own.categorize?.prompts?.assign ?? top.categorize?.prompts?.assign ?? DEFAULT_PROMPTS.categorize_assign,
       },
       resume_categorization_path: cat.resume_categorization_path ?? null,
     },
@@ -315,11 +351,13 @@ export function llmSettingSources(cfg: PipelineFile, name: string, stage: LlmSta
 export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<string, unknown> {
   // base_url decides which server (and so which model) answers: it is part of the key (without any user:password).
   const llm = (s: LlmSettings) => ({ provider: s.provider, model: s.model, temperature: s.temperature, max_tokens: s.max_tokens, base_url: s.base_url === null ? null : endpointUrl(s.base_url) });
+  // Batch mode prices answers at the batch price (the outputs' costs change); it is in the slice only where it applies, so other keys stay as they were.
+  const batched = (s: LlmSettings) => (s.batch && s.provider !== 'offline' ? { batch: true } : {});
   switch (stage) {
     case 'task-list':
       return { agents: a.agents, domains: a.domains, refinement_models: a.refinement_models, data: a.data, allow_empty_selection: a.allow_empty_selection };
     case 'summarize':
-      return { ...llm(a.summarize), prompt: a.summarize.prompt };
+      return { ...llm(a.summarize), ...batched(a.summarize), prompt: a.summarize.prompt };
     case 'categorize':
       return {
         ...llm(a.categorize),
@@ -328,8 +366,20 @@ export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<str
         perturbation_model: a.data.perturbation_model,
         initial_batch_size: a.categorize.initial_batch_size,
         iterative_batch_size: a.categorize.iterative_batch_size,
-        prompts: a.categorize.prompts,
+        prompts: { create: a.categorize.prompts.create, update: a.categorize.prompts.update },
         resume_categorization_path: a.categorize.resume_categorization_path,
+        // The sequential strategy reads none of these: they are in the slice (and in built_with) only when they are used,
+        // so the keys of sequential categorizations are those they had before the strategy existed.
+        ...(a.categorize.strategy === 'sequential'
+          ? {}
+          : {
+              strategy: a.categorize.strategy,
+              induce_sample_size: a.categorize.induce_sample_size,
+              assign_batch_size: a.categorize.assign_batch_size,
+              prompts: a.categorize.prompts,
+              // Only the parallel assignment can go through a provider batch.
+              ...batched(a.categorize),
+            }),
       };
     case 'cluster':
       return { ...llm(a.cluster), prompt: a.cluster.prompt, max_prompt_chars: a.cluster.max_prompt_chars };
@@ -345,7 +395,8 @@ export function stagePromptFiles(a: ResolvedAnalysis, stage: StageName): string[
     case 'summarize':
       return [a.summarize.prompt];
     case 'categorize':
-      return [a.categorize.prompts.create, a.categorize.prompts.update];
+      // The assign prompt only when the strategy uses it: a sequential workspace need not have it.
+      return [a.categorize.prompts.create, a.categorize.prompts.update, ...(a.categorize.strategy === 'induce_assign' ? [a.categorize.prompts.assign] : [])];
     case 'cluster':
       return [a.cluster.prompt];
     default:
@@ -393,6 +444,7 @@ export function namedPaths(a: ResolvedAnalysis): { key: string; path: string; ki
     { key: 'stages.summarize.prompt', path: a.summarize.prompt, kind: 'file', what: 'a prompt template' },
     { key: 'stages.categorize.prompts.create', path: a.categorize.prompts.create, kind: 'file', what: 'a prompt template' },
     { key: 'stages.categorize.prompts.update', path: a.categorize.prompts.update, kind: 'file', what: 'a prompt template' },
+    { key: 'stages.categorize.prompts.assign', path: a.categorize.strategy === 'induce_assign' ? a.categorize.prompts.assign : null, kind: 'file', what: 'a prompt template' },
     { key: 'stages.categorize.resume_categorization_path', path: a.categorize.resume_categorization_path, kind: 'file', what: 'a categorization JSON file' },
     { key: 'stages.cluster.prompt', path: a.cluster.prompt, kind: 'file', what: 'a prompt template' },
   ];

@@ -54,6 +54,9 @@ function settings(extra: Partial<LlmSettings> = {}, provider: ProviderName = 'op
     timeout_s: 10,
     max_retries: 2,
     max_cost_usd: null,
+    batch: false,
+    batch_poll_seconds: 30,
+    batch_wait_minutes: 30,
     ...extra,
   };
 }

@@ -96,6 +96,7 @@ const PROMPT_FILE: Record<string, string> = {
   'summarize.prompt': 'summarize.md',
   'prompts.create': 'categorize-create.md',
   'prompts.update': 'categorize-update.md',
+  'prompts.assign': 'categorize-assign.md',
   'cluster.prompt': 'cluster.md',
 };
 
@@ -154,9 +155,17 @@ function alternativesOf(leaf: string, w: World): unknown[] | undefined {
     max_cost_usd: [1000],
     initial_batch_size: [7],
     iterative_batch_size: [4],
+    // The base is sequential: the induce_assign settings are outside its slice and must not change its output.
+    strategy: ['induce_assign'],
+    induce_sample_size: [2],
+    assign_batch_size: [3],
     resume_categorization_path: ['alt/resume.json'],
     max_prompt_chars: [2000],
     max_examples: [1],
+    // Through the fake's batch endpoints; the throughput knobs of batch mode are in no slice.
+    batch: [true],
+    batch_poll_seconds: [1],
+    batch_wait_minutes: [5],
   };
   return Object.hasOwn(values, key) ? values[key] : undefined;
 }

@@ -8,20 +8,24 @@
 // offline provider: the lexical analyzer groups every run at once (against a
 // lock: new runs join the locked category most of their group holds).
 // LLM providers: iterative batches (create, then update) through the response
-// store, with referential integrity repaired by re-asking.
+// store, with referential integrity repaired by re-asking; with
+// `strategy: induce_assign`, those batches only on a stratified sample, the
+// other runs assigned in parallel and the misfits updated
+// (stages/categorize-assign.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { assignmentsOf, pairwiseAgreement, seededShuffle } from '../../stages/agreement.ts';
 import { buildItems, checkCoverage, decorateCategories, joinLockedByMajority, lockedStableIds, stableIds } from '../../stages/categorize.ts';
-import { categorizeIteratively } from '../../stages/categorize-llm.ts';
 import type { BatchRecord } from '../../stages/categorize-llm.ts';
+import { categorizeWith, planAssignCalls, runSampleKey } from '../../stages/categorize-assign.ts';
+import type { InduceAssignStats, SampleKey, SendAll } from '../../stages/categorize-assign.ts';
 import { stageSettings } from '../../stages/config.ts';
 import type { Category, CategorizeItem } from '../../stages/formats.ts';
 import { promptIds } from '../../stages/ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from '../../stages/ledger.ts';
 import { sha256 } from '../../stages/llm/store.ts';
-import type { Usage } from '../../stages/llm/types.ts';
+import type { LlmRequest, Usage } from '../../stages/llm/types.ts';
 import { offlineCategorize } from '../../stages/offline/categorize.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
 import { lockPath, planFromLock, readTaxonomyLock, summaryDigest } from '../../stages/taxonomy-lock.ts';
@@ -52,6 +56,8 @@ interface Outcome {
   batchLog: BatchRecord[];
   resumedFrom: { path: string; categories: number; metadata: unknown } | null;
   stability: unknown;
+  /** induce_assign: what each phase did (null: sequential, offline). */
+  induceAssign: InduceAssignStats | null;
 }
 
 export default async function categorize(options: CategorizeOptions, context: ExecutorContextLike) {
@@ -77,6 +83,8 @@ export default async function categorize(options: CategorizeOptions, context: Ex
     const prompts = {
       create: readFileSync(ctx.resolvePath(settings.prompts.create), 'utf8'),
       update: readFileSync(ctx.resolvePath(settings.prompts.update), 'utf8'),
+      // Read only by the strategy that uses it (only then is it an input of the target).
+      assign: settings.strategy === 'induce_assign' ? readFileSync(ctx.resolvePath(settings.prompts.assign), 'utf8') : '',
     };
     const lockFile = lockPath(a.name);
     const lock = readTaxonomyLock(join(ctx.workspaceRoot, lockFile), lockFile);
@@ -89,7 +97,7 @@ export default async function categorize(options: CategorizeOptions, context: Ex
 
     const outcome = settings.provider === 'offline'
       ? offlineOutcome(answerer, built.items, base)
-      : await llmOutcome(ctx, answerer, built.items, prompts, base, options.stability ?? 0);
+      : await llmOutcome(ctx, answerer, built.items, prompts, base, options.stability ?? 0, runSampleKey(built.runOf));
 
     const coverage = checkCoverage(outcome.categories, built.items.map((i) => i.id));
     const reasonOf = new Map(outcome.unassigned.map((u) => [u.id, u.reason]));
@@ -107,9 +115,12 @@ export default async function categorize(options: CategorizeOptions, context: Ex
     const decorated = decorateCategories(outcome.categories, built.items, built.runOf, (c) => idByName.get(c.category_name) as string);
     const totalExamples = decorated.reduce((n, c) => n + c.examples.length, 0);
     const verified = decorated.reduce((n, c) => n + c.examples.filter((e) => e.trigger_phrase_verified).length, 0);
+    const inducing = settings.strategy === 'induce_assign' && settings.provider !== 'offline';
     const promptDigests = {
       create: { file: settings.prompts.create, sha256: sha256(prompts.create) },
       update: { file: settings.prompts.update, sha256: sha256(prompts.update) },
+      // The sequential strategy does not use it: left out, so its output is what it was.
+      ...(settings.strategy === 'induce_assign' ? { assign: { file: settings.prompts.assign, sha256: sha256(prompts.assign) } } : {}),
     };
 
     await buildOutputDir(ctx.outputOf('categorize'), async (dir) => {
@@ -139,6 +150,16 @@ export default async function categorize(options: CategorizeOptions, context: Ex
           temperature: settings.temperature,
           initial_categorization_batch_size: settings.initial_batch_size,
           iterative_categorization_batch_size: settings.iterative_batch_size,
+          ...(inducing
+            ? {
+                strategy: {
+                  name: settings.strategy,
+                  induce_sample_size: settings.induce_sample_size,
+                  assign_batch_size: settings.assign_batch_size,
+                  ...(outcome.induceAssign ?? {}),
+                },
+              }
+            : {}),
           resume_categorization_path: settings.resume_categorization_path,
           resumed_from_categories: outcome.resumedFrom?.categories ?? null,
           resumed_from_metadata: outcome.resumedFrom?.metadata ?? null,
@@ -190,7 +211,7 @@ function lockSummary(base: LockBase) {
 
 function offlineOutcome(answerer: StageAnswerer, items: CategorizeItem[], base: LockBase | null): Outcome {
   const answer = answerer.offline('categorize', { items }, () => offlineCategorize(items));
-  const common = { unassigned: [], usage: answer.usage, costUsd: answer.costUsd, batches: [], batchLog: [], resumedFrom: null, stability: null };
+  const common = { unassigned: [], usage: answer.usage, costUsd: answer.costUsd, batches: [], batchLog: [], resumedFrom: null, stability: null, induceAssign: null };
   if (!base || base.plan.keep.length === 0) {
     return { ...common, categories: answer.value.categories, mode: 'offline-global', modeReason: 'the offline analyzer groups all runs at once' };
   }
@@ -208,32 +229,62 @@ async function llmOutcome(
   ctx: StageContext,
   answerer: StageAnswerer,
   items: CategorizeItem[],
-  templates: { create: string; update: string },
+  templates: { create: string; update: string; assign: string },
   base: LockBase | null,
   stabilityRuns: number,
+  sampleKey: SampleKey,
 ): Promise<Outcome> {
   const s = ctx.analysis.categorize;
   const complete = answerer.complete.bind(answerer);
   const pass = choosePass(items, base, resumeOf(ctx));
-  console.log(`  mode: ${pass.mode} (${pass.reason})`);
-  // Progress over the pass' batches (a repair round adds calls, not batches); problems are printed as they happen.
-  const show = progressPrinter('categorize', batchCount(pass.items.length, pass.start ? 0 : s.initial_batch_size, s.iterative_batch_size));
+  console.log(`  mode: ${pass.mode} (${pass.reason})${s.strategy === 'sequential' ? '' : `; strategy ${s.strategy}`}`);
+  // Progress over the pass' batches (a repair round adds calls, not batches; misfits add some); problems are printed as they happen.
+  const planned = s.strategy === 'induce_assign'
+    ? planAssignCalls(pass.items.length, { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, induceSampleSize: s.induce_sample_size, assignBatchSize: s.assign_batch_size, start: pass.start !== undefined }).totalCalls
+    : batchCount(pass.items.length, pass.start ? 0 : s.initial_batch_size, s.iterative_batch_size);
+  let shown = 0;
+  const show = progressPrinter('categorize', planned);
   const onBatch = (b: BatchRecord) => {
     if (b.unresolved.length) console.warn(`  batch ${b.index + 1} (${b.kind}, ${b.ids.length} runs): unresolved after ${b.repairs} repair(s): ${b.unresolved.join('; ')}`);
-    show(b.index + 1, answerer.progressLine(0));
+    shown = Math.min(planned, shown + 1);
+    show(shown, answerer.progressLine(0));
   };
-  const common = { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, templates, complete, onBatch };
+  // batch: true sends the parallel assignment requests through the provider's batch API first; each is then a store hit.
+  const sendAll: SendAll | undefined = s.batch
+    ? (requests, send) => {
+        const bought = answerer.prefetchBatch(requests as readonly LlmRequest[] as LlmRequest[]);
+        return requests.map((r) => bought.then(() => send(r)));
+      }
+    : undefined;
+  const common = {
+    ...(sendAll ? { sendAll } : {}),
+    initialBatchSize: s.initial_batch_size,
+    iterativeBatchSize: s.iterative_batch_size,
+    induceSampleSize: s.induce_sample_size,
+    assignBatchSize: s.assign_batch_size,
+    sampleKey,
+    templates,
+    complete,
+  };
   const strip = (bs: BatchRecord[]) => bs.map(({ cached: _cached, ...rest }) => rest);
 
   const result = pass.items.length > 0 || !pass.start
-    ? await categorizeIteratively(pass.items, { ...common, ...(pass.start ? { start: pass.start } : {}) })
-    : { categories: pass.start.categories, unassigned: [], batches: [], usage: NO_USAGE, costUsd: 0, paidCalls: 0, cachedCalls: 0 };
+    ? await categorizeWith(s.strategy, pass.items, { ...common, onBatch, ...(pass.start ? { start: pass.start } : {}) })
+    : { categories: pass.start.categories, unassigned: [], batches: [], usage: NO_USAGE, costUsd: 0, paidCalls: 0, cachedCalls: 0, stats: null };
+  if (result.stats) {
+    const st = result.stats;
+    console.log(
+      `  induce_assign: ${st.sample_runs} run(s) induced, ${st.assigned_runs} assigned in parallel (${st.placed_in_parallel} placed, ${st.none_fits} none fits, ${st.unanswered} unanswered), ` +
+        `${st.updated_runs} updated in ${st.misfit_waves} misfit wave(s); ${st.sequential_rounds} sequential round(s)`,
+    );
+  }
   let stability: unknown = null;
   if (stabilityRuns > 0) {
     const partitions = [assignmentsOf(result.categories)];
     for (let k = 1; k <= stabilityRuns; k++) {
+      // Another batch order; with induce_assign also another sample (the seed orders each stratum).
       const shuffled = seededShuffle(items, `stability-${k}`);
-      const again = await categorizeIteratively(shuffled, { ...common, onBatch: undefined });
+      const again = await categorizeWith(s.strategy, shuffled, { ...common, seed: `stability-${k}` });
       partitions.push(assignmentsOf(again.categories));
     }
     const agreement = pairwiseAgreement(partitions);
@@ -251,6 +302,7 @@ async function llmOutcome(
     batchLog: result.batches,
     resumedFrom: pass.resumedFrom,
     stability,
+    induceAssign: result.stats,
   };
 }
 

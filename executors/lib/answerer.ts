@@ -106,6 +106,8 @@ export interface StageAnswerer {
   /** META_ANALYSIS_REFRESH names this stage: no stored or carried answer is used. */
   readonly refresh: boolean;
   summarize(input: SummaryInput, template: string): Promise<Answer<string>>;
+  /** The request summarize() sends for a run (batch mode sends the same). */
+  summaryRequest(input: SummaryInput, template: string): LlmRequest<string>;
   offline<T>(step: string, input: unknown, compute: () => T): Answer<T>;
   complete<T>(req: LlmRequest<T>): Promise<Answer<T>>;
   /** What the store says about a request, without calling anyone (null for the offline provider). */
@@ -136,6 +138,21 @@ export interface StageAnswerer {
     answersCostUsd: number | null;
   };
   progressLine(failed: number): string;
+  /**
+   * Batch mode (`batch: true` on the stage): sends the requests the store
+   * cannot answer through the provider's batch API at batch price and stores
+   * every valid result, so the stage's own calls that follow are store hits
+   * (counted as bought in this run). Errored, expired and over-budget
+   * requests are left to those normal calls. Throws PendingBatchError when a
+   * batch is still running after the stage's wait: the stage then fails (Nx
+   * caches nothing) and a later run polls the same batch.
+   */
+  prefetchBatch(requests: LlmRequest[]): Promise<void>;
+}
+
+/** A provider batch still running: the stage ends, not cached, and says when to check again. */
+export class PendingBatchError extends Error {
+  override name = 'PendingBatchError';
 }
 
 /** The stage whose settings these are (the executors pass `ctx.analysis.<stage>`). */
@@ -198,10 +215,12 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
   const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
   /** Every answer used in this run, by request hash (the first use of a hash wins). */
   const used = new Map<string, AnswerRecord>();
+  /** Answers a provider batch bought in this run: stored by the batch engine, then read back as store hits. */
+  const boughtInBatch = new Set<string>();
 
   function record<T>(ans: Answer<T>, text: string): Answer<T> {
     if (!used.has(ans.requestHash)) used.set(ans.requestHash, { request_hash: ans.requestHash, text, usage: ans.usage, cost_usd: ans.costUsd });
-    if (ans.cached) reused += 1;
+    if (ans.cached && !boughtInBatch.delete(ans.requestHash)) reused += 1;
     else {
       computed += 1;
       paid = addUsage(paid, ans.usage);
@@ -223,14 +242,20 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
     return record(ans, text);
   }
 
+  const summaryRequest = (input: SummaryInput, template: string): LlmRequest<string> => ({
+    step: 'summarize',
+    messages: [{ role: 'user', content: renderSummaryPrompt(template, input) }],
+  });
+
   return {
     settings,
     stage: own,
+    summaryRequest,
     store,
     refresh,
     async summarize(input, template) {
       if (settings.provider === 'offline') return offline('summarize', input, () => offlineSummarize(input));
-      return complete<string>({ step: 'summarize', messages: [{ role: 'user', content: renderSummaryPrompt(template, input) }] });
+      return complete<string>(summaryRequest(input, template));
     },
     offline,
     complete,
@@ -271,6 +296,41 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
       // The end of the stage: this run's answers reach the shared store (bounded wait; never fails the stage).
       store.flush();
       writeText(join(dir, ANSWERS_FILE), formatAnswers(used.values()));
+    },
+    async prefetchBatch(requests) {
+      if (!client || !store || requests.length === 0) return;
+      const cap = ctx.analysis.budget.max_cost_usd;
+      const { runBatch, pendingMessage } = await import('../../stages/llm/batch/engine.ts');
+      const result = await runBatch({
+        settings,
+        requests,
+        store,
+        workspaceRoot: ctx.workspaceRoot,
+        signal: interruptSignal(),
+        // Its own spend file in the invocation's budget folder (the engine records its spend itself).
+        budget: cap === null ? null : invocationBudget(cap, resolve(ctx.workspaceRoot, '.cache/budget')),
+        pollIntervalMs: settings.batch_poll_seconds * 1000,
+        maxWaitMs: settings.batch_wait_minutes * 60_000,
+        onEvent: (e) => {
+          if (e.type === 'submitted') console.log(`${own}: batch ${e.batchId}: ${e.count} request(s) submitted at batch price (manifest ${e.manifest})`);
+          else if (e.type === 'resumed') console.log(`${own}: batch ${e.batchId}: ${e.count} request(s) submitted by an earlier run; polling it, nothing resubmitted`);
+          else if (e.type === 'status') console.log(`${own}: batch ${e.batchId}: ${e.detail}`);
+          else if (e.type === 'warning') console.warn(`${own}: batch: ${e.message}`);
+        },
+      });
+      for (const [hash, ans] of result.answered) if (!ans.cached) boughtInBatch.add(hash);
+      const fallback = result.failed.length + result.overBudget.length;
+      console.log(
+        `${own}: batch: ${[...result.answered.values()].filter((a) => !a.cached).length} answer(s) bought at batch price, ` +
+          `${[...result.answered.values()].filter((a) => a.cached).length} already stored` +
+          `${fallback ? `, ${fallback} left to normal calls (${result.failed.length} errored, expired or invalid; ${result.overBudget.length} over the budget)` : ''}.`,
+      );
+      if (result.pending.length > 0) {
+        throw new PendingBatchError(
+          `${result.pending.map(pendingMessage).join('; ')}. The stage stops here and is not cached; every answer received is stored. ` +
+            `Run the same command again to poll the batch (nothing is resubmitted).`,
+        );
+      }
     },
     totals: () => ({ computed, reused, carried: store?.carriedHits ?? 0, paid, paidCostUsd: paidCost, answers, answersCostUsd: answersCost }),
     progressLine: (failed) =>

@@ -9,13 +9,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildItems } from '../../stages/categorize.ts';
-import { categorizeIteratively } from '../../stages/categorize-llm.ts';
+import { categorizeWith, planAssignCalls, runSampleKey } from '../../stages/categorize-assign.ts';
 import { batchCount, choosePass, readResumeFile } from '../../stages/categorize-pass.ts';
 import { clusterCategories, estimateClusterCalls } from '../../stages/cluster-llm.ts';
 import type { Category, CategorizeItem } from '../../stages/formats.ts';
 import { promptIds } from '../../stages/ledger.ts';
 import type { LedgerRun } from '../../stages/ledger.ts';
-import { costUsd } from '../../stages/llm/pricing.ts';
+import { BATCH_DISCOUNT, costUsd } from '../../stages/llm/pricing.ts';
+import { batchSupported } from '../../stages/llm/batch/backend.ts';
 import { countInputTokens, defaultOutputTokens } from '../../stages/llm/tokens.ts';
 import { ANSWERS_FILE, readCarriedAnswers } from '../../stages/llm/carried.ts';
 import { llmSettingSources, loadPipeline } from '../../stages/config.ts';
@@ -65,9 +66,9 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
     const clu = await planCluster(ctx, cat.categories);
     const cfg = loadPipeline(ctx.workspaceRoot);
     const stages = [
-      priced(ctx, cfg, 'summarize', { ...sum.plan, known: true }, sum.inputTokens, `${runs.length} runs${sum.unreadable ? `, ${sum.unreadable} unreadable (they fail, no call)` : ''}`),
-      priced(ctx, cfg, 'categorize', cat.plan, null, cat.note),
-      priced(ctx, cfg, 'cluster', clu.plan, null, clu.note),
+      priced(ctx, cfg, 'summarize', { ...sum.plan, known: true }, sum.inputTokens, `${runs.length} runs${sum.unreadable ? `, ${sum.unreadable} unreadable (they fail, no call)` : ''}`, 1),
+      priced(ctx, cfg, 'categorize', cat.plan, null, cat.note, cat.batchedShare),
+      priced(ctx, cfg, 'cluster', clu.plan, null, clu.note, 0),
     ];
     const total = {
       calls: stages.reduce((n, x) => n + x.toPay, 0),
@@ -112,11 +113,14 @@ interface StagePlan {
   cost_usd_high: number | null;
   /** False when later calls depend on answers not bought yet (the counts are estimates). */
   exact: boolean;
+  /** Some or all calls priced at the provider's batch price (batch: true). */
+  batch: boolean;
   note: string;
 }
 
 /** A stage's calls with tokens and dollars: output from its stored answers (median), input counted where a tokenizer exists. */
-function priced(ctx: StageContext, cfg: PipelineFile, stage: LlmStageName, p: CallPlan, counted: { tokens: number; method: string } | null, note: string): StagePlan {
+/** `batchable`: the share of the stage's calls batch mode can send through a provider batch (summaries all, categorize its parallel assignment, cluster none). */
+function priced(ctx: StageContext, cfg: PipelineFile, stage: LlmStageName, p: CallPlan, counted: { tokens: number; method: string } | null, note: string, batchable: number): StagePlan {
   const s = ctx.analysis[stage];
   const sources = llmSettingSources(cfg, ctx.analysis.name, stage);
   const stored = readCarriedAnswers(join(ctx.outputOf(stage), ANSWERS_FILE), () => {});
@@ -124,7 +128,14 @@ function priced(ctx: StageContext, cfg: PipelineFile, stage: LlmStageName, p: Ca
   const median = outs.length ? outs[Math.floor(outs.length / 2)]! : defaultOutputTokens(stage);
   const out = Math.min(median, s.max_tokens);
   const input = counted ?? { tokens: p.estInputTokens, method: 'characters / 4' };
-  const price = (factor: number) => (p.toPay === 0 ? 0 : costUsd(s.model, { input_tokens: input.tokens, output_tokens: Math.round(out * factor) * p.toPay }));
+  // Batch mode buys the stage's independent calls at the provider's batch price.
+  // Batch mode buys that share of the calls at the provider's batch price.
+  const batchedShare = s.batch && batchSupported(s.provider) ? batchable : 0;
+  const price = (factor: number) => {
+    if (p.toPay === 0) return 0;
+    const full = costUsd(s.model, { input_tokens: input.tokens, output_tokens: Math.round(out * factor) * p.toPay });
+    return full === null ? null : full * (1 - batchedShare * (1 - BATCH_DISCOUNT));
+  };
   return {
     stage,
     analyzer: analyzerLabel(s),
@@ -140,6 +151,7 @@ function priced(ctx: StageContext, cfg: PipelineFile, stage: LlmStageName, p: Ca
     cost_usd_low: s.provider === 'offline' ? 0 : price(0.5),
     cost_usd_high: s.provider === 'offline' ? 0 : price(2),
     exact: p.known || p.toPay === 0,
+    batch: batchedShare > 0,
     note,
   };
 }
@@ -154,7 +166,7 @@ function print(x: StagePlan): void {
     : `${x.provider}:${x.model} (provider from ${x.sources.provider}, model from ${x.sources.model}): ${x.reused} stored, ${x.toPay} to pay` +
       (x.toPay
         ? ` (~${x.input_tokens} input tokens by ${x.input_tokens_method}; ~${x.output_tokens_per_call} output tokens per call, ${x.output_tokens_source}; ` +
-          `${formatUsd(x.cost_usd_low)} to ${formatUsd(x.cost_usd_high)})`
+          `${formatUsd(x.cost_usd_low)} to ${formatUsd(x.cost_usd_high)}${x.batch ? ', batch price where batched' : ''})`
         : '') +
       (x.exact ? '' : ' (estimated: later requests depend on answers not bought yet)');
   console.log(`  ${x.stage.padEnd(11)} ${who}${x.note ? `; ${x.note}` : ''}`);
@@ -221,31 +233,46 @@ async function planCategorize(ctx: StageContext, runs: LedgerRun[], files: Map<s
 
   if (s.provider === 'offline') {
     const categories = unknown === 0 ? answerer.offline('categorize', { items: built.items }, () => offlineCategorize(built.items)).value.categories : null;
-    return { plan: FREE, categories, note };
+    return { plan: FREE, categories, note, batchedShare: 0 };
   }
-  const templates = { create: readFileSync(ctx.resolvePath(s.prompts.create), 'utf8'), update: readFileSync(ctx.resolvePath(s.prompts.update), 'utf8') };
+  const assign = s.strategy === 'induce_assign';
+  const templates = {
+    create: readFileSync(ctx.resolvePath(s.prompts.create), 'utf8'),
+    update: readFileSync(ctx.resolvePath(s.prompts.update), 'utf8'),
+    // Read only by the strategy that uses it (it is a named input only then).
+    assign: assign ? readFileSync(ctx.resolvePath(s.prompts.assign), 'utf8') : '',
+  };
   const toSend = pass.items.length + unknown;
-  const batches = batchCount(toSend, pass.start ? 0 : s.initial_batch_size, s.iterative_batch_size);
-  const withCount = `${note}; ${toSend} run(s) in ${batches} batch(es)`;
+  const sizes = { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, induceSampleSize: s.induce_sample_size, assignBatchSize: s.assign_batch_size };
+  const counted = assign
+    ? planAssignCalls(toSend, { ...sizes, start: pass.start !== undefined })
+    : { sequentialCalls: batchCount(toSend, pass.start ? 0 : s.initial_batch_size, s.iterative_batch_size), parallelCalls: 0 };
+  const calls = counted.sequentialCalls + counted.parallelCalls;
+  // Batch mode buys the parallel assignment at batch price; the sequential calls are normal calls.
+  const batchedShare = s.batch && calls > 0 ? counted.parallelCalls / calls : 0;
+  const withCount = `${note}; ${toSend} run(s) in ${assign ? `${counted.sequentialCalls} sequential and ${counted.parallelCalls} parallel call(s) (strategy induce_assign; runs no category fits add calls)` : `${calls} batch(es)`}`;
   if (unknown === 0) {
-    if (pass.items.length === 0) return { plan: { ...FREE }, categories: pass.start?.categories ?? [], note: withCount };
+    if (pass.items.length === 0) return { plan: { ...FREE }, categories: pass.start?.categories ?? [], note: withCount, batchedShare };
     const walked = await answerer.walkPlan(
-      (complete) => categorizeIteratively(pass.items, {
-        initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, templates, complete,
+      (complete) => categorizeWith(s.strategy, pass.items, {
+        ...sizes, templates, complete, sampleKey: runSampleKey(built.runOf),
         ...(pass.start ? { start: pass.start } : {}),
       }),
-      (answered) => Math.max(1, batches - answered),
+      (answered) => Math.max(1, calls - answered),
     );
-    return { plan: walked.plan, categories: walked.result?.categories ?? null, note: withCount };
+    return { plan: walked.plan, categories: walked.result?.categories ?? null, note: withCount, batchedShare };
   }
-  // Some summaries are still to buy: their batches cannot be looked up; estimate them from the batch size.
+  // Some summaries are still to buy: their batches cannot be looked up; estimate them from the batch sizes.
   const perRun = built.items.length > 0 ? avgChars(built.items) : 2000;
-  const perCall = Math.ceil((templates.update.length + perRun * s.iterative_batch_size) / 4);
-  const est = costUsd(s.model, { input_tokens: perCall, output_tokens: s.max_tokens });
+  const perSequential = Math.ceil((templates.update.length + perRun * s.iterative_batch_size) / 4);
+  const perParallel = Math.ceil((templates.assign.length + perRun * s.assign_batch_size) / 4);
+  const inputTokens = perSequential * counted.sequentialCalls + perParallel * counted.parallelCalls;
+  const est = costUsd(s.model, { input_tokens: inputTokens, output_tokens: s.max_tokens * calls });
   return {
-    plan: { reused: 0, toPay: batches, estInputTokens: perCall * batches, estCostUsd: est === null ? null : est * batches, known: false },
+    plan: { reused: 0, toPay: calls, estInputTokens: inputTokens, estCostUsd: est, known: false },
     categories: null,
     note: `${withCount}; ${unknown} summary(ies) not bought yet`,
+    batchedShare,
   };
 }
 

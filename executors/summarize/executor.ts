@@ -56,6 +56,18 @@ export default async function summarize(options: SummarizeOptions, context: Exec
     let stopReason: string | null = null;
     const perRun: { run_id: string; status: string; cached: boolean | null; input_tokens: number; output_tokens: number; cost_usd: number | null }[] = [];
 
+    if (settings.provider !== 'offline' && settings.batch) {
+      // Batch mode: the requests go to the provider's batch API first; the loop below then reads them from the store.
+      const requests = ledger.runs.flatMap((run) => {
+        try {
+          return [answerer.summaryRequest(loadSummaryInput(ctx.dataRoot, run), template)];
+        } catch {
+          return []; // bad run data: reported by the loop below, never sent
+        }
+      });
+      await answerer.prefetchBatch(requests);
+    }
+
     await buildOutputDir(ctx.outputOf('summarize'), async (dir) => {
       await Promise.all(
         ledger.runs.map((run) =>

@@ -18,7 +18,7 @@ import { RateGate } from './rate.ts';
 import { withRetry } from './retry.ts';
 import type { RetryPolicy } from './retry.ts';
 import { requestHash } from './store.ts';
-import type { ResponseStore } from './store.ts';
+import type { ResponseStore, StoredAnswer } from './store.ts';
 import type { ChatMessage, LlmRequest, LlmResult, LlmSettings, Provider, ProviderName, Usage } from './types.ts';
 
 export type LlmEvent =
@@ -130,6 +130,35 @@ export function canonicalRequest(settings: LlmSettings, req: LlmRequest, endpoin
     schema: req.schema ? schemaJson(req.schema.zod) : null,
     ...(endpoint ? { endpoint: { ...endpoint } } : {}),
   };
+}
+
+/** The canonical request and its hash (the store key, and a batch line's custom_id). */
+export function requestKey(settings: LlmSettings, req: LlmRequest, endpoint: EndpointIdentity | null): { canonical: CanonicalRequest; hash: string } {
+  const canonical = canonicalRequest(settings, req, endpoint);
+  return { canonical, hash: requestHash(canonical) };
+}
+
+/**
+ * The store's answer to a request, validated like a fresh one: `hit` when it
+ * passes the request's schema (or there is none), `stale` with the issues when
+ * a stored answer no longer passes, undefined when nothing is stored.
+ */
+export function lookupStored<T>(
+  store: ResponseStore,
+  hash: string,
+  canonical: CanonicalRequest,
+  req: LlmRequest<T>,
+): { kind: 'hit'; answer: StoredAnswer; value: T | undefined } | { kind: 'stale'; issues: AnswerIssue[] } | undefined {
+  const answer = store.get(hash, canonical);
+  if (!answer) return undefined;
+  if (!req.schema) return { kind: 'hit', answer, value: undefined };
+  const check = validateAnswer(answer.text, undefined, req.schema.zod);
+  return check.ok ? { kind: 'hit', answer, value: check.value } : { kind: 'stale', issues: check.issues };
+}
+
+/** What a provider is asked for one request at `settings` (the batch engine sends the same). */
+export function providerRequest(settings: LlmSettings, messages: ChatMessage[], schema: LlmRequest['schema']): Parameters<Provider['complete']>[0] {
+  return { model: settings.model, temperature: settings.temperature, max_tokens: settings.max_tokens, messages, schema };
 }
 
 /** Input tokens of a request, estimated as characters / 4 (schema included). */
@@ -308,7 +337,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
         const lane = gate.lane(signal);
         try {
           const outcome = await withRetry(
-            () => lane.run(() => p.complete({ model: settings.model, temperature: settings.temperature, max_tokens: settings.max_tokens, messages, schema: req.schema }, signal)),
+            () => lane.run(() => p.complete(providerRequest(settings, messages, req.schema), signal)),
             policy,
             {
               signal,
@@ -377,25 +406,22 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
 
     async complete<T>(req: LlmRequest<T>): Promise<LlmResult<T>> {
       checkAborted();
-      const canonical = canonicalRequest(settings, req, endpoint);
-      const hash = requestHash(canonical);
+      const { canonical, hash } = requestKey(settings, req, endpoint);
       try {
-        if (store && mayRead(hash)) {
-          const hit = store.get(hash, canonical);
-          if (hit) {
-            const check = req.schema ? validateAnswer(hit.text, undefined, req.schema.zod) : ({ ok: true, value: undefined } as const);
-            if (check.ok) {
-              totals.cached += 1;
-              emit({ type: 'cached', step: req.step, requestHash: hash });
-              return { text: hit.text, value: check.value, usage: hit.usage, costUsd: hit.cost_usd, cached: true, requestHash: hash, attempts: 0 };
-            }
-            emit({
-              type: 'warning',
-              step: req.step,
-              requestHash: hash,
-              message: `stored answer ${hash.slice(0, 12)} no longer passes validation (${formatIssues(check.issues, 2)}); asking again`,
-            });
-          }
+        const stored = store && mayRead(hash) ? lookupStored(store, hash, canonical, req) : undefined;
+        if (stored?.kind === 'hit') {
+          const hit = stored.answer;
+          totals.cached += 1;
+          emit({ type: 'cached', step: req.step, requestHash: hash });
+          return { text: hit.text, value: stored.value, usage: hit.usage, costUsd: hit.cost_usd, cached: true, requestHash: hash, attempts: 0 };
+        }
+        if (stored?.kind === 'stale') {
+          emit({
+            type: 'warning',
+            step: req.step,
+            requestHash: hash,
+            message: `stored answer ${hash.slice(0, 12)} no longer passes validation (${formatIssues(stored.issues, 2)}); asking again`,
+          });
         }
         return await limit(() => callProvider(req, canonical, hash));
       } finally {
@@ -404,8 +430,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     },
 
     plan(req) {
-      const canonical = canonicalRequest(settings, req, endpoint);
-      const hash = requestHash(canonical);
+      const { canonical, hash } = requestKey(settings, req, endpoint);
       const cached = !!store && mayRead(hash) && store.get(hash, canonical) !== undefined;
       const estInputTokens = estimateInputTokens(canonical.messages, canonical.schema);
       const estCostUsd = cached ? 0 : costUsd(settings.model, { input_tokens: estInputTokens, output_tokens: settings.max_tokens });

@@ -63,3 +63,16 @@ export function costUsd(model: string, usage: Pick<Usage, 'input_tokens' | 'outp
   if (!price) return null;
   return (usage.input_tokens * price.input + usage.output_tokens * price.output) / 1_000_000;
 }
+
+/**
+ * What the providers' batch APIs charge relative to the prices above: OpenAI's
+ * Batch API and Anthropic's Message Batches both bill half, for input and
+ * output alike (stages/llm/batch/).
+ */
+export const BATCH_DISCOUNT = 0.5;
+
+/** Cost of one answer bought through a provider's batch API, or null when the model's price is unknown. */
+export function batchCostUsd(model: string, usage: Pick<Usage, 'input_tokens' | 'output_tokens'>): number | null {
+  const full = costUsd(model, usage);
+  return full === null ? null : full * BATCH_DISCOUNT;
+}

@@ -18,6 +18,9 @@ export const PROVIDER_NAMES: readonly ProviderName[] = [
   'openai_compatible',
 ];
 
+/** Providers whose batch API the batch engine speaks (stages/llm/batch/). */
+export const BATCH_PROVIDERS: readonly ProviderName[] = ['openai', 'anthropic'];
+
 /** The resolved LLM settings of one stage (from pipeline.yaml, defaults filled in). */
 export interface LlmSettings {
   provider: ProviderName;
@@ -35,6 +38,16 @@ export interface LlmSettings {
   max_retries: number;
   /** Stop the stage before it would spend more than this (null: no budget). */
   max_cost_usd: number | null;
+  /**
+   * Send the stage's independent requests (summaries, parallel assignment)
+   * through the provider's batch API: about half price, results within the
+   * provider's 24-hour window (stages/llm/batch/). OpenAI and Anthropic only.
+   */
+  batch: boolean;
+  /** Batch mode: seconds between two status checks of a running batch. */
+  batch_poll_seconds: number;
+  /** Batch mode: minutes to wait for a batch before the stage ends as pending (a later run polls it again). */
+  batch_wait_minutes: number;
 }
 
 export interface ChatMessage {

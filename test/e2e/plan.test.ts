@@ -16,7 +16,7 @@ const env = { OPENAI_API_KEY: 'sk-e2e-plan' };
 
 interface PlanJson {
   targets: { target: string; verdict: string; why: string[] }[];
-  stages: { stage: string; reused: number; toPay: number; exact: boolean }[];
+  stages: { stage: string; reused: number; toPay: number; exact: boolean; output_tokens_source: string }[];
   total: { calls: number };
 }
 
@@ -39,7 +39,7 @@ describe('plan: which targets run, and the calls they buy', () => {
     ws = tempWorkspace({ prefix: 'meta-analysis-plan-' });
     ws.write('pipeline.yaml', fakeOpenAiPipeline(server.url));
     restore = holdOut(ws.root, uniqueSampleRuns(ws.root).slice(0, 10));
-    const a = analyst();
+    const a = analyst({ usage: 'tokenized' });
     server.handle(a.handler);
     // The documented workflow: build, lock the taxonomy, report.
     const locked = await ws.nxAsync(['run', 'analysis:lock-taxonomy'], env);
@@ -70,7 +70,7 @@ describe('plan: which targets run, and the calls they buy', () => {
     expect(p.targets[1]!.why).toContain('the output of task-list changes');
     expect(toPay(p)).toEqual({ summarize: 10, categorize: 2, cluster: 1 });
 
-    const a = analyst();
+    const a = analyst({ usage: 'tokenized' });
     server.handle(a.handler);
     const run = await ws.nxAsync(['run', 'analysis:report'], env);
     expect(run.code, run.out).toBe(0);
@@ -82,6 +82,17 @@ describe('plan: which targets run, and the calls they buy', () => {
     expect(log('categorize').plan_vs_actual).toMatchObject({ planned: { calls: 2 }, actual: { calls: 2 } });
     expect(log('cluster').plan_vs_actual).toMatchObject({ planned: { calls: 1 }, actual: { calls: 1 } });
     expect(run.out).toMatch(/summarize: the plan of \S+ said 10 call\(s\), \$[\d.]+ to \$[\d.]+; this run made 10, \$[\d.]+\./);
+    // The dollars: within the plan's stated range (output priced at half and twice the median of the
+    // stage's stored answers) wherever the plan had stored answers to learn from; categorize had none
+    // (its locked run made no call) and used the per-step default, which it says.
+    const learnt = p.stages.filter((x) => x.output_tokens_source.startsWith('median')).map((x) => x.stage);
+    expect(learnt).toEqual(['summarize', 'cluster']);
+    expect(p.stages[1]!.output_tokens_source).toBe('default for the step');
+    for (const stage of learnt) {
+      const { planned, actual } = log(stage).plan_vs_actual;
+      expect(actual.cost_usd, stage).toBeGreaterThanOrEqual(planned.cost_usd_low);
+      expect(actual.cost_usd, stage).toBeLessThanOrEqual(planned.cost_usd_high);
+    }
 
     // Run again around the change: the plan is computed anew, never replayed from the Nx cache.
     server.reset();
@@ -97,7 +108,7 @@ describe('plan: which targets run, and the calls they buy', () => {
     expect(verdicts(p)).toEqual({ 'task-list': 'cached', summarize: 'cached', categorize: 'cached', cluster: 'runs', report: 'runs if upstream output changes' });
     expect(p.targets[3]!.why).toEqual([`${prompt} changed`]);
     expect(toPay(p)).toEqual({ summarize: 0, categorize: 0, cluster: 1 });
-    const a = analyst();
+    const a = analyst({ usage: 'tokenized' });
     server.reset();
     server.handle(a.handler);
     const run = await ws.nxAsync(['run', 'analysis:report'], env);

@@ -2,15 +2,22 @@
 // (summary, taxonomy create/update, clustering), answers them in the
 // requested JSON shapes with a simple keyword rule, and can be told to answer
 // some batches badly (an unknown category name, a forgotten run) so tests can
-// prove that the pipeline repairs or reports such answers.
+// prove that the pipeline repairs or reports such answers. It also answers
+// the assignment prompt of the induce-then-assign strategy (an existing
+// category, or "none fits" with a proposal), and can be given its own labels
+// and a habit of lumping a run into a related category it is shown, so that
+// the two strategies can be compared (bench/categorize-parallel.ts).
+import { createHash } from 'node:crypto';
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import type { FakeHandler, FakeReply, RecordedRequest } from './fake-provider-server.ts';
 
-export type Step = 'summarize' | 'create' | 'update' | 'cluster' | 'unknown';
+export type Step = 'summarize' | 'create' | 'update' | 'assign' | 'cluster' | 'unknown';
 
 export function stepOf(req: RecordedRequest): Step {
   const first = String(req.body?.messages?.find((m: { role: string }) => m.role === 'user')?.content ?? '');
   if (first.includes('## Original instruction')) return 'summarize';
   if (first.includes('The current categories:')) return 'update';
+  if (first.includes('Runs to sort:')) return 'assign';
   if (first.includes('Group the runs into fine-grained categories')) return 'create';
   if (first.includes('into higher-level themes')) return 'cluster';
   return 'unknown';
@@ -48,8 +55,20 @@ function existingNames(prompt: string): string[] {
 export interface AnalystOptions {
   /** Answer the first request of every k-th categorization batch badly (0: never). */
   badEvery?: number;
-  /** Tokens reported per answer. */
-  usage?: { input: number; output: number };
+  /** Tokens reported per answer (default 800 in, 150 out); 'tokenized': the request's messages and the answer counted with OpenAI's o200k_base tokenizer, as the provider would. */
+  usage?: { input: number; output: number } | 'tokenized';
+  /** The category a run belongs to (default: the keyword rule of `labelOf` on its perturbed instruction). */
+  label?: (run: { id: string; perturbed: string }) => string;
+  /**
+   * Share of runs (chosen by a hash of the run id) that, when the category of
+   * their own label is not among those shown, are put into a shown category
+   * of the same keyword family (`labelOf`) instead of a new one: the habit of
+   * a model that lumps. 0 (default): never. It makes the taxonomy depend on
+   * what is shown when, as a real model's does.
+   */
+  lumpShare?: number;
+  /** Wait this long before each answer. */
+  delayMs?: number;
 }
 
 export interface Analyst {
@@ -62,25 +81,57 @@ export interface Analyst {
 }
 
 export function analyst(opts: AnalystOptions = {}): Analyst {
-  const counts: Record<Step, number> = { summarize: 0, create: 0, update: 0, cluster: 0, unknown: 0 };
+  const counts: Record<Step, number> = { summarize: 0, create: 0, update: 0, assign: 0, cluster: 0, unknown: 0 };
   let batches = 0;
   const state = { sabotaged: 0 };
-  const usage = opts.usage ?? { input: 800, output: 150 };
-  const reply = (text: string): FakeReply => ({ text, usage });
+  /** Tokens of the messages of the request being answered (for usage 'tokenized'). */
+  let requestTokens = 0;
+  const usageOf = (text: string) =>
+    opts.usage === 'tokenized' ? { input: requestTokens, output: countTokens(text) } : (opts.usage ?? { input: 800, output: 150 });
+  const reply = (text: string): FakeReply => ({ text, usage: usageOf(text), ...(opts.delayMs ? { delayMs: opts.delayMs } : {}) });
+  const fineOf = opts.label ?? ((r: { id: string; perturbed: string }) => labelOf(r.perturbed));
+  /** Keyword family of each label the analyst has given, to lump by. */
+  const familyOf = new Map<string, string>();
+  const lumps = (id: string) => (opts.lumpShare ?? 0) > 0 && parseInt(createHash('sha256').update(id).digest('hex').slice(0, 8), 16) / 0x1_0000_0000 < (opts.lumpShare as number);
+  /** The category the analyst puts a run in, given the names shown: its own label, or (lumping) a shown one of its family. */
+  const placeOf = (r: { id: string; perturbed: string }, shown: readonly string[]): string => {
+    const own = fineOf(r);
+    const family = labelOf(r.perturbed);
+    if (!familyOf.has(own)) familyOf.set(own, family);
+    if (shown.includes(own) || !lumps(r.id)) return own;
+    return shown.find((n) => familyOf.get(n) === family) ?? own;
+  };
 
   const handler: FakeHandler = (req) => {
+    if (opts.usage === 'tokenized') requestTokens = ((req.body?.messages ?? []) as { content?: unknown }[]).reduce((n, m) => n + countTokens(String(m.content ?? '')), 0);
     const step = stepOf(req);
     counts[step] += 1;
     const messages = req.body?.messages ?? [];
     const prompt = String(messages.find((m: { role: string }) => m.role === 'user')?.content ?? '');
     const isFollowUp = messages.length > 1;
     if (step === 'summarize') return reply(`The perturbation added a cue; summary ${prompt.length}.`);
+    if (step === 'assign') {
+      const runs = runsOf(prompt);
+      const existing = existingNames(prompt);
+      const assignments = runs.map((r) => {
+        const name = placeOf(r, existing);
+        const fits = existing.includes(name);
+        return {
+          id: r.id,
+          category_name: fits ? name : null,
+          proposed_category: fits ? null : { category_name: name, definition: defOf(name) },
+          trigger_phrase: r.perturbed.split(/[.,;]/)[0]?.trim().split(/\s+/).slice(0, 6).join(' ') ?? '',
+          justification: 'Matches the rule of the test analyst.',
+        };
+      });
+      return reply(JSON.stringify({ assignments }));
+    }
     if (step === 'create' || step === 'update') {
       const runs = runsOf(prompt);
       const existing = step === 'update' ? existingNames(prompt) : [];
       const byName = new Map<string, { id: string; perturbed: string }[]>();
       for (const r of runs) {
-        const name = labelOf(r.perturbed);
+        const name = placeOf(r, existing);
         byName.set(name, [...(byName.get(name) ?? []), r]);
       }
       let sabotage = false;

@@ -22,6 +22,9 @@ export function fakeOpenAiSettings(server: FakeProviderServer, extra: Partial<Ll
     timeout_s: 10,
     max_retries: 0,
     max_cost_usd: null,
+    batch: false,
+    batch_poll_seconds: 30,
+    batch_wait_minutes: 30,
     ...extra,
   };
 }

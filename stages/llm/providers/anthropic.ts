@@ -5,6 +5,7 @@
 // take the schema, the schema goes into the system prompt instead. The
 // Bedrock provider reuses messagesProvider with its own client.
 import type { Anthropic } from '@anthropic-ai/sdk';
+import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { zodOutputFormat as ZodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
 import type { EnvLookup } from '../env.ts';
 import type { ChatMessage, LlmSettings } from '../types.ts';
@@ -19,7 +20,7 @@ import {
   toProviderError,
   usage,
 } from './shared.ts';
-import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderRequest } from './shared.ts';
+import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest } from './shared.ts';
 
 /** The part of an Anthropic SDK client we use; AnthropicBedrock has it too. */
 export interface MessagesClient {
@@ -40,50 +41,62 @@ export function splitSystem(messages: ChatMessage[]): { system: string | undefin
   return { system: system.length ? system.join('\n\n') : undefined, messages: rest };
 }
 
+/**
+ * The Messages API body of one call. With `parse`, output_config.format is the
+ * zod helper's format (its parser is a function, so `JSON.stringify(body)` is
+ * exactly what the SDK sends) and the answer is read with messages.parse.
+ * The batch engine (stages/llm/batch/) sends this body as a batch request's
+ * params, so a batched answer is the answer to the same request.
+ */
+export async function messagesWireRequest(req: ProviderRequest, schemaMode: boolean): Promise<{ body: MessageCreateParamsNonStreaming; parse: boolean }> {
+  const format = req.schema && schemaMode ? await lenientFormat(req.schema.zod) : null;
+  const split = splitSystem(req.messages);
+  const system =
+    req.schema && format === null ? [split.system, jsonInstruction(req.schema)].filter(Boolean).join('\n\n') : split.system;
+  // temperature is sent as it always was, though this SDK version's types no longer list it.
+  const body = {
+    model: req.model,
+    max_tokens: req.max_tokens,
+    temperature: req.temperature,
+    ...(system !== undefined ? { system } : {}),
+    messages: split.messages,
+  } as MessageCreateParamsNonStreaming;
+  return format === null ? { body, parse: false } : { body: { ...body, output_config: { format } }, parse: true };
+}
+
+/** zodOutputFormat whose parse step keeps an answer that does not parse; null when the helper cannot express the schema. */
+async function lenientFormat(zod: NonNullable<ProviderRequest['schema']>['zod']): Promise<ReturnType<typeof ZodOutputFormat> | null> {
+  const { zodOutputFormat } = await import('@anthropic-ai/sdk/helpers/zod');
+  try {
+    const strict = zodOutputFormat(zod);
+    return {
+      ...strict,
+      // Keep the answer when it does not parse: the client reports the zod issues and re-asks.
+      parse: (content: string) => {
+        try {
+          return strict.parse(content);
+        } catch {
+          return undefined;
+        }
+      },
+    };
+  } catch {
+    return null; // the helper cannot express this schema: ask through the prompt
+  }
+}
+
 export function messagesProvider(init: { name: string; settings: LlmSettings; getClient: () => Promise<MessagesClientHandle> }): NetworkProvider {
   const { name } = init;
   let useSchema = true;
 
   async function once(handle: MessagesClientHandle, req: ProviderRequest, schemaMode: boolean, signal?: AbortSignal): Promise<ProviderAnswer> {
-    let format: ReturnType<typeof ZodOutputFormat> | null = null;
-    if (req.schema && schemaMode) {
-      const { zodOutputFormat } = await import('@anthropic-ai/sdk/helpers/zod');
-      try {
-        const strict = zodOutputFormat(req.schema.zod);
-        format = {
-          ...strict,
-          // Keep the answer when it does not parse: the client reports the zod issues and re-asks.
-          parse: (content: string) => {
-            try {
-              return strict.parse(content);
-            } catch {
-              return undefined;
-            }
-          },
-        };
-      } catch {
-        format = null; // the helper cannot express this schema: ask through the prompt
-      }
-    }
-    const split = splitSystem(req.messages);
-    const system =
-      req.schema && format === null ? [split.system, jsonInstruction(req.schema)].filter(Boolean).join('\n\n') : split.system;
-    const body = {
-      model: req.model,
-      max_tokens: req.max_tokens,
-      temperature: req.temperature,
-      ...(system !== undefined ? { system } : {}),
-      messages: split.messages,
-    };
     try {
-      if (format !== null) {
-        const message = await handle.client.messages.parse(
-          { ...body, output_config: { format } },
-          { signal },
-        );
+      const wire = await messagesWireRequest(req, schemaMode);
+      if (wire.parse) {
+        const message = await handle.client.messages.parse(wire.body, { signal });
         return { ...answerFromMessage(name, message), parsed: message.parsed_output ?? undefined };
       }
-      const message = await handle.client.messages.create(body, { signal });
+      const message = await handle.client.messages.create(wire.body, { signal });
       return answerFromMessage(name, message);
     } catch (err) {
       throw toProviderError(err, name, handle.secrets, signal);
@@ -110,7 +123,8 @@ export function messagesProvider(init: { name: string; settings: LlmSettings; ge
   };
 }
 
-function answerFromMessage(name: string, message: unknown): ProviderAnswer {
+/** Text and usage of a Messages API message (also of a batch's succeeded result). */
+export function answerFromMessage(name: string, message: unknown): ProviderAnswer {
   const m = message as {
     content?: { type?: string; text?: string }[];
     usage?: { input_tokens?: number; output_tokens?: number; cache_read_input_tokens?: number | null; cache_creation_input_tokens?: number | null };
@@ -133,20 +147,23 @@ export function anthropicBaseURL(settings: LlmSettings, env: EnvLookup): string 
   return settings.base_url ?? env('ANTHROPIC_BASE_URL') ?? DEFAULT_ANTHROPIC_BASE_URL;
 }
 
-export const createAnthropicProvider: ProviderFactory = (settings, opts) => {
-  const getClient = lazy(async (): Promise<MessagesClientHandle> => {
-    const apiKey = requireEnv(opts.env, 'anthropic', [settings.api_key_env ?? 'ANTHROPIC_API_KEY']);
-    const { Anthropic } = await import('@anthropic-ai/sdk');
-    const client = new Anthropic({
-      apiKey,
-      baseURL: anthropicBaseURL(settings, opts.env),
-      maxRetries: 0,
-      // An explicit timeout also keeps the SDK from refusing large max_tokens
-      // without streaming ("Streaming is required ...").
-      timeout: timeoutMs(settings),
-      fetch: capturingFetch(opts.fetch),
-    });
-    return { client, secrets: [apiKey] };
+/** The Anthropic SDK client the provider calls through (also the batch engine's); reads the key on first use. */
+export async function createAnthropicClient(settings: LlmSettings, opts: ProviderOptions): Promise<{ client: Anthropic; secrets: string[] }> {
+  const apiKey = requireEnv(opts.env, 'anthropic', [settings.api_key_env ?? 'ANTHROPIC_API_KEY']);
+  const { Anthropic } = await import('@anthropic-ai/sdk');
+  const client = new Anthropic({
+    apiKey,
+    baseURL: anthropicBaseURL(settings, opts.env),
+    maxRetries: 0,
+    // An explicit timeout also keeps the SDK from refusing large max_tokens
+    // without streaming ("Streaming is required ...").
+    timeout: timeoutMs(settings),
+    fetch: capturingFetch(opts.fetch),
   });
+  return { client, secrets: [apiKey] };
+}
+
+export const createAnthropicProvider: ProviderFactory = (settings, opts) => {
+  const getClient = lazy(() => createAnthropicClient(settings, opts));
   return messagesProvider({ name: 'anthropic', settings, getClient });
 };

@@ -6,6 +6,8 @@
 // client validates the extracted JSON with zod. The Azure and OpenAI-compatible
 // providers reuse the chat logic with their own client.
 import type { OpenAI } from 'openai';
+import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
+import type { ResponseCreateParamsNonStreaming } from 'openai/resources/responses/responses';
 import type { EnvLookup } from '../env.ts';
 import type { LlmSettings } from '../types.ts';
 import {
@@ -20,7 +22,7 @@ import {
   usage,
   withJsonInstruction,
 } from './shared.ts';
-import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderRequest } from './shared.ts';
+import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest } from './shared.ts';
 
 /**
  * Reasoning models take `max_completion_tokens` and reject `max_tokens`. The
@@ -66,6 +68,62 @@ export interface ChatProviderInit {
 
 const DOWNGRADE: Record<StructuredMode, StructuredMode | null> = { json_schema: 'json_object', json_object: 'prompt', prompt: null };
 
+/**
+ * One call as it goes over the wire: which API, the body, and whether the
+ * SDK's parse helper reads the answer. The format objects the zod helpers
+ * build keep their parser in non-enumerable properties, so `JSON.stringify(body)`
+ * is exactly the JSON the SDK sends; the batch engine (stages/llm/batch/)
+ * writes it as a batch line, so a batched answer is the answer to the same request.
+ */
+export type OpenAIWireRequest =
+  | { api: 'chat'; body: ChatCompletionCreateParamsNonStreaming; parse: boolean }
+  | { api: 'responses'; body: ResponseCreateParamsNonStreaming; parse: boolean };
+
+/** The URL path a batch line names for each API. */
+export const OPENAI_BATCH_URLS = { chat: '/v1/chat/completions', responses: '/v1/responses' } as const;
+
+/**
+ * The request a provider call sends at structured mode `mode`. A mode the
+ * helpers cannot express for this schema steps down to JSON mode here, as the
+ * call itself does.
+ */
+export async function openaiWireRequest(req: ProviderRequest, mode: StructuredMode, responsesApi: boolean): Promise<OpenAIWireRequest> {
+  return responsesApi && usesResponsesApi(req.model) ? responsesWireRequest(req, mode) : chatWireRequest(req, mode);
+}
+
+async function chatWireRequest(req: ProviderRequest, mode: StructuredMode): Promise<OpenAIWireRequest> {
+  const tokenParam = usesMaxCompletionTokens(req.model) ? 'max_completion_tokens' : 'max_tokens';
+  const base = {
+    model: req.model,
+    messages: req.messages,
+    temperature: req.temperature,
+    [tokenParam]: req.max_tokens,
+  } as ChatCompletionCreateParamsNonStreaming;
+  const format = req.schema && mode === 'json_schema' ? await buildFormat('chat', req.schema) : null;
+  if (req.schema && format) return { api: 'chat', body: { ...base, response_format: format }, parse: true };
+  // json_schema the helper cannot express is asked for in JSON mode.
+  const useMode = req.schema && mode === 'json_schema' ? 'json_object' : mode;
+  if (!req.schema) return { api: 'chat', body: base, parse: false };
+  const messages = withJsonInstruction(req.messages, req.schema);
+  const body = useMode === 'json_object' ? { ...base, messages, response_format: { type: 'json_object' as const } } : { ...base, messages };
+  return { api: 'chat', body, parse: false };
+}
+
+async function responsesWireRequest(req: ProviderRequest, mode: StructuredMode): Promise<OpenAIWireRequest> {
+  const format = req.schema && mode === 'json_schema' ? await buildFormat('text', req.schema) : null;
+  const useMode = format === null && req.schema && mode === 'json_schema' ? 'json_object' : mode;
+  const messages = req.schema && useMode !== 'json_schema' ? withJsonInstruction(req.messages, req.schema) : req.messages;
+  const base: ResponseCreateParamsNonStreaming = {
+    model: req.model,
+    input: messages.map((m) => ({ role: m.role, content: m.content })),
+    temperature: req.temperature,
+    max_output_tokens: req.max_tokens,
+  };
+  if (req.schema && format) return { api: 'responses', body: { ...base, text: { format } }, parse: true };
+  const body = req.schema && useMode === 'json_object' ? { ...base, text: { format: { type: 'json_object' as const } } } : base;
+  return { api: 'responses', body, parse: false };
+}
+
 /** A provider over an OpenAI SDK client (OpenAI, Azure, OpenAI-compatible servers). */
 export function chatProvider(init: ChatProviderInit): NetworkProvider {
   const { name } = init;
@@ -73,27 +131,17 @@ export function chatProvider(init: ChatProviderInit): NetworkProvider {
   let mode: StructuredMode = init.initialMode ?? 'json_schema';
 
   async function once(handle: ChatClientHandle, req: ProviderRequest, useMode: StructuredMode, signal?: AbortSignal): Promise<ProviderAnswer> {
-    const responses = init.responsesApi === true && usesResponsesApi(req.model);
     try {
-      return responses ? await viaResponses(handle, req, useMode, signal) : await viaChat(handle, req, useMode, signal);
+      const wire = await openaiWireRequest(req, useMode, init.responsesApi === true);
+      return wire.api === 'responses' ? await viaResponses(handle, wire.body, wire.parse, signal) : await viaChat(handle, wire.body, wire.parse, signal);
     } catch (err) {
       throw toProviderError(err, name, handle.secrets, signal);
     }
   }
 
-  async function viaChat(handle: ChatClientHandle, req: ProviderRequest, useMode: StructuredMode, signal?: AbortSignal): Promise<ProviderAnswer> {
-    const tokenParam = usesMaxCompletionTokens(req.model) ? 'max_completion_tokens' : 'max_tokens';
-    const base = {
-      model: req.model,
-      messages: req.messages,
-      temperature: req.temperature,
-      [tokenParam]: req.max_tokens,
-    } as { model: string; messages: ProviderRequest['messages']; temperature: number };
-
-    const format = req.schema && useMode === 'json_schema' ? await buildFormat('chat', req.schema) : null;
-    if (format === null && req.schema && useMode === 'json_schema') useMode = 'json_object';
-    if (req.schema && format) {
-      const call = runCapturing(() => handle.client.chat.completions.parse({ ...base, response_format: format }, { signal }));
+  async function viaChat(handle: ChatClientHandle, body: ChatCompletionCreateParamsNonStreaming, parse: boolean, signal?: AbortSignal): Promise<ProviderAnswer> {
+    if (parse) {
+      const call = runCapturing(() => handle.client.chat.completions.parse(body, { signal }));
       try {
         const completion = await call.result;
         const message = completion.choices[0]?.message;
@@ -112,28 +160,13 @@ export function chatProvider(init: ChatProviderInit): NetworkProvider {
         return chatAnswerFromJson(name, raw);
       }
     }
-
-    const messages = req.schema && useMode === 'prompt' ? withJsonInstruction(req.messages, req.schema) : req.messages;
-    const body =
-      req.schema && useMode === 'json_object'
-        ? { ...base, messages: withJsonInstruction(req.messages, req.schema), response_format: { type: 'json_object' as const } }
-        : { ...base, messages };
     const completion = await handle.client.chat.completions.create(body, { signal });
     return chatAnswerFromJson(name, completion);
   }
 
-  async function viaResponses(handle: ChatClientHandle, req: ProviderRequest, useMode: StructuredMode, signal?: AbortSignal): Promise<ProviderAnswer> {
-    const format = req.schema && useMode === 'json_schema' ? await buildFormat('text', req.schema) : null;
-    if (format === null && req.schema && useMode === 'json_schema') useMode = 'json_object';
-    const messages = req.schema && useMode !== 'json_schema' ? withJsonInstruction(req.messages, req.schema) : req.messages;
-    const base = {
-      model: req.model,
-      input: messages.map((m) => ({ role: m.role, content: m.content })),
-      temperature: req.temperature,
-      max_output_tokens: req.max_tokens,
-    };
-    if (req.schema && format) {
-      const call = runCapturing(() => handle.client.responses.parse({ ...base, text: { format } }, { signal }));
+  async function viaResponses(handle: ChatClientHandle, body: ResponseCreateParamsNonStreaming, parse: boolean, signal?: AbortSignal): Promise<ProviderAnswer> {
+    if (parse) {
+      const call = runCapturing(() => handle.client.responses.parse(body, { signal }));
       try {
         const response = await call.result;
         const u = response.usage;
@@ -148,7 +181,6 @@ export function chatProvider(init: ChatProviderInit): NetworkProvider {
         return responsesAnswerFromJson(name, raw);
       }
     }
-    const body = req.schema && useMode === 'json_object' ? { ...base, text: { format: { type: 'json_object' as const } } } : base;
     const response = await handle.client.responses.create(body, { signal });
     return responsesAnswerFromJson(name, response);
   }
@@ -193,7 +225,8 @@ async function buildFormat(kind: 'chat' | 'text', schema: NonNullable<ProviderRe
   }
 }
 
-function chatAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
+/** Text and usage of a Chat Completions response body (also the body of a batch output line). */
+export function chatAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
   const body = raw as {
     choices?: { message?: { content?: string | null; refusal?: string | null } }[];
     usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
@@ -206,7 +239,8 @@ function chatAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
   };
 }
 
-function responsesAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
+/** Text and usage of a Responses API response body (also the body of a batch output line). */
+export function responsesAnswerFromJson(name: string, raw: unknown): ProviderAnswer {
   const body = raw as {
     output?: { type?: string; content?: { type?: string; text?: string }[] }[];
     usage?: { input_tokens?: number; output_tokens?: number; total_tokens?: number } | null;
@@ -228,20 +262,23 @@ export function openaiBaseURL(settings: LlmSettings, env: EnvLookup): string {
   return settings.base_url ?? env('OPENAI_BASE_URL') ?? DEFAULT_OPENAI_BASE_URL;
 }
 
-export const createOpenAIProvider: ProviderFactory = (settings, opts) => {
-  const getClient = lazy(async (): Promise<ChatClientHandle> => {
-    const apiKey = requireEnv(opts.env, 'openai', [settings.api_key_env ?? 'OPENAI_API_KEY']);
-    const { OpenAI } = await import('openai');
-    const client = new OpenAI({
-      apiKey,
-      baseURL: openaiBaseURL(settings, opts.env),
-      organization: opts.env('OPENAI_ORG_ID') ?? null,
-      project: opts.env('OPENAI_PROJECT_ID') ?? null,
-      maxRetries: 0,
-      timeout: timeoutMs(settings),
-      fetch: capturingFetch(opts.fetch),
-    });
-    return { client, secrets: [apiKey] };
+/** The OpenAI SDK client the provider calls through (also the batch engine's); reads the key on first use. */
+export async function createOpenAIClient(settings: LlmSettings, opts: ProviderOptions): Promise<ChatClientHandle> {
+  const apiKey = requireEnv(opts.env, 'openai', [settings.api_key_env ?? 'OPENAI_API_KEY']);
+  const { OpenAI } = await import('openai');
+  const client = new OpenAI({
+    apiKey,
+    baseURL: openaiBaseURL(settings, opts.env),
+    organization: opts.env('OPENAI_ORG_ID') ?? null,
+    project: opts.env('OPENAI_PROJECT_ID') ?? null,
+    maxRetries: 0,
+    timeout: timeoutMs(settings),
+    fetch: capturingFetch(opts.fetch),
   });
+  return { client, secrets: [apiKey] };
+}
+
+export const createOpenAIProvider: ProviderFactory = (settings, opts) => {
+  const getClient = lazy(() => createOpenAIClient(settings, opts));
   return chatProvider({ name: 'openai', settings, getClient, responsesApi: true });
 };

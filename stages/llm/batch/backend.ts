@@ -1,0 +1,111 @@
+// What the batch engine needs from a provider's batch API, and which
+// providers have one here. A backend turns requests into batch lines (the
+// very body the normal provider call sends), submits them, reports whether a
+// batch has ended, and reads its results back by custom_id. Everything else
+// (store, manifests, budget, validation, waiting) is the engine's.
+import { LlmConfigError } from '../errors.ts';
+import type { ProviderAnswer, ProviderOptions, ProviderRequest } from '../providers/shared.ts';
+import { BATCH_PROVIDERS } from '../types.ts';
+import type { LlmSettings, ProviderName } from '../types.ts';
+import { createAnthropicBatchBackend } from './anthropic.ts';
+import { createOpenAIBatchBackend } from './openai.ts';
+
+/** What one batch may hold. Beyond either, the engine submits several batches. */
+export interface BatchLimits {
+  maxRequests: number;
+  /** Bytes of the serialized lines (OpenAI: the JSONL file; Anthropic: the request body). */
+  maxBytes: number;
+}
+
+/** One request of a batch: its custom_id is the request hash. */
+export interface BatchItem {
+  customId: string;
+  req: ProviderRequest;
+}
+
+/** The provider's view of one batch: still running, or ended (its results can be read). */
+export type BatchStatus = { state: 'running'; detail: string } | { state: 'ended'; detail: string };
+
+/** One result line: an answer, or why there is none (errored, expired, canceled, unreadable). */
+export type BatchResult =
+  | { customId: string; ok: true; answer: ProviderAnswer }
+  | { customId: string; ok: false; reason: string }
+  /** A line that names no request (not JSON, no custom_id): nothing can be matched to it. */
+  | { customId: null; ok: false; reason: string };
+
+export interface SubmittedBatch {
+  batchId: string;
+  /** When the provider gives up on the batch (ISO), when it says. */
+  expiresAt: string | null;
+  /** What else identifies the batch at the provider (OpenAI: the input file), for the manifest. */
+  extra: Record<string, string>;
+}
+
+export interface BatchBackend {
+  readonly provider: 'openai' | 'anthropic';
+  /** The API the lines call ('/v1/chat/completions', '/v1/responses', '/v1/messages'), recorded in manifests. */
+  readonly api: string;
+  readonly limits: BatchLimits;
+  /** The serialized line of one request; its UTF-8 length counts towards maxBytes. */
+  line(item: BatchItem): Promise<string>;
+  /**
+   * Submits lines made by `line`. Not abortable on purpose: once the provider
+   * has created a batch, the engine must live to write its manifest.
+   */
+  submit(lines: string[]): Promise<SubmittedBatch>;
+  status(batchId: string, signal?: AbortSignal): Promise<BatchStatus>;
+  /** The results of an ended batch, in whatever order the provider gives them. */
+  results(batchId: string, signal?: AbortSignal): AsyncIterable<BatchResult>;
+  cancel(batchId: string, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Providers without batch support here, and why. A stage asked to batch with
+ * one of these gets this message (LlmConfigError) and the caller uses normal calls.
+ */
+export const BATCH_UNSUPPORTED: Readonly<Partial<Record<ProviderName, string>>> = {
+  offline: 'the offline analyzer answers locally; there is nothing to batch',
+  azure:
+    'Azure OpenAI batches need a separate Global-Batch deployment, whose name (the model) would change every request hash, ' +
+    'so batched answers could never serve a normal run; not supported, normal calls are used',
+  anthropic_bedrock:
+    'Bedrock batch inference (CreateModelInvocationJob) needs S3 input and output buckets and an IAM role, ' +
+    'and @anthropic-ai/bedrock-sdk has no batches; not supported yet, normal calls are used',
+  openai_compatible: 'OpenAI-compatible servers (vLLM, Ollama, LM Studio, proxies) have no common batch API; not supported, normal calls are used',
+};
+
+/** True when `provider` can send work through its batch API. */
+export function batchSupported(provider: ProviderName): boolean {
+  return BATCH_PROVIDERS.includes(provider);
+}
+
+/** The backend of a provider's batch API (no network access until the first call). */
+export function createBatchBackend(settings: LlmSettings, opts: ProviderOptions): BatchBackend {
+  if (settings.provider === 'openai') return createOpenAIBatchBackend(settings, opts);
+  if (settings.provider === 'anthropic') return createAnthropicBatchBackend(settings, opts);
+  const why = BATCH_UNSUPPORTED[settings.provider] ?? `unknown provider "${settings.provider}"`;
+  throw new LlmConfigError(`batch: ${settings.provider}: ${why}`);
+}
+
+/** Splits lines into batches within `limits`, in order. A line larger than maxBytes on its own is returned apart. */
+export function splitByLimits<T extends { bytes: number }>(lines: T[], limits: BatchLimits): { batches: T[][]; tooLarge: T[] } {
+  const batches: T[][] = [];
+  const tooLarge: T[] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    if (line.bytes > limits.maxBytes) {
+      tooLarge.push(line);
+      continue;
+    }
+    if (current.length > 0 && (current.length >= limits.maxRequests || bytes + line.bytes > limits.maxBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(line);
+    bytes += line.bytes;
+  }
+  if (current.length > 0) batches.push(current);
+  return { batches, tooLarge };
+}
