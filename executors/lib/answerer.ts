@@ -298,7 +298,12 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
       writeText(join(dir, ANSWERS_FILE), formatAnswers(used.values()));
     },
     async prefetchBatch(requests) {
-      if (!client || !store || requests.length === 0) return;
+      if (!client || requests.length === 0) return;
+      if (!store || refresh) {
+        // The batch engine answers into the store and reads what it holds: without a store, or when every answer is to be asked again, normal calls do the work.
+        console.warn(`${own}: batch mode is off ${store ? `under ${REFRESH_ENV}` : 'with --no-store'}: normal calls at normal price.`);
+        return;
+      }
       const cap = ctx.analysis.budget.max_cost_usd;
       const { runBatch, pendingMessage } = await import('../../stages/llm/batch/engine.ts');
       const result = await runBatch({
