@@ -27,8 +27,10 @@ import { ignoreChecker, namedFileInputs } from './named-inputs.ts';
 import { ENDPOINT_ENV_VARS } from '../stages/llm/endpoint.ts';
 import { lockPath } from '../stages/taxonomy-lock.ts';
 import type { ScanCache } from './code-closure.ts';
-import { loadPipeline, resolveAnalysis, stagePromptFiles, stageSettings, STAGES } from '../stages/config.ts';
-import type { ResolvedAnalysis, StageName } from '../stages/config.ts';
+import { loadPipeline, resolveAnalysis, stageSettings } from '../stages/config.ts';
+import type { ResolvedAnalysis } from '../stages/config.ts';
+import { COMMAND_INFO, COMMANDS, isLlmStage, READ_STAGES, STAGE_INFO, STAGES } from '../stages/registry.ts';
+import type { StageName } from '../stages/registry.ts';
 import { requestHash } from '../stages/llm/store.ts';
 import { selectionSettings } from './task-list/selection.ts';
 
@@ -44,23 +46,6 @@ interface NormalizedOptions {
 export function normalizeOptions(options: PluginOptions | undefined): NormalizedOptions {
   return { outDir: (options?.outDir ?? 'out').replace(/\/+$/, '') };
 }
-
-/** The stage each stage reads from (the chain's edges). */
-export const DEPENDS_ON: Record<StageName, StageName | null> = {
-  'task-list': null,
-  summarize: 'task-list',
-  categorize: 'summarize',
-  cluster: 'categorize',
-  report: 'cluster',
-};
-
-const DESCRIPTIONS: Record<StageName, string> = {
-  'task-list': 'Select the successful elicitation runs (one reference-format task list per agent). Cached: the key holds a fingerprint of every file and folder selection reads.',
-  summarize: 'Summarize each run: how the perturbation changed the instruction and why it led to harm. One file per run.',
-  categorize: 'Group the summaries into benign-input vulnerability categories with trigger phrases.',
-  cluster: 'Merge the categories into higher-level clusters.',
-  report: 'Write the Markdown report with statistics, ranked clusters and coverage.',
-};
 
 /** What a stage's executor consists of: workspace-relative files, and the packages its code imports. */
 export interface StageCode {
@@ -122,12 +107,12 @@ export function buildTargets(
   const targets: Record<string, TargetConfiguration> = {};
   for (const stage of STAGES) {
     const settingsHash = requestHash(stageSettings(a, stage)).slice(0, 32);
-    const upstream = DEPENDS_ON[stage];
+    const { dependsOn: upstream, description } = STAGE_INFO[stage];
     const target: TargetConfiguration = {
       executor: `./executors:${stage}`,
       options: { analysis: a.name, outDir: opts.outDir },
       outputs: [`{workspaceRoot}/${outputDir(opts, a.name, stage)}`],
-      metadata: { description: DESCRIPTIONS[stage], technologies: ['meta-analysis'] },
+      metadata: { description, technologies: ['meta-analysis'] },
     };
     if (upstream) target.dependsOn = [upstream];
     const code = codeOf(stage);
@@ -145,37 +130,37 @@ export function buildTargets(
     targets[stage] = target;
   }
   // Commands around the chain: never cached, they write no build output.
-  targets['plan'] = {
-    executor: './executors:plan',
-    options: { analysis: a.name, outDir: opts.outDir },
-    cache: false,
-    metadata: { description: PLAN_DESCRIPTION, technologies: ['meta-analysis'] },
-  };
-  targets['lock-taxonomy'] = {
-    executor: './executors:lock-taxonomy',
-    options: { analysis: a.name, outDir: opts.outDir },
-    dependsOn: ['categorize'],
-    cache: false,
-    metadata: { description: LOCK_DESCRIPTION, technologies: ['meta-analysis'] },
-  };
+  for (const command of COMMANDS) {
+    const { dependsOn, description } = COMMAND_INFO[command];
+    targets[command] = {
+      executor: `./executors:${command}`,
+      options: { analysis: a.name, outDir: opts.outDir },
+      ...(dependsOn ? { dependsOn: [dependsOn] } : {}),
+      cache: false,
+      metadata: { description, technologies: ['meta-analysis'] },
+    };
+  }
   return targets;
 }
 
-const PLAN_DESCRIPTION = 'What the whole chain would pay for: answers already stored, calls to buy, estimated tokens and dollars. Never cached; calls no provider; runs no stage.';
-const LOCK_DESCRIPTION = `Record the current categorization as the committed taxonomy lock (${lockPath('<name>')}) that later categorizations build on.`;
-
 /**
- * What the targets below read of upstream outputs, as Nx hashes it: one small
- * index file per stage, never the thousands of per-run files. Each index
- * changes whenever a file it stands for does:
- *   task-list/runs.json             the ledger: per run, the digest of the data files later stages read
- *   summarize/index.json            per run, the sha256 of its summary file
- *   categorize/categorization.json  all of what cluster and report read of categorize
- *   cluster/clusters.json           all of what report reads of cluster
- * Other files of an output (task_list_<agent>.json, answers.jsonl, the
- * summaries) are read by no later target, or only through an index entry.
+ * What the targets read of upstream outputs, as Nx hashes it: one small
+ * index file per stage that a later stage reads (`indexFile` in
+ * stages/registry.ts), never the thousands of per-run files. Each index
+ * changes whenever a file it stands for does. Other files of an output
+ * (task_list_<agent>.json, answers.jsonl, the summaries) are read by no
+ * later target, or only through an index entry.
+ * The value: '**\/{runs,index,categorization,clusters}.json'.
  */
-export const UPSTREAM_INDEX_FILES = '**/{runs,index,categorization,clusters}.json';
+export const UPSTREAM_INDEX_FILES = braceGlob(READ_STAGES.map((s) => STAGE_INFO[s].indexFile));
+
+/** A glob for these file names in any folder: `**\/{a,b}.json` when they share an extension. */
+export function braceGlob(names: readonly string[]): string {
+  if (names.length === 1) return `**/${names[0]}`;
+  const ext = /\.[^./]+$/.exec(names[0] ?? '')?.[0];
+  if (ext && names.every((n) => n.endsWith(ext))) return `**/{${names.map((n) => n.slice(0, -ext.length)).join(',')}}${ext}`;
+  return `**/{${names.join(',')}}`;
+}
 
 /**
  * The task-list target's data fingerprint (executors/task-list/fingerprint.ts):
@@ -191,7 +176,7 @@ const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Files pipeline.yaml names that a stage reads: the filter files, its prompts, the resume file, the taxonomy lock. */
 export function namedFiles(a: ResolvedAnalysis, stage: StageName): string[] {
-  const files = [...stagePromptFiles(a, stage)];
+  const files = [...STAGE_INFO[stage].promptFiles(a)];
   if (stage === 'task-list') {
     for (const f of [a.data.baseline_harm_filter, a.data.human_annotation_filter]) if (f) files.push(f);
   }
@@ -210,7 +195,7 @@ export function namedFiles(a: ResolvedAnalysis, stage: StageName): string[] {
  * sanitized endpoint identity, so another server is another key.
  */
 function endpointInputs(a: ResolvedAnalysis, stage: StageName): { runtime: string }[] {
-  if (stage !== 'summarize' && stage !== 'categorize' && stage !== 'cluster') return [];
+  if (!isLlmStage(stage)) return [];
   const provider = a[stage].provider;
   if (ENDPOINT_ENV_VARS[provider].length === 0) return [];
   return [{ runtime: `node executors/endpoint-input.ts ${provider}` }];

@@ -8,11 +8,12 @@ import { z } from 'zod';
 import { endpointUrl } from './llm/endpoint-url.ts';
 import { BATCH_PROVIDERS, PROVIDER_NAMES } from './llm/types.ts';
 import type { LlmSettings, ProviderName } from './llm/types.ts';
+import { STAGE_INFO } from './registry.ts';
+import type { LlmStageName, StageName } from './registry.ts';
 
-export const STAGES = ['task-list', 'summarize', 'categorize', 'cluster', 'report'] as const;
-export type StageName = (typeof STAGES)[number];
-export const LLM_STAGES = ['summarize', 'categorize', 'cluster'] as const;
-export type LlmStageName = (typeof LLM_STAGES)[number];
+// The stages are declared in registry.ts; re-exported for the modules that read them here.
+export { LLM_STAGES, STAGES } from './registry.ts';
+export type { LlmStageName, StageName } from './registry.ts';
 
 const nonEmpty = z.string().min(1);
 
@@ -389,19 +390,9 @@ export function stageSettings(a: ResolvedAnalysis, stage: StageName): Record<str
   }
 }
 
-/** Prompt files a stage reads (workspace-relative as configured). */
+/** Prompt files a stage reads (workspace-relative as configured): the registry's. */
 export function stagePromptFiles(a: ResolvedAnalysis, stage: StageName): string[] {
-  switch (stage) {
-    case 'summarize':
-      return [a.summarize.prompt];
-    case 'categorize':
-      // The assign prompt only when the strategy uses it: a sequential workspace need not have it.
-      return [a.categorize.prompts.create, a.categorize.prompts.update, ...(a.categorize.strategy === 'induce_assign' ? [a.categorize.prompts.assign] : [])];
-    case 'cluster':
-      return [a.cluster.prompt];
-    default:
-      return [];
-  }
+  return STAGE_INFO[stage].promptFiles(a);
 }
 
 /** The JSON Schema of pipeline.yaml (generated from the zod schema), as file text. */

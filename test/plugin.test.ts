@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createNodes, stageCodeOf } from '../executors/plugin.ts';
-import { STAGES } from '../stages/config.ts';
+import { COMMAND_INFO, COMMANDS, STAGE_INFO, STAGES } from '../stages/registry.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 
@@ -61,6 +61,9 @@ describe('createNodes', () => {
     expect(Object.keys(projects).sort()).toEqual(['analyses/alpha', 'analyses/beta']);
     const t = projects['analyses/alpha']!.targets!;
     expect(Object.keys(t)).toEqual(['task-list', 'summarize', 'categorize', 'cluster', 'report', 'plan', 'lock-taxonomy']);
+    // Each target says what the registry says (stages/registry.ts; executors.json is checked against it in test/registry.test.ts).
+    for (const s of STAGES) expect(t[s]!.metadata?.['description'], s).toBe(STAGE_INFO[s].description);
+    for (const c of COMMANDS) expect(t[c]!.metadata?.['description'], c).toBe(COMMAND_INFO[c].description);
     // The commands around the chain are never cached: plan runs no stage, lock-taxonomy writes a committed file.
     expect(t['plan']).toMatchObject({ cache: false });
     expect(t['plan']!.dependsOn).toBeUndefined();

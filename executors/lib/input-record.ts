@@ -11,23 +11,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEPENDS_ON, namedFiles, stageCodeOf } from '../plugin.ts';
-import { stageSettings, STAGES } from '../../stages/config.ts';
-import type { ResolvedAnalysis, StageName } from '../../stages/config.ts';
+import { namedFiles, stageCodeOf } from '../plugin.ts';
+import { stageSettings } from '../../stages/config.ts';
+import type { ResolvedAnalysis } from '../../stages/config.ts';
+import { isLlmStage, STAGE_INFO, upstreamStages } from '../../stages/registry.ts';
+import type { StageName } from '../../stages/registry.ts';
 import { ENDPOINT_ENV_VARS, endpointIdentity } from '../../stages/llm/endpoint.ts';
 import { createEnvLookup } from '../../stages/llm/env.ts';
 import { requestHash, sha256 } from '../../stages/llm/store.ts';
 
 export const INPUT_RECORD_FILE = 'inputs.json';
-
-/** The index file of each stage that later targets hash (UPSTREAM_INDEX_FILES). */
-export const INDEX_FILE: Record<StageName, string> = {
-  'task-list': 'runs.json',
-  summarize: 'index.json',
-  categorize: 'categorization.json',
-  cluster: 'clusters.json',
-  report: 'report.md',
-};
 
 export interface InputRecord {
   /** Hash of the stage's settings slice of pipeline.yaml (the target's settings input). */
@@ -55,13 +48,6 @@ function fileDigest(path: string): string {
   }
 }
 
-/** Every stage upstream of `stage`, nearest last. */
-export function upstreamStages(stage: StageName): StageName[] {
-  const out: StageName[] = [];
-  for (let s = DEPENDS_ON[stage]; s; s = DEPENDS_ON[s]) out.unshift(s);
-  return out;
-}
-
 function installedVersion(workspaceRoot: string, pkg: string): string {
   try {
     return (JSON.parse(readFileSync(join(workspaceRoot, 'node_modules', pkg, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
@@ -80,10 +66,12 @@ export function inputRecord(workspaceRoot: string, a: ResolvedAnalysis, stage: S
   for (const f of namedFiles(a, stage)) files[isAbsolute(f) ? `(outside the workspace) ${basename(f)}` : f] = fileDigest(isAbsolute(f) ? f : join(workspaceRoot, f));
   const upstream: Record<string, string> = {};
   for (const u of upstreamStages(stage)) {
-    upstream[`${u}/${INDEX_FILE[u]}`] = fileDigest(join(resolve(workspaceRoot, outDir), a.name, u, INDEX_FILE[u]));
+    // The index file later targets hash of the upstream output (UPSTREAM_INDEX_FILES in the plugin).
+    const index = STAGE_INFO[u].indexFile;
+    upstream[`${u}/${index}`] = fileDigest(join(resolve(workspaceRoot, outDir), a.name, u, index));
   }
   let endpoint: string | null = null;
-  if (stage === 'summarize' || stage === 'categorize' || stage === 'cluster') {
+  if (isLlmStage(stage)) {
     const s = a[stage];
     if (ENDPOINT_ENV_VARS[s.provider].length > 0) endpoint = JSON.stringify(endpointIdentity(s, createEnvLookup({ workspaceRoot })));
   }
@@ -151,4 +139,4 @@ export function describeInputChange(before: InputRecord, now: InputRecord): stri
   return why;
 }
 
-export const isStage = (name: string): name is StageName => (STAGES as readonly string[]).includes(name);
+export { isStage } from '../../stages/registry.ts';

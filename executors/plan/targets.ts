@@ -10,8 +10,8 @@
 // restores instead of running, and the store answers every call: the plan's
 // calls to pay stay right, only "runs" was pessimistic.
 import { dirname, join } from 'node:path';
-import { STAGES } from '../../stages/config.ts';
-import type { StageName } from '../../stages/config.ts';
+import { STAGE_INFO, STAGES } from '../../stages/registry.ts';
+import type { StageName } from '../../stages/registry.ts';
 import type { Ledger, LedgerRun } from '../../stages/ledger.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
 import { describeInputChange, inputRecord, readInputRecord } from '../lib/input-record.ts';
@@ -60,6 +60,8 @@ export function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Targ
   // Whether the output of the previous stage will change: 'yes', 'maybe' (it runs, its bytes may come out equal) or 'no'.
   let upstream: 'yes' | 'maybe' | 'no' = 'no';
   for (const stage of STAGES) {
+    // The stage it reads from, whose verdict `upstream` holds (the chain is a line).
+    const previous = STAGE_INFO[stage].dependsOn;
     const record = readInputRecord(ctx.outputOf(stage));
     const why: string[] = [];
     if (!record) why.push('no output here yet, or one without a record of its inputs (Nx restores it instead if its cache holds these inputs)');
@@ -68,11 +70,11 @@ export function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Targ
       if (change === null && record) why.push('no readable task-list/runs.json to compare the selection with');
       else if (selectionMoved) why.push(`the selection changed: ${describeSelection(change)} (${runs.length} selected now)`);
     } else if (upstream === 'yes') {
-      why.push(`the output of ${STAGES[STAGES.indexOf(stage) - 1]} changes`);
+      why.push(`the output of ${previous} changes`);
     }
     const runsNow = why.length > 0;
     const verdict: Verdict = runsNow ? 'runs' : upstream === 'maybe' ? 'runs if upstream output changes' : 'cached';
-    if (verdict === 'runs if upstream output changes') why.push(`${STAGES[STAGES.indexOf(stage) - 1]} runs; Nx serves this target from its cache if that output comes out byte-identical`);
+    if (verdict === 'runs if upstream output changes') why.push(`${previous} runs; Nx serves this target from its cache if that output comes out byte-identical`);
     plans.push({ target: stage, verdict, why });
     // A changed selection reaches every output (each lists or counts the runs); otherwise a stage that runs may or may not change its output.
     upstream = selectionMoved ? 'yes' : verdict === 'cached' ? 'no' : 'maybe';
