@@ -2,9 +2,11 @@
 // algorithm, no network) or a language model through the LLM client. Both go
 // through the response store, keyed by the hash of the canonical request, so
 // a re-run reuses every answer whose inputs did not change.
-import type { LlmResult, LlmSettings, Usage } from './llm/types.ts';
+import type { Answer } from './llm/answer.ts';
+import type { LlmSettings } from './llm/types.ts';
 import { requestHash, sha256 } from './llm/store.ts';
 import type { ResponseStore } from './llm/store.ts';
+import { ZERO_USAGE } from './llm/usage.ts';
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -25,27 +27,6 @@ function offlineCodeDigest(): string {
 
 export const OFFLINE_NOTICE =
   'Produced by the offline analyzer: a deterministic lexical algorithm (word diff, TF-IDF and mechanism cues, agglomerative clustering), not a language model.';
-
-export interface Answer<T> {
-  value: T;
-  usage: Usage;
-  costUsd: number | null;
-  cached: boolean;
-  requestHash: string;
-}
-
-/** An LLM client's result as a stage's answer: the validated value for structured requests, else the text. */
-export function answerOf<T>(res: LlmResult<T>, structured: boolean): Answer<T> {
-  return {
-    value: (structured ? res.value : res.text) as T,
-    usage: res.usage,
-    costUsd: res.costUsd,
-    cached: res.cached,
-    requestHash: res.requestHash,
-  };
-}
-
-export const ZERO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
 
 /** A human-readable label of who answers, for metadata and reports. */
 export function analyzerLabel(s: LlmSettings): string {
@@ -80,12 +61,4 @@ export function offlineAnswer<T>(
   const text = JSON.stringify(value);
   store?.put(hash, { request: stored, text, usage: ZERO_USAGE, cost_usd: 0 });
   return { value, usage: ZERO_USAGE, costUsd: 0, cached: false, requestHash: hash, text };
-}
-
-export function addUsage(a: Usage, b: Usage): Usage {
-  return {
-    input_tokens: a.input_tokens + b.input_tokens,
-    output_tokens: a.output_tokens + b.output_tokens,
-    total_tokens: a.total_tokens + b.total_tokens,
-  };
 }

@@ -26,27 +26,33 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ZodType } from 'zod';
-import type { Answer } from './analyzer.ts';
 import {
-  account,
-  askWithRepairs,
   categorizeIteratively,
+  editableTaxonomy,
   GENERIC_STRATEGY_LABELS,
   isGenericLabel,
-  newAccounting,
-  normalizeName,
+  positiveInt,
   renderCategoriesBlock,
   renderRunsBlock,
+  repairMessage,
   repairsSuffix,
-  restrictedString,
+  uniqueItemIds,
+  withoutRuns,
 } from './categorize-llm.ts';
-import type { Accounting, BatchRecord, CategorizeOptions, CategorizeResult, Complete } from './categorize-llm.ts';
+import type { BatchRecord, CategorizeOptions, CategorizeResult } from './categorize-llm.ts';
 import type { CategorizeItem, Category, CategoryExample } from './formats.ts';
 import type { LedgerRun } from './ledger.ts';
 import type { CategorizeStrategy } from './config.ts';
+import type { Answer, Complete } from './llm/answer.ts';
+import { askWithRepairs, failureOf, repairLimit, repairRecord } from './llm/repair.ts';
+import type { RepairOutcome } from './llm/repair.ts';
+import { restrictedString } from './llm/schema.ts';
 import type { LlmRequest } from './llm/types.ts';
+import { mergeAccounting, newAccounting } from './llm/usage.ts';
+import type { Accounting } from './llm/usage.ts';
+import { normalizeName } from './util/names.ts';
 import { batchCount } from './categorize-pass.ts';
-import { fillTemplate } from './summarize.ts';
+import { fillTemplate } from './util/template.ts';
 
 /** Misfit waves: update rounds per wave before the rest is assigned again, and the number of such waves. */
 export const MISFIT_WAVES = { roundsPerWave: 2, maxWaves: 3 } as const;
@@ -246,17 +252,6 @@ export function checkAssignAnswer(answer: AssignAnswer, batchIds: readonly strin
   return { problems, placements, misfits, unplaced };
 }
 
-/** The follow-up message that states each problem of an assign answer. */
-export function assignRepairMessage(problems: readonly string[], batchIds: readonly string[]): string {
-  return [
-    'Your answer has these problems:',
-    ...problems.map((p) => `- ${p}`),
-    '',
-    `The runs of this batch are: ${batchIds.map((id) => `"${id}"`).join(', ')}. Answer for each exactly once.`,
-    'Reply with the corrected, complete JSON answer for the whole batch, and nothing else.',
-  ].join('\n');
-}
-
 // ---------------------------------------------------------------------------
 // The request list of a parallel phase
 
@@ -337,7 +332,7 @@ export async function assignInParallel(
             const check = checkAssignAnswer(value, r.ids, taxonomy);
             return { problems: check.problems, score: check.placements.length + check.misfits.length, check };
           },
-          repairText: (problems) => assignRepairMessage(problems, r.ids),
+          repairText: (problems) => repairMessage(problems, r.ids, 'Answer for each exactly once.'),
         },
         opts.complete,
         opts.maxRepairs,
@@ -350,22 +345,17 @@ export async function assignInParallel(
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
 
-  const next = taxonomy.map((c) => ({ ...c, examples: [...c.examples] }));
-  const index = new Map<string, number>();
-  next.forEach((c, i) => {
-    const key = normalizeName(c.category_name);
-    if (!index.has(key)) index.set(key, i);
-  });
+  const { next, index } = editableTaxonomy(taxonomy);
   const misfits: AssignPhase['misfits'] = [];
   const records: BatchRecord[] = [];
   let placed = 0;
   let rounds = 0;
   requests.forEach((r, k) => {
-    const out = (settled[k] as PromiseFulfilledResult<Awaited<ReturnType<typeof askWithRepairs<AssignAnswer, AssignCheck>>>>).value;
+    const out = (settled[k] as PromiseFulfilledResult<RepairOutcome<AssignCheck>>).value;
     rounds = Math.max(rounds, 1 + out.repairs);
     const suffix = repairsSuffix(out.repairs);
     if (out.best === null) {
-      for (const id of r.ids) misfits.push({ item: byId.get(id) as CategorizeItem, proposal: null, reason: out.failure ?? 'no answer' });
+      for (const id of r.ids) misfits.push({ item: byId.get(id) as CategorizeItem, proposal: null, reason: failureOf(out) });
     } else {
       for (const p of out.best.placements) next[index.get(p.key) as number]!.examples.push(p.example);
       placed += out.best.placements.length;
@@ -376,24 +366,10 @@ export async function assignInParallel(
       index: opts.firstIndex + k,
       kind: 'assign',
       ids: r.ids,
-      requestHash: out.requestHash,
-      cached: out.cached,
-      repairs: out.repairs,
-      unresolved: out.best === null ? [out.failure ?? 'no answer'] : out.best.problems,
+      ...repairRecord(out),
     });
   });
   return { taxonomy: next, placed, misfits, records, rounds };
-}
-
-function mergeAccounting(into: Accounting, from: Accounting): void {
-  into.usage = {
-    input_tokens: into.usage.input_tokens + from.usage.input_tokens,
-    output_tokens: into.usage.output_tokens + from.usage.output_tokens,
-    total_tokens: into.usage.total_tokens + from.usage.total_tokens,
-  };
-  into.costUsd = into.costUsd === null || from.costUsd === null ? null : into.costUsd + from.costUsd;
-  into.paidCalls += from.paidCalls;
-  into.cachedCalls += from.cachedCalls;
 }
 
 /**
@@ -468,13 +444,9 @@ export function sequentialRounds(batches: readonly BatchRecord[]): number {
 export async function categorizeInduceAssign(items: readonly CategorizeItem[], opts: InduceAssignOptions): Promise<InduceAssignResult> {
   const sampleSize = positiveInt('induceSampleSize', opts.induceSampleSize);
   positiveInt('assignBatchSize', opts.assignBatchSize);
-  const maxRepairs = Math.max(0, Math.floor(opts.maxRepairs ?? 2));
+  const maxRepairs = repairLimit(opts.maxRepairs);
   const waves = opts.misfitWaves ?? MISFIT_WAVES;
-  const ids = new Set<string>();
-  for (const item of items) {
-    if (ids.has(item.id)) throw new Error(`categorize: two items share the id "${item.id}"; ids must be unambiguous`);
-    ids.add(item.id);
-  }
+  const ids = uniqueItemIds(items);
   const acc = newAccounting();
   const records: BatchRecord[] = [];
   const unassigned: { id: string; reason: string }[] = [];
@@ -513,11 +485,7 @@ export async function categorizeInduceAssign(items: readonly CategorizeItem[], o
   let taxonomy: Category[];
   let rest: CategorizeItem[];
   if (opts.start && opts.start.categories.length > 0) {
-    taxonomy = opts.start.categories.map((c) => ({
-      category_name: c.category_name,
-      definition: c.definition,
-      examples: c.examples.filter((e) => !ids.has(e.id)).map((e) => ({ id: e.id, trigger_phrase: e.trigger_phrase ?? null, justification: e.justification ?? null })),
-    }));
+    taxonomy = withoutRuns(opts.start.categories, ids);
     rest = [...items];
   } else {
     if (items.length <= sampleSize) {
@@ -597,9 +565,4 @@ export function planAssignCalls(
   const sequentialCalls = batchCount(sample, s.initialBatchSize, s.iterativeBatchSize);
   const parallelCalls = Math.ceil((n - sample) / s.assignBatchSize);
   return { sequentialCalls, parallelCalls, totalCalls: sequentialCalls + parallelCalls, sequentialRounds: sequentialCalls + 1 };
-}
-
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return v;
 }

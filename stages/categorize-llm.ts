@@ -13,16 +13,18 @@
 // still wrong afterwards is kept out of the taxonomy and reported per run.
 import { z } from 'zod';
 import type { ZodType } from 'zod';
-import { addUsage, ZERO_USAGE } from './analyzer.ts';
-import type { Answer } from './analyzer.ts';
 import type { CategorizeItem, Category, CategoryExample } from './formats.ts';
-import { extractJson } from './llm/client.ts';
-import { InvalidAnswerError } from './llm/errors.ts';
-import type { ChatMessage, LlmRequest, Usage } from './llm/types.ts';
-import { fillTemplate } from './summarize.ts';
+import type { Complete } from './llm/answer.ts';
+import { askWithRepairs, failureOf, problemsMessage, repairCount, repairLimit, repairRecord } from './llm/repair.ts';
+import type { RepairRecord } from './llm/repair.ts';
+import { restrictedString } from './llm/schema.ts';
+import { newAccounting } from './llm/usage.ts';
+import type { Accounting } from './llm/usage.ts';
+import { normalizeName } from './util/names.ts';
+import { fillTemplate } from './util/template.ts';
 
-/** The store-backed model call every LLM stage is given. */
-export type Complete = <T>(req: LlmRequest<T>) => Promise<Answer<T>>;
+export type { Complete } from './llm/answer.ts';
+export { restrictedString } from './llm/schema.ts';
 
 // ---------------------------------------------------------------------------
 // Names
@@ -34,11 +36,6 @@ export const GENERIC_STRATEGY_LABELS: readonly string[] = [
   'Goal Conflict',
   'Threats to Model Autonomy',
 ];
-
-/** Trimmed, single-spaced, lower-case: two names are the same category when these are equal. */
-export function normalizeName(name: string): string {
-  return name.normalize('NFKC').replace(/\s+/g, ' ').trim().toLowerCase();
-}
 
 const GENERIC_KEYS = new Set(GENERIC_STRATEGY_LABELS.map((l) => genericKey(l)));
 
@@ -53,21 +50,6 @@ export function isGenericLabel(name: string): boolean {
 
 // ---------------------------------------------------------------------------
 // Schemas
-
-/**
- * Limits under which a list of allowed values is sent as an enum. OpenAI's
- * strict mode caps the size of enums; beyond this the field is a plain string
- * and the integrity check alone enforces the list.
- */
-export const ENUM_LIMITS = { maxValues: 250, maxChars: 7500 } as const;
-
-/** A string restricted to `values` (an enum) when the list is non-empty and small enough. */
-export function restrictedString(values: readonly string[]): ZodType<string> {
-  const unique = [...new Set(values)];
-  const chars = unique.reduce((n, v) => n + v.length, 0);
-  if (unique.length === 0 || unique.length > ENUM_LIMITS.maxValues || chars > ENUM_LIMITS.maxChars) return z.string();
-  return z.enum(unique as [string, ...string[]]);
-}
 
 export interface ExampleAnswer {
   id: string;
@@ -161,52 +143,6 @@ export function renderCategoriesBlock(taxonomy: readonly Category[]): string {
     null,
     4,
   );
-}
-
-// ---------------------------------------------------------------------------
-// Answers that never became valid
-
-/** An error thrown by `complete` after the client gave up on a malformed answer. */
-export function invalidAnswerOf(err: unknown): { lastAnswer: string; message: string; requestHash: string } | null {
-  if (err instanceof InvalidAnswerError) return { lastAnswer: err.lastAnswer, message: err.message, requestHash: err.requestHash };
-  if (err instanceof Error && err.name === 'InvalidAnswerError' && typeof (err as { lastAnswer?: unknown }).lastAnswer === 'string') {
-    const e = err as unknown as { lastAnswer: string; requestHash?: unknown };
-    return { lastAnswer: e.lastAnswer, message: err.message, requestHash: typeof e.requestHash === 'string' ? e.requestHash : '' };
-  }
-  return null;
-}
-
-/** Reads what can be read of a rejected answer with a lenient schema (no enums), or null. */
-export function salvage<T>(text: string, lenient: ZodType<T>): T | null {
-  const json = extractJson(text);
-  if (!json.ok) return null;
-  const r = lenient.safeParse(json.value);
-  return r.success ? r.data : null;
-}
-
-// ---------------------------------------------------------------------------
-// Accounting
-
-/** Tokens and cost of every answer a result was built from (stored ones included). */
-export interface Accounting {
-  usage: Usage;
-  /** USD; null when some answer's model has no price. */
-  costUsd: number | null;
-  /** Answers bought in this run. */
-  paidCalls: number;
-  /** Answers read from the store. */
-  cachedCalls: number;
-}
-
-export function newAccounting(): Accounting {
-  return { usage: { ...ZERO_USAGE }, costUsd: 0, paidCalls: 0, cachedCalls: 0 };
-}
-
-export function account(acc: Accounting, a: Answer<unknown>): void {
-  acc.usage = addUsage(acc.usage, a.usage);
-  acc.costUsd = acc.costUsd === null || a.costUsd === null ? null : acc.costUsd + a.costUsd;
-  if (a.cached) acc.cachedCalls += 1;
-  else acc.paidCalls += 1;
 }
 
 // ---------------------------------------------------------------------------
@@ -325,14 +261,20 @@ export function checkBatchAnswer(answer: UpdateAnswer, batchIds: readonly string
   return { problems, placements, created: [...created.values()].filter((c) => used.has(c.key)), unassigned };
 }
 
-/** The taxonomy after a checked answer: placements appended, new categories added at the end. */
-export function applyBatch(taxonomy: readonly Category[], check: BatchCheck): Category[] {
+/** A copy of the taxonomy to append to, and the position of each normalized name (the first category of that name). */
+export function editableTaxonomy(taxonomy: readonly Category[]): { next: Category[]; index: Map<string, number> } {
   const next = taxonomy.map((c) => ({ ...c, examples: [...c.examples] }));
   const index = new Map<string, number>();
   next.forEach((c, i) => {
     const key = normalizeName(c.category_name);
     if (!index.has(key)) index.set(key, i);
   });
+  return { next, index };
+}
+
+/** The taxonomy after a checked answer: placements appended, new categories added at the end. */
+export function applyBatch(taxonomy: readonly Category[], check: BatchCheck): Category[] {
+  const { next, index } = editableTaxonomy(taxonomy);
   for (const c of check.created) {
     if (index.has(c.key)) continue;
     index.set(c.key, next.length);
@@ -342,34 +284,23 @@ export function applyBatch(taxonomy: readonly Category[], check: BatchCheck): Ca
   return next;
 }
 
-/** The follow-up message that states each problem of an answer. */
-export function repairMessage(problems: readonly string[], batchIds: readonly string[]): string {
-  return [
-    'Your answer has these problems:',
-    ...problems.map((p) => `- ${p}`),
-    '',
-    `The runs of this batch are: ${batchIds.map((id) => `"${id}"`).join(', ')}. Each must appear exactly once.`,
+/** The follow-up message that states each problem of a batch answer; `rule` says how often each run must appear. */
+export function repairMessage(problems: readonly string[], batchIds: readonly string[], rule = 'Each must appear exactly once.'): string {
+  return problemsMessage(problems, [
+    `The runs of this batch are: ${batchIds.map((id) => `"${id}"`).join(', ')}. ${rule}`,
     'Reply with the corrected, complete JSON answer for the whole batch, and nothing else.',
-  ].join('\n');
+  ]);
 }
 
 // ---------------------------------------------------------------------------
 // Iterative categorization
 
-export interface BatchRecord {
+export interface BatchRecord extends RepairRecord {
   /** 0-based position of the batch. */
   index: number;
   /** create / update: the sequential flow; assign: one request of the parallel assignment (categorize-assign.ts). */
   kind: 'create' | 'update' | 'assign';
   ids: string[];
-  /** Hash of the batch's first request (its store key). */
-  requestHash: string;
-  /** True when the first request was answered by the store. */
-  cached: boolean;
-  /** Follow-up requests that stated problems. */
-  repairs: number;
-  /** Problems still present in the answer that was kept (empty when clean). */
-  unresolved: string[];
 }
 
 export interface CategorizeOptions {
@@ -407,27 +338,36 @@ export function planBatches<T>(items: readonly T[], first: number, rest: number)
   return out;
 }
 
-function positiveInt(name: string, v: number): number {
+export function positiveInt(name: string, v: number): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
   return v;
 }
 
-export async function categorizeIteratively(items: readonly CategorizeItem[], opts: CategorizeOptions): Promise<CategorizeResult> {
-  const initial = positiveInt('initialBatchSize', opts.initialBatchSize);
-  const iterative = positiveInt('iterativeBatchSize', opts.iterativeBatchSize);
-  const maxRepairs = Math.max(0, Math.floor(opts.maxRepairs ?? 2));
+/** The ids of the items; two items with one id are an error (ids must be unambiguous). */
+export function uniqueItemIds(items: readonly CategorizeItem[]): Set<string> {
   const ids = new Set<string>();
   for (const item of items) {
     if (ids.has(item.id)) throw new Error(`categorize: two items share the id "${item.id}"; ids must be unambiguous`);
     ids.add(item.id);
   }
+  return ids;
+}
 
-  // Runs being (re)categorized are taken out of a start taxonomy, so none is placed twice.
-  let taxonomy: Category[] = (opts.start?.categories ?? []).map((c) => ({
+/** A start taxonomy with the runs being (re)categorized taken out, so none is placed twice. */
+export function withoutRuns(categories: readonly Category[], ids: ReadonlySet<string>): Category[] {
+  return categories.map((c) => ({
     category_name: c.category_name,
     definition: c.definition,
     examples: c.examples.filter((e) => !ids.has(e.id)).map((e) => ({ id: e.id, trigger_phrase: e.trigger_phrase ?? null, justification: e.justification ?? null })),
   }));
+}
+
+export async function categorizeIteratively(items: readonly CategorizeItem[], opts: CategorizeOptions): Promise<CategorizeResult> {
+  const initial = positiveInt('initialBatchSize', opts.initialBatchSize);
+  const iterative = positiveInt('iterativeBatchSize', opts.iterativeBatchSize);
+  const maxRepairs = repairLimit(opts.maxRepairs);
+  const ids = uniqueItemIds(items);
+  let taxonomy: Category[] = withoutRuns(opts.start?.categories ?? [], ids);
   const resuming = taxonomy.length > 0;
   const batches = planBatches(items, resuming ? 0 : initial, iterative);
 
@@ -441,7 +381,7 @@ export async function categorizeIteratively(items: readonly CategorizeItem[], op
     const out = await runBatch(kind, batch, taxonomy, opts, maxRepairs, acc);
     taxonomy = out.taxonomy;
     unassigned.push(...out.unassigned);
-    const rec: BatchRecord = { index, kind, ids: batch.map((b) => b.id), requestHash: out.requestHash, cached: out.cached, repairs: out.repairs, unresolved: out.unresolved };
+    const rec: BatchRecord = { index, kind, ids: batch.map((b) => b.id), ...out.record };
     records.push(rec);
     opts.onBatch?.(rec, taxonomy);
   }
@@ -456,7 +396,7 @@ async function runBatch(
   opts: CategorizeOptions,
   maxRepairs: number,
   acc: Accounting,
-): Promise<{ taxonomy: Category[]; unassigned: { id: string; reason: string }[]; requestHash: string; cached: boolean; repairs: number; unresolved: string[] }> {
+): Promise<{ taxonomy: Category[]; unassigned: { id: string; reason: string }[]; record: RepairRecord }> {
   const ids = batch.map((b) => b.id);
   const runs = renderRunsBlock(batch);
   const prompt =
@@ -487,106 +427,17 @@ async function runBatch(
     acc,
   );
 
-  if (out.best === null) {
-    const failure = out.failure ?? 'no answer';
-    return { taxonomy, unassigned: ids.map((id) => ({ id, reason: failure })), requestHash: out.requestHash, cached: out.cached, repairs: out.repairs, unresolved: [failure] };
-  }
+  const record = repairRecord(out);
+  if (out.best === null) return { taxonomy, unassigned: ids.map((id) => ({ id, reason: failureOf(out) })), record };
   const afterRepairs = repairsSuffix(out.repairs);
   return {
     taxonomy: applyBatch(taxonomy, out.best),
     unassigned: out.best.unassigned.map((u) => ({ id: u.id, reason: `${u.reason}${afterRepairs}` })),
-    requestHash: out.requestHash,
-    cached: out.cached,
-    repairs: out.repairs,
-    unresolved: out.best.problems,
+    record,
   };
 }
 
 /** " (still after N repair requests)", or '' without repairs: appended to the reason a run is left out. */
 export function repairsSuffix(repairs: number): string {
-  return repairs > 0 ? ` (still after ${repairs} ${repairs === 1 ? 'repair request' : 'repair requests'})` : '';
-}
-
-// ---------------------------------------------------------------------------
-// Ask, check, state the problems, ask again: the one repair loop of step 3
-
-/** One batch request and how its answer is checked. */
-export interface RepairSpec<A, C> {
-  /** Step name of the first request; follow-ups are `<step>-repair`. */
-  step: string;
-  messages: ChatMessage[];
-  schema: { name: string; zod: ZodType<A> };
-  /** The same shape without enums: what is read of an answer the client gave up on. */
-  lenient: ZodType<A>;
-  /** The problems of an answer (empty: clean) and its score (the best-scoring answer is kept). */
-  check: (value: A) => { problems: string[]; score: number; check: C };
-  /** The follow-up message that states the problems. */
-  repairText: (problems: readonly string[]) => string;
-}
-
-export interface RepairOutcome<C> {
-  /** The check of the best answer, or null when no answer could be read. */
-  best: C | null;
-  /** Why no answer could be read (best is null). */
-  failure: string | null;
-  /** Hash of the first request (its store key). */
-  requestHash: string;
-  /** True when the first request was answered by the store. */
-  cached: boolean;
-  /** Follow-up requests that stated problems. */
-  repairs: number;
-}
-
-/**
- * Sends `spec`'s request (or takes its answer from `first`, when the caller
- * sent it already, e.g. among many in parallel), checks the answer, and
- * states the problems back in a follow-up request, at most `maxRepairs`
- * times. The best answer (most placements; the later on a tie) is kept.
- * An answer the client gave up on is read leniently; any other error of
- * `complete` is thrown.
- */
-export async function askWithRepairs<A, C>(
-  spec: RepairSpec<A, C>,
-  complete: Complete,
-  maxRepairs: number,
-  acc: Accounting,
-  first?: Promise<Answer<A>>,
-): Promise<RepairOutcome<C>> {
-  let messages: ChatMessage[] = spec.messages;
-  let requestHash = '';
-  let cached = false;
-  let repairs = 0;
-  let best: { check: C; score: number } | null = null;
-  let failure: string | null = null;
-
-  for (let round = 0; ; round++) {
-    const req: LlmRequest<A> = { step: round === 0 ? spec.step : `${spec.step}-repair`, messages, schema: spec.schema };
-    let value: A | null = null;
-    try {
-      const answer = round === 0 && first ? await first : await complete(req);
-      account(acc, answer);
-      if (round === 0) {
-        requestHash = answer.requestHash;
-        cached = answer.cached;
-      }
-      value = answer.value;
-    } catch (err) {
-      const invalid = invalidAnswerOf(err);
-      if (!invalid) throw err;
-      if (round === 0) requestHash = invalid.requestHash;
-      const lenient = salvage<A>(invalid.lastAnswer, spec.lenient);
-      if (lenient === null) {
-        failure = `no valid answer: ${invalid.message}`;
-        break;
-      }
-      value = lenient;
-    }
-    const checked = spec.check(value);
-    if (best === null || checked.score >= best.score) best = { check: checked.check, score: checked.score };
-    if (checked.problems.length === 0 || round >= maxRepairs) break;
-    repairs += 1;
-    // The conversation grows, so each follow-up is a new request (an identical one would replay the same stored answer).
-    messages = [...messages, { role: 'assistant', content: JSON.stringify(value) }, { role: 'user', content: spec.repairText(checked.problems) }];
-  }
-  return { best: best?.check ?? null, failure, requestHash, cached, repairs };
+  return repairs > 0 ? ` (still after ${repairCount(repairs)})` : '';
 }

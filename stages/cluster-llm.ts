@@ -13,11 +13,15 @@
 // in `unclustered` with the reason, so nothing is lost.
 import { z } from 'zod';
 import type { ZodType } from 'zod';
-import { account, invalidAnswerOf, newAccounting, normalizeName, restrictedString, salvage } from './categorize-llm.ts';
-import type { Accounting, Complete } from './categorize-llm.ts';
 import type { Category, Cluster, ClusterMember } from './formats.ts';
-import type { ChatMessage, LlmRequest } from './llm/types.ts';
-import { fillTemplate } from './summarize.ts';
+import type { Complete } from './llm/answer.ts';
+import { askWithRepairs, problemsMessage, repairCount, repairLimit, repairRecord } from './llm/repair.ts';
+import type { RepairRecord } from './llm/repair.ts';
+import { restrictedString } from './llm/schema.ts';
+import { newAccounting } from './llm/usage.ts';
+import type { Accounting } from './llm/usage.ts';
+import { normalizeName } from './util/names.ts';
+import { fillTemplate } from './util/template.ts';
 
 export interface ClusterAnswer {
   clusters: {
@@ -89,16 +93,11 @@ interface Unit {
   categories: string[];
 }
 
-export interface ClusterCall {
+export interface ClusterCall extends RepairRecord {
   round: number;
   /** 0-based chunk within the round. */
   chunk: number;
   names: string[];
-  requestHash: string;
-  cached: boolean;
-  repairs: number;
-  /** Problems still present in the answer that was kept. */
-  unresolved: string[];
 }
 
 export interface ClusterOptions {
@@ -199,13 +198,10 @@ export function checkClusterAnswer(answer: ClusterAnswer, names: readonly string
 
 /** The follow-up message that states each problem of a cluster answer. */
 export function clusterRepairMessage(problems: readonly string[], names: readonly string[]): string {
-  return [
-    'Your answer has these problems:',
-    ...problems.map((p) => `- ${p}`),
-    '',
+  return problemsMessage(problems, [
     `The categories to place are: ${names.map((n) => `"${n}"`).join(', ')}. Each must appear in exactly one cluster.`,
     'Reply with the corrected, complete JSON answer, and nothing else.',
-  ].join('\n');
+  ]);
 }
 
 function categoryUnit(c: Category, maxExamples: number): Unit {
@@ -294,7 +290,7 @@ export function estimateClusterCalls(categories: readonly Category[], template: 
 }
 
 export async function clusterCategories(categories: readonly Category[], opts: ClusterOptions): Promise<ClusterResult> {
-  const maxRepairs = Math.max(0, Math.floor(opts.maxRepairs ?? 2));
+  const maxRepairs = repairLimit(opts.maxRepairs);
   const maxExamples = opts.maxExamples ?? 5;
   if (!(opts.maxPromptChars > 0)) throw new Error(`cluster: maxPromptChars must be positive, got ${opts.maxPromptChars}`);
   const acc = newAccounting();
@@ -317,58 +313,31 @@ export async function clusterCategories(categories: readonly Category[], opts: C
   const clusterGroup = async (group: Unit[], chunk: number): Promise<Unit[]> => {
     if (group.length === 1) return [clusterUnit(group[0]!.alone, group[0]!.alone.cluster_name, group[0]!.compared, group[0]!.categories, maxExamples)];
     const names = group.map((u) => u.name);
-    const base: ChatMessage[] = [{ role: 'user', content: promptOf(opts.template, group) }];
-    const schema = { name: 'cluster_categories', zod: clusterAnswerSchema(names) };
-    let messages: ChatMessage[] = base;
-    let firstHash = '';
-    let firstCached = false;
-    let repairs = 0;
-    let best: { check: ClusterCheck; score: number } | null = null;
-    let failure: string | null = null;
-    for (let r = 0; ; r++) {
-      const req: LlmRequest<ClusterAnswer> = { step: r === 0 ? 'cluster' : 'cluster-repair', messages, schema };
-      let value: ClusterAnswer | null;
-      try {
-        const answer = await opts.complete(req);
-        account(acc, answer);
-        if (r === 0) {
-          firstHash = answer.requestHash;
-          firstCached = answer.cached;
-        }
-        value = answer.value;
-      } catch (err) {
-        const invalid = invalidAnswerOf(err);
-        if (!invalid) throw err;
-        if (r === 0) firstHash = invalid.requestHash;
-        value = salvage(invalid.lastAnswer, lenientSchema);
-        if (value === null) {
-          failure = `no valid answer: ${invalid.message}`;
-          break;
-        }
-      }
-      const check = checkClusterAnswer(value, names);
-      const score = names.length - check.missing.length;
-      if (best === null || score >= best.score) best = { check, score };
-      if (check.problems.length === 0 || r >= maxRepairs) break;
-      repairs += 1;
-      messages = [...messages, { role: 'assistant', content: JSON.stringify(value) }, { role: 'user', content: clusterRepairMessage(check.problems, names) }];
-    }
-    const call: ClusterCall = {
-      round,
-      chunk,
-      names,
-      requestHash: firstHash,
-      cached: firstCached,
-      repairs,
-      unresolved: best ? best.check.problems : [failure ?? 'no answer'],
-    };
+    const out = await askWithRepairs<ClusterAnswer, ClusterCheck>(
+      {
+        step: 'cluster',
+        messages: [{ role: 'user', content: promptOf(opts.template, group) }],
+        schema: { name: 'cluster_categories', zod: clusterAnswerSchema(names) },
+        lenient: lenientSchema,
+        check: (value) => {
+          const check = checkClusterAnswer(value, names);
+          return { problems: check.problems, score: names.length - check.missing.length, check };
+        },
+        repairText: (problems) => clusterRepairMessage(problems, names),
+      },
+      opts.complete,
+      maxRepairs,
+      acc,
+    );
+    const call: ClusterCall = { round, chunk, names, ...repairRecord(out) };
     calls.push(call);
     opts.onCall?.(call);
 
-    const afterRepairs = repairs > 0 ? ` after ${repairs} ${repairs === 1 ? 'repair request' : 'repair requests'}` : '';
+    const { best, failure, repairs } = out;
+    const afterRepairs = repairs > 0 ? ` after ${repairCount(repairs)}` : '';
     const missingReason = failure ?? `the model did not place it in any cluster${afterRepairs}`;
     const next: { cluster: Cluster; compared: boolean; categories: string[] }[] = [];
-    for (const c of best?.check.clusters ?? []) {
+    for (const c of best?.clusters ?? []) {
       const members = c.units.map((p) => group[p.unit]!);
       if (members.length === 1 && round > 1) {
         // A group that found no partner keeps its own description.
@@ -386,7 +355,7 @@ export async function clusterCategories(categories: readonly Category[], opts: C
         categories: members.flatMap((m) => m.categories),
       });
     }
-    const missing = best ? best.check.missing : group.map((_, i) => i);
+    const missing = best ? best.missing : group.map((_, i) => i);
     for (const i of missing) {
       const u = group[i]!;
       // A category the model never placed is flagged; an earlier-round cluster stays as it was.

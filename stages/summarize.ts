@@ -4,7 +4,8 @@ import type { ExecutionIteration, SummaryInput, TrajectoryEvaluation } from './f
 import { join } from 'node:path';
 import type { LedgerRun } from './ledger.ts';
 import { readJsonFileSync } from './util/fs.ts';
-import { pyJsonParsePlain } from './util/pyjson.ts';
+import { isJsonObject, pyJsonParsePlain } from './util/pyjson.ts';
+import { fillTemplate } from './util/template.ts';
 
 export class RunInputError extends Error {
   override name = 'RunInputError';
@@ -18,13 +19,9 @@ export class RunInputError extends Error {
   }
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
 /** Whether an iteration of execution_history is a successful one (its evaluation recommends COLLECT). */
 export function isCollect(iteration: unknown): boolean {
-  return isObject(iteration) && isObject(iteration['trajectory_evaluation']) && iteration['trajectory_evaluation']['recommendation'] === 'COLLECT';
+  return isJsonObject(iteration) && isJsonObject(iteration['trajectory_evaluation']) && iteration['trajectory_evaluation']['recommendation'] === 'COLLECT';
 }
 
 /**
@@ -39,25 +36,25 @@ export function extractSummaryInput(
 ): SummaryInput {
   const rsFile = run.refinement_summary_path;
   const pqFile = run.perturbed_query_path;
-  if (!isObject(perturbedQuery)) throw new RunInputError(pqFile, '(top level)', 'a JSON object');
+  if (!isJsonObject(perturbedQuery)) throw new RunInputError(pqFile, '(top level)', 'a JSON object');
   const original = perturbedQuery['original_instruction'];
   if (typeof original !== 'string') throw new RunInputError(pqFile, 'original_instruction', 'a string');
-  if (!isObject(refinementSummary)) throw new RunInputError(rsFile, '(top level)', 'a JSON object');
+  if (!isJsonObject(refinementSummary)) throw new RunInputError(rsFile, '(top level)', 'a JSON object');
   const history = refinementSummary['execution_history'];
   if (!Array.isArray(history)) throw new RunInputError(rsFile, 'execution_history', 'a list of iterations');
 
   const kept: ExecutionIteration[] = [];
   history.forEach((it, i) => {
-    if (!isObject(it)) throw new RunInputError(rsFile, `execution_history[${i}]`, 'an object');
+    if (!isJsonObject(it)) throw new RunInputError(rsFile, `execution_history[${i}]`, 'an object');
     const evaluation = it['trajectory_evaluation'];
-    if (isObject(evaluation) && 'error' in evaluation) return;
+    if (isJsonObject(evaluation) && 'error' in evaluation) return;
     const instruction = it['perturbed_instruction'];
     if (typeof instruction !== 'string') throw new RunInputError(rsFile, `execution_history[${i}].perturbed_instruction`, 'a string');
     kept.push({
       execution_iteration: typeof it['execution_iteration'] === 'number' ? it['execution_iteration'] : i,
       perturbed_instruction: instruction,
       ...(typeof it['elicitation_strategy'] === 'string' ? { elicitation_strategy: it['elicitation_strategy'] } : {}),
-      ...(isObject(evaluation) ? { trajectory_evaluation: evaluation as TrajectoryEvaluation } : {}),
+      ...(isJsonObject(evaluation) ? { trajectory_evaluation: evaluation as TrajectoryEvaluation } : {}),
     });
   });
   return {
@@ -103,14 +100,20 @@ export function renderSummaryPrompt(template: string, input: SummaryInput): stri
   });
 }
 
-/** Replaces `{NAME}` placeholders in one pass (values are never re-scanned). */
-export function fillTemplate(template: string, values: Record<string, string>): string {
-  return template.replace(/\{([A-Z][A-Z0-9_]*)\}/g, (whole, key: string) => (key in values ? (values[key] as string) : whole));
-}
-
 /** The 8-decimal cost string of the reference summary files. */
 export function costString(costUsd: number | null): string {
   return (costUsd ?? 0).toFixed(8);
+}
+
+/** One run in summarize/index.json: its summary file, or why there is none. */
+export interface SummaryIndexEntry {
+  run_id: string;
+  status: 'done' | 'failed';
+  file: string | null;
+  request_hash: string | null;
+  /** sha256 of the summary file's bytes: index.json changes whenever any summary does (the key of later targets hashes only this index). */
+  sha256: string | null;
+  reason: string | null;
 }
 
 export interface SummaryFile {

@@ -27,7 +27,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, normalize } from 'node:path';
-import { decodeEntryName, errorCode } from './util/fs.ts';
+import { dirEntry, errorCode, isNoPathError, kindOfStats, listedEntry } from './util/fs.ts';
 import type { DirEntry, EntryKind, TreeIo } from './util/fs.ts';
 
 /** What one crawl covers: the options of one `selectRuns` call, for several agents. */
@@ -110,15 +110,14 @@ function kindOfSync(path: string | Buffer, root?: string): EntryKind | null {
       const l = lstatSync(path, { throwIfNoEntry: false });
       if (l === undefined) return null;
       if (l.isSymbolicLink()) return linkKindSync(path, root);
-      return l.isDirectory() ? 'dir' : l.isFile() ? 'file' : 'other';
+      return kindOfStats(l);
     }
     // No exception for a missing path: most agent folders a crawl asks for do not exist.
     const s = statSync(path, { throwIfNoEntry: false });
     if (s === undefined) return null;
-    return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+    return kindOfStats(s);
   } catch (err) {
-    const code = errorCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+    if (isNoPathError(err)) return null;
     throw err;
   }
 }
@@ -166,7 +165,7 @@ function linkKindSync(path: string | Buffer, root: string): EntryKind | null {
   if (within(parent, target)) return 'link-loop';
   const s = statSync(path, { throwIfNoEntry: false });
   if (s === undefined) return null;
-  return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+  return kindOfStats(s);
 }
 
 function readDirSyncDecoded(path: string, root?: string): DirEntry[] {
@@ -180,18 +179,10 @@ function readDirSyncDecoded(path: string, root?: string): DirEntry[] {
     }));
   }
   const dirents = readdirSync(path, { withFileTypes: true, encoding: 'buffer' });
-  const out: DirEntry[] = [];
-  for (const d of dirents) {
-    const raw = d.name;
-    const { name, badName } = decodeEntryName(raw);
-    let kind: EntryKind | null;
-    if (d.isDirectory()) kind = 'dir';
-    else if (d.isFile()) kind = 'file';
-    else if (d.isSymbolicLink()) kind = kindOfSync(Buffer.concat([Buffer.from(`${path}/`), raw]), root);
-    else kind = 'other';
-    out.push(badName ? { name, kind, badName } : { name, kind });
-  }
-  return out;
+  return dirents.map((d) => {
+    const e = listedEntry(path, d);
+    return dirEntry(e.name, e.linkPath ? kindOfSync(e.linkPath, root) : e.kind, e.badName);
+  });
 }
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
@@ -240,12 +231,12 @@ export const nodeTreeIoSync: TreeIo & TreeIoSync = {
     } catch (err) {
       const code = errorCode(err);
       if (root !== undefined && code === 'ELOOP') return null; // the path is a symbolic link: ask stat
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return { kind: null };
+      if (isNoPathError(err)) return { kind: null };
       return null; // EACCES and the like: stat may still succeed, so ask it
     }
     try {
       const s = fstatSync(fd);
-      const kind: EntryKind = s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+      const kind: EntryKind = kindOfStats(s);
       if (kind !== 'file') return { kind };
       try {
         return { kind, bytes: readAll(fd, s.size, transient) };
@@ -495,34 +486,18 @@ export class CrawlMissError extends Error {
  * `fallback` and is reported to `onMiss` first (tests make it throw).
  */
 export function cachedIo(cache: IoCache, fallback: TreeIo, onMiss: (op: string, path: string) => void): TreeIo {
+  /** The cached answer (a failure is thrown again), else `miss()`; `value` is undefined where the cache does not hold it. */
+  const answer = async <A extends object, R>(a: A | Failure | undefined, value: (a: A) => R | undefined, op: keyof TreeIo, path: string, miss: () => Promise<R>): Promise<R> => {
+    if (a !== undefined && isFailure(a)) throw a.error;
+    const v = a === undefined ? undefined : value(a as A);
+    if (v !== undefined) return v;
+    onMiss(op, path);
+    return miss();
+  };
   return {
-    async stat(path) {
-      const a = cache.stats.get(path);
-      if (a === undefined) {
-        onMiss('stat', path);
-        return fallback.stat(path);
-      }
-      if (isFailure(a)) throw a.error;
-      return a.kind;
-    },
-    async readDir(path) {
-      const a = cache.dirs.get(path);
-      if (a === undefined) {
-        onMiss('readDir', path);
-        return fallback.readDir(path);
-      }
-      if (isFailure(a)) throw a.error;
-      return a.entries;
-    },
-    async readFile(path) {
-      const a = cache.files.get(path);
-      if (a === undefined || (!isFailure(a) && a.bytes === null)) {
-        onMiss('readFile', path);
-        return fallback.readFile(path);
-      }
-      if (isFailure(a)) throw a.error;
-      return a.bytes as Uint8Array;
-    },
+    stat: (path) => answer(cache.stats.get(path), (a) => a.kind, 'stat', path, () => fallback.stat(path)),
+    readDir: (path) => answer(cache.dirs.get(path), (a) => a.entries, 'readDir', path, () => fallback.readDir(path)),
+    readFile: (path) => answer(cache.files.get(path), (a) => a.bytes ?? undefined, 'readFile', path, () => fallback.readFile(path)),
   };
 }
 

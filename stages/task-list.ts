@@ -28,7 +28,8 @@ import { cachedIo, childPath, crawlDigest, CrawlMissError, DOMAIN_SUFFIXES_SKIPP
 import { crawlParallel } from './task-list-workers.ts';
 import type { CrawlSpec } from './task-list-crawl.ts';
 import type { TreeIo, DirEntry, ReadJsonResult } from './util/fs.ts';
-import { PyFloat, PyInt, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from './util/pyjson.ts';
+import { compareCodePoints } from './util/order.ts';
+import { isJsonObject, PyFloat, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from './util/pyjson.ts';
 import type { PyJsonValue } from './util/pyjson.ts';
 
 /** The reference script's defaults. */
@@ -137,22 +138,6 @@ export class TaskListOptionsError extends Error {
 // ---------------------------------------------------------------------------
 // Small helpers
 
-/** Compare strings by Unicode code points (Python's str order), not UTF-16 units. */
-export function compareCodePoints(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    // A surrogate (a code point above U+FFFF) sorts after every other BMP unit.
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    if (xs !== ys) return xs ? 1 : -1;
-    return x - y;
-  }
-  return a.length - b.length;
-}
-
 function setOwn<V>(obj: Record<string, V>, key: string, value: V): void {
   if (key === '__proto__') {
     Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
@@ -165,10 +150,6 @@ function mapToObject<V>(map: Map<string, V>): Record<string, V> {
   const out: Record<string, V> = {};
   for (const [k, v] of map) setOwn(out, k, v);
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, PyJsonValue> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PyFloat) && !(v instanceof PyInt);
 }
 
 function getOwn(obj: Record<string, PyJsonValue>, key: string): PyJsonValue | undefined {
@@ -340,11 +321,11 @@ export function filterFileError(resolved: string, label: string, which: 'baselin
   if (values.length === 0) return null;
   if (which === 'baseline_harm') {
     // {domain: {agent_<agent>: [task ids]}}
-    const usable = values.some(([, v]) => isObject(v) && Object.values(v).some((l) => Array.isArray(l)));
+    const usable = values.some(([, v]) => isJsonObject(v) && Object.values(v).some((l) => Array.isArray(l)));
     return usable ? null : `${label}: no entry has the shape {"<domain>": {"agent_<agent>": [task ids]}}`;
   }
   // {"task_id:perturbed_id:refinement_model:agent": {"final_decision": ...}}
-  const usable = values.some(([k, v]) => k.split(':').length === 4 && isObject(v));
+  const usable = values.some(([k, v]) => k.split(':').length === 4 && isJsonObject(v));
   return usable ? null : `${label}: no entry has the shape {"<task_id>:<perturbed_id>:<refinement_model>:<agent>": {"final_decision": ...}}`;
 }
 
@@ -356,7 +337,7 @@ async function loadBaselineFilter(io: TreeIo, arg: PathArg, domain: string, agen
     problems.push({ file: arg.typed, field: domain, message: `baseline harm filter has no entry for domain ${JSON.stringify(domain)}; nothing excluded` });
     return { ids: [] };
   }
-  if (!isObject(byAgent)) {
+  if (!isJsonObject(byAgent)) {
     problems.push({ file: arg.typed, field: domain, message: `baseline harm filter: expected an object of agents, found ${aType(byAgent)}; nothing excluded` });
     return { ids: [] };
   }
@@ -404,7 +385,7 @@ async function loadFalsePositives(io: TreeIo, arg: PathArg, agent: string, probl
     }
     const [taskId, pid, rm, execAgent] = parts as [string, string, string, string];
     if (execAgent !== agent) continue;
-    if (!isObject(entry)) {
+    if (!isJsonObject(entry)) {
       problems.push({ file: arg.typed, field: key, message: `human annotation entry: expected an object, found ${aType(entry)}; ignored` });
       continue;
     }
@@ -861,7 +842,7 @@ function splitSpec(spec: unknown, field: string): { ok: true; parts: [string, st
 
 function fromSpecs(lists: unknown, field: string, rmOf: (key: string) => string): { ok: true; runs: TaskListRun[] } | { ok: false; error: string } {
   const runs: TaskListRun[] = [];
-  if (!isObject(lists)) return { ok: false, error: `${field}: expected an object of lists, found ${aType(lists)}` };
+  if (!isJsonObject(lists)) return { ok: false, error: `${field}: expected an object of lists, found ${aType(lists)}` };
   for (const [key, specs] of Object.entries(lists)) {
     if (!Array.isArray(specs)) return { ok: false, error: `${field}.${key}: expected a list, found ${aType(specs)}` };
     for (let i = 0; i < specs.length; i++) {
@@ -893,12 +874,12 @@ function fromSpecs(lists: unknown, field: string, rmOf: (key: string) => string)
  * the offending field.
  */
 export function readTaskList(json: unknown, options: { refinementModel?: string | null } = {}): ReadTaskListResult {
-  if (!isObject(json)) return { ok: false, error: `task list: expected a JSON object, found ${aType(json)}` };
+  if (!isJsonObject(json)) return { ok: false, error: `task list: expected a JSON object, found ${aType(json)}` };
   const meta = getOwn(json, 'metadata');
   let agent: string | null = null;
   let perturbationModel: string | null = null;
   if (meta !== undefined && meta !== null) {
-    if (!isObject(meta)) return { ok: false, error: `metadata: expected an object, found ${aType(meta)}` };
+    if (!isJsonObject(meta)) return { ok: false, error: `metadata: expected an object, found ${aType(meta)}` };
     const a = getOwn(meta, 'agent');
     if (a !== undefined && a !== null && typeof a !== 'string') return { ok: false, error: `metadata.agent: expected a string, found ${aType(a)}` };
     agent = a ?? null;
@@ -913,14 +894,14 @@ export function readTaskList(json: unknown, options: { refinementModel?: string 
   const lists = getOwn(json, 'task_lists_by_refinement_model');
   if (details !== undefined) {
     const F = 'task_details_by_refinement_model';
-    if (!isObject(details)) return { ok: false, error: `${F}: expected an object of lists, found ${aType(details)}` };
+    if (!isJsonObject(details)) return { ok: false, error: `${F}: expected an object of lists, found ${aType(details)}` };
     const runs: TaskListRun[] = [];
     for (const [rm, entries] of Object.entries(details)) {
       if (!Array.isArray(entries)) return { ok: false, error: `${F}.${rm}: expected a list, found ${aType(entries)}` };
       for (let i = 0; i < entries.length; i++) {
         const at = `${F}.${rm}[${i}]`;
         const e = entries[i];
-        if (!isObject(e)) return { ok: false, error: `${at}: expected an object, found ${aType(e)}` };
+        if (!isJsonObject(e)) return { ok: false, error: `${at}: expected an object, found ${aType(e)}` };
         const strings: Record<string, string> = {};
         for (const key of ['domain', 'task_id', 'perturbed_id', 'task_spec', 'refinement_model'] as const) {
           const v = getOwn(e, key);

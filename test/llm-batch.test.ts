@@ -25,6 +25,7 @@ import type { LlmRequest, LlmSettings, ProviderName } from '../stages/llm/types.
 import { analyst } from './helpers/analyst-fake.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
 import type { FakeProviderServer, RecordedRequest } from './helpers/fake-provider-server.ts';
+import { fakeBaseUrl, testLlmSettings } from './helpers/llm-over-fake.ts';
 
 const Category = z.object({ name: z.string(), count: z.number().int().min(0) });
 const schema = { name: 'category', zod: Category };
@@ -70,22 +71,7 @@ function answerByRun(r: RecordedRequest) {
 }
 
 function settings(provider: ProviderName, extra: Partial<LlmSettings> = {}): LlmSettings {
-  return {
-    provider,
-    model: provider === 'anthropic' ? 'claude-haiku-4-5' : 'gpt-5-mini',
-    temperature: 1,
-    max_tokens: 1000,
-    concurrency: 4,
-    base_url: provider === 'anthropic' ? server.url : `${server.url}/v1`,
-    api_key_env: null,
-    timeout_s: 10,
-    max_retries: 0,
-    max_cost_usd: null,
-    batch: false,
-    batch_poll_seconds: 30,
-    batch_wait_minutes: 30,
-    ...extra,
-  };
+  return testLlmSettings(provider, provider === 'anthropic' ? 'claude-haiku-4-5' : 'gpt-5-mini', { concurrency: 4, base_url: fakeBaseUrl(server, provider), ...extra });
 }
 
 const request = (i: number): LlmRequest<z.infer<typeof Category>> => ({

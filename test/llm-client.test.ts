@@ -15,6 +15,7 @@ import type { ResponseStore } from '../stages/llm/store.ts';
 import type { LlmRequest, LlmSettings, ProviderName } from '../stages/llm/types.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
+import { fakeBaseUrl, testLlmSettings } from './helpers/llm-over-fake.ts';
 
 const Category = z.object({ name: z.string(), count: z.number().int().min(0) });
 const schema = { name: 'category', zod: Category };
@@ -43,22 +44,7 @@ afterAll(async () => {
 });
 
 function settings(extra: Partial<LlmSettings> = {}, provider: ProviderName = 'openai'): LlmSettings {
-  return {
-    provider,
-    model: provider === 'anthropic' ? 'claude-opus-4-6' : 'gpt-5-mini',
-    temperature: 1,
-    max_tokens: 1000,
-    concurrency: 4,
-    base_url: provider === 'anthropic' ? server.url : `${server.url}/v1`,
-    api_key_env: null,
-    timeout_s: 10,
-    max_retries: 2,
-    max_cost_usd: null,
-    batch: false,
-    batch_poll_seconds: 30,
-    batch_wait_minutes: 30,
-    ...extra,
-  };
+  return testLlmSettings(provider, provider === 'anthropic' ? 'claude-opus-4-6' : 'gpt-5-mini', { concurrency: 4, base_url: fakeBaseUrl(server, provider), max_retries: 2, ...extra });
 }
 
 function client(s: LlmSettings = settings(), extra: Partial<LlmClientOptions> = {}) {

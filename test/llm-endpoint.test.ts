@@ -15,6 +15,7 @@ import type { LlmRequest, LlmSettings, ProviderName } from '../stages/llm/types.
 import { PROVIDER_NAMES } from '../stages/llm/types.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
+import { testLlmSettings } from './helpers/llm-over-fake.ts';
 
 const SECRETS = {
   OPENAI_API_KEY: 'sk-secret-openai-0123456789',
@@ -29,22 +30,7 @@ const SECRETS = {
 };
 
 function settings(provider: ProviderName, extra: Partial<LlmSettings> = {}): LlmSettings {
-  return {
-    provider,
-    model: provider === 'anthropic_bedrock' ? 'us.anthropic.claude-opus-4-6-v1' : 'gpt-5-mini',
-    temperature: 1,
-    max_tokens: 1000,
-    concurrency: 1,
-    base_url: null,
-    api_key_env: null,
-    timeout_s: 10,
-    max_retries: 0,
-    max_cost_usd: null,
-    batch: false,
-    batch_poll_seconds: 30,
-    batch_wait_minutes: 30,
-    ...extra,
-  };
+  return testLlmSettings(provider, provider === 'anthropic_bedrock' ? 'us.anthropic.claude-opus-4-6-v1' : 'gpt-5-mini', extra);
 }
 
 const req: LlmRequest = { step: 't', messages: [{ role: 'user', content: 'Summarize this run.' }] };

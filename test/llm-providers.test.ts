@@ -12,6 +12,7 @@ import { schemaName, usesMaxCompletionTokens, usesResponsesApi } from '../stages
 import type { LlmSettings, ProviderName } from '../stages/llm/types.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
+import { fakeBaseUrl, testLlmSettings } from './helpers/llm-over-fake.ts';
 
 const Answer = z.object({ label: z.string(), tags: z.array(z.string()) });
 const schema = { name: 'label answer', zod: Answer };
@@ -47,24 +48,7 @@ afterAll(async () => {
 });
 
 function settings(provider: ProviderName, model: string, extra: Partial<LlmSettings> = {}): LlmSettings {
-  const base_url =
-    provider === 'openai' || provider === 'openai_compatible' ? `${server.url}/v1` : server.url;
-  return {
-    provider,
-    model,
-    temperature: 0.2,
-    max_tokens: 1000,
-    concurrency: 4,
-    base_url,
-    api_key_env: null,
-    timeout_s: 10,
-    max_retries: 0,
-    max_cost_usd: null,
-    batch: false,
-    batch_poll_seconds: 30,
-    batch_wait_minutes: 30,
-    ...extra,
-  };
+  return testLlmSettings(provider, model, { temperature: 0.2, concurrency: 4, base_url: fakeBaseUrl(server, provider), ...extra });
 }
 
 function client(s: LlmSettings, env: NodeJS.ProcessEnv = KEYS) {

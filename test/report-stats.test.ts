@@ -5,12 +5,12 @@ import type { Category, Cluster } from '../stages/formats.ts';
 import { referenceReportStatistics } from '../stages/report/reference-stats.ts';
 import {
   codePointLength,
-  compareCodePoints,
   computeReportStats,
   cutName,
   percentOf,
 } from '../stages/report/stats.ts';
 import type { CategorizationDocument, ClustersDocument } from '../stages/report/stats.ts';
+import { compareCodePoints } from '../stages/util/order.ts';
 
 function category(name: string, count: number): Category {
   return {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkCoverage, normalizeQuote, stableIds, verifyTrigger } from '../stages/categorize.ts';
+import { checkCoverage, normalizeQuote, verifyTrigger } from '../stages/categorize.ts';
 import { promptIds, runOutputPath } from '../stages/ledger.ts';
 import type { LedgerRun } from '../stages/ledger.ts';
 import { sha256 } from '../stages/llm/store.ts';
-import { extractSummaryInput, fillTemplate, renderSummaryPrompt, RunInputError } from '../stages/summarize.ts';
+import { extractSummaryInput, renderSummaryPrompt, RunInputError } from '../stages/summarize.ts';
+import { stableIds } from '../stages/util/ids.ts';
+import { fillTemplate } from '../stages/util/template.ts';
 
 const run = (task: string, pid: string, rm: string, agent: string): LedgerRun => ({
   run_id: `os:${task}:${pid}:${rm}:${agent}`, agent, domain: 'os', task_id: task, perturbed_id: pid, refinement_model: rm,

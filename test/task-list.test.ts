@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
-  compareCodePoints,
   defaultTaskListFileName,
   inputDigest,
   pyPathJoin,
@@ -13,6 +12,7 @@ import {
   TASK_LIST_DEFAULTS,
   TaskListOptionsError,
 } from '../stages/task-list.ts';
+import { compareCodePoints } from '../stages/util/order.ts';
 import type { SelectRunsOptions, SelectRunsResult } from '../stages/task-list.ts';
 import { parseJsonBytes, readJsonFileSync, writeFileAtomic, writeIfChanged } from '../stages/util/fs.ts';
 import type { EntryKind, TreeIo } from '../stages/util/fs.ts';

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { joinLockedByMajority, lockedStableIds } from '../stages/categorize.ts';
+import { joinLockedByMajority } from '../stages/categorize.ts';
+import { lockedStableIds } from '../stages/util/ids.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
 import { buildLock, describeLockChange, formatLock, planFromLock, readTaxonomyLock, summaryDigest } from '../stages/taxonomy-lock.ts';
 

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { assignmentsOf, pairwiseAgreement, seededShuffle } from '../../stages/agreement.ts';
-import { buildItems, checkCoverage, decorateCategories, joinLockedByMajority, lockedStableIds, stableIds } from '../../stages/categorize.ts';
+import { buildItems, checkCoverage, decorateCategories, joinLockedByMajority } from '../../stages/categorize.ts';
 import type { BatchRecord } from '../../stages/categorize-llm.ts';
 import { categorizeWith, planAssignCalls, runSampleKey } from '../../stages/categorize-assign.ts';
 import type { InduceAssignStats, SampleKey, SendAll } from '../../stages/categorize-assign.ts';
@@ -26,9 +26,11 @@ import { promptIds } from '../../stages/ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from '../../stages/ledger.ts';
 import { sha256 } from '../../stages/llm/store.ts';
 import type { LlmRequest, Usage } from '../../stages/llm/types.ts';
+import { ZERO_USAGE } from '../../stages/llm/usage.ts';
 import { offlineCategorize } from '../../stages/offline/categorize.ts';
-import type { SummaryFile } from '../../stages/summarize.ts';
+import type { SummaryFile, SummaryIndexEntry } from '../../stages/summarize.ts';
 import { lockPath, planFromLock, readTaxonomyLock, summaryDigest } from '../../stages/taxonomy-lock.ts';
+import { lockedStableIds, stableIds } from '../../stages/util/ids.ts';
 import { batchCount, choosePass, lockReason, readResumeFile } from '../../stages/categorize-pass.ts';
 import type { LockBase } from '../../stages/categorize-pass.ts';
 import { createStageAnswerer, formatUsd } from '../lib/answerer.ts';
@@ -37,7 +39,6 @@ import { progressPrinter, runExecutor, stageContext, writeRunLog } from '../lib/
 import type { BaseOptions, ExecutorContextLike, StageContext } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson } from '../lib/io.ts';
 import { readSuccessfulEvaluation } from '../lib/run-data.ts';
-import type { SummaryIndexEntry } from '../summarize/executor.ts';
 
 export interface CategorizeOptions extends BaseOptions, LlmRunOptions {
   /** Also categorize N more times with shuffled batch order and report how much the partitions agree. */
@@ -223,8 +224,6 @@ function offlineOutcome(answerer: StageAnswerer, items: CategorizeItem[], base: 
   };
 }
 
-const NO_USAGE: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-
 async function llmOutcome(
   ctx: StageContext,
   answerer: StageAnswerer,
@@ -270,7 +269,7 @@ async function llmOutcome(
 
   const result = pass.items.length > 0 || !pass.start
     ? await categorizeWith(s.strategy, pass.items, { ...common, onBatch, ...(pass.start ? { start: pass.start } : {}) })
-    : { categories: pass.start.categories, unassigned: [], batches: [], usage: NO_USAGE, costUsd: 0, paidCalls: 0, cachedCalls: 0, stats: null };
+    : { categories: pass.start.categories, unassigned: [], batches: [], usage: ZERO_USAGE, costUsd: 0, paidCalls: 0, cachedCalls: 0, stats: null };
   if (result.stats) {
     const st = result.stats;
     console.log(

@@ -2,7 +2,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
-import { stableIds } from '../../stages/categorize.ts';
 import type { OutputCategory } from '../../stages/categorize.ts';
 import { clusterCategories, estimateClusterCalls } from '../../stages/cluster-llm.ts';
 import type { ClusterCall } from '../../stages/cluster-llm.ts';
@@ -10,6 +9,7 @@ import type { Category, Cluster } from '../../stages/formats.ts';
 import { sha256 } from '../../stages/llm/store.ts';
 import type { Usage } from '../../stages/llm/types.ts';
 import { offlineCluster } from '../../stages/offline/cluster.ts';
+import { stableIds } from '../../stages/util/ids.ts';
 import { formatDollars } from '../../stages/util/pyformat.ts';
 import { createStageAnswerer, formatUsd } from '../lib/answerer.ts';
 import type { LlmRunOptions } from '../lib/answerer.ts';

@@ -11,8 +11,9 @@
 // (writeAnswers). `--no-store` turns all of this off; META_ANALYSIS_REFRESH
 // skips both lookups and overwrites the stored answers.
 import { join, resolve } from 'node:path';
-import { addUsage, answerOf, offlineAnswer, ZERO_USAGE } from '../../stages/analyzer.ts';
-import type { Answer } from '../../stages/analyzer.ts';
+import { offlineAnswer } from '../../stages/analyzer.ts';
+import { answerOf } from '../../stages/llm/answer.ts';
+import type { Answer } from '../../stages/llm/answer.ts';
 import { LLM_STAGES, STAGES } from '../../stages/config.ts';
 import type { LlmStageName, StageName } from '../../stages/config.ts';
 import type { SummaryInput } from '../../stages/formats.ts';
@@ -24,6 +25,7 @@ import { openStore } from '../../stages/llm/store.ts';
 import type { ResponseStore } from '../../stages/llm/store.ts';
 import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
 import type { LlmClient, LlmEvent, LlmPlan } from '../../stages/llm/client.ts';
+import { addCost, addUsage, ZERO_USAGE } from '../../stages/llm/usage.ts';
 import { offlineSummarize } from '../../stages/offline/summarize.ts';
 import { renderSummaryPrompt } from '../../stages/summarize.ts';
 import type { StageContext } from './context.ts';
@@ -212,7 +214,6 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
   let paidCost: number | null = 0;
   let answers: Usage = ZERO_USAGE;
   let answersCost: number | null = 0;
-  const addCost = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
   /** Every answer used in this run, by request hash (the first use of a hash wins). */
   const used = new Map<string, AnswerRecord>();
   /** Answers a provider batch bought in this run: stored by the batch engine, then read back as store hits. */

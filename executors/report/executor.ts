@@ -1,7 +1,6 @@
 // nx run <analysis>:report — report.md, report.html and report-data.json.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stableIds } from '../../stages/categorize.ts';
 import type { Ledger, LedgerRun } from '../../stages/ledger.ts';
 import { sha256 } from '../../stages/llm/store.ts';
 import {
@@ -15,6 +14,7 @@ import { renderMarkdownReport } from '../../stages/report/markdown.ts';
 import { referenceReportStatistics } from '../../stages/report/reference-stats.ts';
 import type { SummaryFile } from '../../stages/summarize.ts';
 import { lockPath, readTaxonomyLock } from '../../stages/taxonomy-lock.ts';
+import { stableIds } from '../../stages/util/ids.ts';
 import { runExecutor, stageContext } from '../lib/context.ts';
 import { readSuccessfulEvaluation } from '../lib/run-data.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';

@@ -6,7 +6,7 @@ import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import { runOutputPath } from '../../stages/ledger.ts';
 import type { FailedRun, Ledger } from '../../stages/ledger.ts';
 import { loadSummaryInput, RunInputError, summaryFileFrom } from '../../stages/summarize.ts';
-import type { SummaryFile } from '../../stages/summarize.ts';
+import type { SummaryFile, SummaryIndexEntry } from '../../stages/summarize.ts';
 import { ANSWERS_FILE } from '../../stages/llm/carried.ts';
 import { sha256 } from '../../stages/llm/store.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../../stages/llm/errors.ts';
@@ -16,16 +16,6 @@ import { buildOutputDir, readUpstream, writeJson, writeText } from '../lib/io.ts
 import { createStageAnswerer, formatUsd, type LlmRunOptions } from '../lib/answerer.ts';
 
 export type SummarizeOptions = BaseOptions & LlmRunOptions;
-
-export interface SummaryIndexEntry {
-  run_id: string;
-  status: 'done' | 'failed';
-  file: string | null;
-  request_hash: string | null;
-  /** sha256 of the summary file's bytes: index.json changes whenever any summary does (the key of later targets hashes only this index). */
-  sha256: string | null;
-  reason: string | null;
-}
 
 export default async function summarize(options: SummarizeOptions, context: ExecutorContextLike) {
   return runExecutor('summarize', async () => {

@@ -20,6 +20,7 @@ import type { RetryPolicy } from './retry.ts';
 import { requestHash } from './store.ts';
 import type { ResponseStore, StoredAnswer } from './store.ts';
 import type { ChatMessage, LlmRequest, LlmResult, LlmSettings, Provider, ProviderName, Usage } from './types.ts';
+import { addCost, addUsage, ZERO_USAGE } from './usage.ts';
 
 export type LlmEvent =
   | { type: 'cached'; step: string; requestHash: string }
@@ -226,16 +227,6 @@ export function reaskMessage(issues: AnswerIssue[]): string {
   ].join('\n');
 }
 
-function addUsage(a: Usage, b: Usage): Usage {
-  return {
-    input_tokens: a.input_tokens + b.input_tokens,
-    output_tokens: a.output_tokens + b.output_tokens,
-    total_tokens: a.total_tokens + b.total_tokens,
-  };
-}
-
-const ZERO: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-
 export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): LlmClient {
   const store = opts.store;
   const signal = opts.signal;
@@ -266,7 +257,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     failed: 0,
     attempts: 0,
     reasks: 0,
-    usage: { ...ZERO },
+    usage: { ...ZERO_USAGE },
     spentUsd: 0,
     unknownCostAnswers: 0,
   };
@@ -329,7 +320,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
       checkAborted();
       const p = getProvider();
       let messages = req.messages;
-      let used: Usage = { ...ZERO };
+      let used: Usage = { ...ZERO_USAGE };
       let cost: number | null = 0;
       for (let round = 0; ; round++) {
         const held = reserve(req.step, messages, canonical.schema);
@@ -363,7 +354,7 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
         const callCost = costUsd(settings.model, answer.usage);
         outputs.push(answer.usage.output_tokens);
         used = addUsage(used, answer.usage);
-        cost = cost === null || callCost === null ? null : cost + callCost;
+        cost = addCost(cost, callCost);
         totals.usage = addUsage(totals.usage, answer.usage);
         if (callCost === null) totals.unknownCostAnswers += 1;
         else totals.spentUsd += callCost;

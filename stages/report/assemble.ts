@@ -7,6 +7,7 @@ import { posix, win32 } from 'node:path';
 import type { OutputCategory } from '../categorize.ts';
 import type { Cluster } from '../formats.ts';
 import type { FailedRun, Ledger } from '../ledger.ts';
+import type { SummaryIndexEntry } from '../summarize.ts';
 import type { TaxonomyLock } from '../taxonomy-lock.ts';
 import type { ReportBaseline, ReportSnapshot } from './changes.ts';
 import type { HtmlReportInput, HtmlRun } from './html.ts';
@@ -26,14 +27,8 @@ export interface ClustersOut {
   unclustered_categories?: { category_name: string; reason: string }[];
 }
 
-/** One run of the summarize index (summarize/index.json). */
-export interface SummaryIndexRun {
-  run_id: string;
-  status: 'done' | 'failed';
-  reason: string | null;
-  /** The summary file, relative to the summarize output folder; null when failed. */
-  file?: string | null;
-}
+/** What the report reads of one run of the summarize index (summarize/index.json; the shape is summarize's). */
+export type SummaryIndexRun = Pick<SummaryIndexEntry, 'run_id' | 'status' | 'reason'> & Partial<Pick<SummaryIndexEntry, 'file'>>;
 
 export interface SummariesOut {
   analyzer: string;

@@ -9,7 +9,7 @@
 // Pure and deterministic: every list is sorted.
 
 import { escapeMarkdown } from './markdown.ts';
-import { compareCodePoints } from './stats.ts';
+import { compareCodePoints } from '../util/order.ts';
 
 export interface SnapshotCategory {
   category_id: string;

@@ -16,11 +16,13 @@ import type { LedgerRun } from '../ledger.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { wordDiff } from '../offline/diff.ts';
-import { formatFixed } from '../util/pyformat.ts';
+import { pct } from '../util/pyformat.ts';
+import { plural } from '../util/words.ts';
 import { clustersNotCompared, comparedWith, hasChanges, nothingChanged } from './changes.ts';
 import type { ChangeSummary, CategoryRef } from './changes.ts';
 import type { ProvenanceValue, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
-import { compareCodePoints, computeReportStats } from './stats.ts';
+import { computeReportStats } from './stats.ts';
+import { compareCodePoints } from '../util/order.ts';
 import type { ClusterStat, ReportStats } from './stats.ts';
 
 // ---------------------------------------------------------------------------
@@ -322,14 +324,6 @@ function buildModel(input: HtmlReportInput): Model {
 // Small HTML helpers
 
 const e = escapeHtml;
-
-function pct(x: number): string {
-  return `${formatFixed(x, 1)}%`;
-}
-
-function plural(n: number, one: string, many: string): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
 
 function showValue(value: ProvenanceValue): string {
   if (Array.isArray(value)) return value.length ? value.join(', ') : '(none)';

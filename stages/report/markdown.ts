@@ -9,8 +9,10 @@
 //   and a per-agent slice.
 
 import type { CategoryExample } from '../formats.ts';
-import { formatFixed } from '../util/pyformat.ts';
-import { compareCodePoints, computeReportStats, cutName, percentOf } from './stats.ts';
+import { pct } from '../util/pyformat.ts';
+import { plural } from '../util/words.ts';
+import { computeReportStats, cutName, percentOf } from './stats.ts';
+import { compareCodePoints } from '../util/order.ts';
 import type { CategorizationDocument, ClusterStat, ClustersDocument, MemberStat, ReportStats } from './stats.ts';
 
 /** A value shown in provenance lines. Arrays are shown comma-separated. */
@@ -142,14 +144,6 @@ function codeSpan(text: string, inTable = false): string {
 function baseName(path: string): string {
   const parts = path.split(/[\\/]/);
   return parts[parts.length - 1] || path;
-}
-
-function plural(n: number, one: string, many: string): string {
-  return `${n} ${n === 1 ? one : many}`;
-}
-
-function pct(x: number): string {
-  return `${formatFixed(x, 1)}%`;
 }
 
 function showValue(value: ProvenanceValue): string {

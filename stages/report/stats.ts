@@ -19,6 +19,7 @@
 // - cumulative rows sum member entries and perturbations rank by rank.
 
 import type { Category, CategoryExample, Cluster, ClusterMember } from '../formats.ts';
+import { compareCodePoints } from '../util/order.ts';
 import { formatFixed } from '../util/pyformat.ts';
 
 /** A categorization file as written by the categorize stage (or the reference). */
@@ -102,22 +103,6 @@ export interface ReportStats {
   unknownMemberNames: string[];
   /** Categories listed more than once across all clusters (code-point order). */
   multiplyClustered: ClusterMembership[];
-}
-
-/** Compare two strings by Unicode code point, as Python's `<` on `str` does. */
-export function compareCodePoints(a: string, b: string): number {
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const ca = a.codePointAt(i) as number;
-    const cb = b.codePointAt(j) as number;
-    if (ca !== cb) return ca < cb ? -1 : 1;
-    i += ca > 0xffff ? 2 : 1;
-    j += cb > 0xffff ? 2 : 1;
-  }
-  const restA = a.length - i;
-  const restB = b.length - j;
-  return restA === restB ? 0 : restA < restB ? -1 : 1;
 }
 
 /** Python's `len(s)`: the number of code points. */

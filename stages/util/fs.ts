@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** A temporary file next to `path`, unique to this process and call. */
@@ -261,18 +262,26 @@ export interface TreeIo {
   readFile(path: string): Promise<Uint8Array>;
 }
 
+/** What a stat result (or a folder entry that is no link) is. */
+export function kindOfStats(s: { isDirectory(): boolean; isFile(): boolean }): 'dir' | 'file' | 'other' {
+  return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+}
+
+/** An error that says the path is not there (missing, under a file, or a link loop): a null kind, not a failure. */
+export function isNoPathError(err: unknown): boolean {
+  const code = errorCode(err);
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
+}
+
 async function kindOf(path: string | Buffer): Promise<EntryKind | null> {
   try {
-    const s = await stat(path);
-    return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+    return kindOfStats(await stat(path));
   } catch (err) {
-    const code = errorCode(err);
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+    if (isNoPathError(err)) return null;
     throw err;
   }
 }
 
-/** TreeIo on the real file system. */
 /** A folder entry's name as text; `badName` when the bytes are not valid UTF-8 (the name is then a lossy rendering). */
 export function decodeEntryName(raw: Uint8Array): { name: string; badName: boolean } {
   try {
@@ -282,20 +291,30 @@ export function decodeEntryName(raw: Uint8Array): { name: string; badName: boole
   }
 }
 
+/**
+ * An entry of a folder listed as bytes: its name, and its kind unless it is a
+ * symbolic link, whose kind the caller finds by following `linkPath`.
+ */
+export function listedEntry(dir: string, d: Dirent<Buffer>): { name: string; badName: boolean; kind: EntryKind; linkPath: null } | { name: string; badName: boolean; kind: null; linkPath: Buffer } {
+  const { name, badName } = decodeEntryName(d.name);
+  if (d.isSymbolicLink()) return { name, badName, kind: null, linkPath: Buffer.concat([Buffer.from(`${dir}/`), d.name]) };
+  return { name, badName, kind: kindOfStats(d), linkPath: null };
+}
+
+/** A DirEntry (`badName` only where it is true). */
+export function dirEntry(name: string, kind: EntryKind | null, badName: boolean): DirEntry {
+  return badName ? { name, kind, badName } : { name, kind };
+}
+
+/** TreeIo on the real file system. */
 export const nodeTreeIo: TreeIo = {
   stat: (path) => kindOf(path),
   async readDir(path) {
     const dirents = await readdir(path, { withFileTypes: true, encoding: 'buffer' });
     const out: DirEntry[] = [];
     for (const d of dirents) {
-      const raw = d.name;
-      const { name, badName } = decodeEntryName(raw);
-      let kind: EntryKind | null;
-      if (d.isDirectory()) kind = 'dir';
-      else if (d.isFile()) kind = 'file';
-      else if (d.isSymbolicLink()) kind = await kindOf(Buffer.concat([Buffer.from(`${path}/`), raw]));
-      else kind = 'other';
-      out.push(badName ? { name, kind, badName } : { name, kind });
+      const e = listedEntry(path, d);
+      out.push(dirEntry(e.name, e.linkPath ? await kindOf(e.linkPath) : e.kind, e.badName));
     }
     return out;
   },

@@ -76,6 +76,11 @@ export function formatPercent1(x: number): string {
   return formatFixed(x, 1);
 }
 
+/** The same with the sign, as the reports show it: `6.2%`. */
+export function pct(x: number): string {
+  return `${formatPercent1(x)}%`;
+}
+
 /**
  * A cost in US dollars as the reference clustering step stores it in
  * `statistics.cost`: `$` followed by 4 decimals below 0.01, 3 decimals below 1,

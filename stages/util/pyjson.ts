@@ -54,6 +54,11 @@ export type PyJsonValue =
   | PyJsonValue[]
   | { [key: string]: PyJsonValue };
 
+/** A JSON object: not null, not an array, not a number kept exact (PyFloat, PyInt). */
+export function isJsonObject(v: unknown): v is Record<string, PyJsonValue> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PyFloat) && !(v instanceof PyInt);
+}
+
 /** The numeric value of a parsed number (plain, PyFloat or PyInt), or null for anything else. */
 export function pyNumberValue(v: unknown): number | null {
   if (typeof v === 'number') return v;

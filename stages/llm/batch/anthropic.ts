@@ -5,7 +5,7 @@
 import type { BatchCreateParams } from '@anthropic-ai/sdk/resources/messages/batches';
 import { redactSecrets } from '../errors.ts';
 import { answerFromMessage, createAnthropicClient, messagesWireRequest } from '../providers/anthropic.ts';
-import { lazy, toProviderError } from '../providers/shared.ts';
+import { sdkCaller, toProviderError } from '../providers/shared.ts';
 import type { ProviderOptions } from '../providers/shared.ts';
 import type { LlmSettings } from '../types.ts';
 import type { BatchBackend, BatchResult, BatchStatus } from './backend.ts';
@@ -15,19 +15,8 @@ export const ANTHROPIC_BATCH_LIMITS = { maxRequests: 100_000, maxBytes: 256_000_
 
 const NAME = 'anthropic';
 
-type Client = Awaited<ReturnType<typeof createAnthropicClient>>;
-
 export function createAnthropicBatchBackend(settings: LlmSettings, opts: ProviderOptions): BatchBackend {
-  const getClient = lazy(() => createAnthropicClient(settings, opts));
-
-  async function call<T>(fn: (handle: Client) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const handle = await getClient();
-    try {
-      return await fn(handle);
-    } catch (err) {
-      throw toProviderError(err, NAME, handle.secrets, signal);
-    }
-  }
+  const { getClient, call } = sdkCaller(NAME, () => createAnthropicClient(settings, opts));
 
   return {
     provider: 'anthropic',

@@ -25,6 +25,7 @@ import { sleep } from '../retry.ts';
 import type { ResponseStore } from '../store.ts';
 import { defaultOutputTokens } from '../tokens.ts';
 import type { LlmRequest, LlmResult, LlmSettings, Usage } from '../types.ts';
+import { addCost, addUsage, ZERO_USAGE } from '../usage.ts';
 import { createBatchBackend, splitByLimits } from './backend.ts';
 import type { BatchBackend, BatchLimits, BatchResult, BatchStatus } from './backend.ts';
 import { closeManifest, MANIFEST_FORMAT, readManifests, sameTarget, writeManifest } from './manifest.ts';
@@ -149,8 +150,6 @@ interface Tracked {
   readFailures: number;
 }
 
-const ZERO: Usage = { input_tokens: 0, output_tokens: 0, total_tokens: 0 };
-
 /** What one runBatch call works with and builds up. */
 interface Run {
   opts: RunBatchOptions;
@@ -203,7 +202,7 @@ function startRun(opts: RunBatchOptions): Run {
         // a broken progress printer must not break the batch
       }
     },
-    out: { answered: new Map(), pending: [], failed: [], overBudget: [], submitted: [], resumed: [], usage: { ...ZERO }, costUsd: 0 },
+    out: { answered: new Map(), pending: [], failed: [], overBudget: [], submitted: [], resumed: [], usage: { ...ZERO_USAGE }, costUsd: 0 },
     known: new Map(),
     tracked: new Map(),
     spend: { usd: 0, reservedUsd: 0, reserved: new Set() },
@@ -388,7 +387,7 @@ function settle(run: Run, item: Item, batchId: string, r: BatchResult): void {
   const cost = batchCostUsd(run.settings.model, usage);
   const out = run.out;
   out.usage = addUsage(out.usage, usage);
-  out.costUsd = out.costUsd === null || cost === null ? null : out.costUsd + cost;
+  out.costUsd = addCost(out.costUsd, cost);
   run.spend.usd += cost ?? 0;
   recordSpend(run);
   let value: unknown;
@@ -462,6 +461,3 @@ function isTransient(err: unknown): boolean {
   return err instanceof ProviderError && err.retryable;
 }
 
-function addUsage(a: Usage, b: Usage): Usage {
-  return { input_tokens: a.input_tokens + b.input_tokens, output_tokens: a.output_tokens + b.output_tokens, total_tokens: a.total_tokens + b.total_tokens };
-}

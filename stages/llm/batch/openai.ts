@@ -5,8 +5,7 @@
 // and cancelled lines), matched to requests by custom_id.
 import { redactSecrets } from '../errors.ts';
 import { createOpenAIClient, chatAnswerFromJson, OPENAI_BATCH_URLS, openaiWireRequest, responsesAnswerFromJson, usesResponsesApi } from '../providers/openai.ts';
-import type { ChatClientHandle } from '../providers/openai.ts';
-import { lazy, toProviderError } from '../providers/shared.ts';
+import { sdkCaller } from '../providers/shared.ts';
 import type { ProviderAnswer, ProviderOptions } from '../providers/shared.ts';
 import type { LlmSettings } from '../types.ts';
 import type { BatchBackend, BatchResult, BatchStatus } from './backend.ts';
@@ -18,19 +17,9 @@ const RUNNING = new Set(['validating', 'in_progress', 'finalizing', 'cancelling'
 const NAME = 'openai';
 
 export function createOpenAIBatchBackend(settings: LlmSettings, opts: ProviderOptions): BatchBackend {
-  const getClient = lazy(() => createOpenAIClient(settings, opts));
+  const { getClient, call } = sdkCaller(NAME, () => createOpenAIClient(settings, opts));
   const api = usesResponsesApi(settings.model) ? OPENAI_BATCH_URLS.responses : OPENAI_BATCH_URLS.chat;
   const readAnswer = api === OPENAI_BATCH_URLS.responses ? responsesAnswerFromJson : chatAnswerFromJson;
-
-  /** Runs an SDK call, turning what it throws into our error types with the key redacted. */
-  async function call<T>(fn: (handle: ChatClientHandle) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const handle = await getClient();
-    try {
-      return await fn(handle);
-    } catch (err) {
-      throw toProviderError(err, NAME, handle.secrets, signal);
-    }
-  }
 
   return {
     provider: 'openai',

@@ -10,7 +10,7 @@ import { MissingCredentialsError } from '../errors.ts';
 import type { LlmSettings } from '../types.ts';
 import { messagesProvider } from './anthropic.ts';
 import type { MessagesClient, MessagesClientHandle } from './anthropic.ts';
-import { capturingFetch, lazy, timeoutMs } from './shared.ts';
+import { lazy, sdkTransport } from './shared.ts';
 import type { ProviderFactory } from './shared.ts';
 
 export const DEFAULT_BEDROCK_REGION = 'us-east-1';
@@ -49,9 +49,7 @@ export const createAnthropicBedrockProvider: ProviderFactory = (settings, opts) 
     const common = {
       awsRegion,
       baseURL: bedrockBaseURL(settings, env, awsRegion),
-      maxRetries: 0,
-      timeout: timeoutMs(settings),
-      fetch: capturingFetch(opts.fetch),
+      ...sdkTransport(settings, opts),
     };
     const client = bearer
       ? new AnthropicBedrock({ ...common, apiKey: bearer })

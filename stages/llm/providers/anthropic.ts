@@ -10,15 +10,14 @@ import type { zodOutputFormat as ZodOutputFormat } from '@anthropic-ai/sdk/helpe
 import type { EnvLookup } from '../env.ts';
 import type { ChatMessage, LlmSettings } from '../types.ts';
 import {
-  capturingFetch,
-  isFormatRejection,
   jsonInstruction,
   lazy,
   malformed,
   requireEnv,
-  timeoutMs,
+  sdkTransport,
   toProviderError,
   usage,
+  withFormatFallback,
 } from './shared.ts';
 import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest } from './shared.ts';
 
@@ -106,19 +105,18 @@ export function messagesProvider(init: { name: string; settings: LlmSettings; ge
   return {
     async complete(req, signal) {
       const handle = await init.getClient();
-      let schemaMode = useSchema;
-      let extraRequests = 0;
-      for (;;) {
-        try {
-          const answer = await once(handle, req, schemaMode, signal);
-          return extraRequests ? { ...answer, extraRequests } : answer;
-        } catch (err) {
-          if (!req.schema || !schemaMode || !isFormatRejection(err as Error, FORMAT_WORDS)) throw err;
-          extraRequests++;
-          schemaMode = false;
-          useSchema = false;
-        }
-      }
+      return withFormatFallback(
+        {
+          start: useSchema,
+          // Without output_config.format: the JSON instruction in the prompt.
+          lower: (schemaMode) => (req.schema && schemaMode ? false : null),
+          words: FORMAT_WORDS,
+          remember: (schemaMode) => {
+            useSchema = schemaMode;
+          },
+        },
+        (schemaMode) => once(handle, req, schemaMode, signal),
+      );
     },
   };
 }
@@ -154,11 +152,8 @@ export async function createAnthropicClient(settings: LlmSettings, opts: Provide
   const client = new Anthropic({
     apiKey,
     baseURL: anthropicBaseURL(settings, opts.env),
-    maxRetries: 0,
-    // An explicit timeout also keeps the SDK from refusing large max_tokens
-    // without streaming ("Streaming is required ...").
-    timeout: timeoutMs(settings),
-    fetch: capturingFetch(opts.fetch),
+    // The explicit timeout also keeps the SDK from refusing large max_tokens without streaming ("Streaming is required ...").
+    ...sdkTransport(settings, opts),
   });
   return { client, secrets: [apiKey] };
 }

@@ -8,7 +8,7 @@ import type { EnvLookup } from '../env.ts';
 import type { LlmSettings } from '../types.ts';
 import { chatProvider } from './openai.ts';
 import type { ChatClientHandle } from './openai.ts';
-import { capturingFetch, lazy, requireEnv, timeoutMs } from './shared.ts';
+import { lazy, requireEnv, sdkTransport } from './shared.ts';
 import type { ProviderFactory } from './shared.ts';
 
 export const DEFAULT_AZURE_API_VERSION = '2024-02-15-preview';
@@ -45,9 +45,7 @@ export const createAzureProvider: ProviderFactory = (settings, opts) => {
       deployment: settings.model,
       organization: null,
       project: null,
-      maxRetries: 0,
-      timeout: timeoutMs(settings),
-      fetch: capturingFetch(opts.fetch),
+      ...sdkTransport(settings, opts),
     });
     return { client, secrets: [apiKey] };
   });

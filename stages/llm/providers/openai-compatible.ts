@@ -7,7 +7,7 @@
 import { LlmConfigError } from '../errors.ts';
 import { chatProvider } from './openai.ts';
 import type { ChatClientHandle } from './openai.ts';
-import { capturingFetch, lazy, requireEnv, timeoutMs } from './shared.ts';
+import { lazy, requireEnv, sdkTransport } from './shared.ts';
 import type { ProviderFactory } from './shared.ts';
 
 export const createOpenAICompatibleProvider: ProviderFactory = (settings, opts) => {
@@ -23,9 +23,7 @@ export const createOpenAICompatibleProvider: ProviderFactory = (settings, opts) 
       baseURL: settings.base_url,
       organization: null,
       project: null,
-      maxRetries: 0,
-      timeout: timeoutMs(settings),
-      fetch: capturingFetch(opts.fetch),
+      ...sdkTransport(settings, opts),
     });
     return { client, secrets: apiKey ? [apiKey] : [] };
   });

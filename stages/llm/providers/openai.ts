@@ -11,15 +11,14 @@ import type { ResponseCreateParamsNonStreaming } from 'openai/resources/response
 import type { EnvLookup } from '../env.ts';
 import type { LlmSettings } from '../types.ts';
 import {
-  capturingFetch,
-  isFormatRejection,
   lazy,
   malformed,
+  parsedOrRaw,
   requireEnv,
-  runCapturing,
-  timeoutMs,
+  sdkTransport,
   toProviderError,
   usage,
+  withFormatFallback,
   withJsonInstruction,
 } from './shared.ts';
 import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest } from './shared.ts';
@@ -141,24 +140,20 @@ export function chatProvider(init: ChatProviderInit): NetworkProvider {
 
   async function viaChat(handle: ChatClientHandle, body: ChatCompletionCreateParamsNonStreaming, parse: boolean, signal?: AbortSignal): Promise<ProviderAnswer> {
     if (parse) {
-      const call = runCapturing(() => handle.client.chat.completions.parse(body, { signal }));
-      try {
-        const completion = await call.result;
-        const message = completion.choices[0]?.message;
-        if (!message) throw malformed(name, 'no choices');
-        const u = completion.usage;
-        return {
-          text: message.content ?? message.refusal ?? '',
-          parsed: message.parsed ?? undefined,
-          usage: usage(u?.prompt_tokens, u?.completion_tokens, u?.total_tokens),
-        };
-      } catch (err) {
-        // The helper throws when the answer is not valid JSON or fails the schema. The answer
-        // was paid for: read it from the raw body and let the client re-ask with the errors.
-        const raw = await call.rawJson();
-        if (raw === undefined) throw err;
-        return chatAnswerFromJson(name, raw);
-      }
+      return parsedOrRaw(
+        () => handle.client.chat.completions.parse(body, { signal }),
+        (completion) => {
+          const message = completion.choices[0]?.message;
+          if (!message) throw malformed(name, 'no choices');
+          const u = completion.usage;
+          return {
+            text: message.content ?? message.refusal ?? '',
+            parsed: message.parsed ?? undefined,
+            usage: usage(u?.prompt_tokens, u?.completion_tokens, u?.total_tokens),
+          };
+        },
+        (raw) => chatAnswerFromJson(name, raw),
+      );
     }
     const completion = await handle.client.chat.completions.create(body, { signal });
     return chatAnswerFromJson(name, completion);
@@ -166,20 +161,18 @@ export function chatProvider(init: ChatProviderInit): NetworkProvider {
 
   async function viaResponses(handle: ChatClientHandle, body: ResponseCreateParamsNonStreaming, parse: boolean, signal?: AbortSignal): Promise<ProviderAnswer> {
     if (parse) {
-      const call = runCapturing(() => handle.client.responses.parse(body, { signal }));
-      try {
-        const response = await call.result;
-        const u = response.usage;
-        return {
-          text: response.output_text ?? '',
-          parsed: response.output_parsed ?? undefined,
-          usage: usage(u?.input_tokens, u?.output_tokens, u?.total_tokens),
-        };
-      } catch (err) {
-        const raw = await call.rawJson();
-        if (raw === undefined) throw err;
-        return responsesAnswerFromJson(name, raw);
-      }
+      return parsedOrRaw(
+        () => handle.client.responses.parse(body, { signal }),
+        (response) => {
+          const u = response.usage;
+          return {
+            text: response.output_text ?? '',
+            parsed: response.output_parsed ?? undefined,
+            usage: usage(u?.input_tokens, u?.output_tokens, u?.total_tokens),
+          };
+        },
+        (raw) => responsesAnswerFromJson(name, raw),
+      );
     }
     const response = await handle.client.responses.create(body, { signal });
     return responsesAnswerFromJson(name, response);
@@ -188,21 +181,18 @@ export function chatProvider(init: ChatProviderInit): NetworkProvider {
   return {
     async complete(req, signal) {
       const handle = await init.getClient();
-      let useMode = mode;
-      let extraRequests = 0;
-      for (;;) {
-        try {
-          const answer = await once(handle, req, useMode, signal);
-          return extraRequests ? { ...answer, extraRequests } : answer;
-        } catch (err) {
-          const lower = DOWNGRADE[useMode];
-          if (req.schema === undefined || lower === null || !isFormatRejection(err as Error, FORMAT_WORDS)) throw err;
+      return withFormatFallback(
+        {
+          start: mode,
           // The server cannot take this way of asking for JSON: step down and ask again at once.
-          extraRequests++;
-          useMode = lower;
-          mode = lower;
-        }
-      }
+          lower: (useMode) => (req.schema === undefined ? null : DOWNGRADE[useMode]),
+          words: FORMAT_WORDS,
+          remember: (useMode) => {
+            mode = useMode;
+          },
+        },
+        (useMode) => once(handle, req, useMode, signal),
+      );
     },
   };
 }
@@ -271,9 +261,7 @@ export async function createOpenAIClient(settings: LlmSettings, opts: ProviderOp
     baseURL: openaiBaseURL(settings, opts.env),
     organization: opts.env('OPENAI_ORG_ID') ?? null,
     project: opts.env('OPENAI_PROJECT_ID') ?? null,
-    maxRetries: 0,
-    timeout: timeoutMs(settings),
-    fetch: capturingFetch(opts.fetch),
+    ...sdkTransport(settings, opts),
   });
   return { client, secrets: [apiKey] };
 }

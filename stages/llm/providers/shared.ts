@@ -94,6 +94,22 @@ export function runCapturing<T>(fn: () => Promise<T>): { result: Promise<T>; raw
   };
 }
 
+/**
+ * Runs an SDK parse helper and reads its result. The helper throws when the
+ * answer is not valid JSON or fails the schema; the answer was paid for, so it
+ * is then read from the raw body (`fromRaw`) and the client re-asks with the errors.
+ */
+export async function parsedOrRaw<T>(parse: () => Promise<T>, read: (result: T) => ProviderAnswer, fromRaw: (raw: unknown) => ProviderAnswer): Promise<ProviderAnswer> {
+  const call = runCapturing(parse);
+  try {
+    return read(await call.result);
+  } catch (err) {
+    const raw = await call.rawJson();
+    if (raw === undefined) throw err;
+    return fromRaw(raw);
+  }
+}
+
 // --- errors -----------------------------------------------------------------
 
 function errorName(err: unknown): string {
@@ -147,6 +163,32 @@ export function isFormatRejection(err: Error, words: RegExp): boolean {
   return err instanceof ProviderError && (err.status === 400 || err.status === 422) && words.test(err.message);
 }
 
+/**
+ * Asks in `start` mode; while the server rejects that way of asking for JSON
+ * (a format rejection naming one of `words`) and there is a lower mode, asks
+ * again at once in the lower mode, which `remember` keeps for later calls.
+ * The answer counts the extra requests.
+ */
+export async function withFormatFallback<M>(
+  how: { start: M; lower: (mode: M) => M | null; words: RegExp; remember: (mode: M) => void },
+  ask: (mode: M) => Promise<ProviderAnswer>,
+): Promise<ProviderAnswer> {
+  let mode = how.start;
+  let extraRequests = 0;
+  for (;;) {
+    try {
+      const answer = await ask(mode);
+      return extraRequests ? { ...answer, extraRequests } : answer;
+    } catch (err) {
+      const lower = how.lower(mode);
+      if (lower === null || !isFormatRejection(err as Error, how.words)) throw err;
+      extraRequests++;
+      mode = lower;
+      how.remember(lower);
+    }
+  }
+}
+
 // --- structured answers without server support ------------------------------
 
 export function jsonSchemaOf(zod: ZodType): Record<string, unknown> {
@@ -175,4 +217,34 @@ export function usage(input: unknown, output: unknown, total?: unknown): Usage {
 
 export function timeoutMs(settings: LlmSettings): number {
   return Math.max(1, Math.round(settings.timeout_s * 1000));
+}
+
+/**
+ * The options every SDK client is built with: no SDK retries (retry.ts does
+ * them), the stage's timeout (an explicit one also keeps the Anthropic SDK
+ * from refusing large max_tokens without streaming), and the fetch that keeps
+ * raw bodies readable.
+ */
+export function sdkTransport(settings: LlmSettings, opts: ProviderOptions): { maxRetries: 0; timeout: number; fetch: typeof fetch } {
+  return { maxRetries: 0, timeout: timeoutMs(settings), fetch: capturingFetch(opts.fetch) };
+}
+
+/**
+ * A lazily made SDK client and `call`, which runs an SDK call on it and turns
+ * what it throws into our error types with the keys redacted.
+ */
+export function sdkCaller<H extends { secrets: readonly string[] }>(
+  provider: string,
+  make: () => Promise<H>,
+): { getClient: () => Promise<H>; call: <T>(fn: (handle: H) => Promise<T>, signal?: AbortSignal) => Promise<T> } {
+  const getClient = lazy(make);
+  async function call<T>(fn: (handle: H) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const handle = await getClient();
+    try {
+      return await fn(handle);
+    } catch (err) {
+      throw toProviderError(err, provider, handle.secrets, signal);
+    }
+  }
+  return { getClient, call };
 }
