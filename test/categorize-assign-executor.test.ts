@@ -132,6 +132,26 @@ describe('categorize with strategy induce_assign', () => {
     }
   });
 
+  it('a pending assignment batch fails the stage with the batch id, leaves the output, and the next run polls the same batch', async () => {
+    const before = readFileSync(join(root, 'out', NAME, 'categorize', 'categorization.json'), 'utf8');
+    // New assignment requests (another batch size), a batch that will not end within the wait.
+    writeFileSync(join(root, 'pipeline.yaml'), YAML.stringify(pipeline({ strategy: 'induce_assign', induce_sample_size: 12, assign_batch_size: 6, batch: true, batch_poll_seconds: 0.02, batch_wait_minutes: 0 })));
+    server.reset();
+    server.handle(fake.handler);
+    server.batches.configure({ completeAfterPolls: 1000 });
+    errors.length = 0;
+    try {
+      expect((await categorize({ analysis: NAME, outDir: 'out' }, ctx())).success).toBe(false);
+      expect(errors.join('\n')).toMatch(/pending: \d+ requests? in batch \S+, check again after/);
+      expect(readFileSync(join(root, 'out', NAME, 'categorize', 'categorization.json'), 'utf8')).toBe(before);
+      server.batches.configure({ completeAfterPolls: 0 });
+      expect((await categorize({ analysis: NAME, outDir: 'out' }, ctx())).success, errors.join(' | ')).toBe(true);
+      expect(server.batches.counters.created).toBe(1);
+    } finally {
+      writeFileSync(join(root, 'pipeline.yaml'), YAML.stringify(pipeline({ strategy: 'induce_assign', induce_sample_size: 12, assign_batch_size: 8 })));
+    }
+  });
+
   it('the plan counts the strategy\'s calls: the stored induction, and the parallel assignment as lower bound', async () => {
     writeFileSync(join(root, 'pipeline.yaml'), YAML.stringify(pipeline({ strategy: 'induce_assign', induce_sample_size: 12, assign_batch_size: 5 })));
     const logs = vi.mocked(console.log);
