@@ -27,12 +27,13 @@ import type { SummaryFile } from '../../stages/summarize.ts';
 import { lockPath, planFromLock, readTaxonomyLock } from '../../stages/taxonomy-lock.ts';
 import { selectAnalysis } from '../../stages/task-list.ts';
 import { analyzerLabel } from '../../stages/analyzer.ts';
-import { createStageAnswerer, formatUsd } from '../lib/answerer.ts';
+import { createStageAnswerer } from '../lib/answerer.ts';
+import { formatUsd } from '../../stages/llm/pricing.ts';
 import type { CallPlan } from '../lib/answerer.ts';
 import { lastRunAgainstItsPlan, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import { planTargets } from './targets.ts';
 import type { BaseOptions, ExecutorContextLike, StageContext } from '../lib/context.ts';
-import { readSuccessfulEvaluation } from '../lib/run-data.ts';
+import { readSuccessfulEvaluation } from '../../stages/run-data.ts';
 
 const FREE: CallPlan = { reused: 0, toPay: 0, estInputTokens: 0, estCostUsd: 0, known: true };
 

@@ -16,7 +16,7 @@ import type { SummaryFile } from '../../stages/summarize.ts';
 import { lockPath, readTaxonomyLock } from '../../stages/taxonomy-lock.ts';
 import { stableIds } from '../../stages/util/ids.ts';
 import { runExecutor, stageContext } from '../lib/context.ts';
-import { readSuccessfulEvaluation } from '../lib/run-data.ts';
+import { readSuccessfulEvaluation } from '../../stages/run-data.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { buildOutputDir, readUpstream, writeJson, writeText } from '../lib/io.ts';
 

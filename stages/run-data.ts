@@ -2,9 +2,9 @@
 // refinement_summary.json: what the categorizer and the report show besides
 // the summary. A run whose file cannot be read gets nulls; the summarize
 // stage has already listed it as failed with the reason.
-import { readJsonFileSync } from '../../stages/util/fs.ts';
-import { pyJsonParsePlain } from '../../stages/util/pyjson.ts';
-import { isCollect } from '../../stages/summarize.ts';
+import { readJsonFileSync } from './util/fs.ts';
+import { pyJsonParsePlain } from './util/pyjson.ts';
+import { isCollect } from './summarize.ts';
 
 export interface SuccessfulEvaluation {
   perturbed_instruction: string | null;
