@@ -18,7 +18,7 @@ import { buildOutputDir, readUpstream } from './io.ts';
 /** What a stage is handed: its context and options, upstream reads, progress and its own output folder. */
 export interface StageTools<O> {
   ctx: StageContext;
-  options: O;
+  options: O & BaseOptions;
   /** An upstream stage's output file (missing: a message naming the target that makes it). */
   upstream<T>(stage: StageName, file: string): T;
   /** A progress line for `total` steps (live on a TTY, every ~10% in CI). */
