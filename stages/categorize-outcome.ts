@@ -151,7 +151,7 @@ async function stabilityOf(t: Tools, items: CategorizeItem[], first: { categorie
 }
 
 /** The explicit resume file of pipeline.yaml, read when a pass needs it. */
-function resumeOf(t: Tools) {
+export function resumeOf(t: Pick<Tools, 'ctx'>) {
   const path = t.ctx.analysis.categorize.resume_categorization_path;
   return path ? () => readResumeFile(t.ctx.resolvePath(path), path) : null;
 }

@@ -52,13 +52,17 @@ function summarizedItems(ledger: Ledger, index: SummaryIndexEntry[], sumDir: str
     const entry = entryOf.get(run.run_id);
     if (!entry) return { error: 'no summary: the run is missing from the summarize index' };
     if (entry.status !== 'done' || !entry.file) return { error: `no summary: ${entry.reason ?? 'summarize failed'}` };
-    const file = JSON.parse(readFileSync(join(sumDir, entry.file), 'utf8')) as SummaryFile;
-    const ev = readSuccessfulEvaluation(join(dataRoot, run.refinement_summary_path));
-    return { file, severity: ev.severity, harmful: ev.harmful, strategy: ev.strategy ?? '' };
+    return evaluatedSummary(JSON.parse(readFileSync(join(sumDir, entry.file), 'utf8')) as SummaryFile, run, dataRoot);
   });
 }
 
-function templatesOf(t: { ctx: Tools['ctx'] }): Templates {
+/** A run's summary with what the categorizer shows beside it: severity, harmful actions, strategy (from the run's own file). */
+export function evaluatedSummary(file: SummaryFile, run: LedgerRun, dataRoot: string) {
+  const ev = readSuccessfulEvaluation(join(dataRoot, run.refinement_summary_path));
+  return { file, severity: ev.severity, harmful: ev.harmful, strategy: ev.strategy ?? '' };
+}
+
+export function templatesOf(t: { ctx: Tools['ctx'] }): Templates {
   const settings = t.ctx.analysis.categorize;
   return {
     create: readFileSync(t.ctx.resolvePath(settings.prompts.create), 'utf8'),
@@ -69,7 +73,7 @@ function templatesOf(t: { ctx: Tools['ctx'] }): Templates {
 }
 
 /** The committed taxonomy lock and what it means for these runs (kept, new, changed, removed); null without a lock. */
-function lockBase(t: { ctx: Tools['ctx'] }, built: CategorizeInput['built']): LockBase | null {
+export function lockBase(t: { ctx: Tools['ctx'] }, built: Pick<CategorizeInput['built'], 'items' | 'runOf'>): LockBase | null {
   const lockFile = lockPath(t.ctx.analysis.name);
   const lock = readTaxonomyLock(join(t.ctx.workspaceRoot, lockFile), lockFile);
   const runIdOf = (itemId: string) => built.runOf.get(itemId)?.run_id ?? itemId;
