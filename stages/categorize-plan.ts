@@ -15,13 +15,22 @@ import { costUsd } from './llm/pricing.ts';
 import { offlineCategorize } from './offline/categorize.ts';
 import { FREE } from './plan-pricing.ts';
 import type { AnswererFor } from './plan-pricing.ts';
+import type { RunEvaluation } from './run-data.ts';
 import type { SummaryFile } from './summarize.ts';
 
-export async function planCategorize(ctx: StageContext, runs: LedgerRun[], files: Map<string, SummaryFile>, unreadable: number, answererFor: AnswererFor) {
+/** What the summarize plan knows: the summaries the store holds, every run's evaluation, the unreadable runs. */
+export interface KnownSummaries {
+  files: Map<string, SummaryFile>;
+  evaluations: Map<string, RunEvaluation>;
+  unreadable: number;
+}
+
+export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known: KnownSummaries, answererFor: AnswererFor) {
   const s = ctx.analysis.categorize;
+  const { files, evaluations, unreadable } = known;
   const built = buildItems(runs, promptIds(runs), (run) => {
     const file = files.get(run.run_id);
-    return file ? evaluatedSummary(file, run, ctx.dataRoot) : { error: 'summary not known yet' };
+    return file ? evaluatedSummary(file, evaluations.get(run.run_id) as RunEvaluation) : { error: 'summary not known yet' };
   });
   const unknown = built.missing.length - unreadable;
   const pass = choosePass(built.items, lockBase({ ctx }, built), resumeOf({ ctx }));

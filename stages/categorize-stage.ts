@@ -23,7 +23,8 @@ import type { SummaryFile, SummaryIndexEntry } from './summarize.ts';
 import { lockPath, planFromLock, readTaxonomyLock } from './taxonomy-lock.ts';
 import { writeJson } from './util/fs.ts';
 import { lockedStableIds, stableIds } from './util/ids.ts';
-import { readSuccessfulEvaluation } from './run-data.ts';
+import { EVALUATIONS_FILE, evaluationOf, evaluationsFile } from './run-data.ts';
+import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
 
 type Tools = LlmTools<CategorizeRunOptions>;
 
@@ -38,7 +39,8 @@ export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, Categoriz
   stage: 'categorize',
   read: (t) => {
     const ledger = t.upstream<Ledger>('task-list', 'runs.json');
-    const built = summarizedItems(ledger, t.upstream<{ runs: SummaryIndexEntry[] }>('summarize', 'index.json').runs, t.ctx.outputOf('summarize'), t.ctx.dataRoot);
+    const evaluations = t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile);
+    const built = summarizedItems(ledger, t.upstream<{ runs: SummaryIndexEntry[] }>('summarize', 'index.json').runs, t.ctx.outputOf('summarize'), evaluations);
     return { ledger, built, templates: templatesOf(t), base: lockBase(t, built) };
   },
   subject: ({ built }) => `${built.items.length} summarized runs`,
@@ -46,19 +48,18 @@ export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, Categoriz
 };
 
 /** The items the categorizer sees: each summarized run's summary and its evaluation; runs with no summary are listed as missing. */
-function summarizedItems(ledger: Ledger, index: SummaryIndexEntry[], sumDir: string, dataRoot: string) {
+function summarizedItems(ledger: Ledger, index: SummaryIndexEntry[], sumDir: string, evaluations: EvaluationsFile) {
   const entryOf = new Map(index.map((e) => [e.run_id, e]));
   return buildItems(ledger.runs, promptIds(ledger.runs), (run: LedgerRun) => {
     const entry = entryOf.get(run.run_id);
     if (!entry) return { error: 'no summary: the run is missing from the summarize index' };
     if (entry.status !== 'done' || !entry.file) return { error: `no summary: ${entry.reason ?? 'summarize failed'}` };
-    return evaluatedSummary(JSON.parse(readFileSync(join(sumDir, entry.file), 'utf8')) as SummaryFile, run, dataRoot);
+    return evaluatedSummary(JSON.parse(readFileSync(join(sumDir, entry.file), 'utf8')) as SummaryFile, evaluationOf(evaluations, run.run_id));
   });
 }
 
-/** A run's summary with what the categorizer shows beside it: severity, harmful actions, strategy (from the run's own file). */
-export function evaluatedSummary(file: SummaryFile, run: LedgerRun, dataRoot: string) {
-  const ev = readSuccessfulEvaluation(join(dataRoot, run.refinement_summary_path));
+/** A run's summary with what the categorizer shows beside it: severity, harmful actions, strategy (summarize's evaluations.json). */
+export function evaluatedSummary(file: SummaryFile, ev: RunEvaluation) {
   return { file, severity: ev.severity, harmful: ev.harmful, strategy: ev.strategy ?? '' };
 }
 

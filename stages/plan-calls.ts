@@ -14,7 +14,7 @@ import { planSummaries } from './summarize-plan.ts';
 /** Per LLM stage: answers stored, calls to pay and their dollars. Each stage is planned on what the one before it would give. */
 export async function planCalls(ctx: StageContext, runs: LedgerRun[], answererFor: AnswererFor): Promise<StagePlan[]> {
   const sum = await planSummaries(ctx, runs, answererFor);
-  const cat = await planCategorize(ctx, runs, sum.files, sum.unreadable, answererFor);
+  const cat = await planCategorize(ctx, runs, sum, answererFor);
   const clu = await planCluster(ctx, cat.categories, answererFor);
   const cfg = loadPipeline(ctx.workspaceRoot);
   return [

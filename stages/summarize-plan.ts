@@ -1,6 +1,6 @@
 // The plan of step 2: one request per run, each looked up in the store; the
-// summaries the store (or the offline analyzer) already knows, for the
-// categorize plan.
+// summaries the store (or the offline analyzer) already knows and every run's
+// evaluation, for the categorize plan.
 import { readFileSync } from 'node:fs';
 import type { StageContext } from '../executors/lib/context.ts';
 import { analyzerLabel } from './analyzer.ts';
@@ -8,7 +8,9 @@ import type { LedgerRun } from './ledger.ts';
 import { countInputTokens } from './llm/tokens.ts';
 import { FREE } from './plan-pricing.ts';
 import type { AnswererFor } from './plan-pricing.ts';
-import { loadSummaryInput, renderSummaryPrompt, summaryFileFrom } from './summarize.ts';
+import { loadRun, runEvaluationOf } from './run-data.ts';
+import type { RunEvaluation } from './run-data.ts';
+import { renderSummaryPrompt, summaryFileFrom } from './summarize.ts';
 import type { SummaryFile } from './summarize.ts';
 
 export async function planSummaries(ctx: StageContext, runs: LedgerRun[], answererFor: AnswererFor) {
@@ -20,10 +22,13 @@ export async function planSummaries(ctx: StageContext, runs: LedgerRun[], answer
   const plan = { ...FREE };
   let unreadable = 0;
   const inputTokens = { tokens: 0, method: 'characters / 4' };
+  const evaluations = new Map<string, RunEvaluation>();
   for (const run of runs) {
+    const loaded = loadRun(ctx.dataRoot, run);
+    evaluations.set(run.run_id, runEvaluationOf(loaded.evaluation));
     let input;
     try {
-      input = loadSummaryInput(ctx.dataRoot, run);
+      input = loaded.input();
     } catch {
       unreadable += 1;
       continue;
@@ -45,5 +50,5 @@ export async function planSummaries(ctx: StageContext, runs: LedgerRun[], answer
     files.set(run.run_id, summaryFileFrom(run, input, answer, s, label));
   }
   plan.known = plan.toPay === 0;
-  return { plan, files, unreadable, inputTokens: plan.toPay > 0 ? inputTokens : null };
+  return { plan, files, evaluations, unreadable, inputTokens: plan.toPay > 0 ? inputTokens : null };
 }

@@ -12,6 +12,8 @@ import { ANSWERS_FILE } from './llm/carried.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from './llm/errors.ts';
 import { formatUsd } from './llm/pricing.ts';
 import { sha256 } from './llm/store.ts';
+import { EVALUATIONS_FILE, loadRun, runEvaluationOf } from './run-data.ts';
+import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
 import { loadSummaryInput, RunInputError, summaryFileFrom } from './summarize.ts';
 import type { SummaryFile, SummaryIndexEntry } from './summarize.ts';
 import { writeJson, writeFileAtomicSync } from './util/fs.ts';
@@ -35,6 +37,8 @@ interface Tally {
   index: SummaryIndexEntry[];
   failed: FailedRun[];
   perRun: PerRun[];
+  /** Every run's evaluation, summarized or not: later stages read it here, not in the run's file. */
+  evaluations: Map<string, RunEvaluation>;
   // Bad run data is deterministic: recorded, and the stage succeeds. A
   // provider failure is not: the stage fails (and is not cached) so that a
   // re-run asks again; answers received so far are already in the store.
@@ -59,7 +63,7 @@ export const summarizeStage: LlmStageDefinition<object, Input> = {
 
 async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): Promise<StageResult> {
   const settings = t.ctx.analysis.summarize;
-  const tally: Tally = { index: [], failed: [], perRun: [], providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
+  const tally: Tally = { index: [], failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
   if (settings.provider !== 'offline' && settings.batch) await prefetch(ledger, template, t);
   const show = t.progress(ledger.runs.length);
   let done = 0;
@@ -77,6 +81,7 @@ async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): 
     tally.index.sort((x, y) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0));
     tally.failed.sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
     writeJson(join(dir, 'index.json'), indexFile(ledger, template, tally, t));
+    writeJson(join(dir, EVALUATIONS_FILE), evaluationsOf(tally));
   }, (dir) => tally.index.filter((e) => e.status === 'done' && e.file !== null && !existsSync(join(dir, e.file))).map((e) => e.file as string));
   return result(ledger, tally, t);
 }
@@ -95,9 +100,11 @@ async function prefetch(ledger: Ledger, template: string, t: LlmTools<object>): 
 
 async function summarizeOne(run: LedgerRun, dir: string, template: string, t: LlmTools<object>, tally: Tally): Promise<void> {
   const rel = `summaries/${runOutputPath(run)}/elicitation_run_summary.json`;
+  const loaded = loadRun(t.ctx.dataRoot, run);
+  tally.evaluations.set(run.run_id, runEvaluationOf(loaded.evaluation));
   try {
     if (tally.stopReason) throw new StoppedError(`not attempted: ${tally.stopReason}`);
-    const input = loadSummaryInput(t.ctx.dataRoot, run);
+    const input = loaded.input();
     const answer = await t.answerer.summarize(input, template);
     const file: SummaryFile = summaryFileFrom(run, input, answer, t.ctx.analysis.summarize, t.label);
     const text = `${JSON.stringify(file, null, 2)}\n`;
@@ -148,6 +155,12 @@ function indexFile(ledger: Ledger, template: string, tally: Tally, t: LlmTools<o
     runs: tally.index,
     failed: tally.failed,
   };
+}
+
+/** evaluations.json: every run's evaluation, by run id in code-point order. */
+function evaluationsOf(tally: Tally): EvaluationsFile {
+  const ids = [...tally.evaluations.keys()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  return { runs: Object.fromEntries(ids.map((id) => [id, tally.evaluations.get(id) as RunEvaluation])) };
 }
 
 function result(ledger: Ledger, tally: Tally, t: LlmTools<object>): StageResult {

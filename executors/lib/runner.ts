@@ -6,6 +6,7 @@
 // when complete (with the answers used), writes the run log, prints the last
 // line and applies the failure policy. Typed errors become one message and
 // `{ success: false }` (runExecutor).
+import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import type { LlmStageName, StageName } from '../../stages/config.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
@@ -19,8 +20,11 @@ import { buildOutputDir, readUpstream } from './io.ts';
 export interface StageTools<O> {
   ctx: StageContext;
   options: O & BaseOptions;
-  /** An upstream stage's output file (missing: a message naming the target that makes it). */
-  upstream<T>(stage: StageName, file: string): T;
+  /**
+   * An upstream stage's output file (missing: a message naming the target
+   * that makes it), checked against the file's schema where one is given.
+   */
+  upstream<T>(stage: StageName, file: string, schema?: Schema<T>): T;
   /** A progress line for `total` steps (live on a TTY, every ~10% in CI). */
   progress(total: number): (done: number, extra: string) => void;
   /**
@@ -29,6 +33,11 @@ export interface StageTools<O> {
    * stage's answers used are written into it (answers.jsonl).
    */
   output<R>(build: (dir: string) => Promise<R>, verify?: (dir: string) => string[]): Promise<R>;
+}
+
+/** A file format's shape (a zod schema), shared by the stage that writes the file and those that read it. */
+export interface Schema<T> {
+  parse(value: unknown): T;
 }
 
 export interface LlmTools<O> extends StageTools<O> {
@@ -107,10 +116,19 @@ function stageTools<O>(stage: StageName, options: O & BaseOptions, context: Exec
   return {
     ctx,
     options,
-    upstream: (from, file) => readUpstream(ctx.outputOf(from), file, from),
+    upstream: <T>(from: StageName, file: string, schema?: Schema<T>) => checked(readUpstream<unknown>(ctx.outputOf(from), file, from), schema, join(ctx.outputOf(from), file), from),
     progress: (total) => progressPrinter(stage, total),
     output: (build, verify) => buildOutputDir(ctx.outputOf(stage), build, verify),
   };
+}
+
+function checked<T>(value: unknown, schema: Schema<T> | undefined, path: string, stage: StageName): T {
+  if (!schema) return value as T;
+  try {
+    return schema.parse(value);
+  } catch (err) {
+    throw new Error(`${path} is not what the ${stage} target writes (${(err as Error).message.slice(0, 300)}); run it again (nx run <analysis>:${stage})`);
+  }
 }
 
 /** What every answered stage's run log holds: answers bought and reused in this run, and what they cost. */

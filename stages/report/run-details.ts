@@ -1,11 +1,12 @@
 // Per-run details for the HTML drill-down, read from the summaries and the
-// run's own file. `run_folder` is relative to the data root and `run_link`
+// evaluations summarize recorded. `run_folder` is relative to the data root and `run_link`
 // comes from the configuration (`linkOf`): neither depends on where the
 // workspace lives.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LedgerRun } from '../ledger.ts';
-import { readSuccessfulEvaluation } from '../run-data.ts';
+import { evaluationOf } from '../run-data.ts';
+import type { EvaluationsFile } from '../run-data.ts';
 import type { SummaryFile } from '../summarize.ts';
 import { runFolderOf } from './assemble.ts';
 import type { SummaryIndexRun } from './assemble.ts';
@@ -15,14 +16,14 @@ export function runDetails(
   runs: LedgerRun[],
   index: SummaryIndexRun[],
   sumDir: string,
-  dataRoot: string,
+  evaluations: EvaluationsFile,
   linkOf: (runFolder: string) => string | null,
 ): Record<string, HtmlRun> {
   const fileOf = new Map(index.map((e) => [e.run_id, e.file]));
   const out: Record<string, HtmlRun> = {};
   for (const run of runs) {
     const s = summaryOf(sumDir, fileOf.get(run.run_id));
-    const ev = readSuccessfulEvaluation(join(dataRoot, run.refinement_summary_path));
+    const ev = evaluationOf(evaluations, run.run_id);
     const runFolder = runFolderOf(run);
     out[run.run_id] = {
       run_id: run.run_id,

@@ -3,6 +3,8 @@
 import { join } from 'node:path';
 import type { StageDefinition, StageResult, StageTools } from '../../executors/lib/runner.ts';
 import type { Ledger } from '../ledger.ts';
+import { EVALUATIONS_FILE, evaluationsFile } from '../run-data.ts';
+import type { EvaluationsFile } from '../run-data.ts';
 import { sha256 } from '../llm/store.ts';
 import { lockPath, readTaxonomyLock } from '../taxonomy-lock.ts';
 import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
@@ -21,6 +23,7 @@ interface Input {
   sums: SummariesOut;
   cat: CategorizationOut;
   clu: ClustersOut;
+  evaluations: EvaluationsFile;
   /** "What changed" is compared with the analysis' committed taxonomy lock (an input of this target), never with a previous report. */
   baseline: ReportBaseline | null;
 }
@@ -32,6 +35,7 @@ export const reportStage: StageDefinition<object, Input> = {
     sums: t.upstream<SummariesOut>('summarize', 'index.json'),
     cat: t.upstream<CategorizationOut>('categorize', 'categorization.json'),
     clu: t.upstream<ClustersOut>('cluster', 'clusters.json'),
+    evaluations: t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile),
     baseline: baselineOf(t),
   }),
   run: reportRun,
@@ -44,7 +48,7 @@ function baselineOf(t: StageTools<object>): ReportBaseline | null {
 }
 
 async function reportRun(input: Input, t: StageTools<object>): Promise<StageResult> {
-  const { ledger, sums, cat, clu, baseline } = input;
+  const { ledger, sums, cat, clu, evaluations, baseline } = input;
   const a = t.ctx.analysis;
   const idOf = (name: string) => stableIds('clu', [name], sha256)[0] as string;
   const calls = stageCalls(sums, cat, clu);
@@ -63,7 +67,7 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
   if (changes) markdown = `${markdown.trimEnd()}\n\n${renderChangesMarkdown(changes)}`;
 
   const linkConfig = { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
-  const runs = runDetails(ledger.runs, sums.runs, t.ctx.outputOf('summarize'), t.ctx.dataRoot, (folder) => runLink(linkConfig, folder));
+  const runs = runDetails(ledger.runs, sums.runs, t.ctx.outputOf('summarize'), evaluations, (folder) => runLink(linkConfig, folder));
   const html = renderHtmlReport(htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes));
 
   await t.output(async (dir) => {
