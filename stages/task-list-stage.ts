@@ -7,9 +7,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StageDefinition, StageResult, StageTools } from '../executors/lib/runner.ts';
-import { INPUT_RECORD_FILE } from '../executors/lib/input-record.ts';
 import { ConfigError } from './config.ts';
 import type { Ledger } from './ledger.ts';
+import { INPUT_RECORD_FILE } from './registry.ts';
 import { filterFileError, selectAnalysis } from './task-list.ts';
 import type { AnalysisSelection, AnalysisSelectionOptions } from './task-list.ts';
 import { selectionOptions, selectionSettings, uncoveredOverrides } from './task-list-selection.ts';
