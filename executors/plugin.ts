@@ -32,7 +32,7 @@ import type { ResolvedAnalysis } from '../stages/config.ts';
 import { COMMAND_INFO, COMMANDS, isLlmStage, READ_STAGES, STAGE_INFO, STAGES } from '../stages/registry.ts';
 import type { StageName } from '../stages/registry.ts';
 import { requestHash } from '../stages/llm/store.ts';
-import { selectionSettings } from './task-list/selection.ts';
+import { selectionSettings } from '../stages/task-list-selection.ts';
 
 export interface PluginOptions {
   /** Folder (workspace-relative) under which each analysis writes `<name>/<target>/`. */

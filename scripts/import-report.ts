@@ -22,8 +22,8 @@ import { renderHtmlReport } from '../stages/report/html.ts';
 import type { HtmlRun } from '../stages/report/html.ts';
 import { renderMarkdownReport } from '../stages/report/markdown.ts';
 import { readTaskList } from '../stages/task-list.ts';
-import { readSuccessfulEvaluation } from '../executors/lib/run-data.ts';
-import type { SuccessfulEvaluation } from '../executors/lib/run-data.ts';
+import { readSuccessfulEvaluation } from '../stages/run-data.ts';
+import type { SuccessfulEvaluation } from '../stages/run-data.ts';
 import { writeText } from '../executors/lib/io.ts';
 
 class UsageError extends Error {}

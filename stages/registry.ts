@@ -96,6 +96,9 @@ export function upstreamStages(stage: StageName): StageName[] {
   return out;
 }
 
+/** In every stage's output: the record of the inputs it was built from (executors/lib/input-record.ts), read by the plan only. */
+export const INPUT_RECORD_FILE = 'inputs.json';
+
 /** Stages whose output some later stage reads (through its index file). */
 export const READ_STAGES: readonly StageName[] = STAGES.filter((s) => STAGES.some((t) => STAGE_INFO[t].dependsOn === s));
 

@@ -4,6 +4,7 @@ import type { ExecutionIteration, SummaryInput, TrajectoryEvaluation } from './f
 import { join } from 'node:path';
 import type { LedgerRun } from './ledger.ts';
 import { readJsonFileSync } from './util/fs.ts';
+import type { ReadJsonResult } from './util/fs.ts';
 import { isJsonObject, pyJsonParsePlain } from './util/pyjson.ts';
 import { fillTemplate } from './util/template.ts';
 
@@ -170,10 +171,17 @@ export function summaryFileFrom(
 
 /** Reads a run's two files and builds its summary input; a failure names the file relative to the data root, never an absolute path. */
 export function loadSummaryInput(dataRoot: string, run: LedgerRun): SummaryInput {
-  const read = (rel: string): unknown => {
-    const res = readJsonFileSync(join(dataRoot, rel), { label: rel, parse: pyJsonParsePlain });
-    if (!res.ok) throw new RunInputError(rel, '(file)', 'readable JSON object', res.message);
-    return res.value;
-  };
+  const read = (rel: string): unknown => runFileValue(readRunFile(dataRoot, rel), rel);
   return extractSummaryInput(run, read(run.refinement_summary_path), read(run.perturbed_query_path));
+}
+
+/** One of a run's JSON files, read the one way every stage reads them. */
+export function readRunFile(dataRoot: string, rel: string): ReadJsonResult<unknown> {
+  return readJsonFileSync(join(dataRoot, rel), { label: rel, parse: pyJsonParsePlain });
+}
+
+/** The parsed file, or the RunInputError that lists the run as failed. */
+export function runFileValue(res: ReadJsonResult<unknown>, rel: string): unknown {
+  if (!res.ok) throw new RunInputError(rel, '(file)', 'readable JSON object', res.message);
+  return res.value;
 }

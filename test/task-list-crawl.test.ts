@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { uncoveredOverrides, selectionOptions, selectionSettings } from '../executors/task-list/selection.ts';
+import { uncoveredOverrides, selectionOptions, selectionSettings } from '../stages/task-list-selection.ts';
 import { loadPipeline, resolveAnalysis } from '../stages/config.ts';
 import { addRecords, cacheRecords, crawlDigest, IoCache, nodeTreeIoSync } from '../stages/task-list-crawl.ts';
 import { quickSummaryFields, selectAnalysis, selectionFingerprint, selectRuns } from '../stages/task-list.ts';

@@ -27,6 +27,7 @@ import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
 import type { LlmClient, LlmEvent, LlmPlan } from '../../stages/llm/client.ts';
 import { addCost, addUsage, ZERO_USAGE } from '../../stages/llm/usage.ts';
 import { offlineSummarize } from '../../stages/offline/summarize.ts';
+import { formatUsd } from '../../stages/llm/pricing.ts';
 import { renderSummaryPrompt } from '../../stages/summarize.ts';
 import type { StageContext } from './context.ts';
 import { writeText } from './io.ts';
@@ -57,10 +58,6 @@ export function parseRefresh(value: string | undefined): { stages: ReadonlySet<S
   };
 }
 
-export function formatUsd(x: number | null): string {
-  if (x === null) return 'unknown $ (model not in the price table)';
-  return `$${x.toFixed(x < 1 ? 4 : 2)}`;
-}
 
 let interrupt: AbortController | null = null;
 

@@ -14,13 +14,13 @@ import { fileURLToPath } from 'node:url';
 import { namedFiles, stageCodeOf } from '../plugin.ts';
 import { stageSettings } from '../../stages/config.ts';
 import type { ResolvedAnalysis } from '../../stages/config.ts';
-import { isLlmStage, STAGE_INFO, upstreamStages } from '../../stages/registry.ts';
+import { INPUT_RECORD_FILE, isLlmStage, STAGE_INFO, upstreamStages } from '../../stages/registry.ts';
 import type { StageName } from '../../stages/registry.ts';
 import { ENDPOINT_ENV_VARS, endpointIdentity } from '../../stages/llm/endpoint.ts';
 import { createEnvLookup } from '../../stages/llm/env.ts';
 import { requestHash, sha256 } from '../../stages/llm/store.ts';
 
-export const INPUT_RECORD_FILE = 'inputs.json';
+export { INPUT_RECORD_FILE };
 
 export interface InputRecord {
   /** Hash of the stage's settings slice of pipeline.yaml (the target's settings input). */

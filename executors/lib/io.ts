@@ -66,10 +66,7 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** JSON with 2-space indent and a trailing newline: the format of our own files. */
-export function writeJson(file: string, value: unknown): void {
-  writeFileAtomicSync(file, JSON.stringify(value, null, 2) + '\n');
-}
+export { writeJson } from '../../stages/util/fs.ts';
 
 export const writeText: (file: string, text: string) => void = writeFileAtomicSync;
 

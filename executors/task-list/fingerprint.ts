@@ -1,6 +1,6 @@
 // The task-list target's data fingerprint, as an Nx `runtime` input:
 //   node executors/task-list/fingerprint.ts '<selection settings as JSON>'
-// The plugin passes the analysis' selection settings (selection.ts), so this
+// The plugin passes the analysis' selection settings (stages/task-list-selection.ts), so this
 // script does not load pipeline.yaml's schema (zod costs more than the crawl
 // of a small tree). It crawls what the selection reads, without parsing a file
 // and without opening anything else (stages/task-list-crawl.ts), and prints
@@ -14,8 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { selectionFingerprint } from '../../stages/task-list.ts';
-import { selectionOptions } from './selection.ts';
-import type { SelectionSettings } from './selection.ts';
+import { selectionOptions } from '../../stages/task-list-selection.ts';
+import type { SelectionSettings } from '../../stages/task-list-selection.ts';
 
 const root = process.cwd();
 try {

@@ -76,3 +76,9 @@ export function batchCostUsd(model: string, usage: Pick<Usage, 'input_tokens' | 
   const full = costUsd(model, usage);
   return full === null ? null : full * BATCH_DISCOUNT;
 }
+
+/** A dollar amount for the console; unknown when the model has no price. */
+export function formatUsd(x: number | null): string {
+  if (x === null) return 'unknown $ (model not in the price table)';
+  return `$${x.toFixed(x < 1 ? 4 : 2)}`;
+}

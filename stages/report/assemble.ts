@@ -320,3 +320,28 @@ export function htmlInput(
     changes: changes ?? null,
   };
 }
+
+/** What each answered stage used: answers (first requests plus repairs), tokens and cost, from its output. */
+export function stageCalls(sums: SummariesOut, cat: CategorizationOut, clu: ClustersOut): StageCalls[] {
+  // Answers behind a list of batches or calls: each one's first request plus its repair requests.
+  const answersOf = (xs: unknown) => (Array.isArray(xs) ? xs.reduce((n: number, x: { repairs?: number }) => n + 1 + (x.repairs ?? 0), 0) : 0);
+  return [
+    callsOf('summarize', sums.analyzer, sums.statistics, sums.runs.filter((r) => r.status === 'done').length),
+    callsOf('categorize', String(cat.metadata.analyzer ?? ''), cat.statistics, cat.metadata['mode'] === 'offline-global' ? 1 : answersOf(cat.metadata['batches'])),
+    callsOf('cluster', String(clu.metadata.analyzer ?? ''), clu.statistics, String(clu.metadata['api_type']) === 'offline' ? 1 : answersOf(clu.metadata['calls'])),
+  ];
+}
+
+function callsOf(stage: string, analyzer: string, stats: Record<string, unknown>, answers: number): StageCalls {
+  const num = (k: string) => (typeof stats[k] === 'number' ? (stats[k] as number) : 0);
+  const rawCost = stats['cost'];
+  const cost = typeof rawCost === 'string' ? Number(rawCost.replace(/^\$/, '')) : typeof rawCost === 'number' ? rawCost : null;
+  return {
+    stage,
+    analyzer,
+    answers,
+    input_tokens: num('input_tokens'),
+    output_tokens: num('output_tokens'),
+    cost_usd: cost === null || Number.isNaN(cost) ? null : cost,
+  };
+}

@@ -38,6 +38,11 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
   }
 }
 
+/** JSON with 2-space indent and a trailing newline: the format of our own files. */
+export function writeJson(file: string, value: unknown): void {
+  writeFileAtomicSync(file, JSON.stringify(value, null, 2) + '\n');
+}
+
 function toBytes(data: string | Uint8Array): Uint8Array {
   return typeof data === 'string' ? new TextEncoder().encode(data) : data;
 }

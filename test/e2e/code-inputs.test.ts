@@ -28,7 +28,7 @@ const MUTATIONS: Mutation[] = [
   { stage: 'categorize', file: 'stages/categorize.ts', find: "if (typeof phrase !== 'string') return false;", replace: 'return false;', changesOutput: true },
   { stage: 'categorize', file: 'stages/categorize-llm.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: false },
   { stage: 'cluster', file: 'stages/cluster-llm.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: false },
-  { stage: 'cluster', file: 'executors/cluster/executor.ts', find: "generated_at: null", replace: "generated_at: 'mutated'", changesOutput: true },
+  { stage: 'cluster', file: 'stages/cluster-stage.ts', find: "generated_at: null", replace: "generated_at: 'mutated'", changesOutput: true },
   { stage: 'report', file: 'stages/report/html-assets/report.css', find: /$/, replace: '\n.mutated { color: red; }\n', changesOutput: true },
   { stage: 'report', file: 'stages/report/html-assets/report.js', find: /$/, replace: '\n// mutated\n', changesOutput: true },
 ];

@@ -1,5 +1,5 @@
 // What the task-list target selects, in one place for the executor and for its
-// cache fingerprint (fingerprint.ts), and which command-line overrides the
+// cache fingerprint (executors/task-list/fingerprint.ts), and which command-line overrides the
 // fingerprint covers.
 //
 // The target is cached. Its key holds the selection settings, the code, and
@@ -16,8 +16,8 @@
 // selection, and under Nx it first checks that the outputs folder holds the
 // analysis' current selection, which is what Nx then stores under the
 // override's key (restoring it is harmless).
-import type { ResolvedAnalysis } from '../../stages/config.ts';
-import type { AnalysisSelectionOptions } from '../../stages/task-list.ts';
+import type { ResolvedAnalysis } from './config.ts';
+import type { AnalysisSelectionOptions } from './task-list.ts';
 
 /** The reference script's flags, as the task-list executor accepts them. */
 export interface SelectionOverrides {

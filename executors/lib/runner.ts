@@ -1,0 +1,160 @@
+// The one stage runner: what every stage target does around its stage, said
+// once. An executor hands it the stage's definition (stages/*-stage.ts, whose
+// logic it is); the runner takes the context and the writer lock, lets the
+// stage read its inputs, creates an LLM stage's answerer and says which
+// analyzer answers, builds the output in a fresh folder and swaps it in only
+// when complete (with the answers used), writes the run log, prints the last
+// line and applies the failure policy. Typed errors become one message and
+// `{ success: false }` (runExecutor).
+import { join } from 'node:path';
+import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
+import type { LlmStageName, StageName } from '../../stages/config.ts';
+import { formatUsd } from '../../stages/llm/pricing.ts';
+import { createStageAnswerer } from './answerer.ts';
+import type { LlmRunOptions, StageAnswerer } from './answerer.ts';
+import { progressPrinter, runExecutor, stageContext, writeRunLog } from './context.ts';
+import type { BaseOptions, ExecutorContextLike, StageContext } from './context.ts';
+import { buildOutputDir, readUpstream } from './io.ts';
+
+/** What a stage is handed: its context and options, upstream reads, progress and its own output folder. */
+export interface StageTools<O> {
+  ctx: StageContext;
+  options: O & BaseOptions;
+  /**
+   * An upstream stage's output file (missing: a message naming the target
+   * that makes it), checked against the file's schema where one is given.
+   */
+  upstream<T>(stage: StageName, file: string, schema?: Schema<T>): T;
+  /** A progress line for `total` steps (live on a TTY, every ~10% in CI). */
+  progress(total: number): (done: number, extra: string) => void;
+  /**
+   * Builds the stage's output in a fresh folder and swaps it in; `verify`
+   * lists what the built folder lacks (then nothing is replaced). An LLM
+   * stage's answers used are written into it (answers.jsonl).
+   */
+  output<R>(build: (dir: string) => Promise<R>, verify?: (dir: string) => string[]): Promise<R>;
+}
+
+/** A file format's shape (a zod schema), shared by the stage that writes the file and those that read it. */
+export interface Schema<T> {
+  parse(value: unknown): T;
+}
+
+export interface LlmTools<O> extends StageTools<O> {
+  answerer: StageAnswerer;
+  /** Which analyzer answers (provider and model, or the offline analyzer). */
+  label: string;
+}
+
+/** What a stage's run leaves for the run log, the console and the failure policy. */
+export interface StageResult {
+  /** The run log's own fields (an LLM stage's answer counters are added by the runner); null: no run log. */
+  log: Record<string, unknown> | null;
+  /** The closing lines, given the run log's path. */
+  summary(logFile: string | null): string[];
+  /** Runs that failed at the provider: the stage fails, so Nx caches nothing and a re-run asks again. */
+  providerFailures?: number;
+  /** Runs never sent because a budget was reached: the stage fails and says what would finish it. */
+  notAttempted?: number;
+}
+
+export interface StageDefinition<O, In> {
+  stage: StageName;
+  /** Reads what the stage works from (upstream outputs, prompts, the lock) before anything is asked. */
+  read(t: StageTools<O>): In | Promise<In>;
+  run(input: In, t: StageTools<O>): Promise<StageResult>;
+}
+
+export interface LlmStageDefinition<O, In> {
+  stage: LlmStageName;
+  read(t: StageTools<O>): In | Promise<In>;
+  /** What the opening line counts: "<stage>: <subject> with <analyzer>". */
+  subject(input: In): string;
+  run(input: In, t: LlmTools<O>): Promise<StageResult>;
+}
+
+type Executor<O> = (options: O & BaseOptions, context: ExecutorContextLike) => Promise<{ success: boolean }>;
+
+/** The executor of a stage that asks no one (task-list, report). */
+export function stageExecutor<O, In>(def: StageDefinition<O, In>): Executor<O> {
+  return (options, context) =>
+    runExecutor(def.stage, async () => {
+      const t = stageTools(def.stage, options, context);
+      const result = await def.run(await def.read(t), t);
+      return finish(def.stage, t.ctx, result, result.log, null);
+    });
+}
+
+/** The executor of a stage answered through the response store (offline analyzer or LLM). */
+export function llmStageExecutor<O, In>(def: LlmStageDefinition<O, In>): Executor<O & LlmRunOptions> {
+  return (options, context) =>
+    runExecutor(def.stage, async () => {
+      const base = stageTools(def.stage, options, context);
+      const input = await def.read(base);
+      const settings = base.ctx.analysis[def.stage];
+      const answerer = await createStageAnswerer(base.ctx, settings, options, def.stage);
+      const label = analyzerLabel(settings);
+      console.log(`${def.stage}: ${def.subject(input)} with ${label}`);
+      if (settings.provider === 'offline') console.log(`  ${OFFLINE_NOTICE}`);
+      const t: LlmTools<O & LlmRunOptions> = {
+        ...base,
+        answerer,
+        label,
+        output: (build, verify) => base.output(async (dir) => {
+          const built = await build(dir);
+          answerer.writeAnswers(dir);
+          return built;
+        }, verify),
+      };
+      const result = await def.run(input, t);
+      return finish(def.stage, base.ctx, result, { analysis: base.ctx.analysis.name, analyzer: label, ...answerCounters(answerer), ...result.log }, answerer);
+    });
+}
+
+function stageTools<O>(stage: StageName, options: O & BaseOptions, context: ExecutorContextLike): StageTools<O> {
+  const ctx = stageContext(options, context);
+  return {
+    ctx,
+    options,
+    upstream: <T>(from: StageName, file: string, schema?: Schema<T>) => checked(readUpstream<unknown>(ctx.outputOf(from), file, from), schema, join(ctx.outputOf(from), file), from),
+    progress: (total) => progressPrinter(stage, total),
+    output: (build, verify) => buildOutputDir(ctx.outputOf(stage), build, verify),
+  };
+}
+
+function checked<T>(value: unknown, schema: Schema<T> | undefined, path: string, stage: StageName): T {
+  if (!schema) return value as T;
+  try {
+    return schema.parse(value);
+  } catch (err) {
+    throw new Error(`${path} is not what the ${stage} target writes (${(err as Error).message.slice(0, 300)}); run it again (nx run <analysis>:${stage})`);
+  }
+}
+
+/** What every answered stage's run log holds: answers bought and reused in this run, and what they cost. */
+function answerCounters(answerer: StageAnswerer): Record<string, unknown> {
+  const t = answerer.totals();
+  return { computed: t.computed, reused: t.reused, carried: t.carried, refresh: answerer.refresh, paid_usage: t.paid, paid_cost_usd: t.paidCostUsd };
+}
+
+/** The run log, the closing lines, then the failure policy. */
+function finish(stage: StageName, ctx: StageContext, result: StageResult, log: Record<string, unknown> | null, answerer: StageAnswerer | null): boolean {
+  const logFile = log === null ? null : writeRunLog(ctx, stage, log);
+  for (const line of result.summary(logFile)) console.log(line);
+  const notAttempted = result.notAttempted ?? 0;
+  const providerFailures = result.providerFailures ?? 0;
+  if (notAttempted > 0 && answerer) console.error(budgetStopMessage(stage, notAttempted, answerer));
+  if (providerFailures > 0) console.error(`${stage}: ${providerFailures} run(s) failed at the provider; re-run to retry them (stored answers are reused).`);
+  return providerFailures === 0 && notAttempted === 0;
+}
+
+/** Runs a budget stopped: what this run paid and, from its average, what would finish the stage. */
+function budgetStopMessage(stage: StageName, notAttempted: number, answerer: StageAnswerer): string {
+  const t = answerer.totals();
+  const each = t.computed > 0 && t.paidCostUsd !== null ? t.paidCostUsd / t.computed : null;
+  return (
+    `${stage}: ${notAttempted} run(s) not attempted: the budget was reached after ${formatUsd(t.paidCostUsd)} in this run` +
+    `${each !== null ? `; about ${formatUsd(each * notAttempted)} more would finish the stage (${notAttempted} x ${formatUsd(each)}, this run's average)` : ''}. ` +
+    'Raise max_cost_usd (the stage) or budget.max_cost_usd (pipeline.yaml) and run again: the answers bought are stored and are not paid twice.'
+  );
+}

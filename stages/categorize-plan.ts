@@ -1,0 +1,87 @@
+// The plan of step 3: the pass the stage would choose (categorize-pass.ts),
+// walked through the store when every summary is known; else estimated from
+// the batch sizes.
+import type { StageContext } from '../executors/lib/context.ts';
+import { buildItems } from './categorize.ts';
+import { categorizeWith, planAssignCalls, runSampleKey } from './categorize-assign.ts';
+import { resumeOf } from './categorize-outcome.ts';
+import type { Templates } from './categorize-outcome.ts';
+import { batchCount, choosePass } from './categorize-pass.ts';
+import { evaluatedSummary, lockBase, templatesOf } from './categorize-stage.ts';
+import type { CategorizeItem } from './formats.ts';
+import { promptIds } from './ledger.ts';
+import type { LedgerRun } from './ledger.ts';
+import { costUsd } from './llm/pricing.ts';
+import { offlineCategorize } from './offline/categorize.ts';
+import { FREE } from './plan-pricing.ts';
+import type { AnswererFor } from './plan-pricing.ts';
+import type { RunEvaluation } from './run-data.ts';
+import type { SummaryFile } from './summarize.ts';
+
+/** What the summarize plan knows: the summaries the store holds, every run's evaluation, the unreadable runs. */
+export interface KnownSummaries {
+  files: Map<string, SummaryFile>;
+  evaluations: Map<string, RunEvaluation>;
+  unreadable: number;
+}
+
+export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known: KnownSummaries, answererFor: AnswererFor) {
+  const s = ctx.analysis.categorize;
+  const { files, evaluations, unreadable } = known;
+  const built = buildItems(runs, promptIds(runs), (run) => {
+    const file = files.get(run.run_id);
+    return file ? evaluatedSummary(file, evaluations.get(run.run_id) as RunEvaluation) : { error: 'summary not known yet' };
+  });
+  const unknown = built.missing.length - unreadable;
+  const pass = choosePass(built.items, lockBase({ ctx }, built), resumeOf({ ctx }));
+  const note = `mode ${pass.mode} (${pass.reason})`;
+  const answerer = await answererFor('categorize');
+
+  if (s.provider === 'offline') {
+    const categories = unknown === 0 ? answerer.offline('categorize', { items: built.items }, () => offlineCategorize(built.items)).value.categories : null;
+    return { plan: FREE, categories, note, batchedShare: 0 };
+  }
+  const assign = s.strategy === 'induce_assign';
+  const templates = templatesOf({ ctx });
+  const toSend = pass.items.length + unknown;
+  const sizes = { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, induceSampleSize: s.induce_sample_size, assignBatchSize: s.assign_batch_size };
+  const counted = assign
+    ? planAssignCalls(toSend, { ...sizes, start: pass.start !== undefined })
+    : { sequentialCalls: batchCount(toSend, pass.start ? 0 : s.initial_batch_size, s.iterative_batch_size), parallelCalls: 0 };
+  const calls = counted.sequentialCalls + counted.parallelCalls;
+  // Batch mode buys the parallel assignment at batch price; the sequential calls are normal calls.
+  const batchedShare = s.batch && calls > 0 ? counted.parallelCalls / calls : 0;
+  const withCount = `${note}; ${toSend} run(s) in ${assign ? `${counted.sequentialCalls} sequential and ${counted.parallelCalls} parallel call(s) (strategy induce_assign; runs no category fits add calls)` : `${calls} batch(es)`}`;
+  if (unknown === 0) {
+    if (pass.items.length === 0) return { plan: { ...FREE }, categories: pass.start?.categories ?? [], note: withCount, batchedShare };
+    const walked = await answerer.walkPlan(
+      (complete) => categorizeWith(s.strategy, pass.items, {
+        ...sizes, templates, complete, sampleKey: runSampleKey(built.runOf),
+        ...(pass.start ? { start: pass.start } : {}),
+      }),
+      (answered) => Math.max(1, calls - answered),
+    );
+    return { plan: walked.plan, categories: walked.result?.categories ?? null, note: withCount, batchedShare };
+  }
+  return { ...estimated(s, built.items, templates, counted, calls), note: `${withCount}; ${unknown} summary(ies) not bought yet`, batchedShare };
+}
+
+/** Some summaries are still to buy: their batches cannot be looked up; estimate them from the batch sizes. */
+function estimated(
+  s: StageContext['analysis']['categorize'],
+  items: readonly CategorizeItem[],
+  templates: Templates,
+  counted: { sequentialCalls: number; parallelCalls: number },
+  calls: number,
+) {
+  const perRun = items.length > 0 ? avgChars(items) : 2000;
+  const perSequential = Math.ceil((templates.update.length + perRun * s.iterative_batch_size) / 4);
+  const perParallel = Math.ceil((templates.assign.length + perRun * s.assign_batch_size) / 4);
+  const inputTokens = perSequential * counted.sequentialCalls + perParallel * counted.parallelCalls;
+  const est = costUsd(s.model, { input_tokens: inputTokens, output_tokens: s.max_tokens * calls });
+  return { plan: { reused: 0, toPay: calls, estInputTokens: inputTokens, estCostUsd: est, known: false }, categories: null };
+}
+
+function avgChars(items: readonly CategorizeItem[]): number {
+  return Math.ceil(items.reduce((n, i) => n + i.original_instruction.length + i.perturbed_instruction.length + i.summary.length + 200, 0) / items.length);
+}

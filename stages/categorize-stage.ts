@@ -1,0 +1,130 @@
+// Step 3 as a stage: the taxonomy of benign-input vulnerability categories.
+//
+// A pure function of (summaries, settings, taxonomy lock): it never reads its
+// own previous output. With a committed lock (analyses/<name>/taxonomy.lock.json),
+// runs the lock holds with an unchanged summary keep their category with no
+// call, and only new or changed runs are categorized against the locked
+// taxonomy; without one the taxonomy is built from scratch. The categorizer
+// itself: categorize-outcome.ts. Run by the stage runner (executors/lib/runner.ts).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LlmStageDefinition, LlmTools, StageResult } from '../executors/lib/runner.ts';
+import { buildItems, checkCoverage, decorateCategories } from './categorize.ts';
+import { runSampleKey } from './categorize-assign.ts';
+import { llmOutcome, offlineOutcome } from './categorize-outcome.ts';
+import type { CategorizeRunOptions, Outcome, Templates } from './categorize-outcome.ts';
+import type { LockBase } from './categorize-pass.ts';
+import { categorizationFile } from './categorize-output.ts';
+import { promptIds } from './ledger.ts';
+import type { FailedRun, Ledger, LedgerRun } from './ledger.ts';
+import { formatUsd } from './llm/pricing.ts';
+import { sha256 } from './llm/store.ts';
+import type { SummaryFile, SummaryIndexEntry } from './summarize.ts';
+import { lockPath, planFromLock, readTaxonomyLock } from './taxonomy-lock.ts';
+import { writeJson } from './util/fs.ts';
+import { lockedStableIds, stableIds } from './util/ids.ts';
+import { EVALUATIONS_FILE, evaluationOf, evaluationsFile } from './run-data.ts';
+import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
+
+type Tools = LlmTools<CategorizeRunOptions>;
+
+export interface CategorizeInput {
+  ledger: Ledger;
+  built: ReturnType<typeof buildItems>;
+  templates: Templates;
+  base: LockBase | null;
+}
+
+export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, CategorizeInput> = {
+  stage: 'categorize',
+  read: (t) => {
+    const ledger = t.upstream<Ledger>('task-list', 'runs.json');
+    const evaluations = t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile);
+    const built = summarizedItems(ledger, t.upstream<{ runs: SummaryIndexEntry[] }>('summarize', 'index.json').runs, t.ctx.outputOf('summarize'), evaluations);
+    return { ledger, built, templates: templatesOf(t), base: lockBase(t, built) };
+  },
+  subject: ({ built }) => `${built.items.length} summarized runs`,
+  run: categorizeRun,
+};
+
+/** The items the categorizer sees: each summarized run's summary and its evaluation; runs with no summary are listed as missing. */
+function summarizedItems(ledger: Ledger, index: SummaryIndexEntry[], sumDir: string, evaluations: EvaluationsFile) {
+  const entryOf = new Map(index.map((e) => [e.run_id, e]));
+  return buildItems(ledger.runs, promptIds(ledger.runs), (run: LedgerRun) => {
+    const entry = entryOf.get(run.run_id);
+    if (!entry) return { error: 'no summary: the run is missing from the summarize index' };
+    if (entry.status !== 'done' || !entry.file) return { error: `no summary: ${entry.reason ?? 'summarize failed'}` };
+    return evaluatedSummary(JSON.parse(readFileSync(join(sumDir, entry.file), 'utf8')) as SummaryFile, evaluationOf(evaluations, run.run_id));
+  });
+}
+
+/** A run's summary with what the categorizer shows beside it: severity, harmful actions, strategy (summarize's evaluations.json). */
+export function evaluatedSummary(file: SummaryFile, ev: RunEvaluation) {
+  return { file, severity: ev.severity, harmful: ev.harmful, strategy: ev.strategy ?? '' };
+}
+
+export function templatesOf(t: { ctx: Tools['ctx'] }): Templates {
+  const settings = t.ctx.analysis.categorize;
+  return {
+    create: readFileSync(t.ctx.resolvePath(settings.prompts.create), 'utf8'),
+    update: readFileSync(t.ctx.resolvePath(settings.prompts.update), 'utf8'),
+    // Read only by the strategy that uses it (only then is it an input of the target).
+    assign: settings.strategy === 'induce_assign' ? readFileSync(t.ctx.resolvePath(settings.prompts.assign), 'utf8') : '',
+  };
+}
+
+/** The committed taxonomy lock and what it means for these runs (kept, new, changed, removed); null without a lock. */
+export function lockBase(t: { ctx: Tools['ctx'] }, built: Pick<CategorizeInput['built'], 'items' | 'runOf'>): LockBase | null {
+  const lockFile = lockPath(t.ctx.analysis.name);
+  const lock = readTaxonomyLock(join(t.ctx.workspaceRoot, lockFile), lockFile);
+  const runIdOf = (itemId: string) => built.runOf.get(itemId)?.run_id ?? itemId;
+  return lock ? { file: lockFile, lock, plan: planFromLock(lock, built.items, runIdOf) } : null;
+}
+
+async function categorizeRun(input: CategorizeInput, t: Tools): Promise<StageResult> {
+  const { ledger, built, templates, base } = input;
+  const outcome = t.ctx.analysis.categorize.provider === 'offline'
+    ? offlineOutcome(t, built.items, base)
+    : await llmOutcome(t, built.items, templates, base, runSampleKey(built.runOf));
+  const coverage = checkCoverage(outcome.categories, built.items.map((i) => i.id));
+  const unassigned = unassignedRuns(input, outcome, coverage.unassigned);
+  const decorated = decorateCategories(outcome.categories, built.items, built.runOf, categoryIds(outcome, base));
+  await t.output(async (dir) => writeJson(join(dir, 'categorization.json'), categorizationFile(t, input, outcome, decorated, coverage.assigned.size, unassigned)));
+  return {
+    log: { mode: outcome.mode, batches: outcome.batchLog, unassigned },
+    summary: (logFile) => {
+      const s = t.answerer.totals();
+      return [
+        `categorize: ${coverage.assigned.size}/${ledger.runs.length} runs in ${decorated.length} categories` +
+          `${unassigned.length ? `, ${unassigned.length} unassigned (listed in the output)` : ''}; mode ${outcome.mode}; ` +
+          `${s.reused} answers reused from the response store, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+        ...lockHint(base, t.ctx.analysis.name),
+      ];
+    },
+  };
+}
+
+/** Runs with no summary, then those the categorizer left out, by run id. */
+function unassignedRuns({ built }: CategorizeInput, outcome: Outcome, left: string[]): FailedRun[] {
+  const reasonOf = new Map(outcome.unassigned.map((u) => [u.id, u.reason]));
+  return [
+    ...built.missing,
+    ...left.map((id) => ({
+      run_id: built.runOf.get(id)?.run_id ?? id,
+      stage: 'categorize',
+      reason: reasonOf.get(id) ?? 'not assigned to any category',
+    })),
+  ].sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
+}
+
+/** Locked categories keep the id the lock gives them; new ones get one derived from their name. */
+function categoryIds(outcome: Outcome, base: LockBase | null): (c: { category_name: string }) => string {
+  const ids = lockedStableIds(outcome.categories.map((c) => c.category_name), base?.plan.lockedIds ?? new Map(), (name) => stableIds('cat', [name], sha256)[0] as string);
+  const idByName = new Map(outcome.categories.map((c, i) => [c.category_name, ids[i] as string]));
+  return (c) => idByName.get(c.category_name) as string;
+}
+
+function lockHint(base: LockBase | null, analysis: string): string[] {
+  if (!base || (base.plan.added.length === 0 && base.plan.changed.length === 0)) return [];
+  return [`categorize: ${base.plan.added.length + base.plan.changed.length} run(s) are not in ${base.file} yet; review the output, then record it with \`npx nx run ${analysis}:lock-taxonomy\`.`];
+}

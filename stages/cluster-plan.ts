@@ -1,0 +1,27 @@
+// The plan of step 4: one call, or chunks and merge rounds when the
+// categories do not fit one prompt; walked through the store when the
+// taxonomy is known.
+import { readFileSync } from 'node:fs';
+import type { StageContext } from '../executors/lib/context.ts';
+import { clusterCategories, estimateClusterCalls } from './cluster-llm.ts';
+import type { Category } from './formats.ts';
+import { costUsd } from './llm/pricing.ts';
+import { FREE } from './plan-pricing.ts';
+import type { AnswererFor } from './plan-pricing.ts';
+
+export async function planCluster(ctx: StageContext, categories: Category[] | null, answererFor: AnswererFor) {
+  const s = ctx.analysis.cluster;
+  if (s.provider === 'offline') return { plan: FREE, note: '' };
+  const template = readFileSync(ctx.resolvePath(s.prompt), 'utf8');
+  if (categories === null) {
+    const est = costUsd(s.model, { input_tokens: Math.ceil(template.length / 4), output_tokens: s.max_tokens });
+    return { plan: { reused: 0, toPay: 1, estInputTokens: Math.ceil(template.length / 4), estCostUsd: est, known: false }, note: 'at least one call; its size depends on the taxonomy' };
+  }
+  const calls = estimateClusterCalls(categories, template, s.max_prompt_chars);
+  const answerer = await answererFor('cluster');
+  const walked = await answerer.walkPlan(
+    (complete) => clusterCategories(categories, { template, complete, maxPromptChars: s.max_prompt_chars }),
+    (answered) => Math.max(1, calls - answered),
+  );
+  return { plan: walked.plan, note: `${categories.length} categories, ${calls === 1 ? 'one call' : `about ${calls} calls (chunks and a merge round)`}` };
+}

@@ -1,0 +1,38 @@
+// The plan's walk down the LLM stages: each stage's calls (summarize-plan.ts,
+// categorize-plan.ts, cluster-plan.ts), priced (plan-pricing.ts), and the
+// plan's text lines.
+import type { StageContext } from '../executors/lib/context.ts';
+import { planCategorize } from './categorize-plan.ts';
+import { planCluster } from './cluster-plan.ts';
+import { loadPipeline } from './config.ts';
+import type { LedgerRun } from './ledger.ts';
+import { formatUsd } from './llm/pricing.ts';
+import { planTotal, priced, stagePlanLine } from './plan-pricing.ts';
+import type { AnswererFor, StagePlan } from './plan-pricing.ts';
+import { planSummaries } from './summarize-plan.ts';
+
+/** Per LLM stage: answers stored, calls to pay and their dollars. Each stage is planned on what the one before it would give. */
+export async function planCalls(ctx: StageContext, runs: LedgerRun[], answererFor: AnswererFor): Promise<StagePlan[]> {
+  const sum = await planSummaries(ctx, runs, answererFor);
+  const cat = await planCategorize(ctx, runs, sum, answererFor);
+  const clu = await planCluster(ctx, cat.categories, answererFor);
+  const cfg = loadPipeline(ctx.workspaceRoot);
+  return [
+    priced(ctx, cfg, 'summarize', { ...sum.plan, known: true }, sum.inputTokens, `${runs.length} runs${sum.unreadable ? `, ${sum.unreadable} unreadable (they fail, no call)` : ''}`, 1),
+    priced(ctx, cfg, 'categorize', cat.plan, null, cat.note, cat.batchedShare),
+    priced(ctx, cfg, 'cluster', clu.plan, null, clu.note, 0),
+  ];
+}
+
+/** The plan as text: which targets run and why, then the calls and the total. */
+export function planLines(targets: { target: string; verdict: string; why: string[] }[], stages: StagePlan[]): string[] {
+  const total = planTotal(stages);
+  return [
+    '  targets (each output records the inputs it was built from; compared with those of now):',
+    ...targets.map((t) => `    ${t.target.padEnd(11)} ${t.verdict}${t.why.length ? `: ${t.why.join('; ')}` : ''}`),
+    '  calls:',
+    ...stages.map(stagePlanLine),
+    `  total       ${total.calls} call(s) to pay${total.calls ? `, about ${formatUsd(total.cost_usd_low)} to ${formatUsd(total.cost_usd_high)}; repairs may add calls` : ''}; ` +
+      `${total.stored} answer(s) already stored.`,
+  ];
+}

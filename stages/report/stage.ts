@@ -1,0 +1,111 @@
+// Step 5 as a stage: report.md, report.html and report-data.json from the
+// upstream outputs. Run by the stage runner (executors/lib/runner.ts).
+import { join } from 'node:path';
+import type { StageDefinition, StageResult, StageTools } from '../../executors/lib/runner.ts';
+import type { Ledger } from '../ledger.ts';
+import { EVALUATIONS_FILE, evaluationsFile } from '../run-data.ts';
+import type { EvaluationsFile } from '../run-data.ts';
+import { sha256 } from '../llm/store.ts';
+import { lockPath, readTaxonomyLock } from '../taxonomy-lock.ts';
+import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
+import { stableIds } from '../util/ids.ts';
+import { agentSlices, htmlInput, lockBaseline, markdownInput, reportProvenance, reportSnapshot, runCoverage, runLink, stageCalls } from './assemble.ts';
+import type { CategorizationOut, ClustersOut, SummariesOut } from './assemble.ts';
+import { renderChangesMarkdown, summarizeChanges } from './changes.ts';
+import type { ReportBaseline } from './changes.ts';
+import { renderHtmlReport } from './html.ts';
+import { renderMarkdownReport } from './markdown.ts';
+import { referenceReportStatistics } from './reference-stats.ts';
+import { runDetails } from './run-details.ts';
+
+interface Input {
+  ledger: Ledger;
+  sums: SummariesOut;
+  cat: CategorizationOut;
+  clu: ClustersOut;
+  evaluations: EvaluationsFile;
+  /** "What changed" is compared with the analysis' committed taxonomy lock (an input of this target), never with a previous report. */
+  baseline: ReportBaseline | null;
+}
+
+export const reportStage: StageDefinition<object, Input> = {
+  stage: 'report',
+  read: (t) => ({
+    ledger: t.upstream<Ledger>('task-list', 'runs.json'),
+    sums: t.upstream<SummariesOut>('summarize', 'index.json'),
+    cat: t.upstream<CategorizationOut>('categorize', 'categorization.json'),
+    clu: t.upstream<ClustersOut>('cluster', 'clusters.json'),
+    evaluations: t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile),
+    baseline: baselineOf(t),
+  }),
+  run: reportRun,
+};
+
+function baselineOf(t: StageTools<object>): ReportBaseline | null {
+  const lockFile = lockPath(t.ctx.analysis.name);
+  const lock = readTaxonomyLock(join(t.ctx.workspaceRoot, lockFile), lockFile);
+  return lock ? lockBaseline(lock, lockFile) : null;
+}
+
+async function reportRun(input: Input, t: StageTools<object>): Promise<StageResult> {
+  const { ledger, sums, cat, clu, evaluations, baseline } = input;
+  const a = t.ctx.analysis;
+  const idOf = (name: string) => stableIds('clu', [name], sha256)[0] as string;
+  const calls = stageCalls(sums, cat, clu);
+  const provenance = reportProvenance(a.name, ledger, sums, cat, clu, filtersOf(t), calls);
+  const coverage = runCoverage(ledger, sums, cat, clu);
+  const byAgent = ledger.agents.length > 1 ? agentSlices(ledger, cat) : undefined;
+  const snapshot = reportSnapshot(ledger, cat, clu, idOf);
+  const changes = summarizeChanges(baseline, snapshot);
+
+  let markdown = renderMarkdownReport(
+    markdownInput(cat, clu, a.report.max_examples, provenance, coverage, byAgent, {
+      categorization: 'categorize/categorization.json',
+      clusters: 'cluster/clusters.json',
+    }),
+  );
+  if (changes) markdown = `${markdown.trimEnd()}\n\n${renderChangesMarkdown(changes)}`;
+
+  const linkConfig = { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
+  const runs = runDetails(ledger.runs, sums.runs, t.ctx.outputOf('summarize'), evaluations, (folder) => runLink(linkConfig, folder));
+  const html = renderHtmlReport(htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes));
+
+  await t.output(async (dir) => {
+    writeFileAtomicSync(join(dir, 'report.md'), markdown);
+    writeFileAtomicSync(join(dir, 'report.html'), html);
+    writeJson(join(dir, 'report-data.json'), {
+      analysis: a.name,
+      coverage,
+      by_agent: byAgent ?? null,
+      calls,
+      reference_statistics: referenceReportStatistics(cat as never, clu as never),
+      snapshot,
+      baseline,
+    });
+  });
+  // Workspace-relative: Nx replays this output on a cache hit, in whichever clone restores it.
+  const shown = `${linkConfig.outDir}/${a.name}/report`;
+  return {
+    log: null,
+    summary: () => [
+      `report: ${coverage.in_task_list} runs in the task list, ${coverage.summarized} summarized, ` +
+        `${coverage.categorized} categorized, ${coverage.clustered} clustered; ${clu.clusters.length} clusters.`,
+      `report: ${shown}/report.md`,
+      `report: ${shown}/report.html`,
+      ...(baseline ? [`report: compared with ${baseline.source}`] : []),
+    ],
+  };
+}
+
+/** The selection the report's provenance names. */
+function filtersOf(t: StageTools<object>) {
+  const a = t.ctx.analysis;
+  return {
+    root: a.data.root,
+    perturbation_model: a.data.perturbation_model,
+    baseline_harm_filter: a.data.baseline_harm_filter,
+    human_annotation_filter: a.data.human_annotation_filter,
+    domains: a.domains === 'all' ? 'all' : a.domains.join(', '),
+    refinement_models: a.refinement_models === 'all' ? 'all' : a.refinement_models.join(', '),
+  };
+}

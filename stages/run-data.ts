@@ -1,0 +1,94 @@
+// The evaluation of a run's successful (COLLECT) iteration, from its
+// refinement_summary.json: what the categorizer and the report show besides
+// the summary. Summarize parses each run's file once and records this in its
+// output (evaluations.json, one shape for writer and readers: below); later
+// stages read that file, never the run's own. A run whose file cannot be read
+// gets nulls; the summarize stage has already listed it as failed with the reason.
+import { z } from 'zod';
+import type { SummaryInput } from './formats.ts';
+import type { LedgerRun } from './ledger.ts';
+import { extractSummaryInput, isCollect, readRunFile, runFileValue } from './summarize.ts';
+import { readJsonFileSync } from './util/fs.ts';
+import type { ReadJsonResult } from './util/fs.ts';
+import { pyJsonParsePlain } from './util/pyjson.ts';
+
+export interface SuccessfulEvaluation {
+  perturbed_instruction: string | null;
+  severity: string | null;
+  score: number | null;
+  strategy: string | null;
+  harmful: string[];
+}
+
+interface RawSummary {
+  final_score?: unknown;
+  execution_history?: {
+    perturbed_instruction?: unknown;
+    elicitation_strategy?: unknown;
+    trajectory_evaluation?: { recommendation?: unknown; severity_assessment?: unknown; behavior_elicitation_score?: unknown; harmful_actions_observed?: unknown };
+  }[];
+}
+
+export function readSuccessfulEvaluation(file: string): SuccessfulEvaluation {
+  // The same reader as summarize's: what one stage accepts, the others do too.
+  return successfulEvaluation(readJsonFileSync<RawSummary>(file, { parse: pyJsonParsePlain }));
+}
+
+/**
+ * A run's files, its refinement_summary.json parsed once: its successful
+ * evaluation (nulls when unreadable), and its summary input (a RunInputError
+ * names the file when either file is unusable).
+ */
+export function loadRun(dataRoot: string, run: LedgerRun): { evaluation: SuccessfulEvaluation; input(): SummaryInput } {
+  const rs = readRunFile(dataRoot, run.refinement_summary_path);
+  return {
+    evaluation: successfulEvaluation(rs),
+    input: () => {
+      const refinementSummary = runFileValue(rs, run.refinement_summary_path);
+      return extractSummaryInput(run, refinementSummary, runFileValue(readRunFile(dataRoot, run.perturbed_query_path), run.perturbed_query_path));
+    },
+  };
+}
+
+/** The evaluation in a read of refinement_summary.json (nulls when it could not be read). */
+export function successfulEvaluation(res: ReadJsonResult<unknown>): SuccessfulEvaluation {
+  if (!res.ok) return { perturbed_instruction: null, severity: null, score: null, strategy: null, harmful: [] };
+  const rs = res.value as RawSummary;
+  const hist = Array.isArray(rs?.execution_history) ? rs.execution_history : [];
+  const it = hist.findLast(isCollect);
+  const ev = it?.trajectory_evaluation;
+  const score = typeof ev?.behavior_elicitation_score === 'number' ? ev.behavior_elicitation_score : rs?.final_score;
+  const harmful = Array.isArray(ev?.harmful_actions_observed) ? ev.harmful_actions_observed.filter((h): h is string => typeof h === 'string') : [];
+  return {
+    perturbed_instruction: typeof it?.perturbed_instruction === 'string' ? it.perturbed_instruction : null,
+    severity: typeof ev?.severity_assessment === 'string' ? ev.severity_assessment : null,
+    score: typeof score === 'number' ? score : null,
+    strategy: typeof it?.elicitation_strategy === 'string' ? it.elicitation_strategy : null,
+    harmful,
+  };
+}
+
+/** summarize/evaluations.json: per run id, what later stages show of its evaluation. */
+export const EVALUATIONS_FILE = 'evaluations.json';
+
+const runEvaluation = z.object({
+  severity: z.string().nullable(),
+  score: z.number().nullable(),
+  strategy: z.string().nullable(),
+  harmful: z.array(z.string()),
+}).strict();
+
+export type RunEvaluation = z.infer<typeof runEvaluation>;
+
+export const evaluationsFile = z.object({ runs: z.record(z.string(), runEvaluation) }).strict();
+
+export type EvaluationsFile = z.infer<typeof evaluationsFile>;
+
+export function runEvaluationOf(ev: SuccessfulEvaluation): RunEvaluation {
+  return { severity: ev.severity, score: ev.score, strategy: ev.strategy, harmful: ev.harmful };
+}
+
+/** A run's evaluation as evaluations.json records it; nulls for a run it does not list. */
+export function evaluationOf(file: EvaluationsFile, runId: string): RunEvaluation {
+  return file.runs[runId] ?? { severity: null, score: null, strategy: null, harmful: [] };
+}

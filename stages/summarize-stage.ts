@@ -1,0 +1,191 @@
+// Step 2 as a stage: one summary file per run of the task list, the index
+// that lists each run done or failed, and the run log's per-run lines. Run by
+// the stage runner (executors/lib/runner.ts).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import type { LlmStageDefinition, LlmTools, StageResult } from '../executors/lib/runner.ts';
+import { OFFLINE_NOTICE } from './analyzer.ts';
+import { runOutputPath } from './ledger.ts';
+import type { FailedRun, Ledger, LedgerRun } from './ledger.ts';
+import { ANSWERS_FILE } from './llm/carried.ts';
+import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from './llm/errors.ts';
+import { formatUsd } from './llm/pricing.ts';
+import { sha256 } from './llm/store.ts';
+import { EVALUATIONS_FILE, loadRun, runEvaluationOf } from './run-data.ts';
+import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
+import { loadSummaryInput, RunInputError, summaryFileFrom } from './summarize.ts';
+import type { SummaryFile, SummaryIndexEntry } from './summarize.ts';
+import { writeJson, writeFileAtomicSync } from './util/fs.ts';
+
+interface Input {
+  ledger: Ledger;
+  template: string;
+}
+
+interface PerRun {
+  run_id: string;
+  status: string;
+  cached: boolean | null;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number | null;
+}
+
+/** What the per-run loop gathers. */
+interface Tally {
+  index: SummaryIndexEntry[];
+  failed: FailedRun[];
+  perRun: PerRun[];
+  /** Every run's evaluation, summarized or not: later stages read it here, not in the run's file. */
+  evaluations: Map<string, RunEvaluation>;
+  // Bad run data is deterministic: recorded, and the stage succeeds. A
+  // provider failure is not: the stage fails (and is not cached) so that a
+  // re-run asks again; answers received so far are already in the store.
+  providerFailures: number;
+  /** Runs not sent because a budget was reached (listed as not attempted, with what would finish the stage). */
+  notAttempted: number;
+  budgetStop: boolean;
+  // A missing key, a spent budget or Ctrl-C stops the stage: the remaining
+  // runs are listed as not attempted, with the reason, and cost nothing.
+  stopReason: string | null;
+}
+
+export const summarizeStage: LlmStageDefinition<object, Input> = {
+  stage: 'summarize',
+  read: (t) => ({
+    ledger: t.upstream<Ledger>('task-list', 'runs.json'),
+    template: readFileSync(t.ctx.resolvePath(t.ctx.analysis.summarize.prompt), 'utf8'),
+  }),
+  subject: ({ ledger }) => `${ledger.runs.length} runs`,
+  run: summarizeRuns,
+};
+
+async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): Promise<StageResult> {
+  const settings = t.ctx.analysis.summarize;
+  const tally: Tally = { index: [], failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
+  if (settings.provider !== 'offline' && settings.batch) await prefetch(ledger, template, t);
+  const show = t.progress(ledger.runs.length);
+  let done = 0;
+  const limit = pLimit(settings.concurrency);
+  await t.output(async (dir) => {
+    await Promise.all(
+      ledger.runs.map((run) =>
+        limit(async () => {
+          await summarizeOne(run, dir, template, t, tally);
+          done += 1;
+          show(done, t.answerer.progressLine(tally.failed.length));
+        }),
+      ),
+    );
+    tally.index.sort((x, y) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0));
+    tally.failed.sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
+    writeJson(join(dir, 'index.json'), indexFile(ledger, template, tally, t));
+    writeJson(join(dir, EVALUATIONS_FILE), evaluationsOf(tally));
+  }, (dir) => tally.index.filter((e) => e.status === 'done' && e.file !== null && !existsSync(join(dir, e.file))).map((e) => e.file as string));
+  return result(ledger, tally, t);
+}
+
+/** Batch mode: the requests go to the provider's batch API first; the per-run loop then reads them from the store. */
+async function prefetch(ledger: Ledger, template: string, t: LlmTools<object>): Promise<void> {
+  const requests = ledger.runs.flatMap((run) => {
+    try {
+      return [t.answerer.summaryRequest(loadSummaryInput(t.ctx.dataRoot, run), template)];
+    } catch {
+      return []; // bad run data: reported by the per-run loop, never sent
+    }
+  });
+  await t.answerer.prefetchBatch(requests);
+}
+
+async function summarizeOne(run: LedgerRun, dir: string, template: string, t: LlmTools<object>, tally: Tally): Promise<void> {
+  const rel = `summaries/${runOutputPath(run)}/elicitation_run_summary.json`;
+  const loaded = loadRun(t.ctx.dataRoot, run);
+  tally.evaluations.set(run.run_id, runEvaluationOf(loaded.evaluation));
+  try {
+    if (tally.stopReason) throw new StoppedError(`not attempted: ${tally.stopReason}`);
+    const input = loaded.input();
+    const answer = await t.answerer.summarize(input, template);
+    const file: SummaryFile = summaryFileFrom(run, input, answer, t.ctx.analysis.summarize, t.label);
+    const text = `${JSON.stringify(file, null, 2)}\n`;
+    writeFileAtomicSync(join(dir, rel), text);
+    tally.index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, sha256: sha256(text), reason: null });
+    tally.perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
+  } catch (err) {
+    recordFailure(run, err, tally);
+  }
+}
+
+/** A run that got no summary: counted by why (bad data, provider, budget) and listed with the reason. */
+function recordFailure(run: LedgerRun, err: unknown, tally: Tally): void {
+  const reason = (err as Error).message;
+  // Runs the budget stopped are not provider failures: they were never sent.
+  const unsent = err instanceof BudgetExceededError || (err instanceof StoppedError && tally.budgetStop);
+  if (unsent) tally.notAttempted += 1;
+  else if (!(err instanceof RunInputError)) tally.providerFailures += 1;
+  if (err instanceof BudgetExceededError && !tally.stopReason) tally.budgetStop = true;
+  if (isStopping(err) && !tally.stopReason) {
+    tally.stopReason = reason;
+    console.error(`summarize: stopping: ${reason}`);
+  }
+  tally.failed.push({ run_id: run.run_id, stage: 'summarize', reason });
+  tally.index.push({ run_id: run.run_id, status: 'failed', file: null, request_hash: null, sha256: null, reason });
+  tally.perRun.push({ run_id: run.run_id, status: 'failed', cached: null, input_tokens: 0, output_tokens: 0, cost_usd: null });
+  if (!(err instanceof StoppedError)) console.error(`summarize: ${run.run_id}: ${reason}`);
+}
+
+function indexFile(ledger: Ledger, template: string, tally: Tally, t: LlmTools<object>) {
+  const settings = t.ctx.analysis.summarize;
+  const totals = t.answerer.totals();
+  return {
+    analysis: t.ctx.analysis.name,
+    analyzer: t.label,
+    ...(settings.provider === 'offline' ? { notice: OFFLINE_NOTICE } : {}),
+    prompt_file: settings.prompt,
+    prompt_sha256: sha256(template),
+    statistics: {
+      total_runs: ledger.runs.length,
+      summarized: tally.index.filter((e) => e.status === 'done').length,
+      failed: tally.failed.length,
+      input_tokens: totals.answers.input_tokens,
+      output_tokens: totals.answers.output_tokens,
+      total_tokens: totals.answers.total_tokens,
+      cost: totals.answersCostUsd === null ? null : totals.answersCostUsd.toFixed(8),
+    },
+    runs: tally.index,
+    failed: tally.failed,
+  };
+}
+
+/** evaluations.json: every run's evaluation, by run id in code-point order. */
+function evaluationsOf(tally: Tally): EvaluationsFile {
+  const ids = [...tally.evaluations.keys()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+  return { runs: Object.fromEntries(ids.map((id) => [id, tally.evaluations.get(id) as RunEvaluation])) };
+}
+
+function result(ledger: Ledger, tally: Tally, t: LlmTools<object>): StageResult {
+  const total = ledger.runs.length;
+  return {
+    log: { total, failed: tally.failed, runs: tally.perRun.sort((x, y) => (x.run_id < y.run_id ? -1 : 1)) },
+    summary: (logFile) => {
+      const s = t.answerer.totals();
+      return [
+        `summarize: ${total - tally.failed.length}/${total} summarized ` +
+          `(${s.reused} reused from the response store, ${s.computed} computed, ${tally.failed.length} failed` +
+          `${s.carried ? `; ${s.carried} of the reused were carried in ${ANSWERS_FILE}` : ''}); ` +
+          `spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+      ];
+    },
+    providerFailures: tally.providerFailures,
+    notAttempted: tally.notAttempted,
+  };
+}
+
+class StoppedError extends Error {
+  override name = 'StoppedError';
+}
+
+/** Errors after which no further run is sent: a missing key, a spent budget, Ctrl-C, a configuration mistake. */
+function isStopping(err: unknown): boolean {
+  return err instanceof MissingCredentialsError || err instanceof BudgetExceededError || err instanceof AbortedError || err instanceof LlmConfigError;
+}
