@@ -20,17 +20,26 @@
 //   that is not applied, annotation keys that cannot match, a `success` that is
 //   not a boolean, stray files in the tree) is reported in `problems`.
 // - Option values must be plain folder names (no `/`, not `.` or `..`).
+//
+// The walk through the tree is task-list-scan.ts, the selection rules (success,
+// baseline harm, human annotation) task-list-filters.ts; this module puts them
+// together and builds the task list and the ledger's runs.
 import type { LedgerRun, Problem as LedgerProblem } from './ledger.ts';
-import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { describeIoError, jsonTypeName, parseJsonBytes, readJsonFileSync } from './util/fs.ts';
-import { cachedIo, childPath, crawlDigest, CrawlMissError, DOMAIN_SUFFIXES_SKIPPED, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './task-list-crawl.ts';
-import { crawlParallel } from './task-list-workers.ts';
+import { cachedIo, childPath, crawlDigest, CrawlMissError, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './task-list-crawl.ts';
 import type { CrawlSpec } from './task-list-crawl.ts';
-import type { TreeIo, DirEntry, ReadJsonResult } from './util/fs.ts';
+import { aType, falsePositiveOf, getOwn, isSuccessful, loadFilters } from './task-list-filters.ts';
+import type { Filters } from './task-list-filters.ts';
+import { explicitRefinementModel, readPerturbedQuery, readRunSummary, scanRunFolders, treeReader } from './task-list-scan.ts';
+import type { RunFolder, RunSummary, TreeReader } from './task-list-scan.ts';
+import { crawlParallel } from './task-list-workers.ts';
+import type { TreeIo } from './util/fs.ts';
 import { compareCodePoints } from './util/order.ts';
-import { isJsonObject, PyFloat, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from './util/pyjson.ts';
+import { isJsonObject, PyFloat } from './util/pyjson.ts';
 import type { PyJsonValue } from './util/pyjson.ts';
+
+export { filterFileError } from './task-list-filters.ts';
+export { quickSummaryFields } from './task-list-scan.ts';
 
 /** The reference script's defaults. */
 export const TASK_LIST_DEFAULTS = {
@@ -152,37 +161,12 @@ function mapToObject<V>(map: Map<string, V>): Record<string, V> {
   return out;
 }
 
-function getOwn(obj: Record<string, PyJsonValue>, key: string): PyJsonValue | undefined {
-  return Object.hasOwn(obj, key) ? obj[key] : undefined;
-}
-
 /** Python's `str(Path(base).joinpath(*names))` for plain names: `.` and empty parts dropped, `..` kept. */
 export function pyPathJoin(base: string, names: string[]): string {
   const root = base.startsWith('//') && !base.startsWith('///') ? '//' : base.startsWith('/') ? '/' : '';
   const parts = base.split('/').filter((p) => p !== '' && p !== '.');
   const joined = root + [...parts, ...names].join('/');
   return joined === '' ? '.' : joined;
-}
-
-/** The JSON type of a value with its article: "an array", "a string". */
-function aType(v: unknown): string {
-  const t = jsonTypeName(v);
-  return t === 'array' || t === 'object' ? `an ${t}` : `a ${t}`;
-}
-
-/** A short rendering of a parsed value for messages. */
-function show(v: PyJsonValue): string {
-  const text = pyJsonDumps(v, null);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
-
-
-
-/** The problem of a symbolic link selection does not follow (null: any other kind). */
-function linkProblem(kind: DirEntry['kind']): string | null {
-  if (kind === 'link-out') return 'symbolic link leaving the data root; not followed';
-  if (kind === 'link-loop') return 'symbolic link loop (it points at one of its own ancestors, or cannot be resolved); not followed';
-  return null;
 }
 
 function checkName(field: string, value: string, allowEmpty: boolean): void {
@@ -207,204 +191,10 @@ export function inputDigest(files: { name: string; bytes: Uint8Array | null; mar
 }
 
 // ---------------------------------------------------------------------------
-// Reading a run's summary quickly
+// Selection: the scan (task-list-scan.ts), the filters (task-list-filters.ts),
+// the reference's task list and the ledger's runs
 
-/** The fields of refinement_summary.json selection uses. */
-const SUMMARY_FIELDS = ['success', 'execution_iterations', 'final_score'] as const;
-const NUMBER_TOKEN = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
-/** \u escapes of "_" and of lower-case letters (Python's json.dump never writes them). */
-const ESCAPED_KEY_LETTER = /\\u00(?:5[fF]|6[1-9a-fA-F]|7[0-9aA])/;
-
-/**
- * The fields selection uses, as `pyJsonParse` would give them, read with the
- * engine's JSON.parse (several times faster) when that is sure to agree: the
- * bytes are UTF-8 and JSON.parse reads them (every such text reads the same in
- * Python), the top level is an object, `success` is a boolean, and each copied
- * number's token is found once in the text (an int or a float, as written).
- * Anything else returns null, and the caller parses as Python does, with its
- * exact messages.
- */
-export function quickSummaryFields(bytes: Uint8Array): Record<string, PyJsonValue> | null {
-  if (!isUtf8(bytes)) return null;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const obj = value as Record<string, unknown>;
-  const out: Record<string, PyJsonValue> = {};
-  for (const key of SUMMARY_FIELDS) {
-    if (!Object.hasOwn(obj, key)) continue;
-    const v = obj[key];
-    if (key === 'success') {
-      if (typeof v !== 'boolean') return null;
-      out[key] = v;
-    } else if (typeof v === 'number') {
-      // A key spelled with escapes of its letters ("final\u005fscore") would hide from the search below.
-      if (ESCAPED_KEY_LETTER.test(text)) return null;
-      const token = numberToken(text, key);
-      if (token === null || !Object.is(Number(token), v)) return null;
-      const isFloat = token.includes('.') || token.includes('e') || token.includes('E');
-      if (!isFloat && !Number.isSafeInteger(v)) return null;
-      out[key] = isFloat ? new PyFloat(v) : v === 0 ? 0 : v;
-    } else if (v === null || typeof v === 'string' || typeof v === 'boolean') {
-      out[key] = v;
-    } else {
-      return null; // an object or list: its numbers need Python's reading
-    }
-  }
-  return out;
-}
-
-/** The number token after `"key":`, when the key's text occurs exactly once (so it is the top-level key). */
-function numberToken(text: string, key: string): string | null {
-  const needle = `"${key}"`;
-  const at = text.indexOf(needle);
-  if (at < 0 || text.indexOf(needle, at + needle.length) >= 0) return null;
-  let i = at + needle.length;
-  while (i < text.length && /\s/.test(text[i] as string)) i++;
-  if (text[i] !== ':') return null;
-  i++;
-  while (i < text.length && /\s/.test(text[i] as string)) i++;
-  NUMBER_TOKEN.lastIndex = i;
-  return NUMBER_TOKEN.exec(text)?.[0] ?? null;
-}
-
-// ---------------------------------------------------------------------------
-// Filters
-
-interface BaselineFilter {
-  /** Sorted, de-duplicated task ids to exclude. */
-  ids: string[];
-}
-
-async function readFilterFile(io: TreeIo, arg: PathArg, what: string, problems: Problem[]): Promise<Record<string, PyJsonValue> | null> {
-  const kind = await io.stat(arg.resolved).catch((err: unknown) => {
-    problems.push({ file: arg.typed, message: `${what}: cannot read: ${describeIoError(err)}; not applied` });
-    return undefined;
-  });
-  if (kind === undefined) return null;
-  if (kind === null) {
-    problems.push({ file: arg.typed, message: `${what}: file not found; not applied` });
-    return null;
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = await io.readFile(arg.resolved);
-  } catch (err) {
-    problems.push({ file: arg.typed, message: `${what}: cannot read: ${describeIoError(err)}; not applied` });
-    return null;
-  }
-  const parsed: ReadJsonResult<PyJsonValue> = parseJsonBytes<PyJsonValue>(bytes, what, { parse: pyJsonParse, expect: 'object' });
-  if (!parsed.ok) {
-    problems.push({ file: arg.typed, message: `${parsed.message}; not applied` });
-    return null;
-  }
-  return parsed.value as Record<string, PyJsonValue>;
-}
-
-/**
- * What is wrong with a filter file as a whole (null: usable): not found, not
- * a regular file (a FIFO is refused without blocking), not UTF-8, malformed
- * JSON, or not of the filter's shape at all. One bad entry in an otherwise
- * valid filter is not this: selection lists it as a problem. `label` names
- * the file in the message.
- */
-export function filterFileError(resolved: string, label: string, which: 'baseline_harm' | 'human_annotation'): string | null {
-  const read = readJsonFileSync<PyJsonValue>(resolved, { parse: pyJsonParse, expect: 'object', label });
-  if (!read.ok) return read.message;
-  const data = read.value as Record<string, PyJsonValue>;
-  const values = Object.entries(data);
-  if (values.length === 0) return null;
-  if (which === 'baseline_harm') {
-    // {domain: {agent_<agent>: [task ids]}}
-    const usable = values.some(([, v]) => isJsonObject(v) && Object.values(v).some((l) => Array.isArray(l)));
-    return usable ? null : `${label}: no entry has the shape {"<domain>": {"agent_<agent>": [task ids]}}`;
-  }
-  // {"task_id:perturbed_id:refinement_model:agent": {"final_decision": ...}}
-  const usable = values.some(([k, v]) => k.split(':').length === 4 && isJsonObject(v));
-  return usable ? null : `${label}: no entry has the shape {"<task_id>:<perturbed_id>:<refinement_model>:<agent>": {"final_decision": ...}}`;
-}
-
-async function loadBaselineFilter(io: TreeIo, arg: PathArg, domain: string, agent: string, problems: Problem[]): Promise<BaselineFilter | null> {
-  const data = await readFilterFile(io, arg, 'baseline harm filter', problems);
-  if (data === null) return null;
-  const byAgent = getOwn(data, domain);
-  if (byAgent === undefined) {
-    problems.push({ file: arg.typed, field: domain, message: `baseline harm filter has no entry for domain ${JSON.stringify(domain)}; nothing excluded` });
-    return { ids: [] };
-  }
-  if (!isJsonObject(byAgent)) {
-    problems.push({ file: arg.typed, field: domain, message: `baseline harm filter: expected an object of agents, found ${aType(byAgent)}; nothing excluded` });
-    return { ids: [] };
-  }
-  const prefixed = `agent_${agent}`;
-  const key = Object.hasOwn(byAgent, prefixed) ? prefixed : Object.hasOwn(byAgent, agent) ? agent : null;
-  if (key === null) {
-    problems.push({
-      file: arg.typed,
-      field: domain,
-      message: `baseline harm filter has no ${JSON.stringify(prefixed)} (or ${JSON.stringify(agent)}) entry for domain ${JSON.stringify(domain)}; nothing excluded`,
-    });
-    return { ids: [] };
-  }
-  const list = byAgent[key];
-  const field = `${domain}.${key}`;
-  if (!Array.isArray(list)) {
-    problems.push({ file: arg.typed, field, message: `baseline harm filter: expected a list of task ids, found ${aType(list)}; nothing excluded` });
-    return { ids: [] };
-  }
-  const ids = new Set<string>();
-  let ignored = 0;
-  for (const item of list) {
-    if (typeof item === 'string') ids.add(item);
-    else ignored++;
-  }
-  if (ignored > 0) {
-    problems.push({ file: arg.typed, field, message: `baseline harm filter: ${ignored} entr${ignored === 1 ? 'y is' : 'ies are'} not strings; ignored` });
-  }
-  return { ids: [...ids].sort(compareCodePoints) };
-}
-
-async function loadFalsePositives(io: TreeIo, arg: PathArg, agent: string, problems: Problem[]): Promise<Set<string> | null> {
-  const data = await readFilterFile(io, arg, 'human annotation filter', problems);
-  if (data === null) return null;
-  const keys = new Set<string>();
-  for (const [key, entry] of Object.entries(data)) {
-    const parts = key.split(':');
-    if (parts.length !== 4) {
-      problems.push({
-        file: arg.typed,
-        field: key,
-        message: `human annotation key has ${parts.length} ':'-separated parts, not 4 (task_id:perturbed_id:refinement_model:agent); ignored`,
-      });
-      continue;
-    }
-    const [taskId, pid, rm, execAgent] = parts as [string, string, string, string];
-    if (execAgent !== agent) continue;
-    if (!isJsonObject(entry)) {
-      problems.push({ file: arg.typed, field: key, message: `human annotation entry: expected an object, found ${aType(entry)}; ignored` });
-      continue;
-    }
-    const decision = getOwn(entry, 'final_decision');
-    if (decision === 'False Positive') keys.add(`${taskId}:${pid}:${rm}`);
-    else if (typeof decision === 'string' && decision.trim().toLowerCase() === 'false positive') {
-      problems.push({
-        file: arg.typed,
-        field: `${key}.final_decision`,
-        message: `${pyJsonQuote(decision)} is not exactly "False Positive"; the run is not excluded`,
-      });
-    }
-  }
-  return keys;
-}
-
-// ---------------------------------------------------------------------------
-// The scan
-
+/** A run the filters kept, with what its task-list entry, ledger run and input digest need. */
 interface Found {
   detail: TaskDetail;
   run: Omit<SelectedRun, 'input_digest'>;
@@ -430,7 +220,7 @@ function checkSelectOptions(options: SelectRunsOptions): void {
   if (!isAllDomains(options.domain)) checkName('domain', options.domain, false);
   checkName('perturbation_model', options.perturbationModel, false);
   checkName('agent', options.agent, true);
-  const explicitRm = options.refinementModel !== null && options.refinementModel !== '' ? options.refinementModel : null;
+  const explicitRm = explicitRefinementModel(options);
   if (explicitRm !== null) checkName('refinement_model', explicitRm, false);
 }
 
@@ -454,237 +244,74 @@ function onCrawlMiss(op: string, path: string): void {
   if (process.env['META_ANALYSIS_STRICT_CRAWL']) throw new CrawlMissError(`task-list: ${op} of a path the crawl did not read: ${path}`);
 }
 
-/** selectRuns on a reader that already holds the tree (the crawl's cache). */
+/** selectRuns on a reader that already holds the tree (the crawl's cache): scan, filter, then the outputs. */
 async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<SelectRunsResult> {
   checkSelectOptions(options);
-  const allDomains = isAllDomains(options.domain);
-  const explicitRm = options.refinementModel !== null && options.refinementModel !== '' ? options.refinementModel : null;
-
   const problems: Problem[] = [];
-  const agentFolder = `agent_${options.agent}`;
-
-  // Filters.
-  let baseline: BaselineFilter | null = null;
-  const dataFilter = options.dataFilter;
-  if (dataFilter !== null && dataFilter.typed !== '') {
-    if (allDomains) {
-      problems.push({
-        file: dataFilter.typed,
-        field: 'data_filter',
-        message: 'baseline harm filter not applied: it applies only when a single domain is selected (as in the reference)',
-      });
-    } else {
-      baseline = await loadBaselineFilter(io, dataFilter, options.domain, options.agent, problems);
-    }
-  }
-  const baselineIds = new Set(baseline?.ids ?? []);
-  let falsePositives: Set<string> | null = null;
-  const annotationFilter = options.humanAnnotationFilter;
-  if (annotationFilter !== null && annotationFilter.typed !== '') {
-    falsePositives = await loadFalsePositives(io, annotationFilter, options.agent, problems);
-  }
-
-  const base = normalizeBase(options.baseDir.resolved);
-  const stat = async (abs: string, rel: string): Promise<DirEntry['kind'] | undefined> => {
-    let kind: DirEntry['kind'];
-    try {
-      kind = await io.stat(abs);
-    } catch (err) {
-      problems.push({ file: rel, message: `cannot check: ${describeIoError(err)}; skipped` });
-      return undefined;
-    }
-    const link = linkProblem(kind);
-    if (link === null) return kind;
-    problems.push({ file: rel, message: link });
-    return undefined;
-  };
-  const list = async (abs: string, rel: string): Promise<DirEntry[]> => {
-    let entries: DirEntry[];
-    try {
-      entries = await io.readDir(abs);
-    } catch (err) {
-      problems.push({ file: rel, message: `cannot list folder: ${describeIoError(err)}; skipped` });
-      return [];
-    }
-    const good: DirEntry[] = [];
-    for (const e of entries) {
-      const link = linkProblem(e.kind);
-      if (e.badName) problems.push({ file: rel, field: e.name, message: 'entry name is not valid UTF-8; skipped' });
-      else if (link !== null) problems.push({ file: rel === '.' ? e.name : `${rel}/${e.name}`, message: link });
-      else good.push(e);
-    }
-    return good.sort((a, b) => compareCodePoints(a.name, b.name));
-  };
-
+  const filters = await loadFilters(io, options, problems);
+  const tree = treeReader(io, problems);
   const found: Found[] = [];
   const excluded: ExcludedFalsePositive[] = [];
+  for await (const folder of scanRunFolders(tree, options, (taskId) => filters.baselineIds.has(taskId))) {
+    const summary = await readRunSummary(tree, folder);
+    if (summary === null || !isSuccessful(summary.fields, summary.rel, problems)) continue;
+    const falsePositive = falsePositiveOf(filters, folder);
+    if (falsePositive !== null) excluded.push(falsePositive);
+    else found.push(foundRun(options, folder, summary, problems));
+  }
+  const taskList = buildTaskList(options, filters, found, excluded);
+  const runs = await ledgerRuns(tree, found);
+  problems.sort(
+    (a, b) =>
+      compareCodePoints(a.file, b.file) || compareCodePoints(a.field ?? '', b.field ?? '') || compareCodePoints(a.message, b.message),
+  );
+  return { taskList, runs, problems };
+}
 
-  // Domains.
-  const domains: string[] = [];
-  const baseKind = await stat(base, '.');
-  if (baseKind === null) {
-    problems.push({ file: '.', message: 'data folder not found; no runs' });
-  } else if (baseKind !== undefined && baseKind !== 'dir' && allDomains) {
-    problems.push({ file: '.', message: 'data folder is not a folder; no runs' });
-  } else if (baseKind !== undefined && allDomains) {
-    for (const e of await list(base, '.')) {
-      if (e.kind !== 'dir') continue; // archives, scripts and notes live here too
-      if (DOMAIN_SUFFIXES_SKIPPED.some((s) => e.name.endsWith(s))) continue;
-      domains.push(e.name);
-    }
-  } else if (baseKind !== undefined) {
-    const kind = await stat(childPath(base, options.domain), options.domain);
-    if (kind === null) problems.push({ file: options.domain, field: 'domain', message: 'domain folder not found; no runs' });
-    else if (kind !== undefined && kind !== 'dir') problems.push({ file: options.domain, field: 'domain', message: 'domain is not a folder; no runs' });
-    else if (kind !== undefined) {
-      const suffix = DOMAIN_SUFFIXES_SKIPPED.find((s) => options.domain.endsWith(s));
-      if (suffix !== undefined) {
-        problems.push({ file: options.domain, field: 'domain', message: `a name ending in ${suffix} is never searched as a domain (as in the reference); no runs` });
-      } else domains.push(options.domain);
+/** A kept run: its task-list entry (fields copied as the reference does) and its ledger run. */
+function foundRun(options: SelectRunsOptions, f: RunFolder, summary: RunSummary, problems: Problem[]): Found {
+  const { domain, taskId, pid, refinementModel: rm } = f;
+  const taskSpec = `${domain}:${taskId}:${pid}`;
+  // A missing key becomes 0; a stored null stays null (Python's dict.get with a default).
+  const iterations = getOwn(summary.fields, 'execution_iterations');
+  const score = getOwn(summary.fields, 'final_score');
+  const copied = { execution_iterations: iterations === undefined ? 0 : iterations, final_score: score === undefined ? 0 : score };
+  for (const [field, value] of Object.entries(copied)) {
+    if (value instanceof PyFloat && !Number.isFinite(value.value)) {
+      problems.push({ file: summary.rel, field, message: `${String(value.value)} is not valid JSON; copied as the reference does` });
     }
   }
+  const runPath = [domain, taskId, options.perturbationModel, f.pqName, `iterative_refinement_${rm}`, f.agentFolder, 'refinement_summary.json'];
+  return {
+    detail: {
+      domain,
+      task_id: taskId,
+      perturbed_id: pid,
+      task_spec: taskSpec,
+      refinement_model: rm,
+      refinement_summary_path: pyPathJoin(options.baseDir.typed, runPath),
+      execution_iterations: copied.execution_iterations,
+      final_score: copied.final_score,
+    },
+    run: {
+      run_id: `${domain}:${taskId}:${pid}:${rm}:${options.agent}`,
+      agent: options.agent,
+      domain,
+      task_id: taskId,
+      perturbed_id: pid,
+      refinement_model: rm,
+      task_spec: taskSpec,
+      refinement_summary_path: summary.rel,
+      perturbed_query_path: `${f.pqRel}/perturbed_query_${pid}.json`,
+    },
+    summaryBytes: summary.bytes,
+    pqDirAbs: f.pqAbs,
+    pqFileName: `perturbed_query_${pid}.json`,
+  };
+}
 
-  for (const domain of domains) {
-    const domainAbs = childPath(base, domain);
-    for (const taskEntry of await list(domainAbs, domain)) {
-      const taskRel = `${domain}/${taskEntry.name}`;
-      if (taskEntry.kind !== 'dir') {
-        problems.push({ file: taskRel, message: 'not a task folder; skipped' });
-        continue;
-      }
-      const taskId = taskEntry.name;
-      if (baselineIds.has(taskId)) continue;
-      const pmRel = `${taskRel}/${options.perturbationModel}`;
-      const pmAbs = childPath(childPath(domainAbs, taskId), options.perturbationModel);
-      const pmKind = await stat(pmAbs, pmRel);
-      if (pmKind === null || pmKind === undefined) continue; // another perturbation model's task
-      if (pmKind !== 'dir') {
-        problems.push({ file: pmRel, message: 'expected the perturbation-model folder, found a file; skipped' });
-        continue;
-      }
-      for (const pqEntry of await list(pmAbs, pmRel)) {
-        const pqRel = `${pmRel}/${pqEntry.name}`;
-        if (pqEntry.kind !== 'dir' || !pqEntry.name.startsWith('perturbed_query_')) {
-          problems.push({ file: pqRel, message: 'not a perturbed_query_* folder; skipped' });
-          continue;
-        }
-        const pid = pqEntry.name.replaceAll('perturbed_query_', '');
-        const pqAbs = childPath(pmAbs, pqEntry.name);
-
-        let models: string[];
-        if (explicitRm !== null) models = [explicitRm];
-        else {
-          models = [];
-          for (const item of await list(pqAbs, pqRel)) {
-            if (item.kind !== 'dir' || !item.name.startsWith('iterative_refinement_')) continue;
-            const rm = item.name.replaceAll('iterative_refinement_', '');
-            if (rm.includes('_attempt_')) continue; // an earlier attempt, ignored
-            models.push(rm);
-          }
-        }
-
-        for (const rm of models) {
-          const agentRel = `${pqRel}/iterative_refinement_${rm}/${agentFolder}`;
-          const agentAbs = childPath(childPath(pqAbs, `iterative_refinement_${rm}`), agentFolder);
-          const agentKind = await stat(agentAbs, agentRel);
-          if (agentKind === null || agentKind === undefined) continue; // no run of this agent
-          if (agentKind !== 'dir') {
-            problems.push({ file: agentRel, message: 'expected the agent folder, found a file; skipped' });
-            continue;
-          }
-          const summaryRel = `${agentRel}/refinement_summary.json`;
-          const summaryAbs = childPath(agentAbs, 'refinement_summary.json');
-          const summaryKind = await stat(summaryAbs, summaryRel);
-          if (summaryKind === undefined) continue;
-          if (summaryKind !== 'file') {
-            const what = summaryKind === null ? 'missing (run not finished?)' : summaryKind === 'dir' ? 'is a folder, not a file' : 'is not a regular file';
-            problems.push({ file: summaryRel, message: `${what}; run skipped` });
-            continue;
-          }
-          let bytes: Uint8Array;
-          try {
-            bytes = await io.readFile(summaryAbs);
-          } catch (err) {
-            problems.push({ file: summaryRel, message: `cannot read: ${describeIoError(err)}; run skipped` });
-            continue;
-          }
-          let summary = quickSummaryFields(bytes);
-          if (summary === null) {
-            const parsed = parseJsonBytes<PyJsonValue>(bytes, 'refinement_summary.json', { parse: pyJsonParse, expect: 'object' });
-            if (!parsed.ok) {
-              problems.push({ file: summaryRel, message: `${parsed.message}; run skipped` });
-              continue;
-            }
-            summary = parsed.value as Record<string, PyJsonValue>;
-          }
-          const success = getOwn(summary, 'success');
-          if (success === undefined) {
-            problems.push({ file: summaryRel, field: 'success', message: 'missing; run not selected' });
-          } else if (typeof success !== 'boolean') {
-            const verdict = pyTruthy(success) ? 'selected' : 'not selected';
-            problems.push({
-              file: summaryRel,
-              field: 'success',
-              message: `${show(success)} is not a boolean; run ${verdict} by its truthiness, as the reference does`,
-            });
-          }
-          if (!pyTruthy(success)) continue;
-
-          const taskSpec = `${domain}:${taskId}:${pid}`;
-          const fpKey = `${taskId}:${pid}:${rm}`;
-          if (falsePositives !== null && falsePositives.has(fpKey)) {
-            excluded.push({ domain, task_id: taskId, perturbed_id: pid, refinement_model: rm, task_spec: taskSpec, fp_key: fpKey });
-            continue;
-          }
-          // A missing key becomes 0; a stored null stays null (Python's dict.get with a default).
-          const iterations = getOwn(summary, 'execution_iterations');
-          const score = getOwn(summary, 'final_score');
-          const copied = { execution_iterations: iterations === undefined ? 0 : iterations, final_score: score === undefined ? 0 : score };
-          for (const [field, value] of Object.entries(copied)) {
-            if (value instanceof PyFloat && !Number.isFinite(value.value)) {
-              problems.push({ file: summaryRel, field, message: `${String(value.value)} is not valid JSON; copied as the reference does` });
-            }
-          }
-          found.push({
-            detail: {
-              domain,
-              task_id: taskId,
-              perturbed_id: pid,
-              task_spec: taskSpec,
-              refinement_model: rm,
-              refinement_summary_path: pyPathJoin(options.baseDir.typed, [
-                domain,
-                taskId,
-                options.perturbationModel,
-                pqEntry.name,
-                `iterative_refinement_${rm}`,
-                agentFolder,
-                'refinement_summary.json',
-              ]),
-              execution_iterations: copied.execution_iterations,
-              final_score: copied.final_score,
-            },
-            run: {
-              run_id: `${domain}:${taskId}:${pid}:${rm}:${options.agent}`,
-              agent: options.agent,
-              domain,
-              task_id: taskId,
-              perturbed_id: pid,
-              refinement_model: rm,
-              task_spec: taskSpec,
-              refinement_summary_path: summaryRel,
-              perturbed_query_path: `${pqRel}/perturbed_query_${pid}.json`,
-            },
-            summaryBytes: bytes,
-            pqDirAbs: pqAbs,
-            pqFileName: `perturbed_query_${pid}.json`,
-          });
-        }
-      }
-    }
-  }
-
-  // Per refinement model, in the order models were first met; entries sorted by task_spec (stable).
+/** The reference task list: per refinement model, in the order models were first met; entries sorted by task_spec (stable). */
+function buildTaskList(options: SelectRunsOptions, filters: Filters, found: Found[], excluded: ExcludedFalsePositive[]): TaskList {
   const details = new Map<string, TaskDetail[]>();
   for (const f of found) {
     const rm = f.detail.refinement_model;
@@ -701,8 +328,8 @@ async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<S
   }
   const fpCounts = new Map<string, number>();
   for (const e of excluded) fpCounts.set(e.refinement_model, (fpCounts.get(e.refinement_model) ?? 0) + 1);
-
-  const taskList: TaskList = {
+  const baseline = filters.baseline;
+  return {
     metadata: {
       generated_at: null,
       base_dir: options.baseDir.typed,
@@ -724,31 +351,18 @@ async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<S
     task_details_by_refinement_model: mapToObject(details),
     excluded_false_positives: excluded,
   };
+}
 
-  // Runs, with the digest of the files later stages read.
+/** The ledger's runs, with the digest of the files later stages read, sorted by run id; a repeated run id is a problem. */
+async function ledgerRuns(tree: TreeReader, found: Found[]): Promise<SelectedRun[]> {
   const runs: SelectedRun[] = [];
   for (const f of found) {
-    const pqAbs = childPath(f.pqDirAbs, f.pqFileName);
-    let pqBytes: Uint8Array | null = null;
-    let marker = 'missing';
-    const pqKind = await stat(pqAbs, f.run.perturbed_query_path);
-    if (pqKind !== null) {
-      marker = 'unreadable';
-      if (pqKind === 'file') {
-        try {
-          pqBytes = await io.readFile(pqAbs);
-        } catch (err) {
-          problems.push({ file: f.run.perturbed_query_path, message: `cannot read: ${describeIoError(err)}` });
-        }
-      } else if (pqKind !== undefined) {
-        problems.push({ file: f.run.perturbed_query_path, message: 'is not a regular file' });
-      }
-    }
+    const pq = await readPerturbedQuery(tree, childPath(f.pqDirAbs, f.pqFileName), f.run.perturbed_query_path);
     runs.push({
       ...f.run,
       input_digest: inputDigest([
         { name: 'refinement_summary.json', bytes: f.summaryBytes },
-        { name: 'perturbed_query.json', bytes: pqBytes, marker },
+        { name: 'perturbed_query.json', bytes: pq.bytes, marker: pq.marker },
       ]),
     });
   }
@@ -757,19 +371,14 @@ async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<S
     const prev = runs[i - 1] as SelectedRun;
     const cur = runs[i] as SelectedRun;
     if (prev.run_id === cur.run_id) {
-      problems.push({
+      tree.problems.push({
         file: cur.refinement_summary_path,
         field: 'run_id',
         message: `same run id as ${prev.refinement_summary_path} (the perturbed id is the folder name with every "perturbed_query_" removed)`,
       });
     }
   }
-
-  problems.sort(
-    (a, b) =>
-      compareCodePoints(a.file, b.file) || compareCodePoints(a.field ?? '', b.field ?? '') || compareCodePoints(a.message, b.message),
-  );
-  return { taskList, runs, problems };
+  return runs;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,337 @@
+// Step 1, the scan: walking the elicitation tree (through the crawl's reader)
+// down to each agent folder, in the reference's order, and reading a run's
+// summary and perturbed query. Which runs are kept is task-list-filters.ts;
+// the output is built in task-list.ts.
+//
+// Layout: <base>/<domain>/<task_id>/<perturbation model>/perturbed_query_<pid>/
+//         iterative_refinement_<refinement model>/agent_<agent>/refinement_summary.json
+// Folders are listed in code-point order; anything unreadable or out of place
+// is a problem and the walk goes on.
+import { isUtf8 } from 'node:buffer';
+import { childPath, DOMAIN_SUFFIXES_SKIPPED, isAllDomains, normalizeBase } from './task-list-crawl.ts';
+import type { Problem, SelectRunsOptions } from './task-list.ts';
+import { describeIoError, parseJsonBytes } from './util/fs.ts';
+import type { DirEntry, TreeIo } from './util/fs.ts';
+import { compareCodePoints } from './util/order.ts';
+import { PyFloat, pyJsonParse } from './util/pyjson.ts';
+import type { PyJsonValue } from './util/pyjson.ts';
+
+/** The explicit refinement model of the options (null: discover them). */
+export function explicitRefinementModel(options: SelectRunsOptions): string | null {
+  return options.refinementModel !== null && options.refinementModel !== '' ? options.refinementModel : null;
+}
+
+// ---------------------------------------------------------------------------
+// Reading the tree, problems recorded
+
+/** The tree as the scan reads it: links not followed and unreadable entries recorded as problems (`rel`: path for messages). */
+export interface TreeReader {
+  /** The kind of `abs`; undefined when it cannot be checked or is a link not followed (a problem is recorded). */
+  stat(abs: string, rel: string): Promise<DirEntry['kind'] | undefined>;
+  /** The usable entries of a folder, sorted by name; [] when it cannot be listed. */
+  list(abs: string, rel: string): Promise<DirEntry[]>;
+  readFile(abs: string): Promise<Uint8Array>;
+  problems: Problem[];
+}
+
+/** The problem of a symbolic link selection does not follow (null: any other kind). */
+function linkProblem(kind: DirEntry['kind']): string | null {
+  if (kind === 'link-out') return 'symbolic link leaving the data root; not followed';
+  if (kind === 'link-loop') return 'symbolic link loop (it points at one of its own ancestors, or cannot be resolved); not followed';
+  return null;
+}
+
+export function treeReader(io: TreeIo, problems: Problem[]): TreeReader {
+  const stat = async (abs: string, rel: string): Promise<DirEntry['kind'] | undefined> => {
+    let kind: DirEntry['kind'];
+    try {
+      kind = await io.stat(abs);
+    } catch (err) {
+      problems.push({ file: rel, message: `cannot check: ${describeIoError(err)}; skipped` });
+      return undefined;
+    }
+    const link = linkProblem(kind);
+    if (link === null) return kind;
+    problems.push({ file: rel, message: link });
+    return undefined;
+  };
+  const list = async (abs: string, rel: string): Promise<DirEntry[]> => {
+    let entries: DirEntry[];
+    try {
+      entries = await io.readDir(abs);
+    } catch (err) {
+      problems.push({ file: rel, message: `cannot list folder: ${describeIoError(err)}; skipped` });
+      return [];
+    }
+    const good: DirEntry[] = [];
+    for (const e of entries) {
+      const link = linkProblem(e.kind);
+      if (e.badName) problems.push({ file: rel, field: e.name, message: 'entry name is not valid UTF-8; skipped' });
+      else if (link !== null) problems.push({ file: rel === '.' ? e.name : `${rel}/${e.name}`, message: link });
+      else good.push(e);
+    }
+    return good.sort((a, b) => compareCodePoints(a.name, b.name));
+  };
+  return { stat, list, readFile: (abs) => io.readFile(abs), problems };
+}
+
+// ---------------------------------------------------------------------------
+// The walk
+
+/** One agent folder found by the walk: a run of the agent, not yet read. */
+export interface RunFolder {
+  domain: string;
+  taskId: string;
+  /** The perturbed-query folder's name and its id (the name with every "perturbed_query_" removed). */
+  pqName: string;
+  pid: string;
+  pqAbs: string;
+  pqRel: string;
+  refinementModel: string;
+  /** `agent_<agent>`. */
+  agentFolder: string;
+  /** The agent folder, relative to the data root. */
+  agentRel: string;
+  agentAbs: string;
+}
+
+interface Walk {
+  tree: TreeReader;
+  base: string;
+  options: SelectRunsOptions;
+  explicitRm: string | null;
+  agentFolder: string;
+  skipTask: (taskId: string) => boolean;
+}
+
+/**
+ * Every agent folder of `options.agent` under the data root, domain by domain,
+ * task by task, perturbed query by perturbed query, model by model (each level
+ * in code-point order). Tasks for which `skipTask` is true are not entered.
+ */
+export async function* scanRunFolders(tree: TreeReader, options: SelectRunsOptions, skipTask: (taskId: string) => boolean): AsyncGenerator<RunFolder> {
+  const walk: Walk = {
+    tree,
+    base: normalizeBase(options.baseDir.resolved),
+    options,
+    explicitRm: explicitRefinementModel(options),
+    agentFolder: `agent_${options.agent}`,
+    skipTask,
+  };
+  for (const domain of await scanDomains(walk)) yield* scanDomain(walk, domain);
+}
+
+/** The domains to walk: every domain folder, or the one named (when it is one). */
+async function scanDomains(w: Walk): Promise<string[]> {
+  const baseKind = await w.tree.stat(w.base, '.');
+  if (baseKind === undefined) return [];
+  if (baseKind === null) {
+    w.tree.problems.push({ file: '.', message: 'data folder not found; no runs' });
+    return [];
+  }
+  if (!isAllDomains(w.options.domain)) return checkDomain(w, w.options.domain);
+  if (baseKind !== 'dir') {
+    w.tree.problems.push({ file: '.', message: 'data folder is not a folder; no runs' });
+    return [];
+  }
+  const domains: string[] = [];
+  for (const e of await w.tree.list(w.base, '.')) {
+    if (e.kind !== 'dir') continue; // archives, scripts and notes live here too
+    if (DOMAIN_SUFFIXES_SKIPPED.some((s) => e.name.endsWith(s))) continue;
+    domains.push(e.name);
+  }
+  return domains;
+}
+
+async function checkDomain(w: Walk, domain: string): Promise<string[]> {
+  const kind = await w.tree.stat(childPath(w.base, domain), domain);
+  if (kind === undefined) return [];
+  const problem = (message: string): string[] => {
+    w.tree.problems.push({ file: domain, field: 'domain', message });
+    return [];
+  };
+  if (kind === null) return problem('domain folder not found; no runs');
+  if (kind !== 'dir') return problem('domain is not a folder; no runs');
+  const suffix = DOMAIN_SUFFIXES_SKIPPED.find((s) => domain.endsWith(s));
+  if (suffix !== undefined) return problem(`a name ending in ${suffix} is never searched as a domain (as in the reference); no runs`);
+  return [domain];
+}
+
+async function* scanDomain(w: Walk, domain: string): AsyncGenerator<RunFolder> {
+  const domainAbs = childPath(w.base, domain);
+  for (const taskEntry of await w.tree.list(domainAbs, domain)) {
+    if (taskEntry.kind !== 'dir') {
+      w.tree.problems.push({ file: `${domain}/${taskEntry.name}`, message: 'not a task folder; skipped' });
+      continue;
+    }
+    if (w.skipTask(taskEntry.name)) continue;
+    yield* scanTask(w, domain, childPath(domainAbs, taskEntry.name), taskEntry.name);
+  }
+}
+
+async function* scanTask(w: Walk, domain: string, taskAbs: string, taskId: string): AsyncGenerator<RunFolder> {
+  const pmRel = `${domain}/${taskId}/${w.options.perturbationModel}`;
+  const pmAbs = childPath(taskAbs, w.options.perturbationModel);
+  const pmKind = await w.tree.stat(pmAbs, pmRel);
+  if (pmKind === null || pmKind === undefined) return; // another perturbation model's task
+  if (pmKind !== 'dir') {
+    w.tree.problems.push({ file: pmRel, message: 'expected the perturbation-model folder, found a file; skipped' });
+    return;
+  }
+  for (const pqEntry of await w.tree.list(pmAbs, pmRel)) {
+    const pqRel = `${pmRel}/${pqEntry.name}`;
+    if (pqEntry.kind !== 'dir' || !pqEntry.name.startsWith('perturbed_query_')) {
+      w.tree.problems.push({ file: pqRel, message: 'not a perturbed_query_* folder; skipped' });
+      continue;
+    }
+    const pq = { domain, taskId, pqName: pqEntry.name, pid: pqEntry.name.replaceAll('perturbed_query_', ''), pqAbs: childPath(pmAbs, pqEntry.name), pqRel };
+    yield* scanPerturbedQuery(w, pq);
+  }
+}
+
+type PerturbedQuery = Pick<RunFolder, 'domain' | 'taskId' | 'pqName' | 'pid' | 'pqAbs' | 'pqRel'>;
+
+async function* scanPerturbedQuery(w: Walk, pq: PerturbedQuery): AsyncGenerator<RunFolder> {
+  const models = w.explicitRm !== null ? [w.explicitRm] : await refinementModelsIn(w.tree, pq);
+  for (const rm of models) {
+    const agentRel = `${pq.pqRel}/iterative_refinement_${rm}/${w.agentFolder}`;
+    const agentAbs = childPath(childPath(pq.pqAbs, `iterative_refinement_${rm}`), w.agentFolder);
+    const agentKind = await w.tree.stat(agentAbs, agentRel);
+    if (agentKind === null || agentKind === undefined) continue; // no run of this agent
+    if (agentKind !== 'dir') {
+      w.tree.problems.push({ file: agentRel, message: 'expected the agent folder, found a file; skipped' });
+      continue;
+    }
+    yield { ...pq, refinementModel: rm, agentFolder: w.agentFolder, agentRel, agentAbs };
+  }
+}
+
+/** The refinement models of a perturbed query: its `iterative_refinement_*` folders, earlier attempts left out. */
+async function refinementModelsIn(tree: TreeReader, pq: PerturbedQuery): Promise<string[]> {
+  const models: string[] = [];
+  for (const item of await tree.list(pq.pqAbs, pq.pqRel)) {
+    if (item.kind !== 'dir' || !item.name.startsWith('iterative_refinement_')) continue;
+    const rm = item.name.replaceAll('iterative_refinement_', '');
+    if (rm.includes('_attempt_')) continue; // an earlier attempt, ignored
+    models.push(rm);
+  }
+  return models;
+}
+
+// ---------------------------------------------------------------------------
+// Reading a run's files
+
+/** A run's refinement_summary.json: its bytes and the fields selection uses. */
+export interface RunSummary {
+  rel: string;
+  bytes: Uint8Array;
+  fields: Record<string, PyJsonValue>;
+}
+
+/** The run's summary, or null (a problem recorded) when it is missing, unreadable or not a JSON object. */
+export async function readRunSummary(tree: TreeReader, run: RunFolder): Promise<RunSummary | null> {
+  const rel = `${run.agentRel}/refinement_summary.json`;
+  const abs = childPath(run.agentAbs, 'refinement_summary.json');
+  const kind = await tree.stat(abs, rel);
+  if (kind === undefined) return null;
+  if (kind !== 'file') {
+    const what = kind === null ? 'missing (run not finished?)' : kind === 'dir' ? 'is a folder, not a file' : 'is not a regular file';
+    tree.problems.push({ file: rel, message: `${what}; run skipped` });
+    return null;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await tree.readFile(abs);
+  } catch (err) {
+    tree.problems.push({ file: rel, message: `cannot read: ${describeIoError(err)}; run skipped` });
+    return null;
+  }
+  const quick = quickSummaryFields(bytes);
+  if (quick !== null) return { rel, bytes, fields: quick };
+  const parsed = parseJsonBytes<PyJsonValue>(bytes, 'refinement_summary.json', { parse: pyJsonParse, expect: 'object' });
+  if (!parsed.ok) {
+    tree.problems.push({ file: rel, message: `${parsed.message}; run skipped` });
+    return null;
+  }
+  return { rel, bytes, fields: parsed.value as Record<string, PyJsonValue> };
+}
+
+/** A run's perturbed query file for its input digest: its bytes, or null with the marker that says why. */
+export async function readPerturbedQuery(tree: TreeReader, abs: string, rel: string): Promise<{ bytes: Uint8Array | null; marker: string }> {
+  const kind = await tree.stat(abs, rel);
+  if (kind === null) return { bytes: null, marker: 'missing' };
+  if (kind === 'file') {
+    try {
+      return { bytes: await tree.readFile(abs), marker: 'unreadable' };
+    } catch (err) {
+      tree.problems.push({ file: rel, message: `cannot read: ${describeIoError(err)}` });
+    }
+  } else if (kind !== undefined) {
+    tree.problems.push({ file: rel, message: 'is not a regular file' });
+  }
+  return { bytes: null, marker: 'unreadable' };
+}
+
+/** The fields of refinement_summary.json selection uses. */
+const SUMMARY_FIELDS = ['success', 'execution_iterations', 'final_score'] as const;
+const NUMBER_TOKEN = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+/** \u escapes of "_" and of lower-case letters (Python's json.dump never writes them). */
+const ESCAPED_KEY_LETTER = /\\u00(?:5[fF]|6[1-9a-fA-F]|7[0-9aA])/;
+
+/**
+ * The fields selection uses, as `pyJsonParse` would give them, read with the
+ * engine's JSON.parse (several times faster) when that is sure to agree: the
+ * bytes are UTF-8 and JSON.parse reads them (every such text reads the same in
+ * Python), the top level is an object, `success` is a boolean, and each copied
+ * number's token is found once in the text (an int or a float, as written).
+ * Anything else returns null, and the caller parses as Python does, with its
+ * exact messages.
+ */
+export function quickSummaryFields(bytes: Uint8Array): Record<string, PyJsonValue> | null {
+  if (!isUtf8(bytes)) return null;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  const obj = value as Record<string, unknown>;
+  const out: Record<string, PyJsonValue> = {};
+  for (const key of SUMMARY_FIELDS) {
+    if (!Object.hasOwn(obj, key)) continue;
+    const v = quickField(text, key, obj[key]);
+    if (v === null) return null;
+    out[key] = v.value;
+  }
+  return out;
+}
+
+/** One field as pyJsonParse would give it (null: JSON.parse cannot be trusted to agree). */
+function quickField(text: string, key: (typeof SUMMARY_FIELDS)[number], v: unknown): { value: PyJsonValue } | null {
+  if (key === 'success') return typeof v === 'boolean' ? { value: v } : null;
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return { value: v };
+  if (typeof v !== 'number') return null; // an object or list: its numbers need Python's reading
+  // A key spelled with escapes of its letters ("final\u005fscore") would hide from the search below.
+  if (ESCAPED_KEY_LETTER.test(text)) return null;
+  const token = numberToken(text, key);
+  if (token === null || !Object.is(Number(token), v)) return null;
+  const isFloat = token.includes('.') || token.includes('e') || token.includes('E');
+  if (!isFloat && !Number.isSafeInteger(v)) return null;
+  return { value: isFloat ? new PyFloat(v) : v === 0 ? 0 : v };
+}
+
+/** The number token after `"key":`, when the key's text occurs exactly once (so it is the top-level key). */
+function numberToken(text: string, key: string): string | null {
+  const needle = `"${key}"`;
+  const at = text.indexOf(needle);
+  if (at < 0 || text.indexOf(needle, at + needle.length) >= 0) return null;
+  let i = at + needle.length;
+  while (i < text.length && /\s/.test(text[i] as string)) i++;
+  if (text[i] !== ':') return null;
+  i++;
+  while (i < text.length && /\s/.test(text[i] as string)) i++;
+  NUMBER_TOKEN.lastIndex = i;
+  return NUMBER_TOKEN.exec(text)?.[0] ?? null;
+}
