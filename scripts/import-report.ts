@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { verifyTrigger, stableIds } from '../stages/categorize.ts';
-import type { OutputCategory } from '../stages/categorize.ts';
+import type { OutputCategory } from '../stages/categorize-format.ts';
 import type { Category } from '../stages/formats.ts';
 import type { Ledger, LedgerRun } from '../stages/ledger.ts';
 import { sha256 } from '../stages/llm/store.ts';

@@ -6,7 +6,7 @@
 // batches only on a stratified sample, the other runs assigned in parallel
 // and the misfits updated (categorize-assign.ts). `--stability N` categorizes
 // N more times in other orders and reports how much the partitions agree.
-import type { LlmTools } from '../executors/lib/runner.ts';
+import type { LlmTools } from './stage-context.ts';
 import { assignmentsOf, pairwiseAgreement, seededShuffle } from './agreement.ts';
 import { joinLockedByMajority } from './categorize.ts';
 import type { BatchRecord } from './categorize-llm.ts';

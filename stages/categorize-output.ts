@@ -1,12 +1,12 @@
 // categorization.json: the reference format (categories, statistics,
 // metadata) plus the unassigned runs, run ids, trigger-phrase verification,
 // and what `lock-taxonomy` records (summary digests, built_with).
-import type { LlmTools } from '../executors/lib/runner.ts';
+import type { LlmTools } from './stage-context.ts';
 import { OFFLINE_NOTICE } from './analyzer.ts';
 import type { CategorizeInput } from './categorize-stage.ts';
 import type { Outcome } from './categorize-outcome.ts';
 import type { LockBase } from './categorize-pass.ts';
-import type { OutputCategory } from './categorize.ts';
+import type { CategorizationFile, OutputCategory } from './categorize-format.ts';
 import { stageSettings } from './config.ts';
 import type { FailedRun } from './ledger.ts';
 import { sha256 } from './llm/store.ts';
@@ -25,7 +25,7 @@ export function categorizationFile(
     statistics: statistics(input, outcome, categories, categorized, unassigned),
     metadata: metadata(t, input, outcome),
     unassigned,
-  };
+  } satisfies CategorizationFile;
 }
 
 function statistics({ ledger }: CategorizeInput, outcome: Outcome, categories: OutputCategory[], categorized: number, unassigned: FailedRun[]) {

@@ -1,7 +1,7 @@
 // The plan of step 3: the pass the stage would choose (categorize-pass.ts),
 // walked through the store when every summary is known; else estimated from
 // the batch sizes.
-import type { StageContext } from '../executors/lib/context.ts';
+import type { StageContext } from './stage-context.ts';
 import { buildItems } from './categorize.ts';
 import { categorizeWith, planAssignCalls, runSampleKey } from './categorize-assign.ts';
 import { resumeOf } from './categorize-outcome.ts';

@@ -8,17 +8,18 @@
 // itself: categorize-outcome.ts. Run by the stage runner (executors/lib/runner.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LlmStageDefinition, LlmTools, StageResult } from '../executors/lib/runner.ts';
+import type { LlmStageDefinition, LlmTools, StageResult } from './stage-context.ts';
 import { buildItems, checkCoverage, decorateCategories } from './categorize.ts';
 import { runSampleKey } from './categorize-assign.ts';
 import { llmOutcome, offlineOutcome } from './categorize-outcome.ts';
 import type { CategorizeRunOptions, Outcome, Templates } from './categorize-outcome.ts';
 import type { LockBase } from './categorize-pass.ts';
 import { categorizationFile } from './categorize-output.ts';
-import { promptIds } from './ledger.ts';
+import { LEDGER_FILE, ledgerFile, promptIds } from './ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from './ledger.ts';
 import { formatUsd } from './llm/pricing.ts';
 import { sha256 } from './llm/store.ts';
+import { SUMMARY_INDEX_FILE, summaryIndexFile } from './summarize.ts';
 import type { SummaryFile, SummaryIndexEntry } from './summarize.ts';
 import { lockPath, planFromLock, readTaxonomyLock } from './taxonomy-lock.ts';
 import { writeJson } from './util/fs.ts';
@@ -38,9 +39,9 @@ export interface CategorizeInput {
 export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, CategorizeInput> = {
   stage: 'categorize',
   read: (t) => {
-    const ledger = t.upstream<Ledger>('task-list', 'runs.json');
+    const ledger = t.upstream('task-list', LEDGER_FILE, ledgerFile);
     const evaluations = t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile);
-    const built = summarizedItems(ledger, t.upstream<{ runs: SummaryIndexEntry[] }>('summarize', 'index.json').runs, t.ctx.outputOf('summarize'), evaluations);
+    const built = summarizedItems(ledger, t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile).runs, t.ctx.outputOf('summarize'), evaluations);
     return { ledger, built, templates: templatesOf(t), base: lockBase(t, built) };
   },
   subject: ({ built }) => `${built.items.length} summarized runs`,

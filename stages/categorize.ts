@@ -2,6 +2,7 @@
 // categorizer sees, check its answer against the batch, and assemble the
 // reference-format output with our ledger fields (every run accounted for).
 import type { Category, CategorizeItem } from './formats.ts';
+import type { OutputCategory } from './categorize-format.ts';
 import type { FailedRun, LedgerRun } from './ledger.ts';
 import type { SummaryFile } from './summarize.ts';
 
@@ -70,21 +71,6 @@ export function buildItems(
     });
   }
   return { items, idOf, runOf, missing };
-}
-
-export interface OutputExample {
-  id: string;
-  trigger_phrase: string | null;
-  justification: string | null;
-  run_id: string;
-  trigger_phrase_verified: boolean;
-}
-
-export interface OutputCategory {
-  category_name: string;
-  definition: string;
-  examples: OutputExample[];
-  category_id: string;
 }
 
 /** Adds run ids, verification flags and stable ids to categories. */

@@ -2,7 +2,7 @@
 // categories do not fit one prompt; walked through the store when the
 // taxonomy is known.
 import { readFileSync } from 'node:fs';
-import type { StageContext } from '../executors/lib/context.ts';
+import type { StageContext } from './stage-context.ts';
 import { clusterCategories, estimateClusterCalls } from './cluster-llm.ts';
 import type { Category } from './formats.ts';
 import { costUsd } from './llm/pricing.ts';

@@ -4,9 +4,11 @@
 // runner (executors/lib/runner.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LlmStageDefinition, LlmTools, StageResult } from '../executors/lib/runner.ts';
+import type { LlmStageDefinition, LlmTools, StageResult } from './stage-context.ts';
 import { OFFLINE_NOTICE } from './analyzer.ts';
-import type { OutputCategory } from './categorize.ts';
+import { CATEGORIZATION_FILE, categorizationDocument } from './categorize-format.ts';
+import type { ClustersFile, OutputCluster } from './cluster-format.ts';
+import type { OutputCategory } from './categorize-format.ts';
 import { clusterCategories, estimateClusterCalls } from './cluster-llm.ts';
 import type { ClusterCall } from './cluster-llm.ts';
 import type { Category, Cluster } from './formats.ts';
@@ -34,7 +36,7 @@ interface Outcome {
 export const clusterStage: LlmStageDefinition<object, Input> = {
   stage: 'cluster',
   read: (t) => ({
-    categories: categoriesOf(t.upstream<{ categorization: { categories: OutputCategory[] } }>('categorize', 'categorization.json').categorization.categories),
+    categories: categoriesOf(t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument).categorization.categories),
     prompt: readFileSync(t.ctx.resolvePath(t.ctx.analysis.cluster.prompt), 'utf8'),
   }),
   subject: ({ categories }) => `${categories.length} categories`,
@@ -111,7 +113,7 @@ function unclusteredOf(categories: Category[], clusters: Cluster[], flagged: Out
 }
 
 /** clusters.json: the reference format plus the categories in no cluster. */
-function clustersFile(t: LlmTools<object>, categories: Category[], prompt: string, outcome: Outcome, clusters: Cluster[], unclustered: Outcome['unclustered']) {
+function clustersFile(t: LlmTools<object>, categories: Category[], prompt: string, outcome: Outcome, clusters: OutputCluster[], unclustered: Outcome['unclustered']) {
   const a = t.ctx.analysis;
   const settings = a.cluster;
   return {
@@ -139,5 +141,5 @@ function clustersFile(t: LlmTools<object>, categories: Category[], prompt: strin
       calls: outcome.calls,
     },
     unclustered_categories: unclustered,
-  };
+  } satisfies ClustersFile;
 }

@@ -1,44 +1,54 @@
 // The ledger: the task-list stage's list of every selected run. Later stages
 // account for every run in it (done, or failed with a reason).
+import { z } from 'zod';
 
-export interface LedgerRun {
+/** task-list/runs.json: the ledger's file name in the task-list output. */
+export const LEDGER_FILE = 'runs.json';
+
+const ledgerRun = z.object({
   /** `<domain>:<task_id>:<perturbed_id>:<refinement_model>:<agent>`: unique across agents and models. */
-  run_id: string;
-  agent: string;
-  domain: string;
-  task_id: string;
-  perturbed_id: string;
-  refinement_model: string;
-  task_spec: string;
+  run_id: z.string(),
+  agent: z.string(),
+  domain: z.string(),
+  task_id: z.string(),
+  perturbed_id: z.string(),
+  refinement_model: z.string(),
+  task_spec: z.string(),
   /** Relative to the data root, posix separators. */
-  refinement_summary_path: string;
-  perturbed_query_path: string;
+  refinement_summary_path: z.string(),
+  perturbed_query_path: z.string(),
   /** sha256 over the input files later stages read: a changed run is visible downstream. */
-  input_digest: string;
-}
+  input_digest: z.string(),
+});
 
-export interface Problem {
+export type LedgerRun = z.infer<typeof ledgerRun>;
+
+const problem = z.object({
   /** Relative to the data root (or the workspace for filter files). */
-  file: string;
-  field?: string;
-  message: string;
-}
+  file: z.string(),
+  field: z.string().optional(),
+  message: z.string(),
+});
 
-export interface Ledger {
-  analysis: string;
+export type Problem = z.infer<typeof problem>;
+
+/** A run a stage could not take further, and why (listed in the stage's output). */
+export const failedRun = z.object({ run_id: z.string(), stage: z.string(), reason: z.string() });
+
+export type FailedRun = z.infer<typeof failedRun>;
+
+/** runs.json, the one shape of the ledger: the task-list stage writes it, every later stage reads it (checked). */
+export const ledgerFile = z.object({
+  analysis: z.string(),
   /** As written in pipeline.yaml. */
-  data_root: string;
-  agents: string[];
-  task_list_files: Record<string, string>;
-  runs: LedgerRun[];
-  problems: Problem[];
-}
+  data_root: z.string(),
+  agents: z.array(z.string()),
+  task_list_files: z.record(z.string(), z.string()),
+  runs: z.array(ledgerRun),
+  problems: z.array(problem),
+});
 
-export interface FailedRun {
-  run_id: string;
-  stage: string;
-  reason: string;
-}
+export type Ledger = z.infer<typeof ledgerFile>;
 
 /**
  * The relative folder of a run's per-run outputs: mirrors the input tree, one

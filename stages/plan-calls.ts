@@ -1,7 +1,7 @@
 // The plan's walk down the LLM stages: each stage's calls (summarize-plan.ts,
 // categorize-plan.ts, cluster-plan.ts), priced (plan-pricing.ts), and the
 // plan's text lines.
-import type { StageContext } from '../executors/lib/context.ts';
+import type { StageContext } from './stage-context.ts';
 import { planCategorize } from './categorize-plan.ts';
 import { planCluster } from './cluster-plan.ts';
 import { loadPipeline } from './config.ts';

@@ -3,8 +3,7 @@
 // answers (answers.jsonl), else a per-step default; the dollar range prices
 // output at half and twice that estimate.
 import { join } from 'node:path';
-import type { CallPlan, StageAnswerer } from '../executors/lib/answerer.ts';
-import type { StageContext } from '../executors/lib/context.ts';
+import type { CallPlan, StageAnswerer, StageContext } from './stage-context.ts';
 import { analyzerLabel } from './analyzer.ts';
 import { llmSettingSources } from './config.ts';
 import type { LlmStageName, PipelineFile } from './config.ts';

@@ -2,7 +2,7 @@
 // summaries the store (or the offline analyzer) already knows and every run's
 // evaluation, for the categorize plan.
 import { readFileSync } from 'node:fs';
-import type { StageContext } from '../executors/lib/context.ts';
+import type { StageContext } from './stage-context.ts';
 import { analyzerLabel } from './analyzer.ts';
 import type { LedgerRun } from './ledger.ts';
 import { countInputTokens } from './llm/tokens.ts';

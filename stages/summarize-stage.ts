@@ -4,9 +4,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import type { LlmStageDefinition, LlmTools, StageResult } from '../executors/lib/runner.ts';
+import type { LlmStageDefinition, LlmTools, StageResult } from './stage-context.ts';
 import { OFFLINE_NOTICE } from './analyzer.ts';
-import { runOutputPath } from './ledger.ts';
+import { LEDGER_FILE, ledgerFile, runOutputPath } from './ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from './ledger.ts';
 import { ANSWERS_FILE } from './llm/carried.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from './llm/errors.ts';
@@ -15,7 +15,7 @@ import { sha256 } from './llm/store.ts';
 import { EVALUATIONS_FILE, loadRun, runEvaluationOf } from './run-data.ts';
 import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
 import { loadSummaryInput, RunInputError, summaryFileFrom } from './summarize.ts';
-import type { SummaryFile, SummaryIndexEntry } from './summarize.ts';
+import type { SummaryFile, SummaryIndexEntry, SummaryIndexFile } from './summarize.ts';
 import { writeJson, writeFileAtomicSync } from './util/fs.ts';
 
 interface Input {
@@ -54,7 +54,7 @@ interface Tally {
 export const summarizeStage: LlmStageDefinition<object, Input> = {
   stage: 'summarize',
   read: (t) => ({
-    ledger: t.upstream<Ledger>('task-list', 'runs.json'),
+    ledger: t.upstream('task-list', LEDGER_FILE, ledgerFile),
     template: readFileSync(t.ctx.resolvePath(t.ctx.analysis.summarize.prompt), 'utf8'),
   }),
   subject: ({ ledger }) => `${ledger.runs.length} runs`,
@@ -154,7 +154,7 @@ function indexFile(ledger: Ledger, template: string, tally: Tally, t: LlmTools<o
     },
     runs: tally.index,
     failed: tally.failed,
-  };
+  } satisfies SummaryIndexFile;
 }
 
 /** evaluations.json: every run's evaluation, by run id in code-point order. */

@@ -2,6 +2,8 @@
 // by the caller, which passes the parsed values in.
 import type { ExecutionIteration, SummaryInput, TrajectoryEvaluation } from './formats.ts';
 import { join } from 'node:path';
+import { z } from 'zod';
+import { failedRun } from './ledger.ts';
 import type { LedgerRun } from './ledger.ts';
 import { readJsonFileSync } from './util/fs.ts';
 import type { ReadJsonResult } from './util/fs.ts';
@@ -106,16 +108,43 @@ export function costString(costUsd: number | null): string {
   return (costUsd ?? 0).toFixed(8);
 }
 
-/** One run in summarize/index.json: its summary file, or why there is none. */
-export interface SummaryIndexEntry {
-  run_id: string;
-  status: 'done' | 'failed';
-  file: string | null;
-  request_hash: string | null;
+/** summarize/index.json: the summarize stage's index file. */
+export const SUMMARY_INDEX_FILE = 'index.json';
+
+const summaryIndexEntry = z.object({
+  run_id: z.string(),
+  status: z.enum(['done', 'failed']),
+  file: z.string().nullable(),
+  request_hash: z.string().nullable(),
   /** sha256 of the summary file's bytes: index.json changes whenever any summary does (the key of later targets hashes only this index). */
-  sha256: string | null;
-  reason: string | null;
-}
+  sha256: z.string().nullable(),
+  reason: z.string().nullable(),
+});
+
+/** One run in summarize/index.json: its summary file, or why there is none. */
+export type SummaryIndexEntry = z.infer<typeof summaryIndexEntry>;
+
+/** index.json, its one shape: summarize writes it (summarize-stage.ts), categorize and report read it (checked). */
+export const summaryIndexFile = z.object({
+  analysis: z.string(),
+  analyzer: z.string(),
+  notice: z.string().optional(),
+  prompt_file: z.string(),
+  prompt_sha256: z.string(),
+  statistics: z.object({
+    total_runs: z.number(),
+    summarized: z.number(),
+    failed: z.number(),
+    input_tokens: z.number(),
+    output_tokens: z.number(),
+    total_tokens: z.number(),
+    cost: z.string().nullable(),
+  }),
+  runs: z.array(summaryIndexEntry),
+  failed: z.array(failedRun),
+});
+
+export type SummaryIndexFile = z.infer<typeof summaryIndexFile>;
 
 export interface SummaryFile {
   original_instruction: string;

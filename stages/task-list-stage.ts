@@ -6,7 +6,7 @@
 // the stage runner (executors/lib/runner.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StageDefinition, StageResult, StageTools } from '../executors/lib/runner.ts';
+import type { StageDefinition, StageResult, StageTools } from './stage-context.ts';
 import { ConfigError } from './config.ts';
 import type { Ledger } from './ledger.ts';
 import { INPUT_RECORD_FILE } from './registry.ts';

@@ -154,6 +154,41 @@ describe('report executor: the baseline', () => {
   });
 });
 
+describe('report executor: upstream index files are checked on read', () => {
+  const damages = [
+    { stage: 'task-list', file: 'task-list/runs.json', field: 'runs[1].run_id', damage: (d: any) => { d.runs[1].run_id = 7; }, expected: /expected string, received number/ },
+    { stage: 'summarize', file: 'summarize/index.json', field: 'runs[0].status', damage: (d: any) => { d.runs[0].status = 'maybe'; }, expected: /expected one of "done"\|"failed"/ },
+    { stage: 'categorize', file: 'categorize/categorization.json', field: 'categorization.categories[0].examples[0].trigger_phrase_verified', damage: (d: any) => { delete d.categorization.categories[0].examples[0].trigger_phrase_verified; }, expected: /expected boolean, received undefined/ },
+    { stage: 'cluster', file: 'cluster/clusters.json', field: 'clusters[0].member_categories', damage: (d: any) => { d.clusters[0].member_categories = 'none'; }, expected: /expected array, received string/ },
+  ];
+  for (const { stage, file, field, damage, expected } of damages) {
+    it(`a damaged ${file} fails the report with the file, the field, what was expected and the target to re-run`, async () => {
+      const path = join(root, 'out', NAME, file);
+      const original = readFileSync(path, 'utf8');
+      const doc = JSON.parse(original);
+      damage(doc);
+      writeFileSync(path, JSON.stringify(doc, null, 2));
+      const errors: string[] = [];
+      const spy = vi.spyOn(console, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
+      try {
+        expect(await runReport(root)).toEqual({ success: false });
+      } finally {
+        spy.mockRestore();
+        writeFileSync(path, original);
+      }
+      const message = errors.join('\n');
+      expect(message).toContain(`${path}: not what the ${stage} target writes`);
+      expect(message).toContain(`  - ${field}: `);
+      expect(message).toMatch(expected);
+      expect(message).toContain(`nx run ${NAME}:${stage}`);
+    });
+  }
+
+  it('reads the undamaged files again', async () => {
+    expect(await runReport(root)).toEqual({ success: true });
+  });
+});
+
 describe('report executor: run folders', () => {
   const runsOf = (html: string) => {
     const m = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html);

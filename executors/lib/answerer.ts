@@ -22,23 +22,16 @@ import type { AnswerRecord, CarriedStore } from '../../stages/llm/carried.ts';
 import { invocationBudget } from '../../stages/llm/budget.ts';
 import { sharedRemoteStore } from '../../stages/llm/remote-store.ts';
 import { openStore } from '../../stages/llm/store.ts';
-import type { ResponseStore } from '../../stages/llm/store.ts';
 import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
 import type { LlmClient, LlmEvent, LlmPlan } from '../../stages/llm/client.ts';
 import { addCost, addUsage, ZERO_USAGE } from '../../stages/llm/usage.ts';
 import { offlineSummarize } from '../../stages/offline/summarize.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
 import { renderSummaryPrompt } from '../../stages/summarize.ts';
-import type { StageContext } from './context.ts';
+import type { CallPlan, LlmRunOptions, StageAnswerer, StageContext } from '../../stages/stage-context.ts';
 import { writeText } from './io.ts';
 
-export interface LlmRunOptions {
-  /**
-   * false (`--no-store`): neither read nor write the response store, nor the
-   * answers carried in the stage's output (answers.jsonl is not read and not written).
-   */
-  store?: boolean;
-}
+export type { CallPlan, LlmRunOptions, StageAnswerer };
 
 /**
  * `META_ANALYSIS_REFRESH=all` or a comma-separated list of stage names: those
@@ -84,69 +77,6 @@ function logEvent(e: LlmEvent): void {
   if (e.type === 'retry') console.warn(`  ${e.step}: retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)}s (${e.reason})`);
   else if (e.type === 'reask') console.warn(`  ${e.step}: answer did not validate, asking again (round ${e.round}): ${e.issues.slice(0, 3).map((i) => `${i.path}: ${i.message}`).join('; ')}`);
   else if (e.type === 'warning') console.warn(`  ${e.step}: ${e.message}`);
-}
-
-/** Calls a stage would make: answers already stored, and calls to buy with their estimate. */
-export interface CallPlan {
-  reused: number;
-  toPay: number;
-  estInputTokens: number;
-  /** Upper bound (output at max_tokens); null when the model has no price. */
-  estCostUsd: number | null;
-  /** True when every answer is known (all stored): the stage's result can be computed without a call. */
-  known: boolean;
-}
-
-export interface StageAnswerer {
-  readonly settings: LlmSettings;
-  readonly stage: LlmStageName;
-  /** The local store with the carried answers under it (null with --no-store). */
-  readonly store: ResponseStore | null;
-  /** META_ANALYSIS_REFRESH names this stage: no stored or carried answer is used. */
-  readonly refresh: boolean;
-  summarize(input: SummaryInput, template: string): Promise<Answer<string>>;
-  /** The request summarize() sends for a run (batch mode sends the same). */
-  summaryRequest(input: SummaryInput, template: string): LlmRequest<string>;
-  offline<T>(step: string, input: unknown, compute: () => T): Answer<T>;
-  complete<T>(req: LlmRequest<T>): Promise<Answer<T>>;
-  /** What the store says about a request, without calling anyone (null for the offline provider). */
-  probe(req: LlmRequest): LlmPlan | null;
-  /**
-   * Plan of a sequential stage: runs `walk` with a `complete` that serves
-   * stored answers and stops at the first request the store cannot answer
-   * (later requests depend on that answer). No call is made. `result` is the
-   * walk's result when every answer was stored.
-   */
-  walkPlan<R>(walk: (complete: StageAnswerer['complete']) => Promise<R>, remainingCalls: (answered: number) => number): Promise<{ plan: CallPlan; result: R | null }>;
-  /**
-   * Writes `<dir>/answers.jsonl`: every answer used in this run, sorted by
-   * request hash (call it while building the stage's output folder). Writes
-   * nothing with --no-store.
-   */
-  writeAnswers(dir: string): void;
-  totals(): {
-    computed: number;
-    reused: number;
-    /** Of the reused answers, those taken from the output's answers.jsonl (then copied into the store). */
-    carried: number;
-    /** Usage and cost of calls paid in this run. */
-    paid: Usage;
-    paidCostUsd: number | null;
-    /** Usage and cost of every answer used, wherever it came from (deterministic). */
-    answers: Usage;
-    answersCostUsd: number | null;
-  };
-  progressLine(failed: number): string;
-  /**
-   * Batch mode (`batch: true` on the stage): sends the requests the store
-   * cannot answer through the provider's batch API at batch price and stores
-   * every valid result, so the stage's own calls that follow are store hits
-   * (counted as bought in this run). Errored, expired and over-budget
-   * requests are left to those normal calls. Throws PendingBatchError when a
-   * batch is still running after the stage's wait: the stage then fails (Nx
-   * caches nothing) and a later run polls the same batch.
-   */
-  prefetchBatch(requests: LlmRequest[]): Promise<void>;
 }
 
 /** A provider batch still running: the stage ends, not cached, and says when to check again. */

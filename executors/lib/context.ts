@@ -5,34 +5,14 @@ import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { checkNamedPaths, ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
-import type { ResolvedAnalysis, StageName } from '../../stages/config.ts';
+import type { StageName } from '../../stages/config.ts';
 import { formatInputRecord, INPUT_RECORD_FILE, inputRecord, isStage } from './input-record.ts';
 import { setOutputExtras, writeJson } from './io.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
 
-export interface BaseOptions {
-  analysis: string;
-  outDir?: string;
-}
+import type { BaseOptions, ExecutorContextLike, StageContext } from '../../stages/stage-context.ts';
 
-export interface ExecutorContextLike {
-  root: string;
-  projectName?: string;
-}
-
-export interface StageContext {
-  workspaceRoot: string;
-  analysis: ResolvedAnalysis;
-  /** Absolute output folder of a stage of this analysis. */
-  outputOf(stage: StageName): string;
-  /** Absolute folder for run logs: never an Nx output, never hashed. */
-  logDir: string;
-  /** Absolute path of the data root. */
-  dataRoot: string;
-  /** Absolute path of the response store. */
-  storeDir: string;
-  resolvePath(p: string): string;
-}
+export type { BaseOptions, ExecutorContextLike, StageContext };
 
 /**
  * The context of one target. Unless `lock` is false (the plan, which writes

@@ -74,8 +74,12 @@ export class MissingUpstreamError extends Error {
   override name = 'MissingUpstreamError';
 }
 
-/** Reads an upstream stage's JSON output, with a message that says which target makes it. */
-export function readUpstream<T>(dir: string, file: string, target: string): T {
+/**
+ * Reads an upstream stage's JSON output, with a message that says which
+ * target makes it. Unchecked: check it against the file's schema
+ * (stages/file-format.ts checkUpstreamFile).
+ */
+export function readUpstream(dir: string, file: string, target: string): unknown {
   const path = join(dir, file);
   let text: string;
   try {
@@ -83,5 +87,5 @@ export function readUpstream<T>(dir: string, file: string, target: string): T {
   } catch {
     throw new MissingUpstreamError(`${path} is missing: run the ${target} target first (nx run <analysis>:${target})`);
   }
-  return JSON.parse(text) as T;
+  return JSON.parse(text) as unknown;
 }

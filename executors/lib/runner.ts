@@ -8,70 +8,15 @@
 // `{ success: false }` (runExecutor).
 import { join } from 'node:path';
 import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
-import type { LlmStageName, StageName } from '../../stages/config.ts';
+import type { StageName } from '../../stages/config.ts';
+import { checkUpstreamFile } from '../../stages/file-format.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
 import { createStageAnswerer } from './answerer.ts';
-import type { LlmRunOptions, StageAnswerer } from './answerer.ts';
 import { progressPrinter, runExecutor, stageContext, writeRunLog } from './context.ts';
-import type { BaseOptions, ExecutorContextLike, StageContext } from './context.ts';
+import type { BaseOptions, ExecutorContextLike, LlmRunOptions, LlmStageDefinition, LlmTools, Schema, StageAnswerer, StageContext, StageDefinition, StageResult, StageTools } from '../../stages/stage-context.ts';
 import { buildOutputDir, readUpstream } from './io.ts';
 
-/** What a stage is handed: its context and options, upstream reads, progress and its own output folder. */
-export interface StageTools<O> {
-  ctx: StageContext;
-  options: O & BaseOptions;
-  /**
-   * An upstream stage's output file (missing: a message naming the target
-   * that makes it), checked against the file's schema where one is given.
-   */
-  upstream<T>(stage: StageName, file: string, schema?: Schema<T>): T;
-  /** A progress line for `total` steps (live on a TTY, every ~10% in CI). */
-  progress(total: number): (done: number, extra: string) => void;
-  /**
-   * Builds the stage's output in a fresh folder and swaps it in; `verify`
-   * lists what the built folder lacks (then nothing is replaced). An LLM
-   * stage's answers used are written into it (answers.jsonl).
-   */
-  output<R>(build: (dir: string) => Promise<R>, verify?: (dir: string) => string[]): Promise<R>;
-}
-
-/** A file format's shape (a zod schema), shared by the stage that writes the file and those that read it. */
-export interface Schema<T> {
-  parse(value: unknown): T;
-}
-
-export interface LlmTools<O> extends StageTools<O> {
-  answerer: StageAnswerer;
-  /** Which analyzer answers (provider and model, or the offline analyzer). */
-  label: string;
-}
-
-/** What a stage's run leaves for the run log, the console and the failure policy. */
-export interface StageResult {
-  /** The run log's own fields (an LLM stage's answer counters are added by the runner); null: no run log. */
-  log: Record<string, unknown> | null;
-  /** The closing lines, given the run log's path. */
-  summary(logFile: string | null): string[];
-  /** Runs that failed at the provider: the stage fails, so Nx caches nothing and a re-run asks again. */
-  providerFailures?: number;
-  /** Runs never sent because a budget was reached: the stage fails and says what would finish it. */
-  notAttempted?: number;
-}
-
-export interface StageDefinition<O, In> {
-  stage: StageName;
-  /** Reads what the stage works from (upstream outputs, prompts, the lock) before anything is asked. */
-  read(t: StageTools<O>): In | Promise<In>;
-  run(input: In, t: StageTools<O>): Promise<StageResult>;
-}
-
-export interface LlmStageDefinition<O, In> {
-  stage: LlmStageName;
-  read(t: StageTools<O>): In | Promise<In>;
-  /** What the opening line counts: "<stage>: <subject> with <analyzer>". */
-  subject(input: In): string;
-  run(input: In, t: LlmTools<O>): Promise<StageResult>;
-}
+export type { LlmStageDefinition, LlmTools, Schema, StageDefinition, StageResult, StageTools };
 
 type Executor<O> = (options: O & BaseOptions, context: ExecutorContextLike) => Promise<{ success: boolean }>;
 
@@ -116,19 +61,11 @@ function stageTools<O>(stage: StageName, options: O & BaseOptions, context: Exec
   return {
     ctx,
     options,
-    upstream: <T>(from: StageName, file: string, schema?: Schema<T>) => checked(readUpstream<unknown>(ctx.outputOf(from), file, from), schema, join(ctx.outputOf(from), file), from),
+    upstream: <T>(from: StageName, file: string, schema: Schema<T>) =>
+      checkUpstreamFile(schema, readUpstream(ctx.outputOf(from), file, from), join(ctx.outputOf(from), file), from, ctx.analysis.name),
     progress: (total) => progressPrinter(stage, total),
     output: (build, verify) => buildOutputDir(ctx.outputOf(stage), build, verify),
   };
-}
-
-function checked<T>(value: unknown, schema: Schema<T> | undefined, path: string, stage: StageName): T {
-  if (!schema) return value as T;
-  try {
-    return schema.parse(value);
-  } catch (err) {
-    throw new Error(`${path} is not what the ${stage} target writes (${(err as Error).message.slice(0, 300)}); run it again (nx run <analysis>:${stage})`);
-  }
 }
 
 /** What every answered stage's run log holds: answers bought and reused in this run, and what they cost. */

@@ -3,26 +3,20 @@
 // committed base of later categorizations. Never cached: it writes a file
 // that is reviewed and committed, not a build output.
 import { join } from 'node:path';
+import { CATEGORIZATION_FILE, categorizationDocument } from '../../stages/categorize-format.ts';
+import { checkUpstreamFile } from '../../stages/file-format.ts';
 import { buildLock, describeLockChange, formatLock, lockPath, readTaxonomyLock } from '../../stages/taxonomy-lock.ts';
-import type { LockSource } from '../../stages/taxonomy-lock.ts';
 import { writeFileAtomicSync } from '../../stages/util/fs.ts';
 import { runExecutor, stageContext } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { readUpstream } from '../lib/io.ts';
 
-interface CategorizationFile {
-  categorization: { categories: LockSource['categories'] };
-  metadata: { built_with?: Record<string, unknown>; summary_digests?: Record<string, string> };
-}
-
 export default async function lockTaxonomy(options: BaseOptions, context: ExecutorContextLike) {
   return runExecutor('lock-taxonomy', async () => {
     const ctx = stageContext(options, context);
     const name = ctx.analysis.name;
-    const cat = readUpstream<CategorizationFile>(ctx.outputOf('categorize'), 'categorization.json', 'categorize');
-    if (!cat.metadata.built_with || !cat.metadata.summary_digests) {
-      throw new Error(`${join(ctx.outputOf('categorize'), 'categorization.json')} has no built_with or summary_digests: re-run the categorize target`);
-    }
+    const dir = ctx.outputOf('categorize');
+    const cat = checkUpstreamFile(categorizationDocument, readUpstream(dir, CATEGORIZATION_FILE, 'categorize'), join(dir, CATEGORIZATION_FILE), 'categorize', name);
     const rel = lockPath(name);
     const abs = join(ctx.workspaceRoot, rel);
     const previous = readTaxonomyLock(abs, rel);

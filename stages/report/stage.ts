@@ -1,16 +1,20 @@
 // Step 5 as a stage: report.md, report.html and report-data.json from the
 // upstream outputs. Run by the stage runner (executors/lib/runner.ts).
 import { join } from 'node:path';
-import type { StageDefinition, StageResult, StageTools } from '../../executors/lib/runner.ts';
+import { CATEGORIZATION_FILE, categorizationDocument } from '../categorize-format.ts';
+import { CLUSTERS_FILE, clustersDocument } from '../cluster-format.ts';
+import { LEDGER_FILE, ledgerFile } from '../ledger.ts';
 import type { Ledger } from '../ledger.ts';
 import { EVALUATIONS_FILE, evaluationsFile } from '../run-data.ts';
 import type { EvaluationsFile } from '../run-data.ts';
 import { sha256 } from '../llm/store.ts';
+import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
+import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize.ts';
 import { lockPath, readTaxonomyLock } from '../taxonomy-lock.ts';
 import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
 import { stableIds } from '../util/ids.ts';
-import { agentSlices, htmlInput, lockBaseline, markdownInput, reportProvenance, reportSnapshot, runCoverage, runLink, stageCalls } from './assemble.ts';
 import type { CategorizationOut, ClustersOut, SummariesOut } from './assemble.ts';
+import { agentSlices, htmlInput, lockBaseline, markdownInput, reportProvenance, reportSnapshot, runCoverage, runLink, stageCalls } from './assemble.ts';
 import { renderChangesMarkdown, summarizeChanges } from './changes.ts';
 import type { ReportBaseline } from './changes.ts';
 import { renderHtmlReport } from './html.ts';
@@ -31,10 +35,10 @@ interface Input {
 export const reportStage: StageDefinition<object, Input> = {
   stage: 'report',
   read: (t) => ({
-    ledger: t.upstream<Ledger>('task-list', 'runs.json'),
-    sums: t.upstream<SummariesOut>('summarize', 'index.json'),
-    cat: t.upstream<CategorizationOut>('categorize', 'categorization.json'),
-    clu: t.upstream<ClustersOut>('cluster', 'clusters.json'),
+    ledger: t.upstream('task-list', LEDGER_FILE, ledgerFile),
+    sums: t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile),
+    cat: t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument),
+    clu: t.upstream('cluster', CLUSTERS_FILE, clustersDocument),
     evaluations: t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile),
     baseline: baselineOf(t),
   }),
