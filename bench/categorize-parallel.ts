@@ -3,7 +3,7 @@
 // through the real SDK client and a response store of its own:
 //   sequential     every run in create/update batches, each waiting for the last;
 //   induce_assign  those batches on a stratified sample, the other runs
-//                  assigned in parallel, the misfits updated (stages/categorize-assign.ts).
+//                  assigned in parallel, the misfits updated (stages/categorize/assign.ts).
 //
 //   npx node bench/categorize-parallel.ts [--quality] [--scale] [--runs 10000] [--delay-ms 2000]
 //       [--small 100] [--concurrency 10] [--induce 40] [--json FILE] [--one-json]
@@ -30,9 +30,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { adjustedRandIndex, assignmentsOf } from '../stages/agreement.ts';
-import { categorizeWith, sequentialRounds } from '../stages/categorize-assign.ts';
-import type { InduceAssignStats, SampleKey } from '../stages/categorize-assign.ts';
+import { adjustedRandIndex, assignmentsOf } from '../stages/categorize/agreement.ts';
+import { categorizeWith, sequentialRounds } from '../stages/categorize/assign.ts';
+import type { InduceAssignStats, SampleKey } from '../stages/categorize/assign.ts';
 import type { CategorizeStrategy } from '../stages/config.ts';
 import type { CategorizeItem } from '../stages/formats.ts';
 import { offlineCategorize } from '../stages/offline/categorize.ts';

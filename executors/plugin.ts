@@ -25,14 +25,14 @@ import type { CreateNodes, CreateNodesResult, TargetConfiguration } from '@nx/de
 import { codeClosure } from './code-closure.ts';
 import { ignoreChecker, namedFileInputs } from './named-inputs.ts';
 import { ENDPOINT_ENV_VARS } from '../stages/llm/endpoint.ts';
-import { lockPath } from '../stages/taxonomy-lock.ts';
+import { lockPath } from '../stages/categorize/taxonomy-lock.ts';
 import type { ScanCache } from './code-closure.ts';
 import { loadPipeline, resolveAnalysis, stageSettings } from '../stages/config.ts';
 import type { ResolvedAnalysis } from '../stages/config.ts';
 import { COMMAND_INFO, COMMANDS, isLlmStage, READ_STAGES, STAGE_INFO, STAGES } from '../stages/registry.ts';
 import type { StageName } from '../stages/registry.ts';
 import { requestHash } from '../stages/llm/store.ts';
-import { selectionSettings } from '../stages/task-list-selection.ts';
+import { selectionSettings } from '../stages/task-list/settings.ts';
 
 export interface PluginOptions {
   /** Folder (workspace-relative) under which each analysis writes `<name>/<target>/`. */

@@ -11,19 +11,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { verifyTrigger, stableIds } from '../stages/categorize.ts';
-import type { OutputCategory } from '../stages/categorize-format.ts';
+import { verifyTrigger, stableIds } from '../stages/categorize/items.ts';
+import type { OutputCategory } from '../stages/categorize/format.ts';
 import type { Category } from '../stages/formats.ts';
-import type { Ledger, LedgerRun } from '../stages/ledger.ts';
+import type { Ledger, LedgerRun } from '../stages/task-list/ledger.ts';
 import { sha256 } from '../stages/llm/store.ts';
 import { htmlInput, markdownInput, reportProvenance, runCoverage } from '../stages/report/assemble.ts';
 import type { CategorizationOut, ClustersOut } from '../stages/report/assemble.ts';
 import { renderHtmlReport } from '../stages/report/html.ts';
 import type { HtmlRun } from '../stages/report/html.ts';
 import { renderMarkdownReport } from '../stages/report/markdown.ts';
-import { readTaskList } from '../stages/task-list.ts';
-import { readSuccessfulEvaluation } from '../stages/run-data.ts';
-import type { SuccessfulEvaluation } from '../stages/run-data.ts';
+import { readTaskList } from '../stages/task-list/select.ts';
+import { readSuccessfulEvaluation } from '../stages/summarize/run-data.ts';
+import type { SuccessfulEvaluation } from '../stages/summarize/run-data.ts';
 import { writeText } from '../executors/lib/io.ts';
 
 class UsageError extends Error {}

@@ -17,7 +17,7 @@ export type { LlmStageName, StageName } from './registry.ts';
 
 const nonEmpty = z.string().min(1);
 
-/** How categorize builds the taxonomy with a model (stages/categorize-assign.ts). */
+/** How categorize builds the taxonomy with a model (stages/categorize/assign.ts). */
 export const CATEGORIZE_STRATEGIES = ['sequential', 'induce_assign'] as const;
 export type CategorizeStrategy = (typeof CATEGORIZE_STRATEGIES)[number];
 

@@ -1,6 +1,6 @@
 // Reading what an upstream stage wrote, checked against the file's one
 // shape (a zod schema kept beside its writer: ledger.ts, summarize.ts,
-// run-data.ts, categorize-format.ts, cluster-format.ts). Only the read is
+// summarize/run-data.ts, categorize/format.ts, cluster/format.ts). Only the read is
 // checked: writers serialize their own objects, so the bytes (key order) of
 // the files never depend on a schema.
 import type { z } from 'zod';

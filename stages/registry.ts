@@ -119,7 +119,7 @@ export const COMMAND_INFO = {
   },
   'lock-taxonomy': {
     dependsOn: 'categorize',
-    // The path is lockPath('<name>') (stages/taxonomy-lock.ts; test/registry.test.ts checks it).
+    // The path is lockPath('<name>') (stages/categorize/taxonomy-lock.ts; test/registry.test.ts checks it).
     description: 'Record the current categorization as the committed taxonomy lock (analyses/<name>/taxonomy.lock.json) that later categorizations build on.',
   },
 } as const satisfies Record<CommandName, CommandInfo>;

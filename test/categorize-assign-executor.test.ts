@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import categorize from '../executors/categorize/executor.ts';
 import plan from '../executors/plan/executor.ts';
-import { planAssignCalls } from '../stages/categorize-assign.ts';
+import { planAssignCalls } from '../stages/categorize/assign.ts';
 import { namedFiles } from '../executors/plugin.ts';
 import summarize from '../executors/summarize/executor.ts';
 import taskList from '../executors/task-list/executor.ts';

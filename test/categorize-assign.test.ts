@@ -1,4 +1,4 @@
-// Induce, then assign in parallel (stages/categorize-assign.ts): the sample is
+// Induce, then assign in parallel (stages/categorize/assign.ts): the sample is
 // stratified and deterministic; at 2,000 runs the sequential rounds (calls
 // whose request depends on an earlier answer) stay under 50 while every run is
 // accounted for; the taxonomy lock is respected (locked categories unchanged,
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { adjustedRandIndex, assignmentsOf } from '../stages/agreement.ts';
+import { adjustedRandIndex, assignmentsOf } from '../stages/categorize/agreement.ts';
 import {
   assignAnswerSchema,
   buildAssignRequests,
@@ -22,14 +22,14 @@ import {
   sendEach,
   stratifiedSample,
   stratumQuotas,
-} from '../stages/categorize-assign.ts';
-import type { InduceAssignOptions, InduceAssignResult, SampleKey, SendAll } from '../stages/categorize-assign.ts';
-import { categorizeIteratively, isGenericLabel } from '../stages/categorize-llm.ts';
-import type { CategorizeResult, Complete } from '../stages/categorize-llm.ts';
-import { lockedStableIds, stableIds } from '../stages/categorize.ts';
+} from '../stages/categorize/assign.ts';
+import type { InduceAssignOptions, InduceAssignResult, SampleKey, SendAll } from '../stages/categorize/assign.ts';
+import { categorizeIteratively, isGenericLabel } from '../stages/categorize/llm.ts';
+import type { CategorizeResult, Complete } from '../stages/categorize/llm.ts';
+import { lockedStableIds, stableIds } from '../stages/categorize/items.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
 import type { ChatMessage, LlmRequest } from '../stages/llm/types.ts';
-import { buildLock, planFromLock, summaryDigest } from '../stages/taxonomy-lock.ts';
+import { buildLock, planFromLock, summaryDigest } from '../stages/categorize/taxonomy-lock.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
 import type { FakeProviderServer, FakeReply, RecordedRequest } from './helpers/fake-provider-server.ts';
 import { completeOverFake, fakeOpenAiSettings } from './helpers/llm-over-fake.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { adjustedRandIndex, assignmentsOf, pairwiseAgreement, seededShuffle } from '../stages/agreement.ts';
+import { adjustedRandIndex, assignmentsOf, pairwiseAgreement, seededShuffle } from '../stages/categorize/agreement.ts';
 import {
   applyBatch,
   categorizeIteratively,
@@ -19,10 +19,10 @@ import {
   renderRunsBlock,
   restrictedString,
   updateAnswerSchema,
-} from '../stages/categorize-llm.ts';
-import type { CategorizeResult, Complete } from '../stages/categorize-llm.ts';
-import { buildLock, planFromLock, summaryDigest } from '../stages/taxonomy-lock.ts';
-import type { TaxonomyLock } from '../stages/taxonomy-lock.ts';
+} from '../stages/categorize/llm.ts';
+import type { CategorizeResult, Complete } from '../stages/categorize/llm.ts';
+import { buildLock, planFromLock, summaryDigest } from '../stages/categorize/taxonomy-lock.ts';
+import type { TaxonomyLock } from '../stages/categorize/taxonomy-lock.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
 import type { LlmClientOptions } from '../stages/llm/client.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';

@@ -2,9 +2,9 @@
 // handed on as read: the check never rewrites a value (key order, keys the
 // schema does not name), so nothing downstream depends on zod's output.
 import { describe, expect, it } from 'vitest';
-import { categorizationDocument } from '../stages/categorize-format.ts';
+import { categorizationDocument } from '../stages/categorize/format.ts';
 import { checkUpstreamFile, UpstreamFormatError } from '../stages/file-format.ts';
-import { ledgerFile } from '../stages/ledger.ts';
+import { ledgerFile } from '../stages/task-list/ledger.ts';
 
 const run = (i: number) => ({
   run_id: `os:t${i}:p:m:a`, agent: 'a', domain: 'os', task_id: `t${i}`, perturbed_id: 'p', refinement_model: 'm',

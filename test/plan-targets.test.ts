@@ -4,14 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { describeInputChange } from '../executors/lib/input-record.ts';
 import type { InputRecord } from '../executors/lib/input-record.ts';
 import { selectionChange } from '../executors/plan/targets.ts';
-import type { LedgerRun } from '../stages/ledger.ts';
+import type { LedgerRun } from '../stages/task-list/ledger.ts';
 
 const record: InputRecord = {
   settings: 'a'.repeat(32),
   node: 'v24.1.0',
   endpoint: null,
   files: { 'prompts/cluster.md': '1111' },
-  code: { 'executors/cluster/executor.ts': '2222', 'stages/cluster-llm.ts': '3333' },
+  code: { 'executors/cluster/executor.ts': '2222', 'stages/cluster/llm.ts': '3333' },
   packages: { openai: '7.57.0' },
   upstream: { 'task-list/runs.json': '4444', 'categorize/categorization.json': '5555' },
 };
@@ -33,14 +33,14 @@ describe('describeInputChange', () => {
       node: 'v24.2.0',
       endpoint: '{"base_url":"http://proxy"}',
       files: { 'prompts/cluster.md': '9999' },
-      code: { 'executors/cluster/executor.ts': '2222', 'stages/cluster-llm.ts': 'changed', 'stages/new.ts': 'x' },
+      code: { 'executors/cluster/executor.ts': '2222', 'stages/cluster/llm.ts': 'changed', 'stages/new.ts': 'x' },
       packages: { openai: '7.58.0' },
       upstream: { 'task-list/runs.json': '4444', 'categorize/categorization.json': 'other' },
     };
     expect(describeInputChange(record, now)).toEqual([
       'its settings in pipeline.yaml changed',
       'prompts/cluster.md changed',
-      'code changed: stages/cluster-llm.ts, +stages/new.ts',
+      'code changed: stages/cluster/llm.ts, +stages/new.ts',
       'packages changed: openai 7.57.0 -> 7.58.0',
       'Node v24.1.0 -> v24.2.0',
       'the provider endpoint changed',

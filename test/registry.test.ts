@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { braceGlob, UPSTREAM_INDEX_FILES } from '../executors/plugin.ts';
 import { BUILTIN_LLM, parsePipeline, resolveAnalysis } from '../stages/config.ts';
 import { COMMAND_INFO, COMMANDS, isLlmStage, LLM_STAGES, STAGE_INFO, STAGES, upstreamStages } from '../stages/registry.ts';
-import { lockPath } from '../stages/taxonomy-lock.ts';
+import { lockPath } from '../stages/categorize/taxonomy-lock.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const readJson = (rel: string) => JSON.parse(readFileSync(join(REPO, rel), 'utf8')) as Record<string, unknown>;

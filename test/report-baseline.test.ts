@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { lockBaseline, runFolderOf, runLink } from '../stages/report/assemble.ts';
 import { summarizeChanges } from '../stages/report/changes.ts';
 import type { ReportSnapshot } from '../stages/report/changes.ts';
-import { buildLock } from '../stages/taxonomy-lock.ts';
+import { buildLock } from '../stages/categorize/taxonomy-lock.ts';
 
 const digest = (n: number) => n.toString(16).padStart(64, '0');
 

@@ -10,7 +10,7 @@ import cluster from '../executors/cluster/executor.ts';
 import report from '../executors/report/executor.ts';
 import summarize from '../executors/summarize/executor.ts';
 import taskList from '../executors/task-list/executor.ts';
-import { buildLock, formatLock, lockPath } from '../stages/taxonomy-lock.ts';
+import { buildLock, formatLock, lockPath } from '../stages/categorize/taxonomy-lock.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const NAME = 'small';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { checkCoverage, normalizeQuote, verifyTrigger } from '../stages/categorize.ts';
-import { promptIds, runOutputPath } from '../stages/ledger.ts';
-import type { LedgerRun } from '../stages/ledger.ts';
+import { checkCoverage, normalizeQuote, verifyTrigger } from '../stages/categorize/items.ts';
+import { promptIds, runOutputPath } from '../stages/task-list/ledger.ts';
+import type { LedgerRun } from '../stages/task-list/ledger.ts';
 import { sha256 } from '../stages/llm/store.ts';
-import { extractSummaryInput, renderSummaryPrompt, RunInputError } from '../stages/summarize.ts';
+import { extractSummaryInput, renderSummaryPrompt, RunInputError } from '../stages/summarize/summary.ts';
 import { stableIds } from '../stages/util/ids.ts';
 import { fillTemplate } from '../stages/util/template.ts';
 
@@ -100,7 +100,7 @@ describe('reading run files', () => {
     const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { loadSummaryInput } = await import('../stages/summarize.ts');
+    const { loadSummaryInput } = await import('../stages/summarize/summary.ts');
     const dir = mkdtempSync(join(tmpdir(), 'run-files-'));
     try {
       const r = { ...run('t', 'p', 'rm', 'a'), refinement_summary_path: 'rs.json', perturbed_query_path: 'pq.json' };

@@ -6,11 +6,11 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { uncoveredOverrides, selectionOptions, selectionSettings } from '../stages/task-list-selection.ts';
+import { uncoveredOverrides, selectionOptions, selectionSettings } from '../stages/task-list/settings.ts';
 import { loadPipeline, resolveAnalysis } from '../stages/config.ts';
-import { addRecords, cacheRecords, crawlDigest, IoCache, nodeTreeIoSync } from '../stages/task-list-crawl.ts';
-import { quickSummaryFields, selectAnalysis, selectionFingerprint, selectRuns } from '../stages/task-list.ts';
-import type { AnalysisSelectionOptions } from '../stages/task-list.ts';
+import { addRecords, cacheRecords, crawlDigest, IoCache, nodeTreeIoSync } from '../stages/task-list/crawl.ts';
+import { quickSummaryFields, selectAnalysis, selectionFingerprint, selectRuns } from '../stages/task-list/select.ts';
+import type { AnalysisSelectionOptions } from '../stages/task-list/select.ts';
 import { pyJsonDumps, pyJsonParse } from '../stages/util/pyjson.ts';
 
 const REPO = resolve(import.meta.dirname, '..');

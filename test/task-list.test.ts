@@ -11,9 +11,9 @@ import {
   selectRuns,
   TASK_LIST_DEFAULTS,
   TaskListOptionsError,
-} from '../stages/task-list.ts';
+} from '../stages/task-list/select.ts';
 import { compareCodePoints } from '../stages/util/order.ts';
-import type { SelectRunsOptions, SelectRunsResult } from '../stages/task-list.ts';
+import type { SelectRunsOptions, SelectRunsResult } from '../stages/task-list/select.ts';
 import { parseJsonBytes, readJsonFileSync, writeFileAtomic, writeIfChanged } from '../stages/util/fs.ts';
 import type { EntryKind, TreeIo } from '../stages/util/fs.ts';
 import { PyFloat, pyFloat, pyFloatRepr, pyJsonDumps, pyJsonParse, pyTruthy, stableJson } from '../stages/util/pyjson.ts';

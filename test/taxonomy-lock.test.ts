@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { joinLockedByMajority } from '../stages/categorize.ts';
+import { joinLockedByMajority } from '../stages/categorize/items.ts';
 import { lockedStableIds } from '../stages/util/ids.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
-import { buildLock, describeLockChange, formatLock, planFromLock, readTaxonomyLock, summaryDigest } from '../stages/taxonomy-lock.ts';
+import { buildLock, describeLockChange, formatLock, planFromLock, readTaxonomyLock, summaryDigest } from '../stages/categorize/taxonomy-lock.ts';
 
 const item = (id: string, summary = `summary of ${id}`): CategorizeItem => ({
   id,

@@ -27,7 +27,7 @@ import type { LlmClient, LlmEvent, LlmPlan } from '../../stages/llm/client.ts';
 import { addCost, addUsage, ZERO_USAGE } from '../../stages/llm/usage.ts';
 import { offlineSummarize } from '../../stages/offline/summarize.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
-import { renderSummaryPrompt } from '../../stages/summarize.ts';
+import { renderSummaryPrompt } from '../../stages/summarize/summary.ts';
 import type { CallPlan, LlmRunOptions, StageAnswerer, StageContext } from '../../stages/stage-context.ts';
 import { writeText } from './io.ts';
 

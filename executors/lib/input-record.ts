@@ -3,7 +3,7 @@
 // `inputs.json`. The output carries it, so a cache restore brings back the
 // record of exactly what made it. The plan compares it with the inputs of
 // now to say which targets will run and why ("the prompt changed", "10 runs
-// added", "code changed: stages/summarize.ts").
+// added", "code changed: stages/summarize/summary.ts").
 //
 // It is a function of the key's inputs only (digests and versions, paths
 // relative to the workspace), so it never makes two equal keys give

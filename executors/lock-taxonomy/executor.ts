@@ -3,9 +3,9 @@
 // committed base of later categorizations. Never cached: it writes a file
 // that is reviewed and committed, not a build output.
 import { join } from 'node:path';
-import { CATEGORIZATION_FILE, categorizationDocument } from '../../stages/categorize-format.ts';
+import { CATEGORIZATION_FILE, categorizationDocument } from '../../stages/categorize/format.ts';
 import { checkUpstreamFile } from '../../stages/file-format.ts';
-import { buildLock, describeLockChange, formatLock, lockPath, readTaxonomyLock } from '../../stages/taxonomy-lock.ts';
+import { buildLock, describeLockChange, formatLock, lockPath, readTaxonomyLock } from '../../stages/categorize/taxonomy-lock.ts';
 import { writeFileAtomicSync } from '../../stages/util/fs.ts';
 import { runExecutor, stageContext } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';

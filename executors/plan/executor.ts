@@ -7,10 +7,10 @@
 // the answers this stage stored before (answers.jsonl), else a per-step
 // default; the dollar range prices output at half and twice that estimate.
 import type { LlmStageName } from '../../stages/config.ts';
-import { planCalls, planLines } from '../../stages/plan-calls.ts';
-import { planTotal } from '../../stages/plan-pricing.ts';
-import { selectAnalysis } from '../../stages/task-list.ts';
-import { selectionOptions, selectionSettings } from '../../stages/task-list-selection.ts';
+import { planCalls, planLines } from '../../stages/plan/calls.ts';
+import { planTotal } from '../../stages/plan/pricing.ts';
+import { selectAnalysis } from '../../stages/task-list/select.ts';
+import { selectionOptions, selectionSettings } from '../../stages/task-list/settings.ts';
 import { createStageAnswerer } from '../lib/answerer.ts';
 import { lastRunAgainstItsPlan, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';

@@ -12,7 +12,7 @@
 import { dirname, join } from 'node:path';
 import { STAGE_INFO, STAGES } from '../../stages/registry.ts';
 import type { StageName } from '../../stages/registry.ts';
-import type { Ledger, LedgerRun } from '../../stages/ledger.ts';
+import type { Ledger, LedgerRun } from '../../stages/task-list/ledger.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
 import { describeInputChange, inputRecord, readInputRecord } from '../lib/input-record.ts';
 import type { StageContext } from '../lib/context.ts';

@@ -1,9 +1,9 @@
 // The task-list target's data fingerprint, as an Nx `runtime` input:
 //   node executors/task-list/fingerprint.ts '<selection settings as JSON>'
-// The plugin passes the analysis' selection settings (stages/task-list-selection.ts), so this
+// The plugin passes the analysis' selection settings (stages/task-list/settings.ts), so this
 // script does not load pipeline.yaml's schema (zod costs more than the crawl
 // of a small tree). It crawls what the selection reads, without parsing a file
-// and without opening anything else (stages/task-list-crawl.ts), and prints
+// and without opening anything else (stages/task-list/crawl.ts), and prints
 // one line: the digest of every answer, by path relative to the data root.
 // Nothing it prints names an absolute path, so workspaces and data roots in
 // other places share keys.
@@ -13,9 +13,9 @@
 // why on stderr).
 import { randomUUID } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import { selectionFingerprint } from '../../stages/task-list.ts';
-import { selectionOptions } from '../../stages/task-list-selection.ts';
-import type { SelectionSettings } from '../../stages/task-list-selection.ts';
+import { selectionFingerprint } from '../../stages/task-list/select.ts';
+import { selectionOptions } from '../../stages/task-list/settings.ts';
+import type { SelectionSettings } from '../../stages/task-list/settings.ts';
 
 const root = process.cwd();
 try {

@@ -4,18 +4,18 @@
 // never a previous report) and the run folder links. Pure: paths are computed
 // from the configured strings, never from where the workspace lives.
 import { posix, win32 } from 'node:path';
-import type { OutputCategory } from '../categorize-format.ts';
+import type { OutputCategory } from '../categorize/format.ts';
 import type { Cluster } from '../formats.ts';
-import type { FailedRun, Ledger } from '../ledger.ts';
-import type { SummaryIndexEntry } from '../summarize.ts';
-import type { TaxonomyLock } from '../taxonomy-lock.ts';
+import type { FailedRun, Ledger } from '../task-list/ledger.ts';
+import type { SummaryIndexEntry } from '../summarize/summary.ts';
+import type { TaxonomyLock } from '../categorize/taxonomy-lock.ts';
 import type { ReportBaseline, ReportSnapshot } from './changes.ts';
 import type { HtmlReportInput, HtmlRun } from './html.ts';
 import type { AgentSlice, ReportInput, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
 
 // What the report reads of the upstream index files. Each file has one shape,
-// checked on read (CategorizationFile in categorize-format.ts, ClustersFile in
-// cluster-format.ts, SummaryIndexFile in summarize.ts) and assignable to these;
+// checked on read (CategorizationFile in categorize/format.ts, ClustersFile in
+// cluster/format.ts, SummaryIndexFile in summarize.ts) and assignable to these;
 // they are wider because scripts/import-report.ts hands in reference-format
 // files, which lack our fields.
 export interface CategorizationOut {

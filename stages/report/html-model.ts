@@ -2,7 +2,7 @@
 // render from it, computed once (the report's stats, the distinct categories,
 // the cluster groups, the referenced runs, severities and the explorer's facets).
 
-import type { LedgerRun } from '../ledger.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
 import { compareCodePoints } from '../util/order.ts';
 import { normalizeSeverity, orderSeverities } from './html-severity.ts';
 import type { ChangeSummary } from './changes.ts';

@@ -4,10 +4,10 @@
 // workspace lives.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LedgerRun } from '../ledger.ts';
-import { evaluationOf } from '../run-data.ts';
-import type { EvaluationsFile } from '../run-data.ts';
-import type { SummaryFile } from '../summarize.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
+import { evaluationOf } from '../summarize/run-data.ts';
+import type { EvaluationsFile } from '../summarize/run-data.ts';
+import type { SummaryFile } from '../summarize/summary.ts';
 import { runFolderOf } from './assemble.ts';
 import type { SummaryIndexRun } from './assemble.ts';
 import type { HtmlRun } from './html.ts';

@@ -1,16 +1,16 @@
 // Step 5 as a stage: report.md, report.html and report-data.json from the
 // upstream outputs. Run by the stage runner (executors/lib/runner.ts).
 import { join } from 'node:path';
-import { CATEGORIZATION_FILE, categorizationDocument } from '../categorize-format.ts';
-import { CLUSTERS_FILE, clustersDocument } from '../cluster-format.ts';
-import { LEDGER_FILE, ledgerFile } from '../ledger.ts';
-import type { Ledger } from '../ledger.ts';
-import { EVALUATIONS_FILE, evaluationsFile } from '../run-data.ts';
-import type { EvaluationsFile } from '../run-data.ts';
+import { CATEGORIZATION_FILE, categorizationDocument } from '../categorize/format.ts';
+import { CLUSTERS_FILE, clustersDocument } from '../cluster/format.ts';
+import { LEDGER_FILE, ledgerFile } from '../task-list/ledger.ts';
+import type { Ledger } from '../task-list/ledger.ts';
+import { EVALUATIONS_FILE, evaluationsFile } from '../summarize/run-data.ts';
+import type { EvaluationsFile } from '../summarize/run-data.ts';
 import { sha256 } from '../llm/store.ts';
 import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
-import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize.ts';
-import { lockPath, readTaxonomyLock } from '../taxonomy-lock.ts';
+import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/summary.ts';
+import { lockPath, readTaxonomyLock } from '../categorize/taxonomy-lock.ts';
 import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
 import { stableIds } from '../util/ids.ts';
 import type { CategorizationOut, ClustersOut, SummariesOut } from './assemble.ts';

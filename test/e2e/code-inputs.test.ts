@@ -20,15 +20,15 @@ interface Mutation {
 
 const MUTATIONS: Mutation[] = [
   // task-list is cached too: its crawl (read by a worker thread, named by URL) and its selection rules.
-  { stage: 'task-list', file: 'stages/task-list-worker.ts', find: /$/, replace: '\n// mutated\n', changesOutput: false },
-  { stage: 'task-list', file: 'stages/task-list-crawl.ts', find: "export const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json'];", replace: "export const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json', 's'];", changesOutput: true },
+  { stage: 'task-list', file: 'stages/task-list/crawl-worker.ts', find: /$/, replace: '\n// mutated\n', changesOutput: false },
+  { stage: 'task-list', file: 'stages/task-list/crawl.ts', find: "export const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json'];", replace: "export const DOMAIN_SUFFIXES_SKIPPED = ['.zip', '.py', '.txt', '.json', 's'];", changesOutput: true },
   // Files the hand-kept input lists used to miss.
   { stage: 'summarize', file: 'stages/offline/diff.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: true },
   { stage: 'summarize', file: 'stages/analyzer.ts', find: 'not a language model.', replace: 'not a language model (mutated).', changesOutput: true },
-  { stage: 'categorize', file: 'stages/categorize.ts', find: "if (typeof phrase !== 'string') return false;", replace: 'return false;', changesOutput: true },
-  { stage: 'categorize', file: 'stages/categorize-llm.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: false },
-  { stage: 'cluster', file: 'stages/cluster-llm.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: false },
-  { stage: 'cluster', file: 'stages/cluster-stage.ts', find: "generated_at: null", replace: "generated_at: 'mutated'", changesOutput: true },
+  { stage: 'categorize', file: 'stages/categorize/items.ts', find: "if (typeof phrase !== 'string') return false;", replace: 'return false;', changesOutput: true },
+  { stage: 'categorize', file: 'stages/categorize/llm.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: false },
+  { stage: 'cluster', file: 'stages/cluster/llm.ts', find: /$/, replace: '\nexport const MUTATED = 1;\n', changesOutput: false },
+  { stage: 'cluster', file: 'stages/cluster/stage.ts', find: "generated_at: null", replace: "generated_at: 'mutated'", changesOutput: true },
   { stage: 'report', file: 'stages/report/html-assets/report.css', find: /$/, replace: '\n.mutated { color: red; }\n', changesOutput: true },
   { stage: 'report', file: 'stages/report/html-assets/report.js', find: /$/, replace: '\n// mutated\n', changesOutput: true },
 ];

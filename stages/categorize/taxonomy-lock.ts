@@ -9,10 +9,10 @@
 // only by an explicit command (`nx run <analysis>:lock-taxonomy`), so taxonomy
 // growth is a reviewed diff in git, never history read from a previous output.
 import { z } from 'zod';
-import { ConfigError, formatPath } from './config.ts';
-import type { Category, CategorizeItem } from './formats.ts';
-import { requestHash } from './llm/store.ts';
-import { readJsonFileSync } from './util/fs.ts';
+import { ConfigError, formatPath } from '../config.ts';
+import type { Category, CategorizeItem } from '../formats.ts';
+import { requestHash } from '../llm/store.ts';
+import { readJsonFileSync } from '../util/fs.ts';
 
 export const LOCK_VERSION = 1;
 

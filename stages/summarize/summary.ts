@@ -1,14 +1,14 @@
 // Step 2: one summary per run. Pure functions: reading the run's JSON is done
 // by the caller, which passes the parsed values in.
-import type { ExecutionIteration, SummaryInput, TrajectoryEvaluation } from './formats.ts';
+import type { ExecutionIteration, SummaryInput, TrajectoryEvaluation } from '../formats.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { failedRun } from './ledger.ts';
-import type { LedgerRun } from './ledger.ts';
-import { readJsonFileSync } from './util/fs.ts';
-import type { ReadJsonResult } from './util/fs.ts';
-import { isJsonObject, pyJsonParsePlain } from './util/pyjson.ts';
-import { fillTemplate } from './util/template.ts';
+import { failedRun } from '../task-list/ledger.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
+import { readJsonFileSync } from '../util/fs.ts';
+import type { ReadJsonResult } from '../util/fs.ts';
+import { isJsonObject, pyJsonParsePlain } from '../util/pyjson.ts';
+import { fillTemplate } from '../util/template.ts';
 
 export class RunInputError extends Error {
   override name = 'RunInputError';
@@ -124,7 +124,7 @@ const summaryIndexEntry = z.object({
 /** One run in summarize/index.json: its summary file, or why there is none. */
 export type SummaryIndexEntry = z.infer<typeof summaryIndexEntry>;
 
-/** index.json, its one shape: summarize writes it (summarize-stage.ts), categorize and report read it (checked). */
+/** index.json, its one shape: summarize writes it (summarize/stage.ts), categorize and report read it (checked). */
 export const summaryIndexFile = z.object({
   analysis: z.string(),
   analyzer: z.string(),

@@ -1,22 +1,22 @@
-// The plan of step 3: the pass the stage would choose (categorize-pass.ts),
+// The plan of step 3: the pass the stage would choose (categorize/pass.ts),
 // walked through the store when every summary is known; else estimated from
 // the batch sizes.
-import type { StageContext } from './stage-context.ts';
-import { buildItems } from './categorize.ts';
-import { categorizeWith, planAssignCalls, runSampleKey } from './categorize-assign.ts';
-import { resumeOf } from './categorize-outcome.ts';
-import type { Templates } from './categorize-outcome.ts';
-import { batchCount, choosePass } from './categorize-pass.ts';
-import { evaluatedSummary, lockBase, templatesOf } from './categorize-stage.ts';
-import type { CategorizeItem } from './formats.ts';
-import { promptIds } from './ledger.ts';
-import type { LedgerRun } from './ledger.ts';
-import { costUsd } from './llm/pricing.ts';
-import { offlineCategorize } from './offline/categorize.ts';
-import { FREE } from './plan-pricing.ts';
-import type { AnswererFor } from './plan-pricing.ts';
-import type { RunEvaluation } from './run-data.ts';
-import type { SummaryFile } from './summarize.ts';
+import type { StageContext } from '../stage-context.ts';
+import { buildItems } from './items.ts';
+import { categorizeWith, planAssignCalls, runSampleKey } from './assign.ts';
+import { resumeOf } from './outcome.ts';
+import type { Templates } from './outcome.ts';
+import { batchCount, choosePass } from './pass.ts';
+import { evaluatedSummary, lockBase, templatesOf } from './stage.ts';
+import type { CategorizeItem } from '../formats.ts';
+import { promptIds } from '../task-list/ledger.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
+import { costUsd } from '../llm/pricing.ts';
+import { offlineCategorize } from '../offline/categorize.ts';
+import { FREE } from '../plan/pricing.ts';
+import type { AnswererFor } from '../plan/pricing.ts';
+import type { RunEvaluation } from '../summarize/run-data.ts';
+import type { SummaryFile } from '../summarize/summary.ts';
 
 /** What the summarize plan knows: the summaries the store holds, every run's evaluation, the unreadable runs. */
 export interface KnownSummaries {

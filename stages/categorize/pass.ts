@@ -2,9 +2,9 @@
 // taxonomy lock, else an explicit resume file (the reference's
 // resume_categorization_path), else nothing (from scratch). Shared by the
 // categorize target and the plan, so the plan counts what the run will do.
-import type { Category, CategorizeItem } from './formats.ts';
+import type { Category, CategorizeItem } from '../formats.ts';
 import type { LockPlan, TaxonomyLock } from './taxonomy-lock.ts';
-import { readJsonFileSync } from './util/fs.ts';
+import { readJsonFileSync } from '../util/fs.ts';
 
 /** The committed lock an analysis builds on, with how the current runs relate to it. */
 export interface LockBase {

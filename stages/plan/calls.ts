@@ -1,15 +1,15 @@
-// The plan's walk down the LLM stages: each stage's calls (summarize-plan.ts,
-// categorize-plan.ts, cluster-plan.ts), priced (plan-pricing.ts), and the
+// The plan's walk down the LLM stages: each stage's calls (summarize/plan.ts,
+// categorize/plan.ts, cluster/plan.ts), priced (plan/pricing.ts), and the
 // plan's text lines.
-import type { StageContext } from './stage-context.ts';
-import { planCategorize } from './categorize-plan.ts';
-import { planCluster } from './cluster-plan.ts';
-import { loadPipeline } from './config.ts';
-import type { LedgerRun } from './ledger.ts';
-import { formatUsd } from './llm/pricing.ts';
-import { planTotal, priced, stagePlanLine } from './plan-pricing.ts';
-import type { AnswererFor, StagePlan } from './plan-pricing.ts';
-import { planSummaries } from './summarize-plan.ts';
+import type { StageContext } from '../stage-context.ts';
+import { planCategorize } from '../categorize/plan.ts';
+import { planCluster } from '../cluster/plan.ts';
+import { loadPipeline } from '../config.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
+import { formatUsd } from '../llm/pricing.ts';
+import { planTotal, priced, stagePlanLine } from './pricing.ts';
+import type { AnswererFor, StagePlan } from './pricing.ts';
+import { planSummaries } from '../summarize/plan.ts';
 
 /** Per LLM stage: answers stored, calls to pay and their dollars. Each stage is planned on what the one before it would give. */
 export async function planCalls(ctx: StageContext, runs: LedgerRun[], answererFor: AnswererFor): Promise<StagePlan[]> {

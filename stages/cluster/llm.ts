@@ -13,15 +13,15 @@
 // in `unclustered` with the reason, so nothing is lost.
 import { z } from 'zod';
 import type { ZodType } from 'zod';
-import type { Category, Cluster, ClusterMember } from './formats.ts';
-import type { Complete } from './llm/answer.ts';
-import { askWithRepairs, problemsMessage, repairCount, repairLimit, repairRecord } from './llm/repair.ts';
-import type { RepairRecord } from './llm/repair.ts';
-import { restrictedString } from './llm/schema.ts';
-import { newAccounting } from './llm/usage.ts';
-import type { Accounting } from './llm/usage.ts';
-import { normalizeName } from './util/names.ts';
-import { fillTemplate } from './util/template.ts';
+import type { Category, Cluster, ClusterMember } from '../formats.ts';
+import type { Complete } from '../llm/answer.ts';
+import { askWithRepairs, problemsMessage, repairCount, repairLimit, repairRecord } from '../llm/repair.ts';
+import type { RepairRecord } from '../llm/repair.ts';
+import { restrictedString } from '../llm/schema.ts';
+import { newAccounting } from '../llm/usage.ts';
+import type { Accounting } from '../llm/usage.ts';
+import { normalizeName } from '../util/names.ts';
+import { fillTemplate } from '../util/template.ts';
 
 export interface ClusterAnswer {
   clusters: {

@@ -23,12 +23,12 @@
 // On a tree in the page cache a synchronous stat or read costs microseconds,
 // while a call through libuv's thread pool costs tens on a small machine (see
 // bench/README.md), so the Node driver is synchronous; the crawl of a large
-// tree is split over worker threads instead (task-list-workers.ts).
+// tree is split over worker threads instead (task-list/crawl-workers.ts).
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, normalize } from 'node:path';
-import { dirEntry, errorCode, isNoPathError, kindOfStats, listedEntry } from './util/fs.ts';
-import type { DirEntry, EntryKind, TreeIo } from './util/fs.ts';
+import { dirEntry, errorCode, isNoPathError, kindOfStats, listedEntry } from '../util/fs.ts';
+import type { DirEntry, EntryKind, TreeIo } from '../util/fs.ts';
 
 /** What one crawl covers: the options of one `selectRuns` call, for several agents. */
 export interface CrawlSpec {

@@ -1,9 +1,9 @@
-// cluster/clusters.json, its one shape: cluster writes it (cluster-stage.ts,
+// cluster/clusters.json, its one shape: cluster writes it (cluster/stage.ts,
 // checked against this schema at compile time); report reads it, checked
 // against this schema (file-format.ts). The clusters are the reference
 // format's plus stable ids; categories in no cluster are listed apart.
 import { z } from 'zod';
-import type { Cluster } from './formats.ts';
+import type { Cluster } from '../formats.ts';
 
 export const CLUSTERS_FILE = 'clusters.json';
 

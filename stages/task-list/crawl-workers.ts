@@ -1,6 +1,6 @@
 // The crawl of a large tree, split over worker threads: the top of the walk
 // (data root, domains, task folders) runs here, then each worker crawls every
-// k-th task folder with synchronous calls (task-list-worker.ts) and posts its
+// k-th task folder with synchronous calls (task-list/crawl-worker.ts) and posts its
 // answers back in a compact form. Concurrency is bounded by the thread count:
 // min(4, the machine's cores, one per 300 task folders), so a small tree stays
 // in this thread, where starting workers costs more than they save. Measured
@@ -11,9 +11,9 @@
 // by path), so the fingerprint and the selection do not depend on the thread count.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { addRecords, crawlTasks, crawlTop, nodeTreeIoSync } from './task-list-crawl.ts';
-import type { CacheRecords, CrawlSpec, IoCache, TaskRef } from './task-list-crawl.ts';
-import type { TreeIo } from './util/fs.ts';
+import { addRecords, crawlTasks, crawlTop, nodeTreeIoSync } from './crawl.ts';
+import type { CacheRecords, CrawlSpec, IoCache, TaskRef } from './crawl.ts';
+import type { TreeIo } from '../util/fs.ts';
 
 /** Below this many task folders the crawl stays in this thread. */
 export const MIN_TASKS_PER_THREAD = 300;
@@ -28,7 +28,7 @@ export function crawlThreads(tasks: number): number {
 
 function crawlInWorker(spec: CrawlSpec, tasks: TaskRef[], keepBytes: boolean): Promise<CacheRecords> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./task-list-worker.ts', import.meta.url), { workerData: { spec, tasks, keepBytes } });
+    const worker = new Worker(new URL('./crawl-worker.ts', import.meta.url), { workerData: { spec, tasks, keepBytes } });
     let answered = false;
     worker.once('message', (records: CacheRecords) => {
       answered = true;

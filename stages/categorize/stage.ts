@@ -5,27 +5,27 @@
 // runs the lock holds with an unchanged summary keep their category with no
 // call, and only new or changed runs are categorized against the locked
 // taxonomy; without one the taxonomy is built from scratch. The categorizer
-// itself: categorize-outcome.ts. Run by the stage runner (executors/lib/runner.ts).
+// itself: categorize/outcome.ts. Run by the stage runner (executors/lib/runner.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LlmStageDefinition, LlmTools, StageResult } from './stage-context.ts';
-import { buildItems, checkCoverage, decorateCategories } from './categorize.ts';
-import { runSampleKey } from './categorize-assign.ts';
-import { llmOutcome, offlineOutcome } from './categorize-outcome.ts';
-import type { CategorizeRunOptions, Outcome, Templates } from './categorize-outcome.ts';
-import type { LockBase } from './categorize-pass.ts';
-import { categorizationFile } from './categorize-output.ts';
-import { LEDGER_FILE, ledgerFile, promptIds } from './ledger.ts';
-import type { FailedRun, Ledger, LedgerRun } from './ledger.ts';
-import { formatUsd } from './llm/pricing.ts';
-import { sha256 } from './llm/store.ts';
-import { SUMMARY_INDEX_FILE, summaryIndexFile } from './summarize.ts';
-import type { SummaryFile, SummaryIndexEntry } from './summarize.ts';
+import type { LlmStageDefinition, LlmTools, StageResult } from '../stage-context.ts';
+import { buildItems, checkCoverage, decorateCategories } from './items.ts';
+import { runSampleKey } from './assign.ts';
+import { llmOutcome, offlineOutcome } from './outcome.ts';
+import type { CategorizeRunOptions, Outcome, Templates } from './outcome.ts';
+import type { LockBase } from './pass.ts';
+import { categorizationFile } from './output.ts';
+import { LEDGER_FILE, ledgerFile, promptIds } from '../task-list/ledger.ts';
+import type { FailedRun, Ledger, LedgerRun } from '../task-list/ledger.ts';
+import { formatUsd } from '../llm/pricing.ts';
+import { sha256 } from '../llm/store.ts';
+import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/summary.ts';
+import type { SummaryFile, SummaryIndexEntry } from '../summarize/summary.ts';
 import { lockPath, planFromLock, readTaxonomyLock } from './taxonomy-lock.ts';
-import { writeJson } from './util/fs.ts';
-import { lockedStableIds, stableIds } from './util/ids.ts';
-import { EVALUATIONS_FILE, evaluationOf, evaluationsFile } from './run-data.ts';
-import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
+import { writeJson } from '../util/fs.ts';
+import { lockedStableIds, stableIds } from '../util/ids.ts';
+import { EVALUATIONS_FILE, evaluationOf, evaluationsFile } from '../summarize/run-data.ts';
+import type { EvaluationsFile, RunEvaluation } from '../summarize/run-data.ts';
 
 type Tools = LlmTools<CategorizeRunOptions>;
 

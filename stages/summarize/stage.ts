@@ -4,19 +4,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import type { LlmStageDefinition, LlmTools, StageResult } from './stage-context.ts';
-import { OFFLINE_NOTICE } from './analyzer.ts';
-import { LEDGER_FILE, ledgerFile, runOutputPath } from './ledger.ts';
-import type { FailedRun, Ledger, LedgerRun } from './ledger.ts';
-import { ANSWERS_FILE } from './llm/carried.ts';
-import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from './llm/errors.ts';
-import { formatUsd } from './llm/pricing.ts';
-import { sha256 } from './llm/store.ts';
+import type { LlmStageDefinition, LlmTools, StageResult } from '../stage-context.ts';
+import { OFFLINE_NOTICE } from '../analyzer.ts';
+import { LEDGER_FILE, ledgerFile, runOutputPath } from '../task-list/ledger.ts';
+import type { FailedRun, Ledger, LedgerRun } from '../task-list/ledger.ts';
+import { ANSWERS_FILE } from '../llm/carried.ts';
+import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../llm/errors.ts';
+import { formatUsd } from '../llm/pricing.ts';
+import { sha256 } from '../llm/store.ts';
 import { EVALUATIONS_FILE, loadRun, runEvaluationOf } from './run-data.ts';
 import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
-import { loadSummaryInput, RunInputError, summaryFileFrom } from './summarize.ts';
-import type { SummaryFile, SummaryIndexEntry, SummaryIndexFile } from './summarize.ts';
-import { writeJson, writeFileAtomicSync } from './util/fs.ts';
+import { loadSummaryInput, RunInputError, summaryFileFrom } from './summary.ts';
+import type { SummaryFile, SummaryIndexEntry, SummaryIndexFile } from './summary.ts';
+import { writeJson, writeFileAtomicSync } from '../util/fs.ts';
 
 interface Input {
   ledger: Ledger;

@@ -3,14 +3,14 @@
 // answers (answers.jsonl), else a per-step default; the dollar range prices
 // output at half and twice that estimate.
 import { join } from 'node:path';
-import type { CallPlan, StageAnswerer, StageContext } from './stage-context.ts';
-import { analyzerLabel } from './analyzer.ts';
-import { llmSettingSources } from './config.ts';
-import type { LlmStageName, PipelineFile } from './config.ts';
-import { batchSupported } from './llm/batch/backend.ts';
-import { ANSWERS_FILE, readCarriedAnswers } from './llm/carried.ts';
-import { BATCH_DISCOUNT, costUsd, formatUsd } from './llm/pricing.ts';
-import { defaultOutputTokens } from './llm/tokens.ts';
+import type { CallPlan, StageAnswerer, StageContext } from '../stage-context.ts';
+import { analyzerLabel } from '../analyzer.ts';
+import { llmSettingSources } from '../config.ts';
+import type { LlmStageName, PipelineFile } from '../config.ts';
+import { batchSupported } from '../llm/batch/backend.ts';
+import { ANSWERS_FILE, readCarriedAnswers } from '../llm/carried.ts';
+import { BATCH_DISCOUNT, costUsd, formatUsd } from '../llm/pricing.ts';
+import { defaultOutputTokens } from '../llm/tokens.ts';
 
 /** Nothing to pay, nothing unknown. */
 export const FREE: CallPlan = { reused: 0, toPay: 0, estInputTokens: 0, estCostUsd: 0, known: true };

@@ -2,12 +2,12 @@
 // categories do not fit one prompt; walked through the store when the
 // taxonomy is known.
 import { readFileSync } from 'node:fs';
-import type { StageContext } from './stage-context.ts';
-import { clusterCategories, estimateClusterCalls } from './cluster-llm.ts';
-import type { Category } from './formats.ts';
-import { costUsd } from './llm/pricing.ts';
-import { FREE } from './plan-pricing.ts';
-import type { AnswererFor } from './plan-pricing.ts';
+import type { StageContext } from '../stage-context.ts';
+import { clusterCategories, estimateClusterCalls } from './llm.ts';
+import type { Category } from '../formats.ts';
+import { costUsd } from '../llm/pricing.ts';
+import { FREE } from '../plan/pricing.ts';
+import type { AnswererFor } from '../plan/pricing.ts';
 
 export async function planCluster(ctx: StageContext, categories: Category[] | null, answererFor: AnswererFor) {
   const s = ctx.analysis.cluster;

@@ -4,7 +4,7 @@
 //
 // The target is cached. Its key holds the selection settings, the code, and
 // a fingerprint of everything the configured selection reads (the crawl of
-// stages/task-list-crawl.ts). An override on the command line (--agent,
+// stages/task-list/crawl.ts). An override on the command line (--agent,
 // --domain, ...) is part of the key too, as Nx hashes a task's overrides, but
 // the fingerprint is computed from pipeline.yaml alone: it cannot see a
 // folder, filter or tree an override points at. Such an override, and
@@ -16,8 +16,8 @@
 // selection, and under Nx it first checks that the outputs folder holds the
 // analysis' current selection, which is what Nx then stores under the
 // override's key (restoring it is harmless).
-import type { ResolvedAnalysis } from './config.ts';
-import type { AnalysisSelectionOptions } from './task-list.ts';
+import type { ResolvedAnalysis } from '../config.ts';
+import type { AnalysisSelectionOptions } from './select.ts';
 
 /** The reference script's flags, as the task-list executor accepts them. */
 export interface SelectionOverrides {

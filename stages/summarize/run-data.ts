@@ -5,12 +5,12 @@
 // stages read that file, never the run's own. A run whose file cannot be read
 // gets nulls; the summarize stage has already listed it as failed with the reason.
 import { z } from 'zod';
-import type { SummaryInput } from './formats.ts';
-import type { LedgerRun } from './ledger.ts';
-import { extractSummaryInput, isCollect, readRunFile, runFileValue } from './summarize.ts';
-import { readJsonFileSync } from './util/fs.ts';
-import type { ReadJsonResult } from './util/fs.ts';
-import { pyJsonParsePlain } from './util/pyjson.ts';
+import type { SummaryInput } from '../formats.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
+import { extractSummaryInput, isCollect, readRunFile, runFileValue } from './summary.ts';
+import { readJsonFileSync } from '../util/fs.ts';
+import type { ReadJsonResult } from '../util/fs.ts';
+import { pyJsonParsePlain } from '../util/pyjson.ts';
 
 export interface SuccessfulEvaluation {
   perturbed_instruction: string | null;

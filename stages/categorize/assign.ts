@@ -1,6 +1,6 @@
 // Step 3 with a language model, second strategy: induce the taxonomy on a
 // sample, then assign the other runs in parallel. Pure orchestration, like
-// categorize-llm.ts: every answer comes from an injected `complete`.
+// categorize/llm.ts: every answer comes from an injected `complete`.
 //
 // Flow (`categorizeInduceAssign`):
 //   1. Induce: a bounded, stratified, deterministic sample of the runs (by
@@ -38,21 +38,21 @@ import {
   repairsSuffix,
   uniqueItemIds,
   withoutRuns,
-} from './categorize-llm.ts';
-import type { BatchRecord, CategorizeOptions, CategorizeResult } from './categorize-llm.ts';
-import type { CategorizeItem, Category, CategoryExample } from './formats.ts';
-import type { LedgerRun } from './ledger.ts';
-import type { CategorizeStrategy } from './config.ts';
-import type { Answer, Complete } from './llm/answer.ts';
-import { askWithRepairs, failureOf, repairLimit, repairRecord } from './llm/repair.ts';
-import type { RepairOutcome } from './llm/repair.ts';
-import { restrictedString } from './llm/schema.ts';
-import type { LlmRequest } from './llm/types.ts';
-import { mergeAccounting, newAccounting } from './llm/usage.ts';
-import type { Accounting } from './llm/usage.ts';
-import { normalizeName } from './util/names.ts';
-import { batchCount } from './categorize-pass.ts';
-import { fillTemplate } from './util/template.ts';
+} from './llm.ts';
+import type { BatchRecord, CategorizeOptions, CategorizeResult } from './llm.ts';
+import type { CategorizeItem, Category, CategoryExample } from '../formats.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
+import type { CategorizeStrategy } from '../config.ts';
+import type { Answer, Complete } from '../llm/answer.ts';
+import { askWithRepairs, failureOf, repairLimit, repairRecord } from '../llm/repair.ts';
+import type { RepairOutcome } from '../llm/repair.ts';
+import { restrictedString } from '../llm/schema.ts';
+import type { LlmRequest } from '../llm/types.ts';
+import { mergeAccounting, newAccounting } from '../llm/usage.ts';
+import type { Accounting } from '../llm/usage.ts';
+import { normalizeName } from '../util/names.ts';
+import { batchCount } from './pass.ts';
+import { fillTemplate } from '../util/template.ts';
 
 /** Misfit waves: update rounds per wave before the rest is assigned again, and the number of such waves. */
 export const MISFIT_WAVES = { roundsPerWave: 2, maxWaves: 3 } as const;

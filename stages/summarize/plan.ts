@@ -2,16 +2,16 @@
 // summaries the store (or the offline analyzer) already knows and every run's
 // evaluation, for the categorize plan.
 import { readFileSync } from 'node:fs';
-import type { StageContext } from './stage-context.ts';
-import { analyzerLabel } from './analyzer.ts';
-import type { LedgerRun } from './ledger.ts';
-import { countInputTokens } from './llm/tokens.ts';
-import { FREE } from './plan-pricing.ts';
-import type { AnswererFor } from './plan-pricing.ts';
+import type { StageContext } from '../stage-context.ts';
+import { analyzerLabel } from '../analyzer.ts';
+import type { LedgerRun } from '../task-list/ledger.ts';
+import { countInputTokens } from '../llm/tokens.ts';
+import { FREE } from '../plan/pricing.ts';
+import type { AnswererFor } from '../plan/pricing.ts';
 import { loadRun, runEvaluationOf } from './run-data.ts';
 import type { RunEvaluation } from './run-data.ts';
-import { renderSummaryPrompt, summaryFileFrom } from './summarize.ts';
-import type { SummaryFile } from './summarize.ts';
+import { renderSummaryPrompt, summaryFileFrom } from './summary.ts';
+import type { SummaryFile } from './summary.ts';
 
 export async function planSummaries(ctx: StageContext, runs: LedgerRun[], answererFor: AnswererFor) {
   const s = ctx.analysis.summarize;

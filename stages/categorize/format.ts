@@ -1,10 +1,10 @@
 // categorize/categorization.json, its one shape: categorize writes it
-// (categorize-output.ts, checked against this schema at compile time);
+// (categorize/output.ts, checked against this schema at compile time);
 // cluster, report and lock-taxonomy read it, checked against this schema
 // (file-format.ts). The categories are the reference format's plus run ids,
 // trigger-phrase verification and stable ids.
 import { z } from 'zod';
-import { failedRun } from './ledger.ts';
+import { failedRun } from '../task-list/ledger.ts';
 
 export const CATEGORIZATION_FILE = 'categorization.json';
 

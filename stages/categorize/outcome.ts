@@ -4,20 +4,20 @@
 // batches (create, then update) through the response store, with referential
 // integrity repaired by re-asking; with `strategy: induce_assign`, those
 // batches only on a stratified sample, the other runs assigned in parallel
-// and the misfits updated (categorize-assign.ts). `--stability N` categorizes
+// and the misfits updated (categorize/assign.ts). `--stability N` categorizes
 // N more times in other orders and reports how much the partitions agree.
-import type { LlmTools } from './stage-context.ts';
+import type { LlmTools } from '../stage-context.ts';
 import { assignmentsOf, pairwiseAgreement, seededShuffle } from './agreement.ts';
-import { joinLockedByMajority } from './categorize.ts';
-import type { BatchRecord } from './categorize-llm.ts';
-import { categorizeWith, planAssignCalls } from './categorize-assign.ts';
-import type { InduceAssignStats, SampleKey, SendAll } from './categorize-assign.ts';
-import { batchCount, choosePass, lockReason, readResumeFile } from './categorize-pass.ts';
-import type { LockBase } from './categorize-pass.ts';
-import type { Category, CategorizeItem } from './formats.ts';
-import type { LlmRequest, Usage } from './llm/types.ts';
-import { ZERO_USAGE } from './llm/usage.ts';
-import { offlineCategorize } from './offline/categorize.ts';
+import { joinLockedByMajority } from './items.ts';
+import type { BatchRecord } from './llm.ts';
+import { categorizeWith, planAssignCalls } from './assign.ts';
+import type { InduceAssignStats, SampleKey, SendAll } from './assign.ts';
+import { batchCount, choosePass, lockReason, readResumeFile } from './pass.ts';
+import type { LockBase } from './pass.ts';
+import type { Category, CategorizeItem } from '../formats.ts';
+import type { LlmRequest, Usage } from '../llm/types.ts';
+import { ZERO_USAGE } from '../llm/usage.ts';
+import { offlineCategorize } from '../offline/categorize.ts';
 
 export interface CategorizeRunOptions {
   /** Also categorize N more times with shuffled batch order and report how much the partitions agree. */

@@ -1,8 +1,8 @@
-// One worker thread of a crawl (task-list-workers.ts): crawls its share of
+// One worker thread of a crawl (task-list/crawl-workers.ts): crawls its share of
 // the task folders with synchronous calls and posts the answers back.
 import { parentPort, workerData } from 'node:worker_threads';
-import { cacheRecords, crawlTasks, IoCache, nodeTreeIoSync } from './task-list-crawl.ts';
-import type { CrawlSpec, TaskRef } from './task-list-crawl.ts';
+import { cacheRecords, crawlTasks, IoCache, nodeTreeIoSync } from './crawl.ts';
+import type { CrawlSpec, TaskRef } from './crawl.ts';
 
 const { spec, tasks, keepBytes } = workerData as { spec: CrawlSpec; tasks: TaskRef[]; keepBytes: boolean };
 const cache = new IoCache(keepBytes);

@@ -1,21 +1,21 @@
 // Step 1 as a stage: select the successful runs, one reference-format task
 // list per agent, plus the ledger (runs.json) that later stages account
 // against. With a selection override (--agent, --domain, ...) the analysis'
-// own output is never written (see task-list-selection.ts for how overrides
+// own output is never written (see task-list/settings.ts for how overrides
 // meet the cache): the selection is printed, or copied to --output. Run by
 // the stage runner (executors/lib/runner.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StageDefinition, StageResult, StageTools } from './stage-context.ts';
-import { ConfigError } from './config.ts';
+import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
+import { ConfigError } from '../config.ts';
 import type { Ledger } from './ledger.ts';
-import { INPUT_RECORD_FILE } from './registry.ts';
-import { filterFileError, selectAnalysis } from './task-list.ts';
-import type { AnalysisSelection, AnalysisSelectionOptions } from './task-list.ts';
-import { selectionOptions, selectionSettings, uncoveredOverrides } from './task-list-selection.ts';
-import type { SelectionOverrides } from './task-list-selection.ts';
-import { writeFileAtomicSync } from './util/fs.ts';
-import { pyJsonDumps } from './util/pyjson.ts';
+import { INPUT_RECORD_FILE } from '../registry.ts';
+import { filterFileError, selectAnalysis } from './select.ts';
+import type { AnalysisSelection, AnalysisSelectionOptions } from './select.ts';
+import { selectionOptions, selectionSettings, uncoveredOverrides } from './settings.ts';
+import type { SelectionOverrides } from './settings.ts';
+import { writeFileAtomicSync } from '../util/fs.ts';
+import { pyJsonDumps } from '../util/pyjson.ts';
 
 type Tools = StageTools<SelectionOverrides>;
 

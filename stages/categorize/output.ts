@@ -1,15 +1,15 @@
 // categorization.json: the reference format (categories, statistics,
 // metadata) plus the unassigned runs, run ids, trigger-phrase verification,
 // and what `lock-taxonomy` records (summary digests, built_with).
-import type { LlmTools } from './stage-context.ts';
-import { OFFLINE_NOTICE } from './analyzer.ts';
-import type { CategorizeInput } from './categorize-stage.ts';
-import type { Outcome } from './categorize-outcome.ts';
-import type { LockBase } from './categorize-pass.ts';
-import type { CategorizationFile, OutputCategory } from './categorize-format.ts';
-import { stageSettings } from './config.ts';
-import type { FailedRun } from './ledger.ts';
-import { sha256 } from './llm/store.ts';
+import type { LlmTools } from '../stage-context.ts';
+import { OFFLINE_NOTICE } from '../analyzer.ts';
+import type { CategorizeInput } from './stage.ts';
+import type { Outcome } from './outcome.ts';
+import type { LockBase } from './pass.ts';
+import type { CategorizationFile, OutputCategory } from './format.ts';
+import { stageSettings } from '../config.ts';
+import type { FailedRun } from '../task-list/ledger.ts';
+import { sha256 } from '../llm/store.ts';
 import { summaryDigest } from './taxonomy-lock.ts';
 
 export function categorizationFile(

@@ -13,18 +13,18 @@
 // still wrong afterwards is kept out of the taxonomy and reported per run.
 import { z } from 'zod';
 import type { ZodType } from 'zod';
-import type { CategorizeItem, Category, CategoryExample } from './formats.ts';
-import type { Complete } from './llm/answer.ts';
-import { askWithRepairs, failureOf, problemsMessage, repairCount, repairLimit, repairRecord } from './llm/repair.ts';
-import type { RepairRecord } from './llm/repair.ts';
-import { restrictedString } from './llm/schema.ts';
-import { newAccounting } from './llm/usage.ts';
-import type { Accounting } from './llm/usage.ts';
-import { normalizeName } from './util/names.ts';
-import { fillTemplate } from './util/template.ts';
+import type { CategorizeItem, Category, CategoryExample } from '../formats.ts';
+import type { Complete } from '../llm/answer.ts';
+import { askWithRepairs, failureOf, problemsMessage, repairCount, repairLimit, repairRecord } from '../llm/repair.ts';
+import type { RepairRecord } from '../llm/repair.ts';
+import { restrictedString } from '../llm/schema.ts';
+import { newAccounting } from '../llm/usage.ts';
+import type { Accounting } from '../llm/usage.ts';
+import { normalizeName } from '../util/names.ts';
+import { fillTemplate } from '../util/template.ts';
 
-export type { Complete } from './llm/answer.ts';
-export { restrictedString } from './llm/schema.ts';
+export type { Complete } from '../llm/answer.ts';
+export { restrictedString } from '../llm/schema.ts';
 
 // ---------------------------------------------------------------------------
 // Names
@@ -298,7 +298,7 @@ export function repairMessage(problems: readonly string[], batchIds: readonly st
 export interface BatchRecord extends RepairRecord {
   /** 0-based position of the batch. */
   index: number;
-  /** create / update: the sequential flow; assign: one request of the parallel assignment (categorize-assign.ts). */
+  /** create / update: the sequential flow; assign: one request of the parallel assignment (categorize/assign.ts). */
   kind: 'create' | 'update' | 'assign';
   ids: string[];
 }

@@ -1,13 +1,13 @@
 // Step 3: categorization. Pure helpers that turn summaries into the items a
 // categorizer sees, check its answer against the batch, and assemble the
 // reference-format output with our ledger fields (every run accounted for).
-import type { Category, CategorizeItem } from './formats.ts';
-import type { OutputCategory } from './categorize-format.ts';
-import type { FailedRun, LedgerRun } from './ledger.ts';
-import type { SummaryFile } from './summarize.ts';
+import type { Category, CategorizeItem } from '../formats.ts';
+import type { OutputCategory } from './format.ts';
+import type { FailedRun, LedgerRun } from '../task-list/ledger.ts';
+import type { SummaryFile } from '../summarize/summary.ts';
 
 // The id helpers live in util/ids.ts; scripts and tests still reach them here.
-export { lockedStableIds, stableIds } from './util/ids.ts';
+export { lockedStableIds, stableIds } from '../util/ids.ts';
 
 /** Lower-case, straight quotes, single spaces: what "the same words" means for a quote. */
 export function normalizeQuote(s: string): string {

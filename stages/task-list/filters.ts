@@ -1,15 +1,15 @@
 // Step 1, the filters: the reference's selection rules applied to what the
-// scan (task-list-scan.ts) finds. A run is kept when its summary's `success`
+// scan (task-list/scan.ts) finds. A run is kept when its summary's `success`
 // is truthy, its task is not in the baseline harm filter (single domain only),
 // and the human annotation filter does not call it a false positive.
 // Filter files of the wrong shape, or entries that cannot match, are problems.
-import type { ExcludedFalsePositive, PathArg, Problem, SelectRunsOptions } from './task-list.ts';
-import { isAllDomains } from './task-list-crawl.ts';
-import { describeIoError, jsonTypeName, parseJsonBytes, readJsonFileSync } from './util/fs.ts';
-import type { ReadJsonResult, TreeIo } from './util/fs.ts';
-import { compareCodePoints } from './util/order.ts';
-import { isJsonObject, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from './util/pyjson.ts';
-import type { PyJsonValue } from './util/pyjson.ts';
+import type { ExcludedFalsePositive, PathArg, Problem, SelectRunsOptions } from './select.ts';
+import { isAllDomains } from './crawl.ts';
+import { describeIoError, jsonTypeName, parseJsonBytes, readJsonFileSync } from '../util/fs.ts';
+import type { ReadJsonResult, TreeIo } from '../util/fs.ts';
+import { compareCodePoints } from '../util/order.ts';
+import { isJsonObject, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from '../util/pyjson.ts';
+import type { PyJsonValue } from '../util/pyjson.ts';
 
 export function getOwn(obj: Record<string, PyJsonValue>, key: string): PyJsonValue | undefined {
   return Object.hasOwn(obj, key) ? obj[key] : undefined;

@@ -1,24 +1,24 @@
 // Step 4 as a stage: merge categories into higher-level clusters (offline
-// agglomerative clustering, or the LLM: stages/cluster-llm.ts), give each a
+// agglomerative clustering, or the LLM: stages/cluster/llm.ts), give each a
 // stable id and flag the categories left in no cluster. Run by the stage
 // runner (executors/lib/runner.ts).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LlmStageDefinition, LlmTools, StageResult } from './stage-context.ts';
-import { OFFLINE_NOTICE } from './analyzer.ts';
-import { CATEGORIZATION_FILE, categorizationDocument } from './categorize-format.ts';
-import type { ClustersFile, OutputCluster } from './cluster-format.ts';
-import type { OutputCategory } from './categorize-format.ts';
-import { clusterCategories, estimateClusterCalls } from './cluster-llm.ts';
-import type { ClusterCall } from './cluster-llm.ts';
-import type { Category, Cluster } from './formats.ts';
-import { formatUsd } from './llm/pricing.ts';
-import { sha256 } from './llm/store.ts';
-import type { Usage } from './llm/types.ts';
-import { offlineCluster } from './offline/cluster.ts';
-import { writeJson } from './util/fs.ts';
-import { stableIds } from './util/ids.ts';
-import { formatDollars } from './util/pyformat.ts';
+import type { LlmStageDefinition, LlmTools, StageResult } from '../stage-context.ts';
+import { OFFLINE_NOTICE } from '../analyzer.ts';
+import { CATEGORIZATION_FILE, categorizationDocument } from '../categorize/format.ts';
+import type { ClustersFile, OutputCluster } from './format.ts';
+import type { OutputCategory } from '../categorize/format.ts';
+import { clusterCategories, estimateClusterCalls } from './llm.ts';
+import type { ClusterCall } from './llm.ts';
+import type { Category, Cluster } from '../formats.ts';
+import { formatUsd } from '../llm/pricing.ts';
+import { sha256 } from '../llm/store.ts';
+import type { Usage } from '../llm/types.ts';
+import { offlineCluster } from '../offline/cluster.ts';
+import { writeJson } from '../util/fs.ts';
+import { stableIds } from '../util/ids.ts';
+import { formatDollars } from '../util/pyformat.ts';
 
 interface Input {
   categories: Category[];

@@ -21,25 +21,25 @@
 //   not a boolean, stray files in the tree) is reported in `problems`.
 // - Option values must be plain folder names (no `/`, not `.` or `..`).
 //
-// The walk through the tree is task-list-scan.ts, the selection rules (success,
-// baseline harm, human annotation) task-list-filters.ts; this module puts them
+// The walk through the tree is task-list/scan.ts, the selection rules (success,
+// baseline harm, human annotation) task-list/filters.ts; this module puts them
 // together and builds the task list and the ledger's runs.
 import type { LedgerRun, Problem as LedgerProblem } from './ledger.ts';
 import { createHash } from 'node:crypto';
-import { cachedIo, childPath, crawlDigest, CrawlMissError, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './task-list-crawl.ts';
-import type { CrawlSpec } from './task-list-crawl.ts';
-import { aType, falsePositiveOf, getOwn, isSuccessful, loadFilters } from './task-list-filters.ts';
-import type { Filters } from './task-list-filters.ts';
-import { explicitRefinementModel, readPerturbedQuery, readRunSummary, scanRunFolders, treeReader } from './task-list-scan.ts';
-import type { RunFolder, RunSummary, TreeReader } from './task-list-scan.ts';
-import { crawlParallel } from './task-list-workers.ts';
-import type { TreeIo } from './util/fs.ts';
-import { compareCodePoints } from './util/order.ts';
-import { isJsonObject, PyFloat } from './util/pyjson.ts';
-import type { PyJsonValue } from './util/pyjson.ts';
+import { cachedIo, childPath, crawlDigest, CrawlMissError, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './crawl.ts';
+import type { CrawlSpec } from './crawl.ts';
+import { aType, falsePositiveOf, getOwn, isSuccessful, loadFilters } from './filters.ts';
+import type { Filters } from './filters.ts';
+import { explicitRefinementModel, readPerturbedQuery, readRunSummary, scanRunFolders, treeReader } from './scan.ts';
+import type { RunFolder, RunSummary, TreeReader } from './scan.ts';
+import { crawlParallel } from './crawl-workers.ts';
+import type { TreeIo } from '../util/fs.ts';
+import { compareCodePoints } from '../util/order.ts';
+import { isJsonObject, PyFloat } from '../util/pyjson.ts';
+import type { PyJsonValue } from '../util/pyjson.ts';
 
-export { filterFileError } from './task-list-filters.ts';
-export { quickSummaryFields } from './task-list-scan.ts';
+export { filterFileError } from './filters.ts';
+export { quickSummaryFields } from './scan.ts';
 
 /** The reference script's defaults. */
 export const TASK_LIST_DEFAULTS = {
@@ -191,7 +191,7 @@ export function inputDigest(files: { name: string; bytes: Uint8Array | null; mar
 }
 
 // ---------------------------------------------------------------------------
-// Selection: the scan (task-list-scan.ts), the filters (task-list-filters.ts),
+// Selection: the scan (task-list/scan.ts), the filters (task-list/filters.ts),
 // the reference's task list and the ledger's runs
 
 /** A run the filters kept, with what its task-list entry, ledger run and input digest need. */

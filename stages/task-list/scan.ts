@@ -1,20 +1,20 @@
 // Step 1, the scan: walking the elicitation tree (through the crawl's reader)
 // down to each agent folder, in the reference's order, and reading a run's
-// summary and perturbed query. Which runs are kept is task-list-filters.ts;
-// the output is built in task-list.ts.
+// summary and perturbed query. Which runs are kept is task-list/filters.ts;
+// the output is built in task-list/select.ts.
 //
 // Layout: <base>/<domain>/<task_id>/<perturbation model>/perturbed_query_<pid>/
 //         iterative_refinement_<refinement model>/agent_<agent>/refinement_summary.json
 // Folders are listed in code-point order; anything unreadable or out of place
 // is a problem and the walk goes on.
 import { isUtf8 } from 'node:buffer';
-import { childPath, DOMAIN_SUFFIXES_SKIPPED, isAllDomains, normalizeBase } from './task-list-crawl.ts';
-import type { Problem, SelectRunsOptions } from './task-list.ts';
-import { describeIoError, parseJsonBytes } from './util/fs.ts';
-import type { DirEntry, TreeIo } from './util/fs.ts';
-import { compareCodePoints } from './util/order.ts';
-import { PyFloat, pyJsonParse } from './util/pyjson.ts';
-import type { PyJsonValue } from './util/pyjson.ts';
+import { childPath, DOMAIN_SUFFIXES_SKIPPED, isAllDomains, normalizeBase } from './crawl.ts';
+import type { Problem, SelectRunsOptions } from './select.ts';
+import { describeIoError, parseJsonBytes } from '../util/fs.ts';
+import type { DirEntry, TreeIo } from '../util/fs.ts';
+import { compareCodePoints } from '../util/order.ts';
+import { PyFloat, pyJsonParse } from '../util/pyjson.ts';
+import type { PyJsonValue } from '../util/pyjson.ts';
 
 /** The explicit refinement model of the options (null: discover them). */
 export function explicitRefinementModel(options: SelectRunsOptions): string | null {
