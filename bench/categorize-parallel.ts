@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { adjustedRandIndex, assignmentsOf } from '../stages/categorize/agreement.ts';
+import { adjustedRandIndex, assignmentsOf } from '../stages/agreement.ts';
 import { categorizeWith, sequentialRounds } from '../stages/categorize/assign.ts';
 import type { InduceAssignStats, SampleKey } from '../stages/categorize/assign.ts';
 import type { CategorizeStrategy } from '../stages/config.ts';

@@ -1,6 +1,6 @@
 // Adjusted Rand index against hand-computed values, and the seeded shuffle.
 import { describe, expect, it } from 'vitest';
-import { adjustedRandIndex, assignmentsOf, mulberry32, pairwiseAgreement, seededShuffle, seedOf } from '../stages/categorize/agreement.ts';
+import { adjustedRandIndex, assignmentsOf, mulberry32, pairwiseAgreement, seededShuffle, seedOf } from '../stages/agreement.ts';
 
 const labels = (values: (string | number)[], prefix = 'r') => new Map(values.map((v, i) => [`${prefix}${i}`, String(v)]));
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { adjustedRandIndex, assignmentsOf } from '../stages/categorize/agreement.ts';
+import { adjustedRandIndex, assignmentsOf } from '../stages/agreement.ts';
 import {
   assignAnswerSchema,
   buildAssignRequests,

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { adjustedRandIndex, assignmentsOf, pairwiseAgreement, seededShuffle } from '../stages/categorize/agreement.ts';
+import { adjustedRandIndex, assignmentsOf, pairwiseAgreement, seededShuffle } from '../stages/agreement.ts';
 import {
   applyBatch,
   categorizeIteratively,

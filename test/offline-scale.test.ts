@@ -3,7 +3,7 @@
 // the same similarities, and the sampled grouping of large sets.
 import { describe, expect, it } from 'vitest';
 import { scaledItems } from '../bench/offline-scale.ts';
-import { mulberry32 } from '../stages/categorize/agreement.ts';
+import { mulberry32 } from '../stages/agreement.ts';
 import { EXACT_LINKAGE_MAX, groupByLinkage } from '../stages/offline/categorize.ts';
 import { lcsSteps, MAX_DIFF_CHARS, wordDiff } from '../stages/offline/diff.ts';
 import type { Step } from '../stages/offline/diff.ts';

@@ -7,7 +7,7 @@
 // and the misfits updated (categorize/assign.ts). `--stability N` categorizes
 // N more times in other orders and reports how much the partitions agree.
 import type { LlmTools } from '../stage-context.ts';
-import { assignmentsOf, pairwiseAgreement, seededShuffle } from './agreement.ts';
+import { assignmentsOf, pairwiseAgreement, seededShuffle } from '../agreement.ts';
 import { joinLockedByMajority } from './items.ts';
 import type { BatchRecord } from './llm.ts';
 import { categorizeWith, planAssignCalls } from './assign.ts';

@@ -1,5 +1,5 @@
 // Agreement between two labelings of the same items, given as parallel arrays.
-import { adjustedRandIndex as ariOfMaps } from '../categorize/agreement.ts';
+import { adjustedRandIndex as ariOfMaps } from '../agreement.ts';
 
 /**
  * Adjusted Rand index (Hubert & Arabie) between two labelings, given as

@@ -2,7 +2,7 @@
 // tools to measure how much an iterative taxonomy depends on the order in
 // which batches are sent (categorize k times with shuffled order, compare the
 // run -> category assignments pairwise).
-import type { Category } from '../formats.ts';
+import type { Category } from './formats.ts';
 
 function pairs(n: number): number {
   return (n * (n - 1)) / 2;
