@@ -4,7 +4,7 @@
 import type { Category, CategorizeItem } from '../formats.ts';
 import type { OutputCategory } from './format.ts';
 import type { FailedRun, LedgerRun } from '../task-list/ledger.ts';
-import type { SummaryFile } from '../summarize/summary.ts';
+import type { SummaryFile } from '../summarize/format.ts';
 
 // The id helpers live in util/ids.ts; scripts and tests still reach them here.
 export { lockedStableIds, stableIds } from '../util/ids.ts';

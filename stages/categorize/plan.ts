@@ -16,7 +16,7 @@ import { offlineCategorize } from '../offline/categorize.ts';
 import { FREE } from '../plan/pricing.ts';
 import type { AnswererFor } from '../plan/pricing.ts';
 import type { RunEvaluation } from '../summarize/run-data.ts';
-import type { SummaryFile } from '../summarize/summary.ts';
+import type { SummaryFile } from '../summarize/format.ts';
 
 /** What the summarize plan knows: the summaries the store holds, every run's evaluation, the unreadable runs. */
 export interface KnownSummaries {

@@ -7,7 +7,7 @@ import { posix, win32 } from 'node:path';
 import type { OutputCategory } from '../categorize/format.ts';
 import type { Cluster } from '../formats.ts';
 import type { FailedRun, Ledger } from '../task-list/ledger.ts';
-import type { SummaryIndexEntry } from '../summarize/summary.ts';
+import type { SummaryIndexEntry } from '../summarize/format.ts';
 import type { TaxonomyLock } from '../categorize/taxonomy-lock.ts';
 import type { ReportBaseline, ReportSnapshot } from './changes.ts';
 import type { HtmlReportInput, HtmlRun } from './html.ts';

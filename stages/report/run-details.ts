@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { LedgerRun } from '../task-list/ledger.ts';
 import { evaluationOf } from '../summarize/run-data.ts';
 import type { EvaluationsFile } from '../summarize/run-data.ts';
-import type { SummaryFile } from '../summarize/summary.ts';
+import type { SummaryFile } from '../summarize/format.ts';
 import { runFolderOf } from './assemble.ts';
 import type { SummaryIndexRun } from './assemble.ts';
 import type { HtmlRun } from './html.ts';

@@ -9,7 +9,7 @@ import { EVALUATIONS_FILE, evaluationsFile } from '../summarize/run-data.ts';
 import type { EvaluationsFile } from '../summarize/run-data.ts';
 import { sha256 } from '../llm/store.ts';
 import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
-import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/summary.ts';
+import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
 import { lockPath, readTaxonomyLock } from '../categorize/taxonomy-lock.ts';
 import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
 import { stableIds } from '../util/ids.ts';
