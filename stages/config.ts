@@ -6,7 +6,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { endpointUrl } from './llm/endpoint-url.ts';
-import { BATCH_PROVIDERS, PROVIDER_NAMES } from './llm/types.ts';
+import { BATCH_PROVIDERS, batchSupported, PROVIDER_NAMES } from './llm/types.ts';
 import type { LlmSettings, ProviderName } from './llm/types.ts';
 import { STAGE_INFO } from './registry.ts';
 import type { LlmStageName, StageName } from './registry.ts';
@@ -261,7 +261,7 @@ function pickLlm(...layers: (LlmOverride | undefined)[]): LlmOverride {
 
 function resolveLlm(stage: LlmStageName, ...layers: (LlmOverride | undefined)[]): LlmSettings {
   const merged = { ...BUILTIN_LLM[stage], ...pickLlm(...layers) } as LlmSettings;
-  if (merged.batch && merged.provider !== 'offline' && !BATCH_PROVIDERS.includes(merged.provider)) {
+  if (merged.batch && merged.provider !== 'offline' && !batchSupported(merged.provider)) {
     throw new ConfigError('pipeline.yaml', [
       `stages.${stage}.batch: true (set there, in an analysis' stages or in defaults) needs a provider with a batch API we support ` +
         `(${BATCH_PROVIDERS.join(', ')}); this stage uses ${merged.provider}. Remove batch for it or choose another provider.`,

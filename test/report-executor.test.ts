@@ -141,18 +141,24 @@ describe('report executor: the baseline', () => {
 
   it('fails with the file, key and expectation when the lock is invalid', async () => {
     writeFileSync(join(root, LOCK), JSON.stringify({ lock_version: 1, analysis: NAME, built_with: {}, categories: [{ category_id: 'c' }] }));
-    const errors: string[] = [];
-    const spy = vi.spyOn(console, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
-    try {
-      expect(await runReport(root)).toEqual({ success: false });
-    } finally {
-      spy.mockRestore();
-      rmSync(join(root, LOCK), { force: true });
-    }
-    expect(errors.join('\n')).toContain(LOCK);
-    expect(errors.join('\n')).toMatch(/categories\.0\.category_name|categories\[0\]\.category_name/);
+    const errors = await failedReportErrors(() => rmSync(join(root, LOCK), { force: true }));
+    expect(errors).toContain(LOCK);
+    expect(errors).toMatch(/categories\.0\.category_name|categories\[0\]\.category_name/);
   });
 });
+
+/** Runs the report, which must fail; returns what it printed on stderr. `restore` runs afterwards, whatever happened. */
+async function failedReportErrors(restore: () => void): Promise<string> {
+  const errors: string[] = [];
+  const spy = vi.spyOn(console, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
+  try {
+    expect(await runReport(root)).toEqual({ success: false });
+  } finally {
+    spy.mockRestore();
+    restore();
+  }
+  return errors.join('\n');
+}
 
 describe('report executor: upstream index files are checked on read', () => {
   const damages = [
@@ -168,15 +174,7 @@ describe('report executor: upstream index files are checked on read', () => {
       const doc = JSON.parse(original);
       damage(doc);
       writeFileSync(path, JSON.stringify(doc, null, 2));
-      const errors: string[] = [];
-      const spy = vi.spyOn(console, 'error').mockImplementation((m: unknown) => void errors.push(String(m)));
-      try {
-        expect(await runReport(root)).toEqual({ success: false });
-      } finally {
-        spy.mockRestore();
-        writeFileSync(path, original);
-      }
-      const message = errors.join('\n');
+      const message = await failedReportErrors(() => writeFileSync(path, original));
       expect(message).toContain(`${path}: not what the ${stage} target writes`);
       expect(message).toContain(`  - ${field}: `);
       expect(message).toMatch(expected);

@@ -251,11 +251,15 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
           else if (e.type === 'warning') console.warn(`${own}: batch: ${e.message}`);
         },
       });
-      for (const [hash, ans] of result.answered) if (!ans.cached) boughtInBatch.add(hash);
+      let bought = 0;
+      for (const [hash, ans] of result.answered) {
+        if (ans.cached) continue;
+        boughtInBatch.add(hash);
+        bought += 1;
+      }
       const fallback = result.failed.length + result.overBudget.length;
       console.log(
-        `${own}: batch: ${[...result.answered.values()].filter((a) => !a.cached).length} answer(s) bought at batch price, ` +
-          `${[...result.answered.values()].filter((a) => a.cached).length} already stored` +
+        `${own}: batch: ${bought} answer(s) bought at batch price, ${result.answered.size - bought} already stored` +
           `${fallback ? `, ${fallback} left to normal calls (${result.failed.length} errored, expired or invalid; ${result.overBudget.length} over the budget)` : ''}.`,
       );
       if (result.pending.length > 0) {

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { namedFiles, stageCodeOf } from '../plugin.ts';
+import type { StageCode } from '../plugin.ts';
 import { stageSettings } from '../../stages/config.ts';
 import type { ResolvedAnalysis } from '../../stages/config.ts';
 import { INPUT_RECORD_FILE, isLlmStage, STAGE_INFO, upstreamStages } from '../../stages/registry.ts';
@@ -59,8 +60,13 @@ function installedVersion(workspaceRoot: string, pkg: string): string {
 /** Where the executors' code and packages are: the workspace under Nx; the repository when a test runs an executor on another folder. */
 const CODE_ROOT = resolve(dirname(fileURLToPath(import.meta.resolve('../plugin.ts'))), '..');
 
+/** The executors' code, as their records see it; one per caller that records several stages, so shared files are scanned once. */
+export function recordedCode(): (executor: string) => StageCode {
+  return stageCodeOf(CODE_ROOT);
+}
+
 /** The stage's record as of now; `outDir` is the folder of the analyses' outputs (relative to the workspace, or absolute). */
-export function inputRecord(workspaceRoot: string, a: ResolvedAnalysis, stage: StageName, outDir: string, codeOf = stageCodeOf(CODE_ROOT)): InputRecord {
+export function inputRecord(workspaceRoot: string, a: ResolvedAnalysis, stage: StageName, outDir: string, codeOf = recordedCode()): InputRecord {
   const code = codeOf(stage);
   const files: Record<string, string> = {};
   for (const f of namedFiles(a, stage)) files[isAbsolute(f) ? `(outside the workspace) ${basename(f)}` : f] = fileDigest(isAbsolute(f) ? f : join(workspaceRoot, f));

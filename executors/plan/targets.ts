@@ -14,7 +14,7 @@ import { STAGE_INFO, STAGES } from '../../stages/registry.ts';
 import type { StageName } from '../../stages/registry.ts';
 import type { Ledger, LedgerRun } from '../../stages/task-list/ledger.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
-import { describeInputChange, inputRecord, readInputRecord } from '../lib/input-record.ts';
+import { describeInputChange, inputRecord, readInputRecord, recordedCode } from '../lib/input-record.ts';
 import type { StageContext } from '../lib/context.ts';
 
 export type Verdict = 'runs' | 'cached' | 'runs if upstream output changes';
@@ -57,6 +57,8 @@ export function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Targ
   const change = ledger.ok && Array.isArray(ledger.value.runs) ? selectionChange(ledger.value.runs, runs) : null;
   const selectionMoved = change !== null && change.added + change.removed + change.changed > 0;
   const plans: TargetPlan[] = [];
+  // One code scan for the five records (the stages share most of their closure).
+  const codeOf = recordedCode();
   // Whether the output of the previous stage will change: 'yes', 'maybe' (it runs, its bytes may come out equal) or 'no'.
   let upstream: 'yes' | 'maybe' | 'no' = 'no';
   for (const stage of STAGES) {
@@ -65,7 +67,7 @@ export function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Targ
     const record = readInputRecord(ctx.outputOf(stage));
     const why: string[] = [];
     if (!record) why.push('no output here yet, or one without a record of its inputs (Nx restores it instead if its cache holds these inputs)');
-    else why.push(...describeInputChange(record, inputRecord(ctx.workspaceRoot, ctx.analysis, stage, outDir)));
+    else why.push(...describeInputChange(record, inputRecord(ctx.workspaceRoot, ctx.analysis, stage, outDir, codeOf)));
     if (stage === 'task-list') {
       if (change === null && record) why.push('no readable task-list/runs.json to compare the selection with');
       else if (selectionMoved) why.push(`the selection changed: ${describeSelection(change)} (${runs.length} selected now)`);

@@ -21,6 +21,11 @@ export const PROVIDER_NAMES: readonly ProviderName[] = [
 /** Providers whose batch API the batch engine speaks (stages/llm/batch/). */
 export const BATCH_PROVIDERS: readonly ProviderName[] = ['openai', 'anthropic'];
 
+/** Whether the batch engine can send this provider's requests through a batch API. */
+export function batchSupported(provider: ProviderName): boolean {
+  return BATCH_PROVIDERS.includes(provider);
+}
+
 /** The resolved LLM settings of one stage (from pipeline.yaml, defaults filled in). */
 export interface LlmSettings {
   provider: ProviderName;

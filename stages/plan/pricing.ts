@@ -7,7 +7,7 @@ import type { CallPlan, StageAnswerer, StageContext } from '../stage-context.ts'
 import { analyzerLabel } from '../analyzer.ts';
 import { llmSettingSources } from '../config.ts';
 import type { LlmStageName, PipelineFile } from '../config.ts';
-import { batchSupported } from '../llm/batch/backend.ts';
+import { batchSupported } from '../llm/types.ts';
 import { ANSWERS_FILE, readCarriedAnswers } from '../llm/carried.ts';
 import { BATCH_DISCOUNT, costUsd, formatUsd } from '../llm/pricing.ts';
 import { defaultOutputTokens } from '../llm/tokens.ts';

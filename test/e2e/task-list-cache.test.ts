@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachedTargets, executedTargets, REPO, tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
+import { editRunKeepingSizeAndMtime } from '../helpers/trees.ts';
 
 interface LedgerRun {
   run_id: string;
@@ -66,16 +67,7 @@ describe('nx run analysis:task-list, cached, with the data root outside the work
 
   it('re-runs when a run file is edited, even when its size and modification time stay the same', () => {
     const run = ledger().runs[5]!;
-    const file = join(data, run.refinement_summary_path);
-    const text = readFileSync(file, 'utf8');
-    const { mtime } = statSync(file);
-    // Same length: one digit of the score changed.
-    const edited = text.replace(/"final_score": (\d)/, (_m, d: string) => `"final_score": ${d === '9' ? '8' : '9'}`);
-    expect(edited).not.toBe(text);
-    expect(edited.length).toBe(text.length);
-    writeFileSync(file, edited);
-    utimesSync(file, mtime, mtime);
-    expect(statSync(file).mtime.getTime()).toBe(mtime.getTime());
+    editRunKeepingSizeAndMtime(join(data, run.refinement_summary_path));
     expect(ran(taskList())).toBe(true);
     expect(ran(taskList())).toBe(false);
   });

@@ -1,6 +1,6 @@
 // Small helpers shared by tests that build throw-away trees, compare output
 // folders byte for byte, or hold sample runs out of a workspace.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -88,4 +88,20 @@ analyses:
   - name: analysis
     agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]
 `;
+}
+
+/**
+ * Edits a run's refinement summary without changing its size or modification
+ * time (one digit of the final score), the change a cache trusting size and
+ * mtime would miss. Returns the original text.
+ */
+export function editRunKeepingSizeAndMtime(file: string): string {
+  const text = readFileSync(file, 'utf8');
+  const { mtime } = statSync(file);
+  const edited = text.replace(/"final_score": (\d)/, (_m, d: string) => `"final_score": ${d === '9' ? '8' : '9'}`);
+  if (edited === text || edited.length !== text.length) throw new Error(`${file}: no one-digit final_score to edit in place`);
+  writeFileSync(file, edited);
+  utimesSync(file, mtime, mtime);
+  if (statSync(file).mtime.getTime() !== mtime.getTime()) throw new Error(`${file}: could not keep the modification time`);
+  return text;
 }

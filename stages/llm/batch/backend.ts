@@ -5,7 +5,6 @@
 // (store, manifests, budget, validation, waiting) is the engine's.
 import { LlmConfigError } from '../errors.ts';
 import type { ProviderAnswer, ProviderOptions, ProviderRequest } from '../providers/shared.ts';
-import { BATCH_PROVIDERS } from '../types.ts';
 import type { LlmSettings, ProviderName } from '../types.ts';
 import { createAnthropicBatchBackend } from './anthropic.ts';
 import { createOpenAIBatchBackend } from './openai.ts';
@@ -73,11 +72,6 @@ export const BATCH_UNSUPPORTED: Readonly<Partial<Record<ProviderName, string>>> 
     'and @anthropic-ai/bedrock-sdk has no batches; not supported yet, normal calls are used',
   openai_compatible: 'OpenAI-compatible servers (vLLM, Ollama, LM Studio, proxies) have no common batch API; not supported, normal calls are used',
 };
-
-/** True when `provider` can send work through its batch API. */
-export function batchSupported(provider: ProviderName): boolean {
-  return BATCH_PROVIDERS.includes(provider);
-}
 
 /** The backend of a provider's batch API (no network access until the first call). */
 export function createBatchBackend(settings: LlmSettings, opts: ProviderOptions): BatchBackend {
