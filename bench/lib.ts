@@ -206,12 +206,12 @@ function descendants(root: number): number[] {
   return out;
 }
 
-/** What a process of an nx run is: the target whose executor it runs, the task-list fingerprint, or nx itself. */
+/** What a process of an nx run is: the target whose executor it runs, a target's key (executors/key.ts), or nx itself. */
 function labelOf(pid: number): string {
   try {
     const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmd.includes('fingerprint.ts')) return 'task-list fingerprint';
+    if (cmd.includes('executors/key.ts')) return /"stage":"task-list"/.test(cmd) ? 'task-list fingerprint' : 'key';
     const target = env.find((e) => e.startsWith('NX_TASK_TARGET_TARGET='));
     if (target && cmd.includes('run-executor')) return target.slice('NX_TASK_TARGET_TARGET='.length);
     return 'nx';

@@ -396,7 +396,7 @@ function table(o: Options, sizes: SizeResult[], latency: LlmResult | null, rate:
     ok(llmCategorize ? llmCategorize.parallel.rounds <= MAX_ROUNDS_10K && llmCategorize.parallel.unassigned === 0 : null),
   ]);
   const mem = (s: SizeResult) =>
-    [...STAGES, 'task-list fingerprint', 'nx'].filter((k) => s.peakMiB[k] !== undefined).map((k) => `${k} ${(s.peakMiB[k] as number).toFixed(0)}`).join(', ');
+    [...STAGES, 'task-list fingerprint', 'key', 'nx'].filter((k) => s.peakMiB[k] !== undefined).map((k) => `${k} ${(s.peakMiB[k] as number).toFixed(0)}`).join(', ');
   rows.push([
     'Peak memory per process of the cold run, MiB',
     ...col(mem),

@@ -19,7 +19,7 @@
 // `new URL(x)` (one argument: an absolute URL) and `new URL(x, base)` on any
 // other base (an HTTP endpoint, a workspace path) are not files of the code.
 // Not tracked: such a URL const aliased or passed to another module and used
-// there as a base; test/stage-inputs.test.ts, which traces real runs, would
+// there as a base; test/e2e/stage-inputs.test.ts, which traces real runs, would
 // flag the file it reads.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isBuiltin } from 'node:module';

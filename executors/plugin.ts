@@ -1,38 +1,37 @@
 // The local Nx plugin: reads pipeline.yaml and infers one Nx project per
 // analysis, with the targets task-list -> summarize -> categorize -> cluster -> report.
 //
-// Hashing rules that make the cache correct (checked on Nx 24):
-// - Nx hashes the options of all targets of a project together, so per-stage
-//   settings go into a per-stage `runtime` input (an `echo` of the hash of that
-//   stage's resolved settings), never into `options`.
-// - Downstream targets see upstream results only through
-//   `dependentTasksOutputFiles` (transitive), which also hashes gitignored
-//   files; they hash one index file per upstream stage (UPSTREAM_INDEX_FILES).
-// - task-list is cached: a `runtime` input fingerprints the data it reads,
-//   wherever the data root lives (executors/task-list/fingerprint.ts).
-// - A local executor's source is not hashed unless listed as file inputs. Each
-//   target lists every file its executor's code reaches (imports, lazy imports,
-//   files read next to a module), derived on every nx command by
-//   executors/code-closure.ts from the entry in executors.json, never kept by
-//   hand; test/stage-inputs.test.ts checks it against the files a real run loads.
-// - Without `externalDependencies`, a local executor hashes the whole lockfile:
-//   each target names the packages its code imports (from the same closure).
-// - Nx does not hash the Node version that runs the executor; a
-//   `runtime: node --version` input does.
+// One truth per stage: each cached target's key is the digest of one record,
+// computed from one description (stages/stage-inputs.ts describes the stage,
+// this adds its code) by one function (stages/input-record.ts), run by the
+// target's one runtime input (executors/key.ts). The output's inputs.json is
+// that record, the runner checks what the stage reads against it, and the
+// plan computes the same record to say what will run. Hashing rules (Nx 24):
+// - Upstream outputs: `dependentTasksOutputFiles` (transitive) for exactly the
+//   files the stage reads (the registry's `reads`); this also makes Nx hash
+//   the target only after its upstream targets ran. The record digests the
+//   same files.
+// - Files pipeline.yaml names are hashed by content in the record, wherever
+//   they live and whatever .gitignore, .nxignore or .git/info/exclude say.
+// - Packages: the record holds the installed versions of what the code runs
+//   (with their dependencies); `externalDependencies: []` keeps Nx's lockfile
+//   view out, so what is keyed is what runs.
+// - Nx hashes the options of all targets of a project together: they hold
+//   only the analysis and the output folder, identical for every target.
+// - `nx affected` sees no runtime input: the never-cached `plan` target lists
+//   pipeline.yaml, the named files in the workspace and every stage's code as
+//   file inputs, which is what affected reads.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { isAbsolute, join, normalize, posix, sep } from 'node:path';
 import type { CreateNodes, CreateNodesResult, TargetConfiguration } from '@nx/devkit';
 import { codeClosure } from './code-closure.ts';
-import { ignoreChecker, namedFileInputs } from './named-inputs.ts';
-import { ENDPOINT_ENV_VARS } from '../stages/llm/endpoint.ts';
-import { lockPath } from '../stages/categorize/taxonomy-lock.ts';
 import type { ScanCache } from './code-closure.ts';
-import { loadPipeline, resolveAnalysis, stageSettings } from '../stages/config.ts';
+import { loadPipeline, resolveAnalysis } from '../stages/config.ts';
 import type { ResolvedAnalysis } from '../stages/config.ts';
-import { COMMAND_INFO, COMMANDS, isLlmStage, READ_STAGES, STAGE_INFO, STAGES } from '../stages/registry.ts';
+import type { KeyDescription } from '../stages/input-record.ts';
+import { COMMAND_INFO, COMMANDS, STAGE_INFO, STAGES } from '../stages/registry.ts';
 import type { StageName } from '../stages/registry.ts';
-import { requestHash } from '../stages/llm/store.ts';
-import { selectionSettings } from '../stages/task-list/settings.ts';
+import { describeStage } from '../stages/stage-inputs.ts';
 
 export interface PluginOptions {
   /** Folder (workspace-relative) under which each analysis writes `<name>/<target>/`. */
@@ -96,38 +95,47 @@ export function outputDir(opts: NormalizedOptions, analysis: string, stage: Stag
   return `${opts.outDir}/${analysis}/${stage}`;
 }
 
+/** A stage's whole key description: the stage's own (stages/stage-inputs.ts) and the code that runs it. */
+export function keyDescription(a: ResolvedAnalysis, stage: StageName, opts: NormalizedOptions, codeOf: (executor: string) => StageCode): KeyDescription {
+  const code = codeOf(stage);
+  return { ...describeStage(a, stage, opts.outDir), code: code.files, packages: code.packages };
+}
+
+/** The runtime input that prints the digest of the stage's record (executors/key.ts). */
+export const keyCommand = (d: KeyDescription): string => `node executors/key.ts ${shellQuote(JSON.stringify(d))}`;
+
+/** The description a target's key command carries (tests and tools read it back). */
+export function keyDescriptionOf(target: TargetConfiguration): KeyDescription | null {
+  for (const input of target.inputs ?? []) {
+    const cmd = typeof input === 'object' && input !== null && 'runtime' in input ? String(input.runtime) : '';
+    const m = /^node executors\/key\.ts '(.*)'$/s.exec(cmd);
+    if (m) return JSON.parse(m[1]!.replace(/'\\''/g, "'")) as KeyDescription;
+  }
+  return null;
+}
+
 /** The targets of one analysis: a pure function of the resolved settings and of the stages' code. */
-export function buildTargets(
-  a: ResolvedAnalysis,
-  opts: NormalizedOptions,
-  codeOf: (executor: string) => StageCode,
-  workspaceRoot: string,
-  isIgnored: (rel: string) => boolean = ignoreChecker(workspaceRoot),
-): Record<string, TargetConfiguration> {
+export function buildTargets(a: ResolvedAnalysis, opts: NormalizedOptions, codeOf: (executor: string) => StageCode): Record<string, TargetConfiguration> {
   const targets: Record<string, TargetConfiguration> = {};
+  const affectedBy = new Set<string>(['pipeline.yaml']);
   for (const stage of STAGES) {
-    const settingsHash = requestHash(stageSettings(a, stage)).slice(0, 32);
     const { dependsOn: upstream, description } = STAGE_INFO[stage];
+    const key = keyDescription(a, stage, opts, codeOf);
     const target: TargetConfiguration = {
       executor: `./executors:${stage}`,
       options: { analysis: a.name, outDir: opts.outDir },
       outputs: [`{workspaceRoot}/${outputDir(opts, a.name, stage)}`],
       metadata: { description, technologies: ['meta-analysis'] },
+      cache: true,
+      inputs: [
+        { runtime: keyCommand(key) },
+        ...(upstream ? [{ dependentTasksOutputFiles: upstreamGlob(key), transitive: true }] : []),
+        { externalDependencies: [] },
+      ],
     };
     if (upstream) target.dependsOn = [upstream];
-    const code = codeOf(stage);
-    target.cache = true;
-    target.inputs = [
-      { runtime: `echo ${stage}-settings-${settingsHash}` },
-      { runtime: 'node --version' },
-      ...(stage === 'task-list' ? [{ runtime: taskListFingerprintCommand(a) }] : []),
-      ...endpointInputs(a, stage),
-      ...namedFileInputs(workspaceRoot, namedFiles(a, stage), isIgnored),
-      ...(upstream ? [{ dependentTasksOutputFiles: UPSTREAM_INDEX_FILES, transitive: true }] : []),
-      ...code.files.map((f) => `{workspaceRoot}/${f}`),
-      { externalDependencies: code.packages },
-    ];
     targets[stage] = target;
+    for (const f of [...key.files, ...key.code]) if (!isAbsolute(f) && !normalize(f).startsWith(`..${sep}`)) affectedBy.add(normalize(f).split(sep).join('/'));
   }
   // Commands around the chain: never cached, they write no build output.
   for (const command of COMMANDS) {
@@ -137,22 +145,21 @@ export function buildTargets(
       options: { analysis: a.name, outDir: opts.outDir },
       ...(dependsOn ? { dependsOn: [dependsOn] } : {}),
       cache: false,
+      // What `nx affected` reads (it sees no runtime input): the plan reads all of it.
+      ...(command === 'plan' ? { inputs: [...affectedBy].sort().map((f) => `{workspaceRoot}/${globEscape(f)}`) } : {}),
       metadata: { description, technologies: ['meta-analysis'] },
     };
   }
   return targets;
 }
 
-/**
- * What the targets read of upstream outputs, as Nx hashes it: one small
- * index file per stage that a later stage reads (`indexFile` in
- * stages/registry.ts), never the thousands of per-run files. Each index
- * changes whenever a file it stands for does. Other files of an output
- * (task_list_<agent>.json, answers.jsonl, the summaries) are read by no
- * later target, or only through an index entry.
- * The value: '**\/{runs,index,categorization,clusters}.json'.
- */
-export const UPSTREAM_INDEX_FILES = braceGlob(READ_STAGES.map((s) => STAGE_INFO[s].indexFile));
+/** Nx reads inputs as globs: a named file's own name, with its glob characters escaped. */
+export const globEscape = (path: string): string => path.replace(/[\\*?[\]{}()!]/g, (c) => `\\${c}`);
+
+/** The upstream files a stage reads, as the glob Nx applies to its upstream outputs: `**\/{a,b}.json`. */
+export function upstreamGlob(d: Pick<KeyDescription, 'reads'>): string {
+  return braceGlob([...new Set(d.reads.map(([, f]) => f))].sort());
+}
 
 /** A glob for these file names in any folder: `**\/{a,b}.json` when they share an extension. */
 export function braceGlob(names: readonly string[]): string {
@@ -162,44 +169,7 @@ export function braceGlob(names: readonly string[]): string {
   return `**/{${names.join(',')}}`;
 }
 
-/**
- * The task-list target's data fingerprint (executors/task-list/fingerprint.ts):
- * the digest of every folder listing and file selection reads, computed on
- * every hash of the target, wherever the data root lives. It receives the
- * selection settings, so it does not load pipeline.yaml's schema.
- */
-export function taskListFingerprintCommand(a: ResolvedAnalysis): string {
-  return `node executors/task-list/fingerprint.ts ${shellQuote(JSON.stringify(selectionSettings(a)))}`;
-}
-
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Files pipeline.yaml names that a stage reads: the filter files, its prompts, the resume file, the taxonomy lock. */
-export function namedFiles(a: ResolvedAnalysis, stage: StageName): string[] {
-  const files = [...STAGE_INFO[stage].promptFiles(a)];
-  if (stage === 'task-list') {
-    for (const f of [a.data.baseline_harm_filter, a.data.human_annotation_filter]) if (f) files.push(f);
-  }
-  if (stage === 'categorize') {
-    files.push(lockPath(a.name));
-    if (a.categorize.resume_categorization_path) files.push(a.categorize.resume_categorization_path);
-  }
-  // The report's "what changed" compares with the lock.
-  if (stage === 'report') files.push(lockPath(a.name));
-  return files;
-}
-
-/**
- * Where a provider's calls go can come from the environment (OPENAI_BASE_URL,
- * AZURE_OPENAI_ENDPOINT, AWS_REGION, ...): a runtime input prints the
- * sanitized endpoint identity, so another server is another key.
- */
-function endpointInputs(a: ResolvedAnalysis, stage: StageName): { runtime: string }[] {
-  if (!isLlmStage(stage)) return [];
-  const provider = a[stage].provider;
-  if (ENDPOINT_ENV_VARS[provider].length === 0) return [];
-  return [{ runtime: `node executors/endpoint-input.ts ${provider}` }];
-}
 
 /**
  * Nx only knows a project whose root folder holds at least one file, and it
@@ -229,7 +199,6 @@ export const createNodes: CreateNodes<PluginOptions> = [
   (configFiles, options, context) => {
     const opts = normalizeOptions(options);
     const codeOf = stageCodeOf(context.workspaceRoot);
-    const isIgnored = ignoreChecker(context.workspaceRoot);
     return configFiles.map((file) => {
       const cfg = loadPipeline(context.workspaceRoot, file);
       const projects: CreateNodesResult['projects'] = {};
@@ -248,7 +217,7 @@ export const createNodes: CreateNodes<PluginOptions> = [
           root: `analyses/${analysis.name}`,
           projectType: 'application',
           tags: ['meta-analysis'],
-          targets: buildTargets(resolved, opts, codeOf, context.workspaceRoot, isIgnored),
+          targets: buildTargets(resolved, opts, codeOf),
         };
       }
       return [file, { projects }] as const;

@@ -345,7 +345,7 @@ export function llmSettingSources(cfg: PipelineFile, name: string, stage: LlmSta
 /**
  * The settings one stage depends on, and nothing else: what its Nx hash covers.
  * Everything of pipeline.yaml that the stage's executor reads and that can
- * change its output is here (test/stage-settings.test.ts checks it). Fields
+ * change its output is here (test/e2e/stage-settings.test.ts checks it). Fields
  * that cannot change an answer (concurrency, timeouts, retries, budget) are
  * left out so that tuning them never invalidates a cached result.
  */

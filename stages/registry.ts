@@ -11,8 +11,20 @@
 // config.ts, a switch over StageName, so the compiler asks for a case when a
 // stage is added here.
 //
+// What a stage's key covers (stages/stage-inputs.ts) comes from here too: the
+// files pipeline.yaml names for it (`namedFiles`) and the files of upstream
+// outputs it reads (`reads`; the runner refuses a read that is not declared).
+//
 // A leaf: it imports no stage's code, only the type of a resolved analysis.
 import type { ResolvedAnalysis } from './config.ts';
+
+/** Workspace-relative path of an analysis' taxonomy lock (inside its Nx project root; written by lock-taxonomy). */
+export function lockPath(analysis: string): string {
+  return `analyses/${analysis}/taxonomy.lock.json`;
+}
+
+/** One file of an upstream output that a stage reads: `[stage, file name at the top of its output]`. */
+export type UpstreamRead = readonly [StageName, string];
 
 /** The chain, in order. */
 export const STAGES = ['task-list', 'summarize', 'categorize', 'cluster', 'report'] as const;
@@ -33,6 +45,14 @@ export interface StageInfo {
   readonly indexFile: string;
   /** Prompt files it reads, as pipeline.yaml names them (workspace-relative as configured). */
   readonly promptFiles: (a: ResolvedAnalysis) => string[];
+  /** Other files it reads that pipeline.yaml names or implies (filters, the resume file, the lock): hashed by content like the prompts. */
+  readonly otherFiles: (a: ResolvedAnalysis) => string[];
+  /**
+   * Every upstream file it reads (files an index names, such as the
+   * summaries, are covered by that index's digests). Its key hashes exactly
+   * these; reading any other upstream file fails the stage.
+   */
+  readonly reads: readonly UpstreamRead[];
 }
 
 const none = (): string[] => [];
@@ -45,6 +65,8 @@ export const STAGE_INFO = {
     // The ledger: per run, the digest of the data files later stages read.
     indexFile: 'runs.json',
     promptFiles: none,
+    otherFiles: (a) => [a.data.baseline_harm_filter, a.data.human_annotation_filter].filter((f): f is string => f !== null),
+    reads: [],
   },
   summarize: {
     dependsOn: 'task-list',
@@ -53,6 +75,8 @@ export const STAGE_INFO = {
     // Per run, the sha256 of its summary file.
     indexFile: 'index.json',
     promptFiles: (a) => [a.summarize.prompt],
+    otherFiles: none,
+    reads: [['task-list', 'runs.json']],
   },
   categorize: {
     dependsOn: 'summarize',
@@ -62,6 +86,8 @@ export const STAGE_INFO = {
     indexFile: 'categorization.json',
     // The assign prompt only when the strategy uses it: a sequential workspace need not have it.
     promptFiles: (a) => [a.categorize.prompts.create, a.categorize.prompts.update, ...(a.categorize.strategy === 'induce_assign' ? [a.categorize.prompts.assign] : [])],
+    otherFiles: (a) => [lockPath(a.name), ...(a.categorize.resume_categorization_path ? [a.categorize.resume_categorization_path] : [])],
+    reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json']],
   },
   cluster: {
     dependsOn: 'categorize',
@@ -70,6 +96,8 @@ export const STAGE_INFO = {
     // All of what report reads of cluster.
     indexFile: 'clusters.json',
     promptFiles: (a) => [a.cluster.prompt],
+    otherFiles: none,
+    reads: [['categorize', 'categorization.json']],
   },
   report: {
     dependsOn: 'cluster',
@@ -78,6 +106,9 @@ export const STAGE_INFO = {
     // Read by no later target.
     indexFile: 'report.md',
     promptFiles: none,
+    // The report's "what changed" compares with the lock.
+    otherFiles: (a) => [lockPath(a.name)],
+    reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json'], ['categorize', 'categorization.json'], ['cluster', 'clusters.json']],
   },
 } as const satisfies Record<StageName, StageInfo>;
 
@@ -96,11 +127,13 @@ export function upstreamStages(stage: StageName): StageName[] {
   return out;
 }
 
-/** In every stage's output: the record of the inputs it was built from (executors/lib/input-record.ts), read by the plan only. */
+/** In every stage's output: the record its key was computed from (stages/input-record.ts), read by the plan only. */
 export const INPUT_RECORD_FILE = 'inputs.json';
 
-/** Stages whose output some later stage reads (through its index file). */
-export const READ_STAGES: readonly StageName[] = STAGES.filter((s) => STAGES.some((t) => STAGE_INFO[t].dependsOn === s));
+/** Files pipeline.yaml names (or implies) that a stage reads: its prompts, then the others, in order, each once. */
+export function namedFiles(a: ResolvedAnalysis, stage: StageName): string[] {
+  return [...new Set([...STAGE_INFO[stage].promptFiles(a), ...STAGE_INFO[stage].otherFiles(a)])];
+}
 
 /** Commands around the chain: targets that are never cached and write no build output. */
 export const COMMANDS = ['plan', 'lock-taxonomy'] as const;

@@ -7,6 +7,7 @@ import type { Answer } from './llm/answer.ts';
 import type { LlmPlan } from './llm/client.ts';
 import type { LlmStageName, ResolvedAnalysis, StageName } from './config.ts';
 import type { SummaryInput } from './formats.ts';
+import type { InputRecord } from './input-record.ts';
 import type { ResponseStore } from './llm/store.ts';
 import type { LlmRequest, LlmSettings, Usage } from './llm/types.ts';
 
@@ -109,6 +110,8 @@ export interface StageAnswerer {
 export interface StageTools<O> {
   ctx: StageContext;
   options: O & BaseOptions;
+  /** Under Nx: the record the stage's key was computed from (stages/input-record.ts), its named and upstream files already checked; null outside Nx. */
+  keyed: InputRecord | null;
   /**
    * An upstream stage's output file (missing: a message naming the target
    * that makes it), checked against the file's schema (not what the stage

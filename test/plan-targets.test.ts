@@ -1,8 +1,8 @@
 // The plan's "why": comparing an output's input record with the inputs of
 // now, and the selection with the ledger on disk.
 import { describe, expect, it } from 'vitest';
-import { describeInputChange } from '../executors/lib/input-record.ts';
-import type { InputRecord } from '../executors/lib/input-record.ts';
+import { describeInputChange } from '../stages/input-record.ts';
+import type { InputRecord } from '../stages/input-record.ts';
 import { selectionChange } from '../executors/plan/targets.ts';
 import type { LedgerRun } from '../stages/task-list/ledger.ts';
 
@@ -14,6 +14,7 @@ const record: InputRecord = {
   code: { 'executors/cluster/executor.ts': '2222', 'stages/cluster/llm.ts': '3333' },
   packages: { openai: '7.57.0' },
   upstream: { 'task-list/runs.json': '4444', 'categorize/categorization.json': '5555' },
+  workspace: { 'nx.json': '6666', 'tsconfig.base.json': '7777' },
 };
 
 const run = (id: string, digest = 'd'): LedgerRun => ({
@@ -44,7 +45,7 @@ describe('describeInputChange', () => {
       'packages changed: openai 7.57.0 -> 7.58.0',
       'Node v24.1.0 -> v24.2.0',
       'the provider endpoint changed',
-      'the output of categorize changed since it was built',
+      'the output of categorize changed since it was built (categorize/categorization.json)',
     ]);
   });
 

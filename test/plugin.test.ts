@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createNodes, stageCodeOf } from '../executors/plugin.ts';
+import type { TargetConfiguration } from '@nx/devkit';
+import { createNodes, globEscape, keyDescriptionOf, stageCodeOf } from '../executors/plugin.ts';
 import { COMMAND_INFO, COMMANDS, STAGE_INFO, STAGES } from '../stages/registry.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -50,10 +51,6 @@ async function nodesFor(yaml: string, root = workspace()) {
 
 const runtimeOf = (target: { inputs?: unknown[] }) =>
   (target.inputs ?? []).find((i): i is { runtime: string } => typeof i === 'object' && i !== null && 'runtime' in i)?.runtime;
-const fileInputs = (target: { inputs?: unknown[] }) =>
-  (target.inputs ?? []).filter((i): i is string => typeof i === 'string').map((i) => i.replace(/^\{workspaceRoot\}\//, ''));
-const externalOf = (target: { inputs?: unknown[] }) =>
-  (target.inputs ?? []).find((i): i is { externalDependencies: string[] } => typeof i === 'object' && i !== null && 'externalDependencies' in i)?.externalDependencies;
 
 describe('createNodes', () => {
   it('infers one project per analysis with the five chained targets', async () => {
@@ -69,12 +66,12 @@ describe('createNodes', () => {
     expect(t['plan']!.dependsOn).toBeUndefined();
     expect(t['lock-taxonomy']).toMatchObject({ cache: false, dependsOn: ['categorize'] });
     // The taxonomy lock is an input of categorize and of the report (its baseline), not of summarize.
-    expect(t['categorize']!.inputs).toContain('{workspaceRoot}/analyses/alpha/taxonomy.lock.json');
-    expect(t['report']!.inputs).toContain('{workspaceRoot}/analyses/alpha/taxonomy.lock.json');
-    expect(t['summarize']!.inputs).not.toContain('{workspaceRoot}/analyses/alpha/taxonomy.lock.json');
+    expect(keyDescriptionOf(t['categorize']!)!.files).toContain('analyses/alpha/taxonomy.lock.json');
+    expect(keyDescriptionOf(t['report']!)!.files).toContain('analyses/alpha/taxonomy.lock.json');
+    expect(keyDescriptionOf(t['summarize']!)!.files).not.toContain('analyses/alpha/taxonomy.lock.json');
     expect(t['summarize']!.dependsOn).toEqual(['task-list']);
     expect(t['report']!.dependsOn).toEqual(['cluster']);
-    // task-list is cached: its key holds a fingerprint of the data it reads (executors/task-list/fingerprint.ts).
+    // task-list is cached: its key holds a fingerprint of the data it reads (stages/input-record.ts).
     expect(t['task-list']!.cache).toBe(true);
     expect(t['task-list']!.dependsOn).toBeUndefined();
     expect(t['cluster']!.outputs).toEqual(['{workspaceRoot}/out/alpha/cluster']);
@@ -83,27 +80,27 @@ describe('createNodes', () => {
     expect(existsSync(join(root, 'analyses/alpha/README.md'))).toBe(true);
   });
 
-  it('declares precise inputs: own settings, own prompts, upstream outputs, own code, named packages', async () => {
+  it('keys each cached target on one runtime input (its record\'s digest), the upstream files it reads, and no lockfile view', async () => {
     const { projects } = await nodesFor(pipeline());
     const cluster = projects['analyses/alpha']!.targets!['cluster']!;
-    expect(cluster.inputs).toContain('{workspaceRoot}/prompts/cluster.md');
-    expect(cluster.inputs).not.toContain('{workspaceRoot}/prompts/summarize.md');
-    expect(cluster.inputs).not.toContain('{workspaceRoot}/pipeline.yaml');
-    // Upstream outputs: only each stage's index file (one per stage), never the per-run files.
-    expect(cluster.inputs).toContainEqual({ dependentTasksOutputFiles: '**/{runs,index,categorization,clusters}.json', transitive: true });
-    expect(runtimeOf(cluster)).toMatch(/^echo cluster-settings-[0-9a-f]{32}$/);
+    expect(cluster.inputs).toEqual([
+      { runtime: expect.stringMatching(/^node executors\/key\.ts '/) },
+      // Upstream outputs: only the files the stage reads, never the per-run files.
+      { dependentTasksOutputFiles: '**/categorization.json', transitive: true },
+      { externalDependencies: [] },
+    ]);
+    const d = keyDescriptionOf(cluster)!;
+    expect(d).toMatchObject({ analysis: 'alpha', stage: 'cluster', outDir: 'out', files: ['prompts/cluster.md'], reads: [['categorize', 'categorization.json']], endpoint: null, selection: null });
+    expect(d.settings).toMatch(/^[0-9a-f]{64}$/);
     // Options are hashed for all targets together: they must not carry stage settings.
     expect(cluster.options).toEqual({ analysis: 'alpha', outDir: 'out' });
   });
 
-  it('keys the task list on its settings, the filter files and a fingerprint of the data, with no upstream', async () => {
+  it('keys the task list on its settings, the filter files and the selection its data fingerprint crawls, with no upstream', async () => {
     const { projects } = await nodesFor(pipeline('').replace('data:\n  root: examples/perturbed_queries', 'data:\n  root: /data/elsewhere\n  filters:\n    baseline_harm: task_filters/harm.json'));
     const t = projects['analyses/beta']!.targets!['task-list']!;
-    const runtimes = (t.inputs ?? []).filter((i): i is { runtime: string } => typeof i === 'object' && i !== null && 'runtime' in i).map((i) => i.runtime);
-    expect(runtimes[0]).toMatch(/^echo task-list-settings-[0-9a-f]{32}$/);
-    const fp = runtimes.find((r) => r.startsWith('node executors/task-list/fingerprint.ts '))!;
-    // The selection settings, shell-quoted JSON: what the fingerprint crawls.
-    expect(JSON.parse(fp.slice(fp.indexOf("'") + 1, -1))).toEqual({
+    const d = keyDescriptionOf(t)!;
+    expect(d.selection).toEqual({
       root: '/data/elsewhere',
       agents: ['agent-b', 'agent-c'],
       domains: 'all',
@@ -112,12 +109,13 @@ describe('createNodes', () => {
       baseline_harm_filter: 'task_filters/harm.json',
       human_annotation_filter: null,
     });
-    expect(t.inputs).toContain('{workspaceRoot}/task_filters/harm.json');
+    expect(d.files).toEqual(['task_filters/harm.json']);
+    expect(d.reads).toEqual([]);
     expect((t.inputs ?? []).some((i) => typeof i === 'object' && i !== null && 'dependentTasksOutputFiles' in i)).toBe(false);
     expect(t.outputs).toEqual(['{workspaceRoot}/out/beta/task-list']);
   });
 
-  it('derives each cached target\'s code inputs from its executor: entry, schema, manifests, existing files, declared packages', async () => {
+  it('derives each cached target\'s code from its executor: entry, schema, manifests, existing files, declared packages', async () => {
     const { root, projects } = await nodesFor(pipeline());
     const manifest = JSON.parse(readFileSync(join(REPO, 'executors/executors.json'), 'utf8')).executors as Record<string, { implementation: string; schema: string }>;
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
@@ -125,27 +123,23 @@ describe('createNodes', () => {
     const codeOf = stageCodeOf(root);
     for (const [name, target] of Object.entries(projects['analyses/alpha']!.targets!)) {
       if (target.cache !== true) continue;
-      const files = fileInputs(target);
+      const d = keyDescriptionOf(target)!;
       const code = codeOf(name);
       const entry = manifest[name]!;
       for (const f of [entry.implementation, entry.schema, 'executors.json', 'package.json']) expect(code.files, name).toContain(join('executors', f));
-      // Every code file is a file input, and exists (a stale hand-kept path would not).
-      for (const f of code.files) {
-        expect(files, name).toContain(f);
-        expect(existsSync(join(root, f)), `${name}: ${f}`).toBe(true);
-      }
+      expect(d.code).toEqual(code.files);
+      for (const f of code.files) expect(existsSync(join(root, f)), `${name}: ${f}`).toBe(true);
+      // Plugin-only code is in no stage's closure: a comment there re-runs nothing.
+      for (const f of ['executors/plugin.ts', 'executors/code-closure.ts', 'executors/key.ts']) expect(code.files, name).not.toContain(f);
       // Packages: the closure's, sorted, declared in package.json (no Node builtins).
-      const ext = externalOf(target)!;
-      expect(ext).toEqual(code.packages);
-      expect(ext.length, name).toBeGreaterThan(0);
-      expect(ext).toEqual([...ext].sort());
-      for (const p of ext) expect(declared, `${name}: ${p}`).toContain(p);
-      // The Node version that runs the executor is part of the key.
-      expect(target.inputs).toContainEqual({ runtime: 'node --version' });
+      expect(d.packages).toEqual(code.packages);
+      expect(d.packages.length, name).toBeGreaterThan(0);
+      expect(d.packages).toEqual([...d.packages].sort());
+      for (const p of d.packages) expect(declared, `${name}: ${p}`).toContain(p);
     }
   });
 
-  it('hashes every file pipeline.yaml names by content: file inputs in the workspace, a runtime digest elsewhere', async () => {
+  it('names every file pipeline.yaml names for a stage, wherever it lives, and the endpoint an LLM stage\'s environment decides', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'plugin-outside-'));
     dirs.push(outside);
     const yaml = `
@@ -162,14 +156,22 @@ analyses:
     const root = workspace();
     writeFileSync(join(root, '.gitignore'), 'local/\n');
     const t = (await nodesFor(yaml, root)).projects['analyses/alpha']!.targets!;
-    const runtimes = (x: { inputs?: unknown[] }) => (x.inputs ?? []).filter((i): i is { runtime: string } => typeof i === 'object' && i !== null && 'runtime' in i).map((i) => i.runtime);
-    // The ignored prompt and the absolute resume file are hashed by a runtime digest; Nx's file map would drop them.
-    expect(runtimes(t['cluster']!)).toContain("node executors/hash-files.mjs 'local/cluster.md'");
-    expect(runtimes(t['categorize']!)).toContain(`node executors/hash-files.mjs '${join(outside, 'resume.json')}'`);
-    expect(t['categorize']!.inputs).toContain('{workspaceRoot}/prompts/categorize-create.md');
-    // Where an openai provider sends its calls can come from the environment: a runtime input says where.
-    for (const s of ['summarize', 'categorize', 'cluster']) expect(runtimes(t[s]!)).toContain('node executors/endpoint-input.ts openai');
-    expect(runtimes(t['report']!).some((r) => r.includes('endpoint-input'))).toBe(false);
+    expect(keyDescriptionOf(t['cluster']!)!.files).toEqual(['local/cluster.md']);
+    expect(keyDescriptionOf(t['categorize']!)!.files).toEqual(['prompts/categorize-create.md', 'prompts/categorize-update.md', 'analyses/alpha/taxonomy.lock.json', join(outside, 'resume.json')]);
+    for (const s of ['summarize', 'categorize', 'cluster']) expect(keyDescriptionOf(t[s]!)!.endpoint).toEqual({ provider: 'openai', base_url: null });
+    expect(keyDescriptionOf(t['report']!)!.endpoint).toBeNull();
+    // nx affected reads the plan's file inputs: pipeline.yaml, the named files in the workspace, the code.
+    const affected = t['plan']!.inputs as string[];
+    expect(affected).toContain('{workspaceRoot}/pipeline.yaml');
+    expect(affected).toContain('{workspaceRoot}/local/cluster.md');
+    expect(affected).toContain('{workspaceRoot}/stages/cluster/llm.ts');
+    expect(affected.some((f) => f.includes('resume.json'))).toBe(false);
+    expect(t['plan']!.cache).toBe(false);
+  });
+
+  it('escapes glob characters in the file names nx affected reads', () => {
+    expect(globEscape('prompts/summarize[v2].md')).toBe('prompts/summarize\\[v2\\].md');
+    expect(globEscape('p/{a,b}*?.md')).toBe('p/\\{a,b\\}\\*\\?.md');
   });
 
   it('follows the code: a file an executor starts to import becomes its input, and only its', async () => {
@@ -188,16 +190,17 @@ analyses:
     files['executors/cluster/executor.ts'] = `import { helper } from '../../stages/helper.ts';\n${files['executors/cluster/executor.ts']}`;
     const after = (await nodesFor(pipeline(), workspace(files))).projects['analyses/alpha']!.targets!;
     for (const s of ['summarize', 'categorize', 'report']) expect(after[s]!.inputs).toEqual(before[s]!.inputs);
-    expect(fileInputs(after['cluster']!).filter((f) => !fileInputs(before['cluster']!).includes(f))).toEqual(['stages/helper.ts']);
-    expect(externalOf(before['cluster']!)).toEqual(['zod']);
-    expect(externalOf(after['cluster']!)).toEqual(['@scope/lazy-sdk', 'zod']);
+    const codeOf = (t: TargetConfiguration) => keyDescriptionOf(t)!.code;
+    expect(codeOf(after['cluster']!).filter((f) => !codeOf(before['cluster']!).includes(f))).toEqual(['stages/helper.ts']);
+    expect(keyDescriptionOf(before['cluster']!)!.packages).toEqual(['zod']);
+    expect(keyDescriptionOf(after['cluster']!)!.packages).toEqual(['@scope/lazy-sdk', 'zod']);
   });
 
-  it('changes only the edited stage\'s settings input', async () => {
+  it('changes only the edited stage\'s key description', async () => {
     const before = (await nodesFor(pipeline())).projects['analyses/alpha']!.targets!;
     const after = (await nodesFor(pipeline().replace('cluster: { prompt: prompts/cluster.md }', 'cluster: { prompt: prompts/cluster.md, temperature: 0.3 }'))).projects['analyses/alpha']!.targets!;
     expect(runtimeOf(after['cluster']!)).not.toBe(runtimeOf(before['cluster']!));
-    for (const s of ['summarize', 'categorize', 'report']) expect(runtimeOf(after[s]!)).toBe(runtimeOf(before[s]!));
+    for (const s of ['task-list', 'summarize', 'categorize', 'report']) expect(runtimeOf(after[s]!)).toBe(runtimeOf(before[s]!));
   });
 
   it('is deterministic', async () => {

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { braceGlob, UPSTREAM_INDEX_FILES } from '../executors/plugin.ts';
+import { braceGlob, upstreamGlob } from '../executors/plugin.ts';
 import { BUILTIN_LLM, parsePipeline, resolveAnalysis } from '../stages/config.ts';
 import { COMMAND_INFO, COMMANDS, isLlmStage, LLM_STAGES, STAGE_INFO, STAGES, upstreamStages } from '../stages/registry.ts';
 import { lockPath } from '../stages/categorize/taxonomy-lock.ts';
@@ -45,8 +45,10 @@ describe('the stage registry', () => {
     }
   });
 
-  it('keeps the upstream glob the targets hash', () => {
-    expect(UPSTREAM_INDEX_FILES).toBe('**/{runs,index,categorization,clusters}.json');
+  it('derives the upstream glob each target hashes from the files the stage reads, all upstream', () => {
+    expect(upstreamGlob(STAGE_INFO.categorize)).toBe('**/{evaluations,index,runs}.json');
+    expect(upstreamGlob(STAGE_INFO.cluster)).toBe('**/categorization.json');
+    for (const s of STAGES) for (const [from] of STAGE_INFO[s].reads) expect(upstreamStages(s)).toContain(from);
     expect(braceGlob(['a.json'])).toBe('**/a.json');
     expect(braceGlob(['a.json', 'b.md'])).toBe('**/{a.json,b.md}');
   });

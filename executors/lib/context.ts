@@ -6,7 +6,9 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { checkNamedPaths, ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
 import type { StageName } from '../../stages/config.ts';
-import { formatInputRecord, INPUT_RECORD_FILE, inputRecord, isStage } from './input-record.ts';
+import { describeInputChange, endpointOf, formatInputRecord, INPUT_RECORD_FILE, InputsChangedError, keyedRecordFile, readParts } from '../../stages/input-record.ts';
+import type { InputRecord } from '../../stages/input-record.ts';
+import { describeStage } from '../../stages/stage-inputs.ts';
 import { setOutputExtras, writeJson } from './io.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
 
@@ -31,12 +33,6 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike,
   // Before anything is read or written: a configuration mistake leaves every output as it was.
   checkNamedPaths(analysis, resolvePath);
   if (opts.lock !== false) lockAnalysis(join(workspaceRoot, outDir, analysis.name), workspaceRoot);
-  const stage = runningStage;
-  if (stage !== null && isStage(stage)) {
-    // The stage's output carries the record of what it was built from (the plan's "why").
-    const own = join(workspaceRoot, outDir, analysis.name, stage);
-    setOutputExtras((dir) => (dir === own ? [[INPUT_RECORD_FILE, formatInputRecord(inputRecord(workspaceRoot, analysis, stage, outDir))]] : []));
-  }
   return {
     workspaceRoot,
     analysis,
@@ -46,6 +42,46 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike,
     storeDir: resolvePath(process.env['META_ANALYSIS_STORE_DIR'] ?? '.cache/llm-store'),
     resolvePath,
   };
+}
+
+/**
+ * What was hashed is what is read. Under Nx (NX_TASK_HASH set), the stage's
+ * key script (executors/key.ts) left the record it hashed; after the writer
+ * lock is taken, the files the stage reads (named files, upstream outputs),
+ * its settings, its endpoint and Node are compared with it, and again when the
+ * output is complete, before it is swapped in. Any difference fails the stage
+ * (nothing written, nothing cached: Nx would store this output under a key
+ * that does not describe it). The output carries the record as inputs.json.
+ * Outside Nx (a test calling an executor), nothing is checked and no record
+ * is written. Returns the record (null outside Nx), for what only the stage
+ * can check (task-list's data fingerprint).
+ */
+export async function guardInputs(ctx: StageContext, stage: StageName, outDir: string): Promise<InputRecord | null> {
+  const d = describeStage(ctx.analysis, stage, outDir);
+  const file = keyedRecordFile(ctx.workspaceRoot, d);
+  const underNx = (process.env['NX_TASK_HASH'] ?? '') !== '';
+  if (!underNx) return null;
+  const keyed = readJsonFileSync<InputRecord>(file, { expect: 'object' });
+  if (!keyed.ok) {
+    throw new InputsChangedError(`${relative(ctx.workspaceRoot, file)}: no record of the inputs Nx hashed for ${stage} (${keyed.message}); run the target through nx again`);
+  }
+  const endpoint = await endpointOf(d, ctx.workspaceRoot);
+  const check = (when: string) => {
+    const why = describeInputChange(keyed.value, { ...keyed.value, ...readParts(d, ctx.workspaceRoot, endpoint) });
+    if (why.length > 0) {
+      throw new InputsChangedError(
+        `its inputs changed ${when}: ${why.join('; ')}. Nothing was written or cached (the output would not match its key); run it again.`,
+      );
+    }
+  };
+  check('after Nx hashed them');
+  const own = ctx.outputOf(stage);
+  setOutputExtras((dir) => {
+    if (dir !== own) return [];
+    check('while it ran');
+    return [[INPUT_RECORD_FILE, formatInputRecord(keyed.value)]];
+  });
+  return keyed.value;
 }
 
 /** Writes a run log (may hold timestamps: it is not an output any target hashes). */

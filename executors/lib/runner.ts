@@ -11,8 +11,9 @@ import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import type { StageName } from '../../stages/config.ts';
 import { checkUpstreamFile } from '../../stages/file-format.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
+import { STAGE_INFO } from '../../stages/registry.ts';
 import { createStageAnswerer } from './answerer.ts';
-import { progressPrinter, runExecutor, stageContext, writeRunLog } from './context.ts';
+import { guardInputs, progressPrinter, runExecutor, stageContext, writeRunLog } from './context.ts';
 import type { BaseOptions, ExecutorContextLike, LlmRunOptions, LlmStageDefinition, LlmTools, Schema, StageAnswerer, StageContext, StageDefinition, StageResult, StageTools } from '../../stages/stage-context.ts';
 import { buildOutputDir, readUpstream } from './io.ts';
 
@@ -24,7 +25,7 @@ type Executor<O> = (options: O & BaseOptions, context: ExecutorContextLike) => P
 export function stageExecutor<O, In>(def: StageDefinition<O, In>): Executor<O> {
   return (options, context) =>
     runExecutor(def.stage, async () => {
-      const t = stageTools(def.stage, options, context);
+      const t = await stageTools(def.stage, options, context);
       const result = await def.run(await def.read(t), t);
       return finish(def.stage, t.ctx, result, result.log, null);
     });
@@ -34,7 +35,7 @@ export function stageExecutor<O, In>(def: StageDefinition<O, In>): Executor<O> {
 export function llmStageExecutor<O, In>(def: LlmStageDefinition<O, In>): Executor<O & LlmRunOptions> {
   return (options, context) =>
     runExecutor(def.stage, async () => {
-      const base = stageTools(def.stage, options, context);
+      const base = await stageTools(def.stage, options, context);
       const input = await def.read(base);
       const settings = base.ctx.analysis[def.stage];
       const answerer = await createStageAnswerer(base.ctx, settings, options, def.stage);
@@ -56,13 +57,19 @@ export function llmStageExecutor<O, In>(def: LlmStageDefinition<O, In>): Executo
     });
 }
 
-function stageTools<O>(stage: StageName, options: O & BaseOptions, context: ExecutorContextLike): StageTools<O> {
+async function stageTools<O>(stage: StageName, options: O & BaseOptions, context: ExecutorContextLike): Promise<StageTools<O>> {
   const ctx = stageContext(options, context);
+  const keyed = await guardInputs(ctx, stage, options.outDir ?? 'out');
+  const declared = new Set(STAGE_INFO[stage].reads.map(([s, f]) => `${s}/${f}`));
   return {
     ctx,
     options,
-    upstream: <T>(from: StageName, file: string, schema: Schema<T>) =>
-      checkUpstreamFile(schema, readUpstream(ctx.outputOf(from), file, from), join(ctx.outputOf(from), file), from, ctx.analysis.name),
+    keyed,
+    upstream: <T>(from: StageName, file: string, schema: Schema<T>) => {
+      // Every upstream file a stage reads is in its key: one it does not declare is a programming error.
+      if (!declared.has(`${from}/${file}`)) throw new Error(`${stage} reads ${from}/${file}, which its key does not cover: add it to its \`reads\` in stages/registry.ts`);
+      return checkUpstreamFile(schema, readUpstream(ctx.outputOf(from), file, from), join(ctx.outputOf(from), file), from, ctx.analysis.name);
+    },
     progress: (total) => progressPrinter(stage, total),
     output: (build, verify) => buildOutputDir(ctx.outputOf(stage), build, verify),
   };

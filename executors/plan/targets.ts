@@ -1,21 +1,27 @@
 // Which targets of the chain will run, and why: each output carries the
-// record of the inputs it was built from (executors/lib/input-record.ts);
-// this compares it with the inputs of now, stage by stage, and follows
-// changes down the chain (a stage whose output changes makes the next one
-// run). The selection is compared run by run with the ledger on disk, so
-// "10 runs added" is exact.
+// record its key was computed from (inputs.json); this computes the record of
+// now with the same function and the same description as the key
+// (stages/input-record.ts, keyDescription in the plugin), so a stage whose
+// record differs is one whose key differs. It follows changes down the chain
+// (a stage whose output changes makes the next one run). The selection is
+// compared run by run with the ledger on disk, so "10 runs added" is exact.
 //
 // What it cannot see: whether Nx holds an older output for the new inputs
 // (after a revert, or built by a teammate on the remote cache). Then Nx
 // restores instead of running, and the store answers every call: the plan's
 // calls to pay stay right, only "runs" was pessimistic.
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describeInputChange, inputRecord, readInputRecord } from '../../stages/input-record.ts';
 import { STAGE_INFO, STAGES } from '../../stages/registry.ts';
 import type { StageName } from '../../stages/registry.ts';
 import type { Ledger, LedgerRun } from '../../stages/task-list/ledger.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
-import { describeInputChange, inputRecord, readInputRecord, recordedCode } from '../lib/input-record.ts';
 import type { StageContext } from '../lib/context.ts';
+import { keyDescription, normalizeOptions, stageCodeOf } from '../plugin.ts';
+
+/** Where the executors' code and packages are: the workspace under Nx; the repository when a test runs the plan on another folder. */
+const CODE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export type Verdict = 'runs' | 'cached' | 'runs if upstream output changes';
 
@@ -51,14 +57,15 @@ function describeSelection(c: SelectionChange): string {
 }
 
 /** The targets' verdicts, in chain order, for the selection `runs` computed now. */
-export function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): TargetPlan[] {
+export async function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Promise<TargetPlan[]> {
   const outDir = dirname(dirname(ctx.outputOf('report')));
   const ledger = readJsonFileSync<Ledger>(join(ctx.outputOf('task-list'), 'runs.json'), { expect: 'object' });
   const change = ledger.ok && Array.isArray(ledger.value.runs) ? selectionChange(ledger.value.runs, runs) : null;
   const selectionMoved = change !== null && change.added + change.removed + change.changed > 0;
   const plans: TargetPlan[] = [];
   // One code scan for the five records (the stages share most of their closure).
-  const codeOf = recordedCode();
+  const codeOf = stageCodeOf(CODE_ROOT);
+  const opts = normalizeOptions({ outDir });
   // Whether the output of the previous stage will change: 'yes', 'maybe' (it runs, its bytes may come out equal) or 'no'.
   let upstream: 'yes' | 'maybe' | 'no' = 'no';
   for (const stage of STAGES) {
@@ -67,7 +74,7 @@ export function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Targ
     const record = readInputRecord(ctx.outputOf(stage));
     const why: string[] = [];
     if (!record) why.push('no output here yet, or one without a record of its inputs (Nx restores it instead if its cache holds these inputs)');
-    else why.push(...describeInputChange(record, inputRecord(ctx.workspaceRoot, ctx.analysis, stage, outDir, codeOf)));
+    else why.push(...describeInputChange(record, await inputRecord(keyDescription(ctx.analysis, stage, opts, codeOf), ctx.workspaceRoot, CODE_ROOT)));
     if (stage === 'task-list') {
       if (change === null && record) why.push('no readable task-list/runs.json to compare the selection with');
       else if (selectionMoved) why.push(`the selection changed: ${describeSelection(change)} (${runs.length} selected now)`);
@@ -83,3 +90,4 @@ export function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Targ
   }
   return plans;
 }
+

@@ -16,10 +16,7 @@ import { readJsonFileSync } from '../util/fs.ts';
 
 export const LOCK_VERSION = 1;
 
-/** Workspace-relative path of an analysis' lock (inside its Nx project root). */
-export function lockPath(analysis: string): string {
-  return `analyses/${analysis}/taxonomy.lock.json`;
-}
+export { lockPath } from '../registry.ts';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 digest (64 lower-case hex characters)');
 const text = z.string().min(1);

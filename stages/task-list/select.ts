@@ -597,6 +597,8 @@ export interface AnalysisSelection {
   problems: Problem[];
   /** One reference-format task list per agent. */
   lists: { agent: string; json: Record<string, unknown> }[];
+  /** The data fingerprint of what this selection read (selectionFingerprint's value for the same tree). */
+  fingerprint: string;
 }
 
 /** The options of each `selectRuns` call of an analysis, agent by agent, then domain by domain, then model by model. */
@@ -652,7 +654,7 @@ export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = n
       problems.push(...p.problems);
     }
   }
-  return { runs: dedupe(runs), problems: dedupeProblems(problems), lists };
+  return { runs: dedupe(runs), problems: dedupeProblems(problems), lists, fingerprint: fingerprintOf(cache, o) };
 }
 
 /**
@@ -664,6 +666,11 @@ export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = n
 export async function selectionFingerprint(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<string> {
   const cache = new IoCache(false);
   await crawlAnalysis(o, io, cache);
+  return fingerprintOf(cache, o);
+}
+
+/** The digest of a crawl, by path relative to the data root, filter files by their configured path. */
+function fingerprintOf(cache: IoCache, o: AnalysisSelectionOptions): string {
   const labels = new Map<string, string>();
   for (const p of [o.dataFilter, o.humanAnnotationFilter]) if (p) labels.set(o.resolve(p), p);
   return crawlDigest(cache, normalizeBase(o.resolve(o.baseDir)), labels);

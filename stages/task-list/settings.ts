@@ -1,5 +1,5 @@
 // What the task-list target selects, in one place for the executor and for its
-// cache fingerprint (executors/task-list/fingerprint.ts), and which command-line overrides the
+// cache fingerprint (the data part of its key record: stages/input-record.ts), and which command-line overrides the
 // fingerprint covers.
 //
 // The target is cached. Its key holds the selection settings, the code, and
@@ -31,7 +31,7 @@ export interface SelectionOverrides {
   output?: string;
 }
 
-/** The selection settings of an analysis as pipeline.yaml gives them (what fingerprint.ts receives). */
+/** The selection settings of an analysis as pipeline.yaml gives them (what its key description carries). */
 export interface SelectionSettings {
   root: string;
   agents: string[];

@@ -11,6 +11,7 @@ import { ConfigError } from '../config.ts';
 import type { Ledger } from './ledger.ts';
 import { INPUT_RECORD_FILE } from '../registry.ts';
 import { filterFileError, selectAnalysis } from './select.ts';
+import { InputsChangedError } from '../input-record.ts';
 import type { AnalysisSelection, AnalysisSelectionOptions } from './select.ts';
 import { selectionOptions, selectionSettings, uncoveredOverrides } from './settings.ts';
 import type { SelectionOverrides } from './settings.ts';
@@ -61,6 +62,12 @@ async function selectRuns(t: Tools): Promise<Input> {
   checkFilterFiles(selection, ctx.resolvePath, options);
 
   const selected = await selectAnalysis(selection);
+  // What was hashed is what was read: the data this selection read is the data its key fingerprinted.
+  if (overrides.length === 0 && t.keyed?.data !== undefined && t.keyed.data !== selected.fingerprint) {
+    throw new InputsChangedError(
+      `the data under ${selection.baseDir} changed after Nx hashed it (runs added, removed or edited meanwhile). Nothing was written or cached; run it again.`,
+    );
+  }
   for (const p of selected.problems) console.error(`task-list: ${p.file}${p.field ? ` (${p.field})` : ''}: ${p.message}`);
   if (selected.runs.length === 0 && !a.allow_empty_selection) {
     throw new ConfigError('pipeline.yaml', [
@@ -127,7 +134,7 @@ async function requireCurrentAnalysisOutput(dir: string, analysis: string, own: 
   const expected = analysisOutputFiles(analysis, own.baseDir, own.agents, await selectAnalysis(own));
   let current = true;
   try {
-    // The input record says what built the folder (executors/lib/input-record.ts), not what it selects.
+    // The input record says what built the folder (stages/input-record.ts), not what it selects.
     const names = readdirSync(dir).filter((n) => n !== INPUT_RECORD_FILE).sort();
     if (names.length !== expected.size || names.some((n) => readFileSync(join(dir, n), 'utf8') !== expected.get(n))) current = false;
   } catch {

@@ -1,5 +1,5 @@
 // The invariant behind each stage's settings slice (`stageSettings` in
-// stages/config.ts, the runtime input of its Nx key): a setting of
+// stages/config.ts, whose digest is in its key record): a setting of
 // pipeline.yaml that is not in a stage's slice must not change that stage's
 // output. Otherwise editing that setting gives a stale cache hit.
 //
@@ -24,36 +24,36 @@
 // change whose resolved analysis was already run for a stage is not run again,
 // and one that leaves the resolved analysis as it was ($schema, a second
 // analysis) needs no run. Outside this test's reach by design: other data
-// under data.root (the task-list ledger's digests carry it into every key;
-// task-list is never cached) and the files named in pipeline.yaml (hashed by
-// content as file inputs: executors/named-inputs.ts).
+// under data.root (task-list's data fingerprint, and the ledger's digests,
+// carry it into every key) and the files named in pipeline.yaml (hashed by
+// content in every key record that reads them: stages/input-record.ts).
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import categorize from '../executors/categorize/executor.ts';
-import cluster from '../executors/cluster/executor.ts';
-import report from '../executors/report/executor.ts';
-import summarize from '../executors/summarize/executor.ts';
-import taskList from '../executors/task-list/executor.ts';
-import { parsePipeline, pipelineJsonSchema, resolveAnalysis, stageSettings } from '../stages/config.ts';
-import type { PipelineFile, ResolvedAnalysis, StageName } from '../stages/config.ts';
-import { requestHash } from '../stages/llm/store.ts';
-import { analyst } from './helpers/analyst-fake.ts';
-import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
-import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
-import { readTree } from './helpers/trees.ts';
+import categorize from '../../executors/categorize/executor.ts';
+import cluster from '../../executors/cluster/executor.ts';
+import report from '../../executors/report/executor.ts';
+import summarize from '../../executors/summarize/executor.ts';
+import taskList from '../../executors/task-list/executor.ts';
+import { parsePipeline, pipelineJsonSchema, resolveAnalysis, stageSettings } from '../../stages/config.ts';
+import type { PipelineFile, ResolvedAnalysis, StageName } from '../../stages/config.ts';
+import { requestHash } from '../../stages/llm/store.ts';
+import { analyst } from '../helpers/analyst-fake.ts';
+import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
+import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
+import { readTree } from '../helpers/trees.ts';
 
-const REPO = resolve(import.meta.dirname, '..');
+const REPO = resolve(import.meta.dirname, '..', '..');
 const NAME = 'small';
 const HAIKU = 'claude-haiku-4-5-20251001';
 const OPUS = 'claude-opus-4-5-20251101';
 const KEY_VAR = 'STAGE_SETTINGS_TEST_KEY';
 
-type Checked = Exclude<StageName, 'task-list'>;
-/** The cached stages (task-list is never cached: it always runs). */
-const CHECKED: readonly Checked[] = ['summarize', 'categorize', 'cluster', 'report'];
+type Checked = StageName;
+/** The cached stages: all of them. */
+const CHECKED: readonly Checked[] = ['task-list', 'summarize', 'categorize', 'cluster', 'report'];
 type Executor = (options: { analysis: string; outDir: string }, context: { root: string; projectName: string }) => Promise<{ success: boolean }>;
 const EXECUTOR: Record<StageName, Executor> = { 'task-list': taskList, summarize, categorize, cluster, report };
 
@@ -303,7 +303,7 @@ describe('the settings slice of each stage', () => {
       const resolved = (file: PipelineFile) => resolveAnalysis(parsePipeline(YAML.stringify(file), 'pipeline.yaml'), NAME);
 
       writeConfig(baseFile);
-      for (const stage of ['task-list', ...CHECKED] as const) {
+      for (const stage of CHECKED) {
         errors.length = 0;
         const res = await EXECUTOR[stage]({ analysis: NAME, outDir: 'out' }, ctx);
         expect(res.success, `base run of ${stage}: ${errors.join(' | ')}`).toBe(true);

@@ -6,13 +6,15 @@
 // offline provider, and with the openai provider against a loopback fake, so
 // the lazily imported LLM code is loaded too. Then, for each cached target the
 // plugin infers:
-//   - every workspace file the stage touched is a file input of the target,
-//     unless it is a runtime input by design (pipeline.yaml: the stage's
-//     settings slice; the data root: task-list's fingerprint and its ledger's digests; upstream
-//     outputs: dependentTasksOutputFiles; its own output, logs, the response
-//     store, .env);
-//   - every package a workspace file imports is in its externalDependencies;
-//   - every declared file input matches an existing file.
+//   - every workspace file the stage touched is in its key's description
+//     (executors/key.ts hashes it): its code or a named file, unless it is
+//     covered another way by design (pipeline.yaml: the stage's settings
+//     slice; the data root: task-list's fingerprint and its ledger's digests;
+//     upstream outputs: exactly the files it declares it reads, and the
+//     summaries summarize's index.json digests; its own output, logs, the
+//     response store, .env);
+//   - every package a workspace file imports is in the description's packages;
+//   - every code file in a description exists.
 import { spawn } from 'node:child_process';
 import { globSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -20,19 +22,20 @@ import { tmpdir } from 'node:os';
 import { join, matchesGlob, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { TargetConfiguration } from '@nx/devkit';
+import type { KeyDescription } from '../../stages/input-record.ts';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNodes } from '../executors/plugin.ts';
-import { copyWorkspace } from '../scripts/copy-workspace.ts';
-import { loadPipeline, namedPaths, resolveAnalysis, STAGES } from '../stages/config.ts';
-import type { StageName } from '../stages/config.ts';
-import { analyst } from './helpers/analyst-fake.ts';
-import type { Analyst } from './helpers/analyst-fake.ts';
-import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
-import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
-import type { TraceFile } from './helpers/trace-reads.ts';
+import { createNodes, keyCommand, keyDescriptionOf } from '../../executors/plugin.ts';
+import { copyWorkspace } from '../../scripts/copy-workspace.ts';
+import { loadPipeline, namedPaths, resolveAnalysis, STAGES } from '../../stages/config.ts';
+import type { StageName } from '../../stages/config.ts';
+import { analyst } from '../helpers/analyst-fake.ts';
+import type { Analyst } from '../helpers/analyst-fake.ts';
+import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
+import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
+import type { TraceFile } from '../helpers/trace-reads.ts';
 
-const REPO = resolve(import.meta.dirname, '..');
+const REPO = resolve(import.meta.dirname, '..', '..');
 const TRACER = join(REPO, 'test/helpers/trace-reads.ts');
 const ANALYSIS = 'analysis';
 const KEY = 'sk-stage-inputs-test';
@@ -134,10 +137,13 @@ afterAll(async () => {
 // The check
 
 const BUILTINS = new Set(builtinModules);
-const fileInputsOf = (t: TargetConfiguration) =>
-  (t.inputs ?? []).filter((i): i is string => typeof i === 'string').map((i) => i.replace(/^\{workspaceRoot\}\//, ''));
-const externalOf = (t: TargetConfiguration) =>
-  new Set((t.inputs ?? []).flatMap((i) => (typeof i === 'object' && i !== null && 'externalDependencies' in i ? (i.externalDependencies as string[]) : [])));
+const keyOf = (t: TargetConfiguration): KeyDescription => {
+  const d = keyDescriptionOf(t);
+  if (!d) throw new Error('a cached target without a key description');
+  return d;
+};
+/** What the key hashes by content, workspace-relative: the code and the named files. */
+const keyedFilesOf = (d: KeyDescription) => [...d.code, ...d.files.map((f) => relative(root, resolve(root, f)).split(sep).join('/'))];
 const outputsOf = (t: TargetConfiguration) => (t.outputs ?? []).map((o) => o.replace(/^\{workspaceRoot\}\//, ''));
 const under = (rel: string, dir: string) => rel === dir || rel.startsWith(`${dir.replace(/\/+$/, '')}/`);
 
@@ -195,10 +201,15 @@ function touchedBy(run: Run): { files: Touch[]; outside: { abs: string; how: str
 /** Missing inputs of one target for one traced run: message -> how the run touched it (empty: all covered). */
 function violations(stage: StageName, pass: Pass, targets: Record<string, TargetConfiguration>, run: Run): Map<string, Set<string>> {
   const target = targets[stage]!;
-  const inputs = fileInputsOf(target);
-  const external = externalOf(target);
+  const key = keyOf(target);
+  const inputs = keyedFilesOf(key);
+  const external = new Set(key.packages);
   const own = outputsOf(target);
-  const upstream = upstreamOf(targets, stage).flatMap((u) => outputsOf(targets[u]!));
+  const upstreamDirs = upstreamOf(targets, stage).flatMap((u) => outputsOf(targets[u]!));
+  const outputOf = (s: string) => outputsOf(targets[s]!)[0]!;
+  // The upstream files the key covers: those the stage declares, and the summaries summarize's index digests.
+  const upstreamRead = (rel: string) =>
+    key.reads.some(([s, f]) => rel === `${outputOf(s)}/${f}` || (s === 'summarize' && f === 'index.json' && under(rel, `${outputOf(s)}/summaries`)));
   const dataRoot = relative(root, resolve(root, dataRootOf.get(pass)!)).split(sep).join('/');
   const outParent = own.map((o) => o.slice(0, o.lastIndexOf('/')));
   const allowed = (rel: string, how: string) =>
@@ -206,7 +217,8 @@ function violations(stage: StageName, pass: Pass, targets: Record<string, Target
     rel === '.env' || // credentials only
     (how.startsWith('stat') && namedOf.get(pass)!.has(rel)) || // checkNamedPaths: a missing file fails the stage, never changes its output
     (!dataRoot.startsWith('..') && under(rel, dataRoot)) || // the task-list ledger's digests
-    upstream.some((u) => under(rel, u)) || // dependentTasksOutputFiles
+    upstreamRead(rel) || // dependentTasksOutputFiles, and digested in the record
+    (upstreamDirs.some((u) => under(rel, u)) && !how.startsWith('read')) || // looking whether an upstream output is there reads nothing of it
     // Pure stages: of its own previous output a stage reads only the answers it carries (answers by
     // request hash, which cannot change a result); it may list, build and swap its folders.
     own.some((o) => rel === `${o}/answers.jsonl` || /^\.(building|old)-\d+(\/|$)/.test(rel.slice(o.length)) && rel.startsWith(o)) ||
@@ -215,7 +227,7 @@ function violations(stage: StageName, pass: Pass, targets: Record<string, Target
     under(rel, `out/${ANALYSIS}/logs`) || // run logs: never an input
     under(rel, `out/${ANALYSIS}.lock`) || // the writer lock (executors/lib/context.ts): who writes, never what
     under(rel, '.cache/llm-store'); // answers by request hash
-  const covered = (rel: string) => inputs.some((p) => matchesGlob(rel, p));
+  const covered = (rel: string) => inputs.includes(rel);
   const found = new Map<string, Set<string>>();
   const add = (msg: string, how: string) => found.set(msg, (found.get(msg) ?? new Set()).add(`${how}, ${pass}`));
   const touched = touchedBy(run);
@@ -225,16 +237,16 @@ function violations(stage: StageName, pass: Pass, targets: Record<string, Target
     if (st?.isDirectory()) {
       // A listed or probed folder of the code: every file in it must be an input.
       const missing = globSync('*', { cwd: join(root, rel) }).map((f) => `${rel}/${f}`).filter((f) => statSync(join(root, f)).isFile() && !covered(f));
-      for (const m of missing) add(`${stage}: ${m} is not a file input`, `in ${rel}: ${how}`);
+      for (const m of missing) add(`${stage}: ${m} is not in its key`, `in ${rel}: ${how}`);
       continue;
     }
-    add(`${stage}: ${rel} is not a file input`, how);
+    add(`${stage}: ${rel} is not in its key`, how);
   }
   for (const { abs, how } of touched.outside) {
     if (!dataRoot.startsWith('..') || !under(abs, resolve(root, dataRootOf.get(pass)!))) add(`${stage}: ${abs} is outside the workspace: no input can cover it`, how);
   }
   for (const { pkg, from } of touched.packages) {
-    if (!external.has(pkg)) add(`${stage}: package ${pkg} is not in externalDependencies`, `imported by ${from}`);
+    if (!external.has(pkg)) add(`${stage}: package ${pkg} is not in its key's packages`, `imported by ${from}`);
   }
   return found;
 }
@@ -271,18 +283,15 @@ describe('each cached target\'s inputs cover what its executor really loads and 
     expect(report(found)).toEqual([]);
   });
 
-  it('every declared file input matches an existing file (or one the stage looked for: an optional file)', () => {
+  it('every code file a key names exists', () => {
     const problems: string[] = [];
     for (const [pass, targets] of targetsOf) {
       for (const [name, target] of Object.entries(targets)) {
-        const run = runs.get(`${pass}:${name as StageName}`);
-        const looked = run ? touchedBy(run).files.map((f) => f.rel) : [];
-        for (const p of fileInputsOf(target)) {
-          if (globSync(p, { cwd: root }).length === 0 && !looked.some((f) => matchesGlob(f, p))) problems.push(`${name}: ${p} (${pass}) matches no file`);
-        }
+        if (target.cache !== true) continue;
+        for (const f of keyOf(target).code) if (!statSync(join(root, f), { throwIfNoEntry: false })?.isFile()) problems.push(`${name}: ${f} (${pass}) is no file`);
       }
     }
-    expect([...new Set(problems)]).toEqual([]);
+    expect(problems).toEqual([]);
   });
 
   it('the check fails when a loaded file is missing from the inputs', () => {
@@ -292,8 +301,10 @@ describe('each cached target\'s inputs cover what its executor really loads and 
       const run = runs.get(`openai:${stage}`)!;
       // The executor's entry module is loaded by every run; drop it from the inputs.
       const entry = touchedBy(run).files.find((f) => f.how === 'module')!.rel;
-      const without = { ...targets, [stage]: { ...targets[stage]!, inputs: targets[stage]!.inputs!.filter((i) => i !== `{workspaceRoot}/${entry}`) } };
-      expect(violations(stage, 'openai', without, run).get(`${stage}: ${entry} is not a file input`)).toContain('module, openai');
+      const key = keyOf(targets[stage]!);
+      const inputs = targets[stage]!.inputs!.map((i) => (typeof i === 'object' && i !== null && 'runtime' in i ? { runtime: keyCommand({ ...key, code: key.code.filter((f) => f !== entry) }) } : i));
+      const without = { ...targets, [stage]: { ...targets[stage]!, inputs } };
+      expect(violations(stage, 'openai', without, run).get(`${stage}: ${entry} is not in its key`)).toContain('module, openai');
     }
   });
 });
