@@ -1,11 +1,11 @@
 // The one runtime input of every cached stage target: its whole Nx key, apart
 // from the upstream files Nx hashes itself (dependentTasksOutputFiles, which
 // also makes Nx hash the target only after its upstream targets ran).
-//   node executors/key.ts '<the stage's KeyDescription as JSON>'
+//   node executors/key.mjs '<the stage's KeyDescription as JSON>'   (key.mjs turns on Node's compile cache, then loads this)
 // The plugin writes the description (stages/stage-inputs.ts plus the code
 // closure); this computes the record of it (stages/input-record.ts), prints
 // one line, `<stage> inputs <sha256 of the record>`, and leaves the record it
-// hashed in out/<analysis>/keys/<stage>.json, where the stage's runner checks
+// hashed in out/<analysis>/logs/keys/<stage>.json, where the stage's runner checks
 // what it reads against it and takes the output's inputs.json from it.
 //
 // When the record cannot be computed it prints a line that is new on every

@@ -4,7 +4,7 @@
 // One truth per stage: each cached target's key is the digest of one record,
 // computed from one description (stages/stage-inputs.ts describes the stage,
 // this adds its code) by one function (stages/input-record.ts), run by the
-// target's one runtime input (executors/key.ts). The output's inputs.json is
+// target's one runtime input (executors/key.mjs). The output's inputs.json is
 // that record, the runner checks what the stage reads against it, and the
 // plan computes the same record to say what will run. Hashing rules (Nx 24):
 // - Upstream outputs: `dependentTasksOutputFiles` (transitive) for exactly the
@@ -101,14 +101,14 @@ export function keyDescription(a: ResolvedAnalysis, stage: StageName, opts: Norm
   return { ...describeStage(a, stage, opts.outDir), code: code.files, packages: code.packages };
 }
 
-/** The runtime input that prints the digest of the stage's record (executors/key.ts). */
-export const keyCommand = (d: KeyDescription): string => `node executors/key.ts ${shellQuote(JSON.stringify(d))}`;
+/** The runtime input that prints the digest of the stage's record (executors/key.mjs, then key.ts). */
+export const keyCommand = (d: KeyDescription): string => `node executors/key.mjs ${shellQuote(JSON.stringify(d))}`;
 
 /** The description a target's key command carries (tests and tools read it back). */
 export function keyDescriptionOf(target: TargetConfiguration): KeyDescription | null {
   for (const input of target.inputs ?? []) {
     const cmd = typeof input === 'object' && input !== null && 'runtime' in input ? String(input.runtime) : '';
-    const m = /^node executors\/key\.ts '(.*)'$/s.exec(cmd);
+    const m = /^node executors\/key\.mjs '(.*)'$/s.exec(cmd);
     if (m) return JSON.parse(m[1]!.replace(/'\\''/g, "'")) as KeyDescription;
   }
   return null;

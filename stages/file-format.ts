@@ -1,5 +1,5 @@
 // Reading what an upstream stage wrote, checked against the file's one
-// shape (a zod schema kept beside its writer: ledger.ts, summarize.ts,
+// shape (a zod schema kept beside its writer: task-list/ledger.ts, summarize/format.ts,
 // summarize/run-data.ts, categorize/format.ts, cluster/format.ts). Only the read is
 // checked: writers serialize their own objects, so the bytes (key order) of
 // the files never depend on a schema.

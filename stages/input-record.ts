@@ -2,8 +2,8 @@
 // one description (stages/stage-inputs.ts) by one function, `inputRecord`.
 // Everything else is derived from it:
 //   - the Nx key: each cached target has one runtime input,
-//     `node executors/key.ts <description>`, that prints the digest of this
-//     record (and leaves the record it hashed in out/<a>/keys/<stage>.json);
+//     `node executors/key.mjs <description>`, that prints the digest of this
+//     record (and leaves the record it hashed in out/<a>/logs/keys/<stage>.json);
 //   - `inputs.json`: the output carries the record its key was computed from;
 //   - the runner's check that what was hashed is what was read (`readParts`);
 //   - the plan's verdicts: this record now against the one the output carries.
@@ -81,8 +81,7 @@ export class InputsChangedError extends Error {
 }
 
 /** In every stage's output: the record its key was computed from. */
-export { INPUT_RECORD_FILE } from './registry.ts';
-import { INPUT_RECORD_FILE } from './registry.ts';
+export const INPUT_RECORD_FILE = 'inputs.json';
 
 export const sha256Hex = (bytes: string | Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -103,9 +102,9 @@ export const recordedName = (f: string): string => (isAbsolute(f) ? `(outside th
 export const stageOutputDir = (workspaceRoot: string, d: Pick<StageDescription, 'outDir' | 'analysis'>, stage: StageName): string =>
   join(resolve(workspaceRoot, d.outDir), d.analysis, stage);
 
-/** Where the key script leaves the record it hashed: next to the outputs, in none of them. */
+/** Where the key script leaves the record it hashed: with the run logs, in no output. */
 export const keyedRecordFile = (workspaceRoot: string, d: Pick<StageDescription, 'outDir' | 'analysis' | 'stage'>): string =>
-  join(resolve(workspaceRoot, d.outDir), d.analysis, 'keys', `${d.stage}.json`);
+  join(resolve(workspaceRoot, d.outDir), d.analysis, 'logs', 'keys', `${d.stage}.json`);
 
 /** The parts of the record that the stage reads when it runs; `endpoint` from endpointOf. */
 export function readParts(d: StageDescription, workspaceRoot: string, endpoint: string | null): ReadParts {

@@ -1,27 +1,24 @@
 // The stages of the chain, said once: which exist and in what order, the
-// stage whose output each reads, what each does (one wording), whether it
-// calls a model, the file that stands for its output, and the prompt files
-// it reads. Also the two commands around the chain (plan, lock-taxonomy).
-// Derived from it: the plugin's targets (dependsOn, descriptions, the upstream
-// index glob), the input record, the plan's chain walk, STAGES and
-// LLM_STAGES in config.ts. Checked against it by test/registry.test.ts:
-// executors/executors.json and each executors/<name>/schema.json.
+// stage whose output each reads and the files of it it reads, what each does
+// (one wording), whether it calls a model, the file that stands for its
+// output, and its settings module (stages/<stage>/settings.ts: its section of
+// pipeline.yaml, defaults, key slice and the files it names). Also the two
+// commands around the chain (plan, lock-taxonomy).
+// Derived from it: pipeline.yaml's schema and the resolved analysis
+// (config.ts), each stage's key description (stage-inputs.ts), the plugin's
+// targets (dependsOn, descriptions), the plan's chain walk. Checked against
+// it by test/registry.test.ts: executors/executors.json and each
+// executors/<name>/schema.json.
 //
-// A stage's settings slice (what its Nx key covers) is `stageSettings` in
-// config.ts, a switch over StageName, so the compiler asks for a case when a
-// stage is added here.
-//
-// What a stage's key covers (stages/stage-inputs.ts) comes from here too: the
-// files pipeline.yaml names for it (`namedFiles`) and the files of upstream
-// outputs it reads (`reads`; the runner refuses a read that is not declared).
-//
-// A leaf: it imports no stage's code, only the type of a resolved analysis.
-import type { ResolvedAnalysis } from './config.ts';
+// It imports the stages' settings modules and nothing else of theirs.
+import { categorizeSettings } from './categorize/settings.ts';
+import { clusterSettings } from './cluster/settings.ts';
+import { reportSettings } from './report/settings.ts';
+import type { StageSettings } from './stage-settings.ts';
+import { summarizeSettings } from './summarize/settings.ts';
+import { taskListSettings } from './task-list/settings.ts';
 
-/** Workspace-relative path of an analysis' taxonomy lock (inside its Nx project root; written by lock-taxonomy). */
-export function lockPath(analysis: string): string {
-  return `analyses/${analysis}/taxonomy.lock.json`;
-}
+export { lockPath } from './categorize/lock-path.ts';
 
 /** One file of an upstream output that a stage reads: `[stage, file name at the top of its output]`. */
 export type UpstreamRead = readonly [StageName, string];
@@ -37,16 +34,10 @@ export interface StageInfo {
   readonly description: string;
   /** Whether it may call a model: its settings are LLM settings and its provider's endpoint is an input. */
   readonly llm: boolean;
-  /**
-   * The one small file of its output that stands for all of it: what later
-   * targets hash of it (UPSTREAM_INDEX_FILES in the plugin) and what the
-   * input record digests.
-   */
+  /** The one small file of its output that stands for all of it (what the plan looks at to tell whether it was built). */
   readonly indexFile: string;
-  /** Prompt files it reads, as pipeline.yaml names them (workspace-relative as configured). */
-  readonly promptFiles: (a: ResolvedAnalysis) => string[];
-  /** Other files it reads that pipeline.yaml names or implies (filters, the resume file, the lock): hashed by content like the prompts. */
-  readonly otherFiles: (a: ResolvedAnalysis) => string[];
+  /** Its settings: section of pipeline.yaml, defaults, key slice, the files and folders they name. */
+  readonly settings: StageSettings<any, any>;
   /**
    * Every upstream file it reads (files an index names, such as the
    * summaries, are covered by that index's digests). Its key hashes exactly
@@ -55,8 +46,6 @@ export interface StageInfo {
   readonly reads: readonly UpstreamRead[];
 }
 
-const none = (): string[] => [];
-
 export const STAGE_INFO = {
   'task-list': {
     dependsOn: null,
@@ -64,8 +53,7 @@ export const STAGE_INFO = {
     llm: false,
     // The ledger: per run, the digest of the data files later stages read.
     indexFile: 'runs.json',
-    promptFiles: none,
-    otherFiles: (a) => [a.data.baseline_harm_filter, a.data.human_annotation_filter].filter((f): f is string => f !== null),
+    settings: taskListSettings,
     reads: [],
   },
   summarize: {
@@ -74,8 +62,7 @@ export const STAGE_INFO = {
     llm: true,
     // Per run, the sha256 of its summary file.
     indexFile: 'index.json',
-    promptFiles: (a) => [a.summarize.prompt],
-    otherFiles: none,
+    settings: summarizeSettings,
     reads: [['task-list', 'runs.json']],
   },
   categorize: {
@@ -84,9 +71,7 @@ export const STAGE_INFO = {
     llm: true,
     // All of what cluster and report read of categorize.
     indexFile: 'categorization.json',
-    // The assign prompt only when the strategy uses it: a sequential workspace need not have it.
-    promptFiles: (a) => [a.categorize.prompts.create, a.categorize.prompts.update, ...(a.categorize.strategy === 'induce_assign' ? [a.categorize.prompts.assign] : [])],
-    otherFiles: (a) => [lockPath(a.name), ...(a.categorize.resume_categorization_path ? [a.categorize.resume_categorization_path] : [])],
+    settings: categorizeSettings,
     reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json']],
   },
   cluster: {
@@ -95,8 +80,7 @@ export const STAGE_INFO = {
     llm: true,
     // All of what report reads of cluster.
     indexFile: 'clusters.json',
-    promptFiles: (a) => [a.cluster.prompt],
-    otherFiles: none,
+    settings: clusterSettings,
     reads: [['categorize', 'categorization.json']],
   },
   report: {
@@ -105,15 +89,16 @@ export const STAGE_INFO = {
     llm: false,
     // Read by no later target.
     indexFile: 'report.md',
-    promptFiles: none,
-    // The report's "what changed" compares with the lock.
-    otherFiles: (a) => [lockPath(a.name)],
+    settings: reportSettings,
     reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json'], ['categorize', 'categorization.json'], ['cluster', 'clusters.json']],
   },
 } as const satisfies Record<StageName, StageInfo>;
 
 /** The stages that may call a model, in chain order. */
 export type LlmStageName = { [S in StageName]: (typeof STAGE_INFO)[S]['llm'] extends true ? S : never }[StageName];
+
+/** The stages with a section of their own in pipeline.yaml (`stages.<stage>`): all but task-list. */
+export type SectionStageName = { [S in StageName]: (typeof STAGE_INFO)[S]['settings']['section'] extends null ? never : S }[StageName];
 
 export const isStage = (name: string): name is StageName => (STAGES as readonly string[]).includes(name);
 export const isLlmStage = (name: string): name is LlmStageName => isStage(name) && STAGE_INFO[name].llm;
@@ -128,12 +113,8 @@ export function upstreamStages(stage: StageName): StageName[] {
 }
 
 /** In every stage's output: the record its key was computed from (stages/input-record.ts), read by the plan only. */
-export const INPUT_RECORD_FILE = 'inputs.json';
+export { INPUT_RECORD_FILE } from './input-record.ts';
 
-/** Files pipeline.yaml names (or implies) that a stage reads: its prompts, then the others, in order, each once. */
-export function namedFiles(a: ResolvedAnalysis, stage: StageName): string[] {
-  return [...new Set([...STAGE_INFO[stage].promptFiles(a), ...STAGE_INFO[stage].otherFiles(a)])];
-}
 
 /** Commands around the chain: targets that are never cached and write no build output. */
 export const COMMANDS = ['plan', 'lock-taxonomy'] as const;

@@ -3,14 +3,14 @@
 // pipeline.yaml names for it, the upstream files it reads, the endpoint the
 // environment may choose, and (task-list) the selection its data fingerprint
 // crawls. The plugin adds the code (executors/code-closure.ts) and passes the
-// whole to the target's one runtime input (executors/key.ts); the runner
+// whole to the target's one runtime input (executors/key.mjs); the runner
 // checks what the stage reads against it; the plan computes the same record
 // from it (stages/input-record.ts).
-import { stageSettings } from './config.ts';
+import { namedFiles, stageSettings } from './config.ts';
 import type { ResolvedAnalysis } from './config.ts';
 import { ENDPOINT_ENV_VARS } from './llm/endpoint.ts';
 import { requestHash } from './llm/store.ts';
-import { isLlmStage, namedFiles, STAGE_INFO } from './registry.ts';
+import { isLlmStage, STAGE_INFO } from './registry.ts';
 import type { StageName } from './registry.ts';
 import type { StageDescription } from './input-record.ts';
 import { selectionSettings } from './task-list/settings.ts';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import categorize from '../executors/categorize/executor.ts';
 import plan from '../executors/plan/executor.ts';
 import { planAssignCalls } from '../stages/categorize/assign.ts';
-import { namedFiles } from '../stages/registry.ts';
+import { namedFiles } from '../stages/config.ts';
 import summarize from '../executors/summarize/executor.ts';
 import taskList from '../executors/task-list/executor.ts';
 import { parsePipeline, resolveAnalysis, stagePromptFiles } from '../stages/config.ts';

@@ -84,7 +84,7 @@ describe('createNodes', () => {
     const { projects } = await nodesFor(pipeline());
     const cluster = projects['analyses/alpha']!.targets!['cluster']!;
     expect(cluster.inputs).toEqual([
-      { runtime: expect.stringMatching(/^node executors\/key\.ts '/) },
+      { runtime: expect.stringMatching(/^node executors\/key\.mjs '/) },
       // Upstream outputs: only the files the stage reads, never the per-run files.
       { dependentTasksOutputFiles: '**/categorization.json', transitive: true },
       { externalDependencies: [] },
@@ -130,7 +130,7 @@ describe('createNodes', () => {
       expect(d.code).toEqual(code.files);
       for (const f of code.files) expect(existsSync(join(root, f)), `${name}: ${f}`).toBe(true);
       // Plugin-only code is in no stage's closure: a comment there re-runs nothing.
-      for (const f of ['executors/plugin.ts', 'executors/code-closure.ts', 'executors/key.ts']) expect(code.files, name).not.toContain(f);
+      for (const f of ['executors/plugin.ts', 'executors/code-closure.ts', 'executors/key.mjs', 'executors/key.ts']) expect(code.files, name).not.toContain(f);
       // Packages: the closure's, sorted, declared in package.json (no Node builtins).
       expect(d.packages).toEqual(code.packages);
       expect(d.packages.length, name).toBeGreaterThan(0);

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { braceGlob, upstreamGlob } from '../executors/plugin.ts';
-import { BUILTIN_LLM, parsePipeline, resolveAnalysis } from '../stages/config.ts';
+import { BUILTIN_LLM, parsePipeline, resolveAnalysis, stagePromptFiles } from '../stages/config.ts';
 import { COMMAND_INFO, COMMANDS, isLlmStage, LLM_STAGES, STAGE_INFO, STAGES, upstreamStages } from '../stages/registry.ts';
 import { lockPath } from '../stages/categorize/taxonomy-lock.ts';
 
@@ -60,7 +60,7 @@ describe('the stage registry', () => {
     expect(isLlmStage('plan')).toBe(false);
     const a = resolveAnalysis(parsePipeline('data: { root: examples/perturbed_queries }\nanalyses: [{ name: a1, agents: [x] }]\n', 'pipeline.yaml'), 'a1');
     for (const s of STAGES) {
-      const prompts = STAGE_INFO[s].promptFiles(a);
+      const prompts = stagePromptFiles(a, s);
       if (isLlmStage(s)) expect(prompts.length, s).toBeGreaterThan(0);
       else expect(prompts, s).toEqual([]);
       for (const p of prompts) expect(existsSync(join(REPO, p)), `${s}: ${p}`).toBe(true);
@@ -71,11 +71,20 @@ describe('the stage registry', () => {
     expect(COMMAND_INFO['lock-taxonomy'].description).toContain(`(${lockPath('<name>')})`);
   });
 
-  it('is a leaf: it imports types only, so no stage code and no import cycle', () => {
+  it('imports only the stages\' settings modules (and types), so no stage logic and no import cycle', () => {
     const source = readFileSync(join(REPO, 'stages/registry.ts'), 'utf8');
     const imports = source.match(/^\s*(?:import|export)\b[^;]*?\bfrom\s*['"][^'"]+['"]/gm) ?? [];
     expect(imports.length).toBeGreaterThan(0);
-    for (const i of imports) expect(i.trim()).toMatch(/^import type\b/);
+    const allowed = /from '\.\/(?:[a-z-]+\/settings|categorize\/lock-path|input-record)\.ts'$/;
+    for (const i of imports) if (!/^import type\b/.test(i.trim())) expect(i.trim()).toMatch(allowed);
     expect(source).not.toMatch(/\bimport\s*\(/);
+    // Each settings module is a leaf of the stage: it imports no stage logic.
+    for (const s of STAGES) {
+      const file = s === 'task-list' ? 'stages/task-list/settings.ts' : `stages/${s}/settings.ts`;
+      const text = readFileSync(join(REPO, file), 'utf8');
+      for (const i of text.match(/^\s*import\b(?!\s+type)[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm) ?? []) {
+        expect(i, `${file}: ${i}`).toMatch(/from '(?:zod|\.\.\/llm\/settings\.ts|\.\.\/stage-settings\.ts|\.\/lock-path\.ts|\.\.\/categorize\/lock-path\.ts)'/);
+      }
+    }
   });
 });

@@ -46,7 +46,7 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike,
 
 /**
  * What was hashed is what is read. Under Nx (NX_TASK_HASH set), the stage's
- * key script (executors/key.ts) left the record it hashed; after the writer
+ * key script (executors/key.mjs) left the record it hashed; after the writer
  * lock is taken, the files the stage reads (named files, upstream outputs),
  * its settings, its endpoint and Node are compared with it, and again when the
  * output is complete, before it is swapped in. Any difference fails the stage

@@ -1,5 +1,5 @@
 // The one stage runner: what every stage target does around its stage, said
-// once. An executor hands it the stage's definition (stages/*-stage.ts, whose
+// once. An executor hands it the stage's definition (stages/<stage>/stage.ts, whose
 // logic it is); the runner takes the context and the writer lock, lets the
 // stage read its inputs, creates an LLM stage's answerer and says which
 // analyzer answers, builds the output in a fresh folder and swaps it in only

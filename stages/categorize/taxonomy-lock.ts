@@ -9,14 +9,14 @@
 // only by an explicit command (`nx run <analysis>:lock-taxonomy`), so taxonomy
 // growth is a reviewed diff in git, never history read from a previous output.
 import { z } from 'zod';
-import { ConfigError, formatPath } from '../config.ts';
+import { ConfigError, formatPath } from '../config-error.ts';
 import type { Category, CategorizeItem } from '../formats.ts';
 import { requestHash } from '../llm/store.ts';
 import { readJsonFileSync } from '../util/fs.ts';
 
 export const LOCK_VERSION = 1;
 
-export { lockPath } from '../registry.ts';
+export { lockPath } from './lock-path.ts';
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 digest (64 lower-case hex characters)');
 const text = z.string().min(1);

@@ -16,8 +16,26 @@
 // selection, and under Nx it first checks that the outputs folder holds the
 // analysis' current selection, which is what Nx then stores under the
 // override's key (restoring it is harmless).
-import type { ResolvedAnalysis } from '../config.ts';
+import type { AnalysisCommon, StageSettings } from '../stage-settings.ts';
 import type { AnalysisSelectionOptions } from './select.ts';
+
+/**
+ * task-list's settings: no section of its own in pipeline.yaml; it reads the
+ * analysis' selection (agents, domains, refinement models, the data root and
+ * filters) and names the data root and the filter files.
+ */
+export const taskListSettings: StageSettings<null, Record<string, never>> = {
+  section: null,
+  resolve: () => ({}),
+  slice: (_own, a) => ({ agents: a.agents, domains: a.domains, refinement_models: a.refinement_models, data: a.data, allow_empty_selection: a.allow_empty_selection }),
+  promptFiles: () => [],
+  otherFiles: (_own, a) => [a.data.baseline_harm_filter, a.data.human_annotation_filter].filter((f): f is string => f !== null),
+  paths: (_own, a) => [
+    { key: 'data.root', path: a.data.root, kind: 'folder', what: 'the elicitation output tree (perturbed_queries)' },
+    ...(a.data.baseline_harm_filter ? [{ key: 'data.filters.baseline_harm', path: a.data.baseline_harm_filter, kind: 'file' as const, what: 'a baseline-harm filter JSON file' }] : []),
+    ...(a.data.human_annotation_filter ? [{ key: 'data.filters.human_annotation', path: a.data.human_annotation_filter, kind: 'file' as const, what: 'a human-annotation decisions JSON file' }] : []),
+  ],
+};
 
 /** The reference script's flags, as the task-list executor accepts them. */
 export interface SelectionOverrides {
@@ -42,7 +60,7 @@ export interface SelectionSettings {
   human_annotation_filter: string | null;
 }
 
-export function selectionSettings(a: ResolvedAnalysis): SelectionSettings {
+export function selectionSettings(a: AnalysisCommon): SelectionSettings {
   return {
     root: a.data.root,
     agents: [...a.agents],

@@ -186,7 +186,7 @@ describe('one truth per stage: key, record, plan and affected agree', () => {
     const lockText = ws.read(lock);
     rmSync(join(ws.root, lock));
     await run(ws);
-    const keyFile = join(ws.root, 'out/analysis/keys/report.json');
+    const keyFile = join(ws.root, 'out/analysis/logs/keys/report.json');
     const keyedBefore = readFileSync(keyFile, 'utf8');
     ws.write('pipeline.yaml', ws.read('pipeline.yaml').replace(/max_examples: \d+/, 'max_examples: 5'));
     // The writer lock lock-taxonomy holds while it writes the lock file.
@@ -228,7 +228,7 @@ describe('one truth for the data: runs added while task-list waits for the write
     const back = holdOut(ws.root, [held]);
     expect((await ws.nxAsync(['run', 'analysis:task-list'])).code).toBe(0);
     const ledger = ws.read('out/analysis/task-list/runs.json');
-    const keyFile = join(ws.root, 'out/analysis/keys/task-list.json');
+    const keyFile = join(ws.root, 'out/analysis/logs/keys/task-list.json');
     const keyedBefore = readFileSync(keyFile, 'utf8');
     // A change task-list must run for: its settings (the same domains, named).
     ws.write('pipeline.yaml', ws.read('pipeline.yaml').replace('domains: all', 'domains: [multi_apps_test, os]'));
