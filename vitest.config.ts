@@ -10,6 +10,9 @@ export default defineConfig({
           name: 'fast',
           // The caller's META_ANALYSIS_* and provider variables never reach a test.
           setupFiles: ['test/helpers/hermetic-env.ts'],
+          // Two workers even on two cores (vitest's default leaves one core free): the tier stays under a minute there.
+          pool: 'threads',
+          maxWorkers: 2,
           include: ['test/**/*.test.ts'],
           exclude: ['test/e2e/**'],
         },

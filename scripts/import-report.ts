@@ -21,7 +21,7 @@ import type { CategorizationOut, ClustersOut } from '../stages/report/assemble.t
 import { renderHtmlReport } from '../stages/report/html.ts';
 import type { HtmlRun } from '../stages/report/html.ts';
 import { renderMarkdownReport } from '../stages/report/markdown.ts';
-import { readTaskList } from '../stages/task-list/select.ts';
+import { readTaskList } from '../stages/task-list/read-list.ts';
 import { readSuccessfulEvaluation } from '../stages/summarize/run-data.ts';
 import type { SuccessfulEvaluation } from '../stages/summarize/run-data.ts';
 import { writeText } from '../executors/lib/io.ts';

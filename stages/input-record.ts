@@ -133,7 +133,7 @@ export async function inputRecord(d: KeyDescription, workspaceRoot: string, code
     workspace: Object.fromEntries(NX_WORKSPACE_FILES.map((f) => [f, fileDigest(join(workspaceRoot, f))])),
   };
   if (d.selection) {
-    const [{ selectionFingerprint }, { selectionOptions }] = await Promise.all([import('./task-list/select.ts'), import('./task-list/settings.ts')]);
+    const [{ selectionFingerprint }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
     record.data = await selectionFingerprint(selectionOptions(d.selection, {}, (p) => resolve(workspaceRoot, p)));
   }
   return record;

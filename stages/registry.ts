@@ -112,8 +112,6 @@ export function upstreamStages(stage: StageName): StageName[] {
   return out;
 }
 
-/** In every stage's output: the record its key was computed from (stages/input-record.ts), read by the plan only. */
-export { INPUT_RECORD_FILE } from './input-record.ts';
 
 
 /** Commands around the chain: targets that are never cached and write no build output. */

@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { uncoveredOverrides, selectionOptions, selectionSettings } from '../stages/task-list/settings.ts';
 import { loadPipeline, resolveAnalysis } from '../stages/config.ts';
 import { addRecords, cacheRecords, crawlDigest, IoCache, nodeTreeIoSync } from '../stages/task-list/crawl.ts';
-import { quickSummaryFields, selectAnalysis, selectionFingerprint, selectRuns } from '../stages/task-list/select.ts';
+import { quickSummaryFields, selectRuns } from '../stages/task-list/select.ts';
+import { selectAnalysis, selectionFingerprint } from '../stages/task-list/analysis.ts';
 import { editRunKeepingSizeAndMtime } from './helpers/trees.ts';
-import type { AnalysisSelectionOptions } from '../stages/task-list/select.ts';
+import type { AnalysisSelectionOptions } from '../stages/task-list/analysis.ts';
 import { pyJsonDumps, pyJsonParse } from '../stages/util/pyjson.ts';
 
 const REPO = resolve(import.meta.dirname, '..');

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import taskList from '../executors/task-list/executor.ts';
-import { selectionFingerprint } from '../stages/task-list/select.ts';
+import { selectionFingerprint } from '../stages/task-list/analysis.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const HAIKU = 'claude-haiku-4-5-20251001';

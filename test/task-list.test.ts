@@ -3,17 +3,12 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  defaultTaskListFileName,
-  inputDigest,
-  pyPathJoin,
-  readTaskList,
-  selectRuns,
-  TASK_LIST_DEFAULTS,
-  TaskListOptionsError,
-} from '../stages/task-list/select.ts';
+import { inputDigest, pyPathJoin, selectRuns } from '../stages/task-list/select.ts';
+import { TASK_LIST_DEFAULTS, TaskListOptionsError } from '../stages/task-list/format.ts';
+import { defaultTaskListFileName } from '../stages/task-list/names.ts';
+import { readTaskList } from '../stages/task-list/read-list.ts';
 import { compareCodePoints } from '../stages/util/order.ts';
-import type { SelectRunsOptions, SelectRunsResult } from '../stages/task-list/select.ts';
+import type { SelectRunsOptions, SelectRunsResult } from '../stages/task-list/format.ts';
 import { parseJsonBytes, readJsonFileSync, writeFileAtomic, writeIfChanged } from '../stages/util/fs.ts';
 import type { EntryKind, TreeIo } from '../stages/util/fs.ts';
 import { PyFloat, pyFloat, pyFloatRepr, pyJsonDumps, pyJsonParse, pyTruthy, stableJson } from '../stages/util/pyjson.ts';

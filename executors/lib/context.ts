@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { checkNamedPaths, ConfigError, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
+import { checkNamedPaths, ConfigError, LLM_STAGES, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
 import type { StageName } from '../../stages/config.ts';
 import { describeInputChange, endpointOf, formatInputRecord, INPUT_RECORD_FILE, InputsChangedError, keyedRecordFile, readParts } from '../../stages/input-record.ts';
 import type { InputRecord } from '../../stages/input-record.ts';
@@ -134,7 +134,7 @@ function againstPlan(ctx: StageContext, stage: StageName, log: Record<string, un
 /** For the plan: each LLM stage's last run against the plan made before it (from the run logs). */
 export function lastRunAgainstItsPlan(ctx: StageContext): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const stage of ['summarize', 'categorize', 'cluster'] as const) {
+  for (const stage of LLM_STAGES) {
     const log = readLog<{ finished_at?: string; plan_vs_actual?: unknown }>(join(ctx.logDir, `${stage}.json`));
     if (log?.plan_vs_actual) out[stage] = { finished_at: log.finished_at, ...(log.plan_vs_actual as object) };
   }

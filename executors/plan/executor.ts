@@ -9,7 +9,7 @@
 import type { LlmStageName } from '../../stages/config.ts';
 import { planCalls, planLines } from '../../stages/plan/calls.ts';
 import { planTotal } from '../../stages/plan/pricing.ts';
-import { selectAnalysis } from '../../stages/task-list/select.ts';
+import { selectAnalysis } from '../../stages/task-list/analysis.ts';
 import { selectionOptions, selectionSettings } from '../../stages/task-list/settings.ts';
 import { createStageAnswerer } from '../lib/answerer.ts';
 import { lastRunAgainstItsPlan, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';

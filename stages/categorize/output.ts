@@ -3,7 +3,7 @@
 // and what `lock-taxonomy` records (summary digests, built_with).
 import type { LlmTools } from '../stage-context.ts';
 import { OFFLINE_NOTICE } from '../analyzer.ts';
-import type { CategorizeInput } from './stage.ts';
+import type { CategorizeInput } from './input.ts';
 import type { Outcome } from './outcome.ts';
 import type { LockBase } from './pass.ts';
 import type { CategorizationFile, OutputCategory } from './format.ts';

@@ -29,12 +29,9 @@ import type { EvaluationsFile, RunEvaluation } from '../summarize/run-data.ts';
 
 type Tools = LlmTools<CategorizeRunOptions>;
 
-export interface CategorizeInput {
-  ledger: Ledger;
-  built: ReturnType<typeof buildItems>;
-  templates: Templates;
-  base: LockBase | null;
-}
+import type { CategorizeInput } from './input.ts';
+
+export type { CategorizeInput };
 
 export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, CategorizeInput> = {
   stage: 'categorize',

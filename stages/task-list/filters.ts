@@ -3,7 +3,7 @@
 // is truthy, its task is not in the baseline harm filter (single domain only),
 // and the human annotation filter does not call it a false positive.
 // Filter files of the wrong shape, or entries that cannot match, are problems.
-import type { ExcludedFalsePositive, PathArg, Problem, SelectRunsOptions } from './select.ts';
+import type { ExcludedFalsePositive, PathArg, Problem, SelectRunsOptions } from './format.ts';
 import { isAllDomains } from './crawl.ts';
 import { describeIoError, jsonTypeName, parseJsonBytes, readJsonFileSync } from '../util/fs.ts';
 import type { ReadJsonResult, TreeIo } from '../util/fs.ts';

@@ -9,7 +9,7 @@
 // is a problem and the walk goes on.
 import { isUtf8 } from 'node:buffer';
 import { childPath, DOMAIN_SUFFIXES_SKIPPED, isAllDomains, normalizeBase } from './crawl.ts';
-import type { Problem, SelectRunsOptions } from './select.ts';
+import type { Problem, SelectRunsOptions } from './format.ts';
 import { describeIoError, parseJsonBytes } from '../util/fs.ts';
 import type { DirEntry, TreeIo } from '../util/fs.ts';
 import { compareCodePoints } from '../util/order.ts';

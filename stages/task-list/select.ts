@@ -22,127 +22,28 @@
 // - Option values must be plain folder names (no `/`, not `.` or `..`).
 //
 // The walk through the tree is task-list/scan.ts, the selection rules (success,
-// baseline harm, human annotation) task-list/filters.ts; this module puts them
-// together and builds the task list and the ledger's runs.
-import type { LedgerRun, Problem as LedgerProblem } from './ledger.ts';
+// baseline harm, human annotation) task-list/filters.ts, the contracts
+// task-list/format.ts; this module puts them together for one agent, domain
+// and refinement-model setting and builds the task list and the ledger's
+// runs. A whole analysis is task-list/analysis.ts; the default file name
+// task-list/names.ts; reading a task list back task-list/read-list.ts.
 import { createHash } from 'node:crypto';
-import { cachedIo, childPath, crawlDigest, CrawlMissError, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './crawl.ts';
+import { cachedIo, childPath, CrawlMissError, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './crawl.ts';
 import type { CrawlSpec } from './crawl.ts';
-import { aType, falsePositiveOf, getOwn, isSuccessful, loadFilters } from './filters.ts';
+import { falsePositiveOf, getOwn, isSuccessful, loadFilters } from './filters.ts';
 import type { Filters } from './filters.ts';
 import { explicitRefinementModel, readPerturbedQuery, readRunSummary, scanRunFolders, treeReader } from './scan.ts';
 import type { RunFolder, RunSummary, TreeReader } from './scan.ts';
 import { crawlParallel } from './crawl-workers.ts';
 import type { TreeIo } from '../util/fs.ts';
 import { compareCodePoints } from '../util/order.ts';
-import { isJsonObject, PyFloat } from '../util/pyjson.ts';
-import type { PyJsonValue } from '../util/pyjson.ts';
+import { PyFloat } from '../util/pyjson.ts';
+
+import { TaskListOptionsError } from './format.ts';
+import type { ExcludedFalsePositive, PathArg, Problem, SelectedRun, SelectRunsOptions, SelectRunsResult, TaskDetail, TaskList } from './format.ts';
 
 export { filterFileError } from './filters.ts';
 export { quickSummaryFields } from './scan.ts';
-
-/** The reference script's defaults. */
-export const TASK_LIST_DEFAULTS = {
-  baseDir: '../perturbed_queries',
-  domain: 'multi_apps_test',
-  perturbationModel: 'o4-mini-2025-04-16',
-  agent: 'claude-haiku-4-5-20251001',
-} as const;
-
-/** The agents the reference script accepts (`--agent` choices). */
-export const REFERENCE_AGENTS = ['claude-haiku-4-5-20251001', 'claude-opus-4-5-20251101', 'computer-use-preview'] as const;
-
-/** A path option: the string as the user typed it (copied into metadata) and where it points. */
-export interface PathArg {
-  typed: string;
-  /** Absolute path used for reading. */
-  resolved: string;
-}
-
-export interface SelectRunsOptions {
-  baseDir: PathArg;
-  /** A domain folder name, or `all` (any case) or `""` for every domain. */
-  domain: string;
-  perturbationModel: string;
-  /** A refinement model folder name (without `iterative_refinement_`); null or `""` discovers them. */
-  refinementModel: string | null;
-  /** The agent name (folder `agent_<agent>`). */
-  agent: string;
-  /** Baseline harm filter; applied only when one domain is selected. */
-  dataFilter: PathArg | null;
-  humanAnnotationFilter: PathArg | null;
-}
-
-/** One entry of `task_details_by_refinement_model` (reference key order). */
-export interface TaskDetail {
-  domain: string;
-  task_id: string;
-  perturbed_id: string;
-  task_spec: string;
-  refinement_model: string;
-  /** The typed base_dir joined with the run path, cleaned up as Python's pathlib does. */
-  refinement_summary_path: string;
-  /** Copied from refinement_summary.json as stored (0 when the key is missing). */
-  execution_iterations: PyJsonValue;
-  final_score: PyJsonValue;
-}
-
-export interface ExcludedFalsePositive {
-  domain: string;
-  task_id: string;
-  perturbed_id: string;
-  refinement_model: string;
-  task_spec: string;
-  fp_key: string;
-}
-
-export interface TaskListMetadata {
-  generated_at: string | null;
-  base_dir: string;
-  domain: string;
-  perturbation_model: string;
-  refinement_model: string | null;
-  agent: string;
-  data_filter: string | null;
-  human_annotation_filter: string | null;
-  excluded_task_ids_baseline_harm: string[];
-  num_excluded_tasks_baseline_harm: number;
-  num_excluded_false_positives: number;
-  excluded_false_positives_by_refinement_model: Record<string, number>;
-  refinement_models_found: string[];
-  total_successful_runs: number;
-  successful_runs_by_refinement_model: Record<string, number>;
-}
-
-/** The reference task-list file. */
-export interface TaskList {
-  metadata: TaskListMetadata;
-  task_lists_by_refinement_model: Record<string, string[]>;
-  task_details_by_refinement_model: Record<string, TaskDetail[]>;
-  excluded_false_positives: ExcludedFalsePositive[];
-}
-
-/** One selected run, as later stages address it (the ledger's run). */
-export type SelectedRun = LedgerRun;
-
-/** An unreadable or malformed file or entry: file relative to the data root (`.` for the root), a filter file as typed. */
-export type Problem = LedgerProblem;
-
-export interface SelectRunsResult {
-  taskList: TaskList;
-  runs: SelectedRun[];
-  problems: Problem[];
-}
-
-/** Thrown for option values the scan cannot use safely. */
-export class TaskListOptionsError extends Error {
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(`${field}: ${message}`);
-    this.name = 'TaskListOptionsError';
-    this.field = field;
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -216,7 +117,7 @@ export async function selectRuns(options: SelectRunsOptions, io: TreeIo = nodeTr
 }
 
 /** Throws TaskListOptionsError for option values the scan cannot use safely (before any read). */
-function checkSelectOptions(options: SelectRunsOptions): void {
+export function checkSelectOptions(options: SelectRunsOptions): void {
   if (!isAllDomains(options.domain)) checkName('domain', options.domain, false);
   checkName('perturbation_model', options.perturbationModel, false);
   checkName('agent', options.agent, true);
@@ -224,7 +125,7 @@ function checkSelectOptions(options: SelectRunsOptions): void {
   if (explicitRm !== null) checkName('refinement_model', explicitRm, false);
 }
 
-function crawlSpecOf(options: SelectRunsOptions, agents: readonly string[]): CrawlSpec {
+export function crawlSpecOf(options: SelectRunsOptions, agents: readonly string[]): CrawlSpec {
   return {
     base: normalizeBase(options.baseDir.resolved),
     domain: options.domain,
@@ -240,12 +141,12 @@ function crawlSpecOf(options: SelectRunsOptions, agents: readonly string[]): Cra
  * cache fingerprint would not cover it). Tests set META_ANALYSIS_STRICT_CRAWL
  * to make it throw; otherwise the read goes to the file system.
  */
-function onCrawlMiss(op: string, path: string): void {
+export function onCrawlMiss(op: string, path: string): void {
   if (process.env['META_ANALYSIS_STRICT_CRAWL']) throw new CrawlMissError(`task-list: ${op} of a path the crawl did not read: ${path}`);
 }
 
 /** selectRuns on a reader that already holds the tree (the crawl's cache): scan, filter, then the outputs. */
-async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<SelectRunsResult> {
+export async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<SelectRunsResult> {
   checkSelectOptions(options);
   const problems: Problem[] = [];
   const filters = await loadFilters(io, options, problems);
@@ -379,366 +280,4 @@ async function ledgerRuns(tree: TreeReader, found: Found[]): Promise<SelectedRun
     }
   }
   return runs;
-}
-
-// ---------------------------------------------------------------------------
-// Default file name
-
-export interface TaskListNameOptions {
-  domain: string;
-  agent: string;
-  refinementModel: string | null;
-  /** The filter paths as typed (only whether they are non-empty matters). */
-  dataFilter: string | null;
-  humanAnnotationFilter: string | null;
-}
-
-function two(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
-/** `YYYYmmdd_HHMMSS` in local time, as Python's `strftime("%Y%m%d_%H%M%S")`. */
-export function formatTimestamp(d: Date): string {
-  return `${String(d.getFullYear()).padStart(4, '0')}${two(d.getMonth() + 1)}${two(d.getDate())}_${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
-}
-
-/**
- * The reference's default output name:
- * `task_list_<domain | all_domains>_<agent, - as _>_<refinement model | all_refinement_models>[_0pct_baseline][_human_filtered]_<timestamp>.json`.
- * `_0pct_baseline` is added whenever a data filter is given, even with all domains.
- * A string timestamp is used as is; a Date is formatted in local time.
- */
-export function defaultTaskListFileName(options: TaskListNameOptions, timestamp: Date | string): string {
-  const stamp = typeof timestamp === 'string' ? timestamp : formatTimestamp(timestamp);
-  const domain = isAllDomains(options.domain) ? 'all_domains' : options.domain;
-  const agent = options.agent.replaceAll('-', '_');
-  const rm = options.refinementModel ? `_${options.refinementModel}` : '_all_refinement_models';
-  const filter = options.dataFilter ? '_0pct_baseline' : '';
-  const human = options.humanAnnotationFilter ? '_human_filtered' : '';
-  return `task_list_${domain}_${agent}${rm}${filter}${human}_${stamp}.json`;
-}
-
-// ---------------------------------------------------------------------------
-// Reading a task list
-
-/** One run as read back from a task-list file. */
-export interface TaskListRun {
-  domain: string;
-  task_id: string;
-  perturbed_id: string;
-  refinement_model: string;
-  task_spec: string;
-  /** As stored (full form only); null otherwise. */
-  refinement_summary_path: string | null;
-  execution_iterations: PyJsonValue | null;
-  final_score: PyJsonValue | null;
-}
-
-export type TaskListForm = 'full' | 'lists-only' | 'legacy';
-
-export type ReadTaskListResult =
-  | { ok: true; form: TaskListForm; agent: string | null; perturbationModel: string | null; runs: TaskListRun[] }
-  | { ok: false; error: string };
-
-function splitSpec(spec: unknown, field: string): { ok: true; parts: [string, string, string] } | { ok: false; error: string } {
-  if (typeof spec !== 'string') return { ok: false, error: `${field}: expected a "domain:task_id:perturbed_id" string, found ${aType(spec)}` };
-  const parts = spec.split(':');
-  if (parts.length !== 3 || parts.some((p) => p === '')) {
-    return { ok: false, error: `${field}: expected "domain:task_id:perturbed_id", found ${JSON.stringify(spec)}` };
-  }
-  return { ok: true, parts: parts as [string, string, string] };
-}
-
-function fromSpecs(lists: unknown, field: string, rmOf: (key: string) => string): { ok: true; runs: TaskListRun[] } | { ok: false; error: string } {
-  const runs: TaskListRun[] = [];
-  if (!isJsonObject(lists)) return { ok: false, error: `${field}: expected an object of lists, found ${aType(lists)}` };
-  for (const [key, specs] of Object.entries(lists)) {
-    if (!Array.isArray(specs)) return { ok: false, error: `${field}.${key}: expected a list, found ${aType(specs)}` };
-    for (let i = 0; i < specs.length; i++) {
-      const split = splitSpec(specs[i], `${field}.${key}[${i}]`);
-      if (!split.ok) return split;
-      const [domain, taskId, pid] = split.parts;
-      runs.push({
-        domain,
-        task_id: taskId,
-        perturbed_id: pid,
-        refinement_model: rmOf(key),
-        task_spec: specs[i] as string,
-        refinement_summary_path: null,
-        execution_iterations: null,
-        final_score: null,
-      });
-    }
-  }
-  return { ok: true, runs };
-}
-
-/**
- * Read a parsed task-list file. Accepts the full reference format (runs from
- * `task_details_by_refinement_model`, which must agree with
- * `task_lists_by_refinement_model` when both are present), a file holding only
- * `task_lists_by_refinement_model`, and the legacy `{ "task_list": [...] }`
- * (then `refinementModel` must be given). Runs come refinement model by
- * refinement model in the file's key order, each in stored order. Errors name
- * the offending field.
- */
-export function readTaskList(json: unknown, options: { refinementModel?: string | null } = {}): ReadTaskListResult {
-  if (!isJsonObject(json)) return { ok: false, error: `task list: expected a JSON object, found ${aType(json)}` };
-  const meta = getOwn(json, 'metadata');
-  let agent: string | null = null;
-  let perturbationModel: string | null = null;
-  if (meta !== undefined && meta !== null) {
-    if (!isJsonObject(meta)) return { ok: false, error: `metadata: expected an object, found ${aType(meta)}` };
-    const a = getOwn(meta, 'agent');
-    if (a !== undefined && a !== null && typeof a !== 'string') return { ok: false, error: `metadata.agent: expected a string, found ${aType(a)}` };
-    agent = a ?? null;
-    const pm = getOwn(meta, 'perturbation_model');
-    if (pm !== undefined && pm !== null && typeof pm !== 'string') {
-      return { ok: false, error: `metadata.perturbation_model: expected a string, found ${aType(pm)}` };
-    }
-    perturbationModel = pm ?? null;
-  }
-
-  const details = getOwn(json, 'task_details_by_refinement_model');
-  const lists = getOwn(json, 'task_lists_by_refinement_model');
-  if (details !== undefined) {
-    const F = 'task_details_by_refinement_model';
-    if (!isJsonObject(details)) return { ok: false, error: `${F}: expected an object of lists, found ${aType(details)}` };
-    const runs: TaskListRun[] = [];
-    for (const [rm, entries] of Object.entries(details)) {
-      if (!Array.isArray(entries)) return { ok: false, error: `${F}.${rm}: expected a list, found ${aType(entries)}` };
-      for (let i = 0; i < entries.length; i++) {
-        const at = `${F}.${rm}[${i}]`;
-        const e = entries[i];
-        if (!isJsonObject(e)) return { ok: false, error: `${at}: expected an object, found ${aType(e)}` };
-        const strings: Record<string, string> = {};
-        for (const key of ['domain', 'task_id', 'perturbed_id', 'task_spec', 'refinement_model'] as const) {
-          const v = getOwn(e, key);
-          if (typeof v !== 'string') return { ok: false, error: `${at}.${key}: expected a string, found ${v === undefined ? 'nothing' : aType(v)}` };
-          strings[key] = v;
-        }
-        const run: TaskListRun = {
-          domain: strings.domain as string,
-          task_id: strings.task_id as string,
-          perturbed_id: strings.perturbed_id as string,
-          refinement_model: strings.refinement_model as string,
-          task_spec: strings.task_spec as string,
-          refinement_summary_path: null,
-          execution_iterations: getOwn(e, 'execution_iterations') ?? null,
-          final_score: getOwn(e, 'final_score') ?? null,
-        };
-        if (run.refinement_model !== rm) {
-          return { ok: false, error: `${at}.refinement_model: ${JSON.stringify(run.refinement_model)} differs from its key ${JSON.stringify(rm)}` };
-        }
-        if (run.task_spec !== `${run.domain}:${run.task_id}:${run.perturbed_id}`) {
-          return { ok: false, error: `${at}.task_spec: ${JSON.stringify(run.task_spec)} is not domain:task_id:perturbed_id of the entry` };
-        }
-        const path = getOwn(e, 'refinement_summary_path');
-        if (path !== undefined && path !== null && typeof path !== 'string') {
-          return { ok: false, error: `${at}.refinement_summary_path: expected a string, found ${aType(path)}` };
-        }
-        run.refinement_summary_path = path ?? null;
-        runs.push(run);
-      }
-    }
-    if (lists !== undefined) {
-      const fromLists = fromSpecs(lists, 'task_lists_by_refinement_model', (k) => k);
-      if (!fromLists.ok) return fromLists;
-      const a = runs.map((r) => `${r.refinement_model}\0${r.task_spec}`);
-      const b = fromLists.runs.map((r) => `${r.refinement_model}\0${r.task_spec}`);
-      if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
-        return { ok: false, error: 'task_lists_by_refinement_model: does not list the same runs, in the same order, as task_details_by_refinement_model' };
-      }
-    }
-    return { ok: true, form: 'full', agent, perturbationModel, runs };
-  }
-  if (lists !== undefined) {
-    const fromLists = fromSpecs(lists, 'task_lists_by_refinement_model', (k) => k);
-    if (!fromLists.ok) return fromLists;
-    return { ok: true, form: 'lists-only', agent, perturbationModel, runs: fromLists.runs };
-  }
-  const legacy = getOwn(json, 'task_list');
-  if (legacy !== undefined) {
-    const rm = options.refinementModel;
-    if (rm === undefined || rm === null || rm === '') {
-      return { ok: false, error: 'task_list: the legacy form names no refinement model; give one (refinement_model)' };
-    }
-    if (!Array.isArray(legacy)) return { ok: false, error: `task_list: expected a list, found ${aType(legacy)}` };
-    const fromLists = fromSpecs({ [rm]: legacy }, 'task_list', () => rm);
-    if (!fromLists.ok) return { ok: false, error: fromLists.error.replace(`task_list.${rm}`, 'task_list') };
-    return { ok: true, form: 'legacy', agent, perturbationModel, runs: fromLists.runs };
-  }
-  return {
-    ok: false,
-    error: 'task list: none of task_details_by_refinement_model, task_lists_by_refinement_model or task_list (legacy) is present',
-  };
-}
-
-// ---------------------------------------------------------------------------
-// One analysis: every agent, domain and refinement-model setting
-
-export interface AnalysisSelectionOptions {
-  /** The data root as configured (kept in outputs), resolved with `resolve`. */
-  baseDir: string;
-  resolve: (path: string) => string;
-  agents: readonly string[];
-  /** Domain folder names, or ['all']. */
-  domains: readonly string[];
-  /** Refinement model names, or [null] for all found. */
-  refinementModels: readonly (string | null)[];
-  perturbationModel: string;
-  dataFilter: string | null;
-  humanAnnotationFilter: string | null;
-}
-
-export interface AnalysisSelection {
-  /** Unique by run id, code-point order. */
-  runs: LedgerRun[];
-  problems: Problem[];
-  /** One reference-format task list per agent. */
-  lists: { agent: string; json: Record<string, unknown> }[];
-  /** The data fingerprint of what this selection read (selectionFingerprint's value for the same tree). */
-  fingerprint: string;
-}
-
-/** The options of each `selectRuns` call of an analysis, agent by agent, then domain by domain, then model by model. */
-function selectionCalls(o: AnalysisSelectionOptions): { agent: string; options: SelectRunsOptions }[] {
-  const pathArg = (p: string | null) => (p ? { typed: p, resolved: o.resolve(p) } : null);
-  const calls: { agent: string; options: SelectRunsOptions }[] = [];
-  for (const agent of o.agents) {
-    for (const domain of o.domains) {
-      for (const rm of o.refinementModels) {
-        calls.push({
-          agent,
-          options: {
-            baseDir: { typed: o.baseDir, resolved: o.resolve(o.baseDir) },
-            domain,
-            perturbationModel: o.perturbationModel,
-            refinementModel: rm,
-            agent,
-            dataFilter: pathArg(o.dataFilter),
-            humanAnnotationFilter: pathArg(o.humanAnnotationFilter),
-          },
-        });
-      }
-    }
-  }
-  return calls;
-}
-
-/** Crawls what the analysis' selection reads, every agent in one walk per domain and model setting. */
-async function crawlAnalysis(o: AnalysisSelectionOptions, io: TreeIo, cache: IoCache): Promise<SelectRunsOptions[]> {
-  const calls = selectionCalls(o);
-  for (const c of calls) checkSelectOptions(c.options);
-  const firstAgent = o.agents[0];
-  const perSetting = calls.filter((c) => c.agent === firstAgent).map((c) => c.options);
-  for (const options of perSetting) await crawlParallel(crawlSpecOf(options, o.agents), io, cache);
-  return calls.map((c) => c.options);
-}
-
-/** The selection of one analysis: what the task-list target writes, and what a plan reads without writing. */
-export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<AnalysisSelection> {
-  const cache = new IoCache(true);
-  await crawlAnalysis(o, io, cache);
-  const cio = cachedIo(cache, io, onCrawlMiss);
-  const runs: LedgerRun[] = [];
-  const problems: Problem[] = [];
-  const lists: { agent: string; json: Record<string, unknown> }[] = [];
-  const calls = selectionCalls(o);
-  for (const agent of o.agents) {
-    const parts: SelectRunsResult[] = [];
-    for (const c of calls) if (c.agent === agent) parts.push(await selectRunsFrom(c.options, cio));
-    lists.push({ agent, json: mergeTaskLists(parts.map((p) => p.taskList as unknown as Record<string, unknown>), [...o.domains], [...o.refinementModels]) });
-    for (const p of parts) {
-      runs.push(...p.runs);
-      problems.push(...p.problems);
-    }
-  }
-  return { runs: dedupe(runs), problems: dedupeProblems(problems), lists, fingerprint: fingerprintOf(cache, o) };
-}
-
-/**
- * The task-list target's data fingerprint: the digest of everything the
- * analysis' selection reads (the crawl, with file digests instead of bytes),
- * by path relative to the data root, filter files by their configured path.
- * Equal fingerprints, settings and code give the same selection.
- */
-export async function selectionFingerprint(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<string> {
-  const cache = new IoCache(false);
-  await crawlAnalysis(o, io, cache);
-  return fingerprintOf(cache, o);
-}
-
-/** The digest of a crawl, by path relative to the data root, filter files by their configured path. */
-function fingerprintOf(cache: IoCache, o: AnalysisSelectionOptions): string {
-  const labels = new Map<string, string>();
-  for (const p of [o.dataFilter, o.humanAnnotationFilter]) if (p) labels.set(o.resolve(p), p);
-  return crawlDigest(cache, normalizeBase(o.resolve(o.baseDir)), labels);
-}
-
-function dedupe(runs: LedgerRun[]): LedgerRun[] {
-  const byId = new Map<string, LedgerRun>();
-  for (const r of runs) byId.set(r.run_id, r);
-  return [...byId.values()].sort((x, y) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0));
-}
-
-function dedupeProblems(problems: Problem[]): Problem[] {
-  const seen = new Map<string, Problem>();
-  for (const p of problems) seen.set(`${p.file}\u0000${p.field ?? ''}\u0000${p.message}`, p);
-  return [...seen.values()].sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : x.message < y.message ? -1 : 1));
-}
-
-/**
- * One task list per agent. With one domain and one refinement-model setting
- * (the usual case) this is the reference output unchanged; with several
- * domains or models, the per-selection lists are merged (counts summed, lists
- * concatenated and re-sorted) and the metadata names every selection.
- */
-export function mergeTaskLists(parts: Record<string, unknown>[], domains: string[], rms: (string | null)[]): Record<string, unknown> {
-  if (parts.length === 1) return parts[0] as Record<string, unknown>;
-  type TL = {
-    metadata: Record<string, unknown>;
-    task_lists_by_refinement_model: Record<string, string[]>;
-    task_details_by_refinement_model: Record<string, { task_spec: string }[]>;
-    excluded_false_positives: unknown[];
-  };
-  const ps = parts as unknown as TL[];
-  const first = ps[0] as TL;
-  const lists: Record<string, string[]> = {};
-  const details: Record<string, { task_spec: string }[]> = {};
-  const byRm: Record<string, number> = {};
-  const fpByRm: Record<string, number> = {};
-  const excludedIds = new Set<string>();
-  let fps = 0;
-  const found = new Set<string>();
-  for (const p of ps) {
-    for (const [rm, l] of Object.entries(p.task_lists_by_refinement_model)) lists[rm] = [...(lists[rm] ?? []), ...l];
-    for (const [rm, l] of Object.entries(p.task_details_by_refinement_model)) details[rm] = [...(details[rm] ?? []), ...l];
-    for (const [rm, n] of Object.entries(p.metadata['successful_runs_by_refinement_model'] as Record<string, number>)) byRm[rm] = (byRm[rm] ?? 0) + n;
-    for (const [rm, n] of Object.entries(p.metadata['excluded_false_positives_by_refinement_model'] as Record<string, number>)) fpByRm[rm] = (fpByRm[rm] ?? 0) + n;
-    for (const id of p.metadata['excluded_task_ids_baseline_harm'] as string[]) excludedIds.add(id);
-    for (const rm of p.metadata['refinement_models_found'] as string[]) found.add(rm);
-    fps += Number(p.metadata['num_excluded_false_positives'] ?? 0);
-  }
-  const cp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
-  for (const rm of Object.keys(lists)) lists[rm]?.sort(cp);
-  for (const rm of Object.keys(details)) details[rm]?.sort((x, y) => cp(x.task_spec, y.task_spec));
-  const total = Object.values(byRm).reduce((n, x) => n + x, 0);
-  return {
-    metadata: {
-      ...first.metadata,
-      domain: domains.join(','),
-      refinement_model: rms.includes(null) ? null : rms.join(','),
-      excluded_task_ids_baseline_harm: [...excludedIds].sort(cp),
-      num_excluded_tasks_baseline_harm: excludedIds.size,
-      num_excluded_false_positives: fps,
-      excluded_false_positives_by_refinement_model: fpByRm,
-      refinement_models_found: [...found].sort(cp),
-      total_successful_runs: total,
-      successful_runs_by_refinement_model: byRm,
-    },
-    task_lists_by_refinement_model: lists,
-    task_details_by_refinement_model: details,
-    excluded_false_positives: ps.flatMap((p) => p.excluded_false_positives),
-  };
 }

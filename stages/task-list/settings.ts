@@ -17,7 +17,7 @@
 // analysis' current selection, which is what Nx then stores under the
 // override's key (restoring it is harmless).
 import type { AnalysisCommon, StageSettings } from '../stage-settings.ts';
-import type { AnalysisSelectionOptions } from './select.ts';
+import type { AnalysisSelectionOptions } from './analysis.ts';
 
 /**
  * task-list's settings: no section of its own in pipeline.yaml; it reads the

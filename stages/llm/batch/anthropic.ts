@@ -8,7 +8,7 @@ import { answerFromMessage, createAnthropicClient, messagesWireRequest } from '.
 import { sdkCaller, toProviderError } from '../providers/shared.ts';
 import type { ProviderOptions } from '../providers/shared.ts';
 import type { LlmSettings } from '../types.ts';
-import type { BatchBackend, BatchResult, BatchStatus } from './backend.ts';
+import type { BatchBackend, BatchResult, BatchStatus } from './types.ts';
 
 /** 100,000 requests or 256 MB per batch (counted in 10^6 bytes, to stay clear of the limit). */
 export const ANTHROPIC_BATCH_LIMITS = { maxRequests: 100_000, maxBytes: 256_000_000 };

@@ -8,7 +8,7 @@ import { createOpenAIClient, chatAnswerFromJson, OPENAI_BATCH_URLS, openaiWireRe
 import { sdkCaller } from '../providers/shared.ts';
 import type { ProviderAnswer, ProviderOptions } from '../providers/shared.ts';
 import type { LlmSettings } from '../types.ts';
-import type { BatchBackend, BatchResult, BatchStatus } from './backend.ts';
+import type { BatchBackend, BatchResult, BatchStatus } from './types.ts';
 
 /** 50,000 requests and 200 MB per input file (counted in 10^6 bytes, to stay clear of the limit). */
 export const OPENAI_BATCH_LIMITS = { maxRequests: 50_000, maxBytes: 200_000_000 };
