@@ -8,13 +8,13 @@ import type { ZodType } from 'zod';
 import { endpointIdentity } from './endpoint.ts';
 import type { EndpointIdentity } from './endpoint.ts';
 import { createEnvLookup } from './env.ts';
-import { AbortedError, BudgetExceededError, InvalidAnswerError, ProviderError, formatIssues } from './errors.ts';
+import { AbortedError, InvalidAnswerError, ProviderError, formatIssues } from './errors.ts';
 import type { AnswerIssue } from './errors.ts';
 import { costUsd } from './pricing.ts';
 import { createProvider } from './providers/index.ts';
 import type { InvocationBudget } from './budget.ts';
-import { defaultOutputTokens } from './tokens.ts';
 import { RateGate } from './rate.ts';
+import { createSpendLedger } from './spend.ts';
 import { withRetry } from './retry.ts';
 import type { RetryPolicy } from './retry.ts';
 import { requestHash } from './store.ts';
@@ -261,8 +261,6 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     spentUsd: 0,
     unknownCostAnswers: 0,
   };
-  /** Upper-bound cost of calls in flight, held against the budget until they return. */
-  let reservedUsd = 0;
   /** Hashes answered by the provider through this client: fresh even under refresh. */
   const boughtHere = new Set<string>();
   const mayRead = (hash: string) => !!store && (!opts.refresh || boughtHere.has(hash));
@@ -278,40 +276,23 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     if (signal?.aborted) throw new AbortedError();
   };
 
-  function estimateUsd(messages: ChatMessage[], schema: Record<string, unknown> | null): number | null {
-    return costUsd(settings.model, { input_tokens: estimateInputTokens(messages, schema), output_tokens: settings.max_tokens });
-  }
+  const spend = createSpendLedger(settings, opts.budget ?? null, totals, estimateInputTokens);
 
-  /** Output tokens of answers received in this run: the expected size of the next one. */
-  const outputs: number[] = [];
-  /** A call's expected cost: its input, and output at the median of this run's answers (else the step's default). */
-  function expectedUsd(step: string, messages: ChatMessage[], schema: Record<string, unknown> | null): number | null {
-    const sorted = [...outputs].sort((a, b) => a - b);
-    const out = sorted.length ? sorted[Math.floor(sorted.length / 2)]! : defaultOutputTokens(step);
-    return costUsd(settings.model, { input_tokens: estimateInputTokens(messages, schema), output_tokens: Math.min(out, settings.max_tokens) });
-  }
-
-  /**
-   * Holds a call's expected cost against the stage's max_cost_usd and the
-   * invocation's budget, or refuses it. Both are enforced on actual spend plus
-   * what calls in flight are expected to cost, so a cap can be exceeded by at
-   * most the calls in flight (at worst `concurrency` calls at max_tokens).
-   */
-  function reserve(step: string, messages: ChatMessage[], schema: Record<string, unknown> | null): number {
-    const stageLimit = settings.max_cost_usd ?? null;
-    const invocation = opts.budget ?? null;
-    if (stageLimit === null && invocation === null) return 0;
-    const est = expectedUsd(step, messages, schema);
-    const committed = totals.spentUsd + reservedUsd;
-    if (stageLimit !== null && (est === null || committed + est > stageLimit)) {
-      throw new BudgetExceededError(stageLimit, committed, est, settings.model, 'stage', estimateUsd(messages, schema));
+  /** One ask of the provider, with retries under the rate gate; its attempts counted in `attempts`. */
+  async function askOnce(p: Provider, step: string, hash: string, messages: ChatMessage[], schema: LlmRequest['schema']): Promise<{ answer: Awaited<ReturnType<Provider['complete']>>; attempts: number }> {
+    const lane = gate.lane(signal);
+    try {
+      const outcome = await withRetry(() => lane.run(() => p.complete(providerRequest(settings, messages, schema), signal)), policy, {
+        signal,
+        sleep: opts.retry?.sleep,
+        random: opts.retry?.random,
+        onRetry: ({ attempt, delayMs, error }) => emit({ type: 'retry', step, requestHash: hash, attempt, delayMs, reason: error.message }),
+      });
+      const answer = outcome.value as Awaited<ReturnType<Provider['complete']>> & { extraRequests?: number };
+      return { answer, attempts: outcome.attempts + (answer.extraRequests ?? 0) };
+    } finally {
+      lane.close();
     }
-    if (invocation !== null) {
-      const all = committed + invocation.spentByOthers();
-      if (est === null || all + est > invocation.limitUsd) throw new BudgetExceededError(invocation.limitUsd, all, est, settings.model, 'invocation', estimateUsd(messages, schema));
-    }
-    reservedUsd += est ?? 0;
-    return est ?? 0;
   }
 
   async function callProvider<T>(req: LlmRequest<T>, canonical: CanonicalRequest, hash: string): Promise<LlmResult<T>> {
@@ -323,23 +304,12 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
       let used: Usage = { ...ZERO_USAGE };
       let cost: number | null = 0;
       for (let round = 0; ; round++) {
-        const held = reserve(req.step, messages, canonical.schema);
-        let answer: Awaited<ReturnType<Provider['complete']>> & { extraRequests?: number };
-        const lane = gate.lane(signal);
+        const held = spend.reserve(req.step, messages, canonical.schema);
+        let answer: Awaited<ReturnType<Provider['complete']>>;
         try {
-          const outcome = await withRetry(
-            () => lane.run(() => p.complete(providerRequest(settings, messages, req.schema), signal)),
-            policy,
-            {
-              signal,
-              sleep: opts.retry?.sleep,
-              random: opts.retry?.random,
-              onRetry: ({ attempt, delayMs, error }) =>
-                emit({ type: 'retry', step: req.step, requestHash: hash, attempt, delayMs, reason: error.message }),
-            },
-          );
-          answer = outcome.value;
-          attempts += outcome.attempts + (answer.extraRequests ?? 0);
+          const asked = await askOnce(p, req.step, hash, messages, req.schema);
+          answer = asked.answer;
+          attempts += asked.attempts;
         } catch (err) {
           if (err instanceof ProviderError) {
             attempts += err.attempts;
@@ -347,18 +317,11 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
           }
           throw err;
         } finally {
-          reservedUsd -= held;
-          lane.close();
+          spend.release(held);
         }
-
-        const callCost = costUsd(settings.model, answer.usage);
-        outputs.push(answer.usage.output_tokens);
+        const callCost = spend.record(answer.usage);
         used = addUsage(used, answer.usage);
         cost = addCost(cost, callCost);
-        totals.usage = addUsage(totals.usage, answer.usage);
-        if (callCost === null) totals.unknownCostAnswers += 1;
-        else totals.spentUsd += callCost;
-        opts.budget?.record(totals.spentUsd);
 
         let value: T | undefined;
         if (req.schema) {
