@@ -48,6 +48,30 @@ async function planAgrees(ws: TempWorkspace, label: string): Promise<{ ran: stri
   return { ran, verdicts: Object.fromEntries(Object.entries(p).map(([t, v]) => [t, v.verdict])), why: Object.fromEntries(Object.entries(p).map(([t, v]) => [t, v.why])) };
 }
 
+/**
+ * Runs `nx run analysis:<target>` while this process holds the analysis'
+ * writer lock (as lock-taxonomy or another build does while it writes); once
+ * Nx has hashed `stage` (its key script rewrote the record it hashed),
+ * `meanwhile` changes an input, then the lock is released and the stage reads.
+ */
+async function changeAfterHashing(ws: TempWorkspace, target: string, stage: string, meanwhile: (keyed: { files: Record<string, string> }) => void): Promise<{ code: number; out: string }> {
+  const keyFile = join(ws.root, `out/analysis/logs/keys/${stage}.json`);
+  const keyedBefore = readFileSync(keyFile, 'utf8');
+  const release = lockfile.lockSync(join(ws.root, 'out/analysis'), { realpath: false, stale: 60_000 });
+  const build = ws.nxSpawn(['run', `analysis:${target}`]);
+  try {
+    const deadline = Date.now() + 120_000;
+    while (readFileSync(keyFile, 'utf8') === keyedBefore) {
+      if (Date.now() > deadline) throw new Error(`${stage} was never hashed`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    meanwhile(JSON.parse(readFileSync(keyFile, 'utf8')));
+  } finally {
+    release();
+  }
+  return build.done;
+}
+
 const record = (ws: TempWorkspace, stage: string) => JSON.parse(ws.read(`out/analysis/${stage}/inputs.json`)) as { files: Record<string, string>; packages: Record<string, string>; settings: string };
 
 describe('one truth per stage: key, record, plan and affected agree', () => {
@@ -186,25 +210,12 @@ describe('one truth per stage: key, record, plan and affected agree', () => {
     const lockText = ws.read(lock);
     rmSync(join(ws.root, lock));
     await run(ws);
-    const keyFile = join(ws.root, 'out/analysis/logs/keys/report.json');
-    const keyedBefore = readFileSync(keyFile, 'utf8');
     ws.write('pipeline.yaml', ws.read('pipeline.yaml').replace(/max_examples: \d+/, 'max_examples: 5'));
-    // The writer lock lock-taxonomy holds while it writes the lock file.
-    const release = lockfile.lockSync(join(ws.root, 'out/analysis'), { realpath: false, stale: 60_000 });
-    const build = ws.nxSpawn(['run', 'analysis:report']);
-    try {
-      // Nx has hashed report (its key script left the record it hashed): no lock file then.
-      const deadline = Date.now() + 120_000;
-      while (readFileSync(keyFile, 'utf8') === keyedBefore) {
-        if (Date.now() > deadline) throw new Error('report was never hashed');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(JSON.parse(readFileSync(keyFile, 'utf8')).files[lock]).toBe('missing');
+    // Nx hashes report with no lock file; lock-taxonomy writes one before report reads.
+    const raced = await changeAfterHashing(ws, 'report', 'report', (keyed) => {
+      expect(keyed.files[lock]).toBe('missing');
       ws.write(lock, lockText);
-    } finally {
-      release();
-    }
-    const raced = await build.done;
+    });
     expect(raced.code, raced.out).not.toBe(0);
     expect(raced.out).toContain('its inputs changed after Nx hashed them');
     expect(raced.out).toContain(`${lock} changed`);
@@ -228,23 +239,9 @@ describe('one truth for the data: runs added while task-list waits for the write
     const back = holdOut(ws.root, [held]);
     expect((await ws.nxAsync(['run', 'analysis:task-list'])).code).toBe(0);
     const ledger = ws.read('out/analysis/task-list/runs.json');
-    const keyFile = join(ws.root, 'out/analysis/logs/keys/task-list.json');
-    const keyedBefore = readFileSync(keyFile, 'utf8');
-    // A change task-list must run for: its settings (the same domains, named).
+    // A change task-list must run for: its settings (the same domains, named). The run comes back after Nx hashed the data.
     ws.write('pipeline.yaml', ws.read('pipeline.yaml').replace('domains: all', 'domains: [multi_apps_test, os]'));
-    const release = lockfile.lockSync(join(ws.root, 'out/analysis'), { realpath: false, stale: 60_000 });
-    const build = ws.nxSpawn(['run', 'analysis:task-list']);
-    try {
-      const deadline = Date.now() + 120_000;
-      while (readFileSync(keyFile, 'utf8') === keyedBefore) {
-        if (Date.now() > deadline) throw new Error('task-list was never hashed');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      back();
-    } finally {
-      release();
-    }
-    const raced = await build.done;
+    const raced = await changeAfterHashing(ws, 'task-list', 'task-list', () => back());
     expect(raced.code, raced.out).not.toBe(0);
     expect(raced.out).toContain('changed after Nx hashed it');
     expect(ws.read('out/analysis/task-list/runs.json')).toBe(ledger);
