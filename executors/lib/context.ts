@@ -2,6 +2,7 @@
 // stays readable in CI logs, and the one error handler that turns typed
 // errors into a message and `{ success: false }` instead of a stack trace.
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { checkNamedPaths, ConfigError, LLM_STAGES, loadPipeline, resolveAnalysis } from '../../stages/config.ts';
@@ -9,7 +10,7 @@ import type { StageName } from '../../stages/config.ts';
 import { describeInputChange, endpointOf, formatInputRecord, INPUT_RECORD_FILE, InputsChangedError, keyedRecordFile, readParts } from '../../stages/input-record.ts';
 import type { InputRecord } from '../../stages/input-record.ts';
 import { describeStage } from '../../stages/stage-inputs.ts';
-import { setOutputExtras, writeJson } from './io.ts';
+import { isAlive, setOutputExtras, writeJson } from './io.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
 
 import type { BaseOptions, ExecutorContextLike, StageContext } from '../../stages/stage-context.ts';
@@ -173,41 +174,68 @@ function formatDuration(s: number): string {
 /** Writer locks this process holds, released when its executor ends. */
 const heldLocks: (() => void)[] = [];
 
-/** How long a lock whose holder stopped refreshing it (a killed process) blocks others. */
+/** How long a lock whose holder stopped refreshing it blocks others, when nothing says its holder is gone (another host). */
 const LOCK_STALE_MS = 120_000;
+/** proper-lockfile's shortest stale time: a lock whose holder is known dead is taken over once its last refresh is this old. */
+const DEAD_HOLDER_STALE_MS = 2_000;
+
+/** Who holds the writer lock, written beside it (`<dir>.lock.owner`) once taken: pid and host. */
+const ownerFile = (dir: string) => `${dir}.lock.owner`;
+
+function readOwner(dir: string): { pid: number; host: string } | null {
+  const r = readJsonFileSync<{ pid?: unknown; host?: unknown }>(ownerFile(dir), { expect: 'object' });
+  return r.ok && typeof r.value.pid === 'number' && typeof r.value.host === 'string' ? { pid: r.value.pid, host: r.value.host } : null;
+}
 
 /**
  * Takes the writer lock of an analysis' output folder (proper-lockfile: an
  * atomic `mkdir` of `<dir>.lock`, refreshed while held). Waits, with one
- * message, while another process holds it; a lock left by a killed process
- * is taken over once stale.
+ * message, while another process holds it. A lock whose holder is gone (same
+ * host, its pid no longer running: a killed run) is taken over at once, as
+ * soon as its last refresh is 2 s old (a live holder, which may have taken
+ * the lock meanwhile, refreshed it more recently); a holder on another host
+ * is waited for until its lock is stale (2 minutes without a refresh).
  */
-function lockAnalysis(dir: string, workspaceRoot: string): void {
+export function lockAnalysis(dir: string, workspaceRoot: string): void {
   mkdirSync(dir, { recursive: true });
   const shown = relative(workspaceRoot, dir) || dir;
   let announced = false;
+  const take = (stale: number) => {
+    heldLocks.push(
+      lockfile.lockSync(dir, {
+        stale,
+        realpath: false,
+        onCompromised: (err) => {
+          // Another process took the lock over (this one stalled past the stale time): stop rather than write beside it.
+          console.error(`${shown}: lost the writer lock (${err.message}); stopping so two runs never write at once. Run the command again.`);
+          process.exit(1);
+        },
+      }),
+    );
+    writeJson(ownerFile(dir), { pid: process.pid, host: hostname() });
+  };
   for (;;) {
     try {
-      heldLocks.push(
-        lockfile.lockSync(dir, {
-          stale: LOCK_STALE_MS,
-          realpath: false,
-          onCompromised: (err) => {
-            // Another process took the lock over (this one stalled past the stale time): stop rather than write beside it.
-            console.error(`${shown}: lost the writer lock (${err.message}); stopping so two runs never write at once. Run the command again.`);
-            process.exit(1);
-          },
-        }),
-      );
+      take(LOCK_STALE_MS);
       return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
-      if (!announced) {
-        console.error(`${shown}: another run is writing this analysis' outputs; waiting for it to finish.`);
-        announced = true;
-      }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
     }
+    const owner = readOwner(dir);
+    if (owner && owner.host === hostname() && owner.pid !== process.pid && !isAlive(owner.pid)) {
+      try {
+        take(DEAD_HOLDER_STALE_MS);
+        console.error(`${shown}: took over the writer lock of a run that ended without releasing it (pid ${owner.pid}).`);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      }
+    }
+    if (!announced) {
+      console.error(`${shown}: another run is writing this analysis' outputs; waiting for it to finish.`);
+      announced = true;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
   }
 }
 

@@ -56,7 +56,7 @@ function removeLeftovers(finalDir: string): void {
 }
 
 /** Whether a process with this pid exists (this process counts as not: its own leftovers are from an earlier attempt). */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);

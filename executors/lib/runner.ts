@@ -11,7 +11,9 @@ import { analyzerLabel, OFFLINE_NOTICE } from '../../stages/analyzer.ts';
 import type { StageName } from '../../stages/config.ts';
 import { checkUpstreamFile } from '../../stages/file-format.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
-import { STAGE_INFO } from '../../stages/registry.ts';
+import { LLM_STAGES, STAGE_INFO } from '../../stages/registry.ts';
+import type { LlmStageName } from '../../stages/registry.ts';
+import { preflightProblems } from '../../stages/llm/preflight.ts';
 import { createStageAnswerer } from './answerer.ts';
 import { guardInputs, progressPrinter, runExecutor, stageContext, writeRunLog } from './context.ts';
 import type { BaseOptions, ExecutorContextLike, LlmRunOptions, LlmStageDefinition, LlmTools, Schema, StageAnswerer, StageContext, StageDefinition, StageResult, StageTools } from '../../stages/stage-context.ts';
@@ -36,6 +38,7 @@ export function llmStageExecutor<O, In>(def: LlmStageDefinition<O, In>): Executo
   return (options, context) =>
     runExecutor(def.stage, async () => {
       const base = await stageTools(def.stage, options, context);
+      await preflight(def.stage, base.ctx);
       const input = await def.read(base);
       const settings = base.ctx.analysis[def.stage];
       const answerer = await createStageAnswerer(base.ctx, settings, options, def.stage);
@@ -55,6 +58,22 @@ export function llmStageExecutor<O, In>(def: LlmStageDefinition<O, In>): Executo
       const result = await def.run(input, t);
       return finish(def.stage, base.ctx, result, { analysis: base.ctx.analysis.name, analyzer: label, ...answerCounters(answerer), ...result.log }, answerer);
     });
+}
+
+export class PreflightError extends Error {
+  override name = 'PreflightError';
+}
+
+/**
+ * Before an answered stage reads or sends anything: what its provider needs,
+ * and what the answered stages after it need (they run when it does), checked
+ * without a request. A missing key stops the stage with one message naming the
+ * variable and the stages; nothing is written, the previous outputs stay.
+ */
+async function preflight(stage: LlmStageName, ctx: StageContext): Promise<void> {
+  const from = LLM_STAGES.indexOf(stage);
+  const problems = await preflightProblems(LLM_STAGES.slice(from).map((s) => ({ stage: s, settings: ctx.analysis[s] })), { workspaceRoot: ctx.workspaceRoot });
+  if (problems.length > 0) throw new PreflightError(`stopped before any request, nothing written: ${problems.join('; ')}`);
 }
 
 async function stageTools<O>(stage: StageName, options: O & BaseOptions, context: ExecutorContextLike): Promise<StageTools<O>> {

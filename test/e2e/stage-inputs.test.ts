@@ -225,7 +225,7 @@ function violations(stage: StageName, pass: Pass, targets: Record<string, Target
     own.some((o) => (rel === o || rel.startsWith(`${o}/`)) && (how.startsWith('list') || how.startsWith('stat'))) ||
     outParent.some((p) => rel === p && !how.startsWith('read')) || // leftover cleanup next to the output
     under(rel, `out/${ANALYSIS}/logs`) || // run logs: never an input
-    under(rel, `out/${ANALYSIS}.lock`) || // the writer lock (executors/lib/context.ts): who writes, never what
+    under(rel, `out/${ANALYSIS}.lock`) || rel === `out/${ANALYSIS}.lock.owner` || // the writer lock and its owner (executors/lib/context.ts): who writes, never what
     under(rel, '.cache/llm-store'); // answers by request hash
   const covered = (rel: string) => inputs.includes(rel);
   const found = new Map<string, Set<string>>();

@@ -103,6 +103,10 @@ export function messagesProvider(init: { name: string; settings: LlmSettings; ge
   }
 
   return {
+    // The credentials and settings the client needs, checked without a request.
+    async preflight() {
+      await init.getClient();
+    },
     async complete(req, signal) {
       const handle = await init.getClient();
       return withFormatFallback(

@@ -179,6 +179,10 @@ export function chatProvider(init: ChatProviderInit): NetworkProvider {
   }
 
   return {
+    // The credentials and settings the client needs, checked without a request.
+    async preflight() {
+      await init.getClient();
+    },
     async complete(req, signal) {
       const handle = await init.getClient();
       return withFormatFallback(

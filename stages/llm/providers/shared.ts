@@ -24,6 +24,8 @@ export interface ProviderAnswer {
 
 export interface NetworkProvider extends Provider {
   complete(req: ProviderRequest, signal?: AbortSignal): Promise<ProviderAnswer>;
+  /** Builds the client (keys, endpoint, region) without sending anything: a missing key throws MissingCredentialsError, impossible settings LlmConfigError. */
+  preflight(): Promise<void>;
 }
 
 export interface ProviderOptions {
