@@ -148,7 +148,9 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
 
   function record<T>(ans: Answer<T>, text: string): Answer<T> {
     if (!used.has(ans.requestHash)) used.set(ans.requestHash, { request_hash: ans.requestHash, text, usage: ans.usage, cost_usd: ans.costUsd });
-    if (ans.cached && !boughtInBatch.delete(ans.requestHash)) reused += 1;
+    // An answer a batch of this run bought is read back from the store, but it was computed now.
+    const boughtNow = ans.cached && boughtInBatch.delete(ans.requestHash);
+    if (ans.cached && !boughtNow) reused += 1;
     else {
       computed += 1;
       paid = addUsage(paid, ans.usage);
@@ -156,7 +158,7 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
     }
     answers = addUsage(answers, ans.usage);
     answersCost = addCost(answersCost, ans.costUsd);
-    return ans;
+    return boughtNow ? { ...ans, cached: false } : ans;
   }
 
   async function complete<T>(req: LlmRequest<T>): Promise<Answer<T>> {

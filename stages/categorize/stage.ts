@@ -17,6 +17,7 @@ import type { LockBase } from './pass.ts';
 import { categorizationFile } from './output.ts';
 import { LEDGER_FILE, ledgerFile, promptIds } from '../task-list/ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from '../task-list/ledger.ts';
+import { plural } from '../util/words.ts';
 import { formatUsd } from '../llm/pricing.ts';
 import { sha256 } from '../llm/store.ts';
 import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
@@ -93,9 +94,9 @@ async function categorizeRun(input: CategorizeInput, t: Tools): Promise<StageRes
     summary: (logFile) => {
       const s = t.answerer.totals();
       return [
-        `categorize: ${coverage.assigned.size}/${ledger.runs.length} runs in ${decorated.length} categories` +
+        `categorize: ${coverage.assigned.size}/${ledger.runs.length} runs in ${plural(decorated.length, 'category', 'categories')}` +
           `${unassigned.length ? `, ${unassigned.length} unassigned (listed in the output)` : ''}; mode ${outcome.mode}; ` +
-          `${s.reused} answers reused from the response store, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+          `${plural(s.reused, 'answer', 'answers')} reused from the response store, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
         ...lockHint(base, t.ctx.analysis.name),
       ];
     },

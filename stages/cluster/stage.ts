@@ -12,6 +12,7 @@ import type { OutputCategory } from '../categorize/format.ts';
 import { clusterCategories, estimateClusterCalls } from './llm.ts';
 import type { ClusterCall } from './llm.ts';
 import type { Category, Cluster } from '../formats.ts';
+import { plural } from '../util/words.ts';
 import { formatUsd } from '../llm/pricing.ts';
 import { sha256 } from '../llm/store.ts';
 import type { Usage } from '../llm/types.ts';
@@ -39,7 +40,7 @@ export const clusterStage: LlmStageDefinition<object, Input> = {
     categories: categoriesOf(t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument).categorization.categories),
     prompt: readFileSync(t.ctx.resolvePath(t.ctx.analysis.cluster.prompt), 'utf8'),
   }),
-  subject: ({ categories }) => `${categories.length} categories`,
+  subject: ({ categories }) => plural(categories.length, 'category', 'categories'),
   run: clusterRun,
 };
 
@@ -63,9 +64,9 @@ async function clusterRun({ categories, prompt }: Input, t: LlmTools<object>): P
     summary: (logFile) => {
       const s = t.answerer.totals();
       return [
-        `cluster: ${categories.length} categories in ${clusters.length} clusters` +
+        `cluster: ${plural(categories.length, 'category', 'categories')} in ${plural(clusters.length, 'cluster', 'clusters')}` +
           `${unclustered.length ? `, ${unclustered.length} flagged (listed in the output)` : ''}; ` +
-          `${s.reused} answers reused, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+          `${plural(s.reused, 'answer', 'answers')} reused, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
       ];
     },
   };

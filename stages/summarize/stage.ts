@@ -66,15 +66,17 @@ async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): 
   const tally: Tally = { index: [], failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
   if (settings.provider !== 'offline' && settings.batch) await prefetch(ledger, template, t);
   const show = t.progress(ledger.runs.length);
-  let done = 0;
+  // Counted per finished run, so that reused + computed + failed is always the runs done.
+  const finished = { reused: 0, computed: 0, failed: 0 };
+  const spent = () => (settings.provider === 'offline' ? '' : `, spent ${formatUsd(t.answerer.totals().paidCostUsd)}`);
   const limit = pLimit(settings.concurrency);
   await t.output(async (dir) => {
     await Promise.all(
       ledger.runs.map((run) =>
         limit(async () => {
-          await summarizeOne(run, dir, template, t, tally);
-          done += 1;
-          show(done, t.answerer.progressLine(tally.failed.length));
+          finished[await summarizeOne(run, dir, template, t, tally)] += 1;
+          const done = finished.reused + finished.computed + finished.failed;
+          show(done, `reused ${finished.reused}, computed ${finished.computed}, failed ${finished.failed}${spent()}`);
         }),
       ),
     );
@@ -98,7 +100,8 @@ async function prefetch(ledger: Ledger, template: string, t: LlmTools<object>): 
   await t.answerer.prefetchBatch(requests);
 }
 
-async function summarizeOne(run: LedgerRun, dir: string, template: string, t: LlmTools<object>, tally: Tally): Promise<void> {
+/** One run: its summary written and indexed, or its failure recorded; what it was. */
+async function summarizeOne(run: LedgerRun, dir: string, template: string, t: LlmTools<object>, tally: Tally): Promise<'reused' | 'computed' | 'failed'> {
   const rel = `summaries/${runOutputPath(run)}/elicitation_run_summary.json`;
   const loaded = loadRun(t.ctx.dataRoot, run);
   tally.evaluations.set(run.run_id, runEvaluationOf(loaded.evaluation));
@@ -111,8 +114,10 @@ async function summarizeOne(run: LedgerRun, dir: string, template: string, t: Ll
     writeFileAtomicSync(join(dir, rel), text);
     tally.index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, sha256: sha256(text), reason: null });
     tally.perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
+    return answer.cached ? 'reused' : 'computed';
   } catch (err) {
     recordFailure(run, err, tally);
+    return 'failed';
   }
 }
 
