@@ -86,8 +86,9 @@ describe('selectRuns against the reference script (golden outputs)', () => {
 
       const problemFiles = new Set(result.problems.map((p) => p.file));
       for (const f of c.expect_problem_files ?? []) expect(problemFiles, `problem for ${f}`).toContain(f);
-      // One run per selected task detail, and nothing absolute in the result.
-      expect(result.runs.length).toBe(result.taskList.metadata.total_successful_runs);
+      // One run per selected task detail (but those whose perturbed query summarize could not read: each a problem), and nothing absolute in the result.
+      const leftOut = result.problems.filter((p) => p.message.endsWith('run left out of the analysis')).length;
+      expect(result.runs.length).toBe(result.taskList.metadata.total_successful_runs - leftOut);
       expect(JSON.stringify(result)).not.toContain(FIXTURES);
     });
   }
@@ -183,8 +184,11 @@ describe('selectRuns: runs and problems', () => {
       't1:p2:rmX:claude-haiku-4-5-20251001.final_decision',
       't5:p6:us.anthropic.claude-haiku-4-5-20251001-v1:0:claude-haiku-4-5-20251001',
     ]);
+    // Two folders that name the same run: the one without its perturbed query file is left out, with that file named.
     const pid = await resultFor('pid-quirks');
-    expect(pid.problems).toEqual([expect.objectContaining({ field: 'run_id' })]);
+    expect(pid.problems).toEqual([
+      { file: 'os/t1/o4-mini-2025-04-16/perturbed_query_perturbed_query_c1/perturbed_query_c1.json', message: "not found (summarize needs this run's perturbed query, named after its folder); run left out of the analysis" },
+    ]);
   });
 
   it('is deterministic', async () => {
@@ -262,14 +266,12 @@ describe('selectRuns with I/O failures', () => {
 
   it('records a problem and goes on', async () => {
     const result = await selectRuns(options, memIo(files));
-    expect(result.runs.map((r) => r.run_id)).toEqual([
-      'os:t1:a:m:claude-haiku-4-5-20251001',
-      'os:t1:b:m:claude-haiku-4-5-20251001',
-      'os:t1:c:m:claude-haiku-4-5-20251001',
-    ]);
+    expect(result.runs.map((r) => r.run_id)).toEqual(['os:t1:a:m:claude-haiku-4-5-20251001']);
     expect(result.problems).toEqual([
       { file: 'ann.json', message: 'human annotation filter: cannot read: I/O error (EIO); not applied' },
+      { file: `os/t1/${PM}/perturbed_query_b/perturbed_query_b.json`, message: "not found (summarize needs this run's perturbed query, named after its folder); run left out of the analysis" },
       { file: `os/t1/${PM}/perturbed_query_c/perturbed_query_c.json`, message: 'cannot read: permission denied (EACCES)' },
+      { file: `os/t1/${PM}/perturbed_query_c/perturbed_query_c.json`, message: 'unreadable (see above); run left out of the analysis' },
       { file: `os/t2/${PM}`, message: 'cannot list folder: permission denied (EACCES); skipped' },
       { file: `os/t3/${PM}/perturbed_query_d/iterative_refinement_m/${AG}/refinement_summary.json`, message: 'cannot read: permission denied (EACCES); run skipped' },
     ]);
@@ -278,30 +280,22 @@ describe('selectRuns with I/O failures', () => {
     expect(result.taskList.task_lists_by_refinement_model).toEqual({ m: ['os:t1:a', 'os:t1:b', 'os:t1:c'] });
   });
 
-  it('digests the summary and the perturbed query, with markers for a missing or unreadable one', async () => {
-    const { runs } = await selectRuns(options, memIo(files));
+  it('digests the summary and the perturbed query; a run without a readable perturbed query is a problem, left out of the ledger', async () => {
+    const { runs, problems, taskList } = await selectRuns(options, memIo(files));
     const bytes = (s: string) => new TextEncoder().encode(s);
+    expect(runs.map((r) => r.run_id)).toEqual(['os:t1:a:m:claude-haiku-4-5-20251001']);
     expect(runs[0]?.input_digest).toBe(
       inputDigest([
         { name: 'refinement_summary.json', bytes: bytes(ok) },
         { name: 'perturbed_query.json', bytes: bytes('{"original_instruction": "x"}') },
       ]),
     );
-    expect(runs[1]?.input_digest).toBe(
-      inputDigest([
-        { name: 'refinement_summary.json', bytes: bytes(ok) },
-        { name: 'perturbed_query.json', bytes: null, marker: 'missing' },
-      ]),
-    );
-    expect(runs[2]?.input_digest).toBe(
-      inputDigest([
-        { name: 'refinement_summary.json', bytes: bytes(ok) },
-        { name: 'perturbed_query.json', bytes: null, marker: 'unreadable' },
-      ]),
-    );
+    expect(problems).toContainEqual({ file: `os/t1/${PM}/perturbed_query_b/perturbed_query_b.json`, message: "not found (summarize needs this run's perturbed query, named after its folder); run left out of the analysis" });
+    expect(problems).toContainEqual({ file: `os/t1/${PM}/perturbed_query_c/perturbed_query_c.json`, message: 'unreadable (see above); run left out of the analysis' });
+    // The reference-format task list is the reference script's: it lists them (that script does not read the file).
+    expect(taskList.task_lists_by_refinement_model).toEqual({ m: ['os:t1:a', 'os:t1:b', 'os:t1:c'] });
     const changed = await selectRuns(options, memIo({ ...files, [`${run('t1', 'a')}/perturbed_query_a.json`]: '{"original_instruction": "y"}' }));
     expect(changed.runs[0]?.input_digest).not.toBe(runs[0]?.input_digest);
-    expect(changed.runs[1]?.input_digest).toBe(runs[1]?.input_digest);
   });
 });
 

@@ -254,11 +254,26 @@ function buildTaskList(options: SelectRunsOptions, filters: Filters, found: Foun
   };
 }
 
-/** The ledger's runs, with the digest of the files later stages read, sorted by run id; a repeated run id is a problem. */
+/**
+ * The ledger's runs, with the digest of the files later stages read, sorted by
+ * run id; a repeated run id is a problem. A run whose perturbed query file
+ * (what summarize reads besides the refinement summary) is missing or
+ * unreadable is a problem of selection, with the file and the reason, and is
+ * left out of the ledger: never a summarize failure. The reference-format task
+ * list still lists it (the reference script does not read that file).
+ */
 async function ledgerRuns(tree: TreeReader, found: Found[]): Promise<SelectedRun[]> {
   const runs: SelectedRun[] = [];
   for (const f of found) {
     const pq = await readPerturbedQuery(tree, childPath(f.pqDirAbs, f.pqFileName), f.run.perturbed_query_path);
+    if (pq.bytes === null) {
+      if (pq.marker === 'missing') {
+        tree.problems.push({ file: f.run.perturbed_query_path, message: `not found (summarize needs this run's perturbed query, named after its folder); run left out of the analysis` });
+      } else {
+        tree.problems.push({ file: f.run.perturbed_query_path, message: 'unreadable (see above); run left out of the analysis' });
+      }
+      continue;
+    }
     runs.push({
       ...f.run,
       input_digest: inputDigest([

@@ -1,6 +1,8 @@
 // The first hour with an LLM, through the real nx: switching the sample from
 // the offline analyzer to a provider whose key is not set is a configuration
 // error before any request, not 117 provider failures.
+import { cpSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
@@ -38,5 +40,28 @@ describe('switching to an LLM provider', () => {
     expect(executedTargets(res.out)).toContain('summarize');
     expect(ws.read('out/analysis/report/report.md')).toBe(report);
     expect(ws.read('out/analysis/report/report.html')).toBe(html);
+  });
+});
+
+describe('real data with a run copied by hand', () => {
+  let ws: TempWorkspace;
+  afterAll(() => ws?.dispose());
+
+  it('a run folder whose perturbed query file was not renamed: a selection problem with its file, in the report, never a summarize failure', async () => {
+    ws = tempWorkspace({ prefix: 'meta-analysis-copied-run-' });
+    const pm = join(ws.root, 'examples/perturbed_queries/os');
+    const task = readdirSync(pm).sort()[0]!;
+    const models = join(pm, task, 'o4-mini-2025-04-16');
+    const pq = readdirSync(models).sort()[0]!;
+    // Copied as perturbed_query_copy1, the query file still named after the original.
+    cpSync(join(models, pq), join(models, 'perturbed_query_copy1'), { recursive: true });
+    const inner = readdirSync(join(models, 'perturbed_query_copy1')).find((f) => f.endsWith('.json'))!;
+    expect(inner).toBe(`${pq}.json`);
+    const res = await ws.nxAsync(['run', 'analysis:report']);
+    expect(res.code, res.out).toBe(0);
+    const file = `os/${task}/o4-mini-2025-04-16/perturbed_query_copy1/perturbed_query_copy1.json`;
+    expect(res.out).toContain(`task-list: ${file}: not found (summarize needs this run's perturbed query, named after its folder); run left out of the analysis`);
+    expect(res.out).toMatch(/summarize: \d+\/\d+ summarized \(\d+ reused from the response store, \d+ computed, 0 failed\)/);
+    expect(ws.read('out/analysis/report/report.md')).toContain('perturbed_query_copy1.json');
   });
 });
