@@ -27,3 +27,15 @@ export function endpointUrl(raw: string): string {
   url.pathname = url.pathname.replace(/\/+$/, '');
   return url.toString().replace(/\/+(?=\?|$)/, '');
 }
+
+/** The endpoint part of a canonical request: `base_url`, `api_version`, `region` (only those that apply and differ from the default). */
+export type EndpointIdentity = Record<string, string>;
+
+/** `{ base_url }` when `url` is not the provider's default, else nothing. */
+export function unlessDefault(url: string, defaultUrl: string): EndpointIdentity {
+  const u = endpointUrl(url);
+  return u === endpointUrl(defaultUrl) ? {} : { base_url: u };
+}
+
+/** null for an empty identity (the default endpoint). */
+export const orNull = (id: EndpointIdentity): EndpointIdentity | null => (Object.keys(id).length > 0 ? id : null);

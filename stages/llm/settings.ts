@@ -15,8 +15,8 @@ export const nonEmpty = z.string().min(1);
 
 /** LLM settings any stage may set; every field optional, filled from `defaults` then built-ins. */
 export const llmFields = {
-  provider: z.enum(PROVIDER_NAMES as [ProviderName, ...ProviderName[]]).optional()
-    .describe('Who answers: offline (deterministic lexical analyzer, no network), openai, azure, anthropic, anthropic_bedrock, openai_compatible.'),
+  provider: z.enum(PROVIDER_NAMES).optional()
+    .describe(`Who answers: offline (deterministic lexical analyzer, no network), ${PROVIDER_NAMES.filter((p) => p !== 'offline').join(', ')}.`),
   model: nonEmpty.optional().describe('Model id (for azure: the deployment name).'),
   temperature: z.number().min(0).max(2).optional(),
   max_tokens: z.int().positive().optional().describe('Upper bound on answer tokens.'),

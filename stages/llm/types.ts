@@ -1,22 +1,9 @@
 // The one interface every stage uses to talk to a language model.
 import type { ZodType } from 'zod';
 
-export type ProviderName =
-  | 'offline'
-  | 'openai'
-  | 'azure'
-  | 'anthropic'
-  | 'anthropic_bedrock'
-  | 'openai_compatible';
-
-export const PROVIDER_NAMES: readonly ProviderName[] = [
-  'offline',
-  'openai',
-  'azure',
-  'anthropic',
-  'anthropic_bedrock',
-  'openai_compatible',
-];
+/** Who can answer: the offline analyzer, and each provider with a spec in llm/providers/index.ts (the compiler asks for it). */
+export const PROVIDER_NAMES = ['offline', 'openai', 'azure', 'anthropic', 'anthropic_bedrock', 'openai_compatible'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 /** Providers whose batch API the batch engine speaks (stages/llm/batch/). */
 export const BATCH_PROVIDERS: readonly ProviderName[] = ['openai', 'anthropic'];

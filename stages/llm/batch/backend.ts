@@ -8,29 +8,31 @@ import type { ProviderAnswer, ProviderOptions, ProviderRequest } from '../provid
 import type { LlmSettings, ProviderName } from '../types.ts';
 import { createAnthropicBatchBackend } from './anthropic.ts';
 import { createOpenAIBatchBackend } from './openai.ts';
+import { PROVIDER_SPECS } from '../providers/index.ts';
 
 export type { BatchBackend, BatchItem, BatchLimits, BatchResult, BatchStatus, SubmittedBatch } from './types.ts';
 import type { BatchBackend, BatchItem, BatchLimits } from './types.ts';
 
+/** The batch APIs spoken here, by provider (BATCH_PROVIDERS in llm/types.ts lists the same). */
+const BATCH_BACKENDS: Readonly<Partial<Record<ProviderName, (settings: LlmSettings, opts: ProviderOptions) => BatchBackend>>> = {
+  openai: createOpenAIBatchBackend,
+  anthropic: createAnthropicBatchBackend,
+};
+
 /**
- * Providers without batch support here, and why. A stage asked to batch with
- * one of these gets this message (LlmConfigError) and the caller uses normal calls.
+ * Providers without batch support here, and why (each provider's spec says
+ * it). A stage asked to batch with one of these gets this message
+ * (LlmConfigError) and the caller uses normal calls.
  */
 export const BATCH_UNSUPPORTED: Readonly<Partial<Record<ProviderName, string>>> = {
   offline: 'the offline analyzer answers locally; there is nothing to batch',
-  azure:
-    'Azure OpenAI batches need a separate Global-Batch deployment, whose name (the model) would change every request hash, ' +
-    'so batched answers could never serve a normal run; not supported, normal calls are used',
-  anthropic_bedrock:
-    'Bedrock batch inference (CreateModelInvocationJob) needs S3 input and output buckets and an IAM role, ' +
-    'and @anthropic-ai/bedrock-sdk has no batches; not supported yet, normal calls are used',
-  openai_compatible: 'OpenAI-compatible servers (vLLM, Ollama, LM Studio, proxies) have no common batch API; not supported, normal calls are used',
+  ...Object.fromEntries(Object.entries(PROVIDER_SPECS).flatMap(([name, spec]) => (spec.noBatch ? [[name, spec.noBatch]] : []))),
 };
 
 /** The backend of a provider's batch API (no network access until the first call). */
 export function createBatchBackend(settings: LlmSettings, opts: ProviderOptions): BatchBackend {
-  if (settings.provider === 'openai') return createOpenAIBatchBackend(settings, opts);
-  if (settings.provider === 'anthropic') return createAnthropicBatchBackend(settings, opts);
+  const backend = BATCH_BACKENDS[settings.provider];
+  if (backend) return backend(settings, opts);
   const why = BATCH_UNSUPPORTED[settings.provider] ?? `unknown provider "${settings.provider}"`;
   throw new LlmConfigError(`batch: ${settings.provider}: ${why}`);
 }

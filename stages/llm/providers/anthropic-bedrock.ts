@@ -11,7 +11,8 @@ import type { LlmSettings } from '../types.ts';
 import { messagesProvider } from './anthropic.ts';
 import type { MessagesClient, MessagesClientHandle } from './anthropic.ts';
 import { lazy, sdkTransport } from './shared.ts';
-import type { ProviderFactory } from './shared.ts';
+import type { ProviderFactory, ProviderSpec } from './shared.ts';
+import { orNull, unlessDefault } from '../endpoint-url.ts';
 
 export const DEFAULT_BEDROCK_REGION = 'us-east-1';
 
@@ -60,4 +61,19 @@ export const createAnthropicBedrockProvider: ProviderFactory = (settings, opts) 
     return { client: client as unknown as MessagesClient, secrets };
   });
   return messagesProvider({ name: 'anthropic_bedrock', settings, getClient });
+};
+
+export const anthropicBedrockSpec: ProviderSpec = {
+  create: createAnthropicBedrockProvider,
+  endpointEnvVars: ['AWS_DEFAULT_REGION', 'AWS_REGION', 'ANTHROPIC_BEDROCK_BASE_URL'],
+  endpoint: (settings, env) => {
+    const region = bedrockRegion(env);
+    return orNull({
+      ...(region !== DEFAULT_BEDROCK_REGION ? { region } : {}),
+      ...unlessDefault(bedrockBaseURL(settings, env, region), defaultBedrockBaseURL(region)),
+    });
+  },
+  noBatch:
+    'Bedrock batch inference (CreateModelInvocationJob) needs S3 input and output buckets and an IAM role, ' +
+    'and @anthropic-ai/bedrock-sdk has no batches; not supported yet, normal calls are used',
 };

@@ -19,7 +19,8 @@ import {
   usage,
   withFormatFallback,
 } from './shared.ts';
-import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest } from './shared.ts';
+import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest, ProviderSpec } from './shared.ts';
+import { orNull, unlessDefault } from '../endpoint-url.ts';
 
 /** The part of an Anthropic SDK client we use; AnthropicBedrock has it too. */
 export interface MessagesClient {
@@ -165,4 +166,11 @@ export async function createAnthropicClient(settings: LlmSettings, opts: Provide
 export const createAnthropicProvider: ProviderFactory = (settings, opts) => {
   const getClient = lazy(() => createAnthropicClient(settings, opts));
   return messagesProvider({ name: 'anthropic', settings, getClient });
+};
+
+export const anthropicSpec: ProviderSpec = {
+  create: createAnthropicProvider,
+  endpointEnvVars: ['ANTHROPIC_BASE_URL'],
+  endpoint: (settings, env) => orNull(unlessDefault(anthropicBaseURL(settings, env), DEFAULT_ANTHROPIC_BASE_URL)),
+  noBatch: null,
 };

@@ -9,7 +9,8 @@ import type { LlmSettings } from '../types.ts';
 import { chatProvider } from './openai.ts';
 import type { ChatClientHandle } from './openai.ts';
 import { lazy, requireEnv, sdkTransport } from './shared.ts';
-import type { ProviderFactory } from './shared.ts';
+import type { ProviderFactory, ProviderSpec } from './shared.ts';
+import { endpointUrl } from '../endpoint-url.ts';
 
 export const DEFAULT_AZURE_API_VERSION = '2024-02-15-preview';
 
@@ -50,4 +51,17 @@ export const createAzureProvider: ProviderFactory = (settings, opts) => {
     return { client, secrets: [apiKey] };
   });
   return chatProvider({ name: 'azure', settings, getClient });
+};
+
+export const azureSpec: ProviderSpec = {
+  create: createAzureProvider,
+  endpointEnvVars: [...AZURE_ENDPOINT_VARS, ...AZURE_API_VERSION_VARS],
+  // No default resource: the endpoint is always part of the identity.
+  endpoint: (settings, env) => {
+    const endpoint = azureEndpoint(settings, env);
+    return { ...(endpoint !== undefined ? { base_url: endpointUrl(azureBaseURL(endpoint)) } : {}), api_version: azureApiVersion(env) };
+  },
+  noBatch:
+    'Azure OpenAI batches need a separate Global-Batch deployment, whose name (the model) would change every request hash, ' +
+    'so batched answers could never serve a normal run; not supported, normal calls are used',
 };

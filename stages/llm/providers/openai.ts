@@ -21,7 +21,8 @@ import {
   withFormatFallback,
   withJsonInstruction,
 } from './shared.ts';
-import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest } from './shared.ts';
+import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest, ProviderSpec } from './shared.ts';
+import { orNull, unlessDefault } from '../endpoint-url.ts';
 
 /**
  * Reasoning models take `max_completion_tokens` and reject `max_tokens`. The
@@ -273,4 +274,11 @@ export async function createOpenAIClient(settings: LlmSettings, opts: ProviderOp
 export const createOpenAIProvider: ProviderFactory = (settings, opts) => {
   const getClient = lazy(() => createOpenAIClient(settings, opts));
   return chatProvider({ name: 'openai', settings, getClient, responsesApi: true });
+};
+
+export const openaiSpec: ProviderSpec = {
+  create: createOpenAIProvider,
+  endpointEnvVars: ['OPENAI_BASE_URL'],
+  endpoint: (settings, env) => orNull(unlessDefault(openaiBaseURL(settings, env), DEFAULT_OPENAI_BASE_URL)),
+  noBatch: null,
 };
