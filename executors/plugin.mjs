@@ -8,6 +8,9 @@ if (major < 22 || (major === 22 && minor < 18)) {
       'Run nx through npx (`npx nx run analysis:report`), which uses the Node the repository pins, or install Node 22.18 or newer.',
   );
 }
+// Node's compile cache spares every nx command stripping the types of the code the plugin loads again.
+const { default: module } = await import('node:module');
+module.enableCompileCache?.();
 const plugin = await import('./plugin.ts');
 export const createNodes = plugin.createNodes;
 export const createNodesV2 = plugin.createNodesV2;
