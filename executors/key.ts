@@ -5,7 +5,7 @@
 // The plugin writes the description (stages/stage-inputs.ts plus the code
 // closure); this computes the record of it (stages/input-record.ts), prints
 // one line, `<stage> inputs <sha256 of the record>`, and leaves the record it
-// hashed in out/<analysis>/logs/keys/<stage>.json, where the stage's runner checks
+// hashed in .cache/keys/<analysis>/<stage>.json, where the stage's runner checks
 // what it reads against it and takes the output's inputs.json from it.
 //
 // When the record cannot be computed it prints a line that is new on every

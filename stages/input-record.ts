@@ -3,7 +3,7 @@
 // Everything else is derived from it:
 //   - the Nx key: each cached target has one runtime input,
 //     `node executors/key.mjs <description>`, that prints the digest of this
-//     record (and leaves the record it hashed in out/<a>/logs/keys/<stage>.json);
+//     record (and leaves the record it hashed in .cache/keys/<a>/<stage>.json);
 //   - `inputs.json`: the output carries the record its key was computed from;
 //   - the runner's check that what was hashed is what was read (`readParts`);
 //   - the plan's verdicts: this record now against the one the output carries.
@@ -102,9 +102,9 @@ export const recordedName = (f: string): string => (isAbsolute(f) ? `(outside th
 export const stageOutputDir = (workspaceRoot: string, d: Pick<StageDescription, 'outDir' | 'analysis'>, stage: StageName): string =>
   join(resolve(workspaceRoot, d.outDir), d.analysis, stage);
 
-/** Where the key script leaves the record it hashed: with the run logs, in no output. */
-export const keyedRecordFile = (workspaceRoot: string, d: Pick<StageDescription, 'outDir' | 'analysis' | 'stage'>): string =>
-  join(resolve(workspaceRoot, d.outDir), d.analysis, 'logs', 'keys', `${d.stage}.json`);
+/** Where the key script leaves the record it hashed: in the workspace's .cache (gitignored), in no output and not under out/. */
+export const keyedRecordFile = (workspaceRoot: string, d: Pick<StageDescription, 'analysis' | 'stage'>): string =>
+  join(workspaceRoot, '.cache', 'keys', d.analysis, `${d.stage}.json`);
 
 /** The parts of the record that the stage reads when it runs; `endpoint` from endpointOf. */
 export function readParts(d: StageDescription, workspaceRoot: string, endpoint: string | null): ReadParts {

@@ -152,6 +152,12 @@ export interface StageResult {
 
 export interface StageDefinition<O, In> {
   stage: StageName;
+  /**
+   * True for a run that writes nothing of the analysis (task-list's one-off
+   * reference-style query): it takes no writer lock and writes no run log, so
+   * it leaves out/ as it was.
+   */
+  writesNothing?(options: O): boolean;
   /** Reads what the stage works from (upstream outputs, prompts, the lock) before anything is asked. */
   read(t: StageTools<O>): In | Promise<In>;
   run(input: In, t: StageTools<O>): Promise<StageResult>;

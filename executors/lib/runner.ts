@@ -27,9 +27,10 @@ type Executor<O> = (options: O & BaseOptions, context: ExecutorContextLike) => P
 export function stageExecutor<O, In>(def: StageDefinition<O, In>): Executor<O> {
   return (options, context) =>
     runExecutor(def.stage, async () => {
-      const t = await stageTools(def.stage, options, context);
+      const writesNothing = def.writesNothing?.(options) === true;
+      const t = await stageTools(def.stage, options, context, { lock: !writesNothing });
       const result = await def.run(await def.read(t), t);
-      return finish(def.stage, t.ctx, result, result.log, null);
+      return finish(def.stage, t.ctx, result, writesNothing ? null : result.log, null);
     });
 }
 
@@ -76,8 +77,8 @@ async function preflight(stage: LlmStageName, ctx: StageContext): Promise<void> 
   if (problems.length > 0) throw new PreflightError(`stopped before any request, nothing written: ${problems.join('; ')}`);
 }
 
-async function stageTools<O>(stage: StageName, options: O & BaseOptions, context: ExecutorContextLike): Promise<StageTools<O>> {
-  const ctx = stageContext(options, context);
+async function stageTools<O>(stage: StageName, options: O & BaseOptions, context: ExecutorContextLike, opts: { lock?: boolean } = {}): Promise<StageTools<O>> {
+  const ctx = stageContext(options, context, opts);
   const keyed = await guardInputs(ctx, stage, options.outDir ?? 'out');
   const declared = new Set(STAGE_INFO[stage].reads.map(([s, f]) => `${s}/${f}`));
   return {

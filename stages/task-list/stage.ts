@@ -30,6 +30,8 @@ interface Input {
 
 export const taskListStage: StageDefinition<SelectionOverrides, Input> = {
   stage: 'task-list',
+  // The reference-style one-off (an override or --output): it writes only its copy, or prints the selection.
+  writesNothing: (o) => isOneOff(o),
   read: selectRuns,
   run: writeSelection,
 };
@@ -37,6 +39,11 @@ export const taskListStage: StageDefinition<SelectionOverrides, Input> = {
 /** Task list file name inside the output folder: one per agent. */
 export function taskListFileName(agent: string): string {
   return `task_list_${agent}.json`;
+}
+
+/** A reference-style query (a selection override or --output): the analysis' own outputs are neither written nor required. */
+export function isOneOff(o: SelectionOverrides): boolean {
+  return selectionOverrideFlags(o).length > 0 || o.output !== undefined;
 }
 
 /** The selection overrides given (not --output): with any of them, the analysis' own outputs are not written. */
@@ -70,7 +77,10 @@ async function selectRuns(t: Tools): Promise<Input> {
     );
   }
   for (const p of selected.problems) console.error(`task-list: ${p.file}${p.field ? ` (${p.field})` : ''}: ${p.message}`);
-  if (selected.runs.length === 0 && !a.allow_empty_selection) {
+  if (selected.runs.length === 0 && isOneOff(options)) {
+    // As the reference script: an empty list, said once (the analysis build itself refuses an empty selection).
+    console.warn(`task-list: the query selects no successful run (agents ${selection.agents.join(', ')}; domains ${selection.domains.join(', ')}); ${options.output ? 'writing the empty task list' : 'printing the empty task list'}, as the reference script does.`);
+  } else if (selected.runs.length === 0 && !a.allow_empty_selection) {
     throw new ConfigError('pipeline.yaml', [
       `analyses "${a.name}": the selection has zero runs (agents ${selection.agents.join(', ')}; domains ${selection.domains.join(', ')}; ` +
         `data root ${selection.baseDir}${overrides.length > 0 ? `; overridden by ${overrides.join(', ')}` : ''}; ${selected.problems.length} problem(s) listed above). ` +
@@ -84,13 +94,13 @@ async function selectRuns(t: Tools): Promise<Input> {
 async function writeSelection({ overrides, selection, selected }: Input, t: Tools): Promise<StageResult> {
   const { ctx, options } = t;
   const a = ctx.analysis;
-  if (overrides.length === 0) {
+  if (!isOneOff(options)) {
     const files = analysisOutputFiles(a.name, selection.baseDir, selection.agents, selected);
     await t.output(async (dir) => {
       for (const [name, text] of files) writeFileAtomicSync(join(dir, name), text);
     });
-  } else if (underNxTask()) {
-    // Nx stores the outputs folder under this run's key: it must hold the
+  } else if (underNxCache()) {
+    // Nx stores the outputs folder under this run's key (not under --skip-nx-cache): it must hold the
     // analysis' own, current selection, which a cache hit may then restore harmlessly.
     await requireCurrentAnalysisOutput(ctx.outputOf('task-list'), a.name, selectionOptions(selectionSettings(a), {}, ctx.resolvePath));
   }
@@ -98,10 +108,10 @@ async function writeSelection({ overrides, selection, selected }: Input, t: Tool
   else if (overrides.length > 0) for (const l of selected.lists) console.log(pyJsonDumps(l.json));
 
   const perAgent = selection.agents.map((ag) => `${ag}: ${selected.runs.filter((r) => r.agent === ag).length}`).join(', ');
-  const where = overrides.length > 0 ? ` With ${overrides.join(', ')}: ${ctx.outputOf('task-list')} left as it was.` : '';
+  const where = isOneOff(options) ? ` A one-off query: ${ctx.outputOf('task-list')} left as it was.` : '';
   return {
     log: { analysis: a.name, runs: selected.runs.length, problems: selected.problems, ...(overrides.length > 0 ? { overrides } : {}) },
-    summary: (log) => [`task-list: ${selected.runs.length} successful runs (${perAgent}); ${selected.problems.length} problem(s).${where} Log: ${log}`],
+    summary: (log) => [`task-list: ${selected.runs.length} successful runs (${perAgent}); ${selected.problems.length} problem(s).${where}${log ? ` Log: ${log}` : ''}`],
   };
 }
 
@@ -167,11 +177,6 @@ function checkFilterFiles(sel: AnalysisSelectionOptions, resolvePath: (p: string
     if (error !== null) issues.push(`${w.key}: ${error}; expected ${w.what}. Nothing was selected and the previous outputs were left as they were`);
   }
   if (issues.length > 0) throw new ConfigError('pipeline.yaml', issues);
-}
-
-/** Running as an Nx task (cached or not): Nx may store the outputs folder under this run's key. */
-function underNxTask(): boolean {
-  return process.env['NX_TASK_HASH'] !== undefined;
 }
 
 /** Running as an Nx task whose result Nx will store in its cache (not under --skip-nx-cache). */

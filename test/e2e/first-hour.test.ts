@@ -65,3 +65,41 @@ describe('real data with a run copied by hand', () => {
     expect(ws.read('out/analysis/report/report.md')).toContain('perturbed_query_copy1.json');
   });
 });
+
+describe("the reference script's one-off query", () => {
+  let ws: TempWorkspace;
+  afterAll(() => ws?.dispose());
+
+  it('works on a fresh clone, writes only its file, leaves git status clean and out/ absent; an empty query writes the empty list', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { existsSync, mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    ws = tempWorkspace({ prefix: 'meta-analysis-one-off-' });
+    const git = (...args: string[]) => spawnSync('git', ['-c', 'user.email=e2e@example.invalid', '-c', 'user.name=e2e', ...args], { cwd: ws.root, encoding: 'utf8' });
+    git('init', '-q');
+    git('add', '-A');
+    git('commit', '-qm', 'fresh clone');
+    const away = mkdtempSync(join(tmpdir(), 'one-off-'));
+    try {
+      const file = join(away, 'my_list.json');
+      const res = await ws.nxAsync(['run', 'analysis:task-list', '--agent', 'claude-haiku-4-5-20251001', '--domain', 'os', '--output', file, '--skip-nx-cache']);
+      expect(res.code, res.out).toBe(0);
+      expect(res.out).not.toMatch(/failed|flaky/i);
+      const list = JSON.parse(readFileSync(file, 'utf8'));
+      expect(list.metadata.agent).toBe('claude-haiku-4-5-20251001');
+      expect(list.metadata.total_successful_runs).toBeGreaterThan(0);
+      expect(existsSync(join(ws.root, 'out'))).toBe(false);
+      expect(git('status', '--porcelain').stdout).toBe('');
+      // A query that selects nothing: the reference's empty list, and a warning.
+      const empty = join(away, 'empty.json');
+      const none = await ws.nxAsync(['run', 'analysis:task-list', '--agent', 'computer-use-preview', '--domain', 'os', '--output', empty, '--skip-nx-cache']);
+      expect(none.code, none.out).toBe(0);
+      expect(none.out).toContain('the query selects no successful run');
+      const emptyList = JSON.parse(readFileSync(empty, 'utf8'));
+      expect(emptyList.metadata.total_successful_runs).toBe(0);
+      expect(existsSync(join(ws.root, 'out'))).toBe(false);
+    } finally {
+      rmSync(away, { recursive: true, force: true });
+    }
+  });
+});

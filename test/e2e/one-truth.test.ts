@@ -55,7 +55,7 @@ async function planAgrees(ws: TempWorkspace, label: string): Promise<{ ran: stri
  * `meanwhile` changes an input, then the lock is released and the stage reads.
  */
 async function changeAfterHashing(ws: TempWorkspace, target: string, stage: string, meanwhile: (keyed: { files: Record<string, string> }) => void): Promise<{ code: number; out: string }> {
-  const keyFile = join(ws.root, `out/analysis/logs/keys/${stage}.json`);
+  const keyFile = join(ws.root, `.cache/keys/analysis/${stage}.json`);
   const keyedBefore = readFileSync(keyFile, 'utf8');
   const release = lockfile.lockSync(join(ws.root, 'out/analysis'), { realpath: false, stale: 60_000 });
   const build = ws.nxSpawn(['run', `analysis:${target}`]);
