@@ -29,13 +29,13 @@ const PLANTED: [string, string | Buffer | null, boolean][] = [
   ['quote\'"`;|&<>', null, true],
 ];
 
-/** Every file outside out/, .nx, the store and node_modules, with its size and modification time. */
+/** Every file outside out/, .nx, the store, the records Nx's keys were computed from (.cache/keys) and node_modules, with its size and modification time. */
 function listing(root: string): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (rel: string) => {
     for (const name of readdirSync(join(root, rel))) {
       const r = rel ? `${rel}/${name}` : name;
-      if (['out', '.nx', 'node_modules', '.cache/llm-store'].includes(r)) continue;
+      if (['out', '.nx', 'node_modules', '.cache/llm-store', '.cache/keys'].includes(r)) continue;
       const st = lstatSync(join(root, r));
       if (st.isDirectory()) walk(r);
       else out.set(r, `${st.size}:${st.mtimeMs}`);
@@ -78,7 +78,7 @@ describe('a bad-input corpus through the whole pipeline', () => {
     }
   });
 
-  it('writes nothing outside out/ and the store, and runs no folder name', () => {
+  it('writes nothing outside out/, the store and the key records, and runs no folder name', () => {
     expect(listing(ws.root)).toEqual(before);
     expect(existsSync(join(ws.root, 'pwned'))).toBe(false);
     expect(readFileSync(join(ws.root, 'out/analysis/task-list/runs.json'), 'utf8')).toContain('tâche-ü-日本-🙂');
