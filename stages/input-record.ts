@@ -15,9 +15,9 @@
 //
 // Light on purpose: it runs on every nx command that hashes a stage (no zod,
 // no configuration loading: the description carries what it needs).
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { sha256 } from './llm/store.ts';
 import type { LlmSettings, ProviderName } from './llm/types.ts';
 import type { StageName, UpstreamRead } from './registry.ts';
 import type { SelectionSettings } from './task-list/settings.ts';
@@ -83,12 +83,10 @@ export class InputsChangedError extends Error {
 /** In every stage's output: the record its key was computed from. */
 export const INPUT_RECORD_FILE = 'inputs.json';
 
-export const sha256Hex = (bytes: string | Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
 /** A file's digest, following symlinks; "missing", or "unreadable (<code>)". */
 export function fileDigest(path: string): string {
   try {
-    return sha256Hex(readFileSync(path));
+    return sha256(readFileSync(path));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'missing' : `unreadable (${code ?? 'error'})`;
@@ -124,7 +122,14 @@ export async function endpointOf(d: StageDescription, workspaceRoot: string, env
 }
 
 /** The complete record of a stage: what its key is the digest of. `codeRoot` holds the code and node_modules (the workspace under Nx). */
-export async function inputRecord(d: KeyDescription, workspaceRoot: string, codeRoot = workspaceRoot, env: NodeJS.ProcessEnv = process.env): Promise<InputRecord> {
+export async function inputRecord(
+  d: KeyDescription,
+  workspaceRoot: string,
+  codeRoot = workspaceRoot,
+  env: NodeJS.ProcessEnv = process.env,
+  /** task-list's data fingerprint when the caller has just crawled the same selection (the plan: selectAnalysis returns it), so the tree is not crawled twice. */
+  dataFingerprint?: string,
+): Promise<InputRecord> {
   const parts = readParts(d, workspaceRoot, await endpointOf(d, workspaceRoot, env));
   const record: InputRecord = {
     ...parts,
@@ -132,7 +137,9 @@ export async function inputRecord(d: KeyDescription, workspaceRoot: string, code
     packages: installedPackages(codeRoot, d.packages),
     workspace: Object.fromEntries(NX_WORKSPACE_FILES.map((f) => [f, fileDigest(join(workspaceRoot, f))])),
   };
-  if (d.selection) {
+  if (d.selection && dataFingerprint !== undefined) {
+    record.data = dataFingerprint;
+  } else if (d.selection) {
     const [{ selectionFingerprint }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
     record.data = await selectionFingerprint(selectionOptions(d.selection, {}, (p) => resolve(workspaceRoot, p)));
   }
@@ -140,7 +147,7 @@ export async function inputRecord(d: KeyDescription, workspaceRoot: string, code
 }
 
 /** The key's value: the digest of the record's canonical text. */
-export const recordDigest = (r: InputRecord): string => sha256Hex(formatInputRecord(r));
+export const recordDigest = (r: InputRecord): string => sha256(formatInputRecord(r));
 
 export function formatInputRecord(r: InputRecord): string {
   return `${JSON.stringify(r, null, 2)}\n`;

@@ -34,8 +34,6 @@ export interface StageInfo {
   readonly description: string;
   /** Whether it may call a model: its settings are LLM settings and its provider's endpoint is an input. */
   readonly llm: boolean;
-  /** The one small file of its output that stands for all of it (what the plan looks at to tell whether it was built). */
-  readonly indexFile: string;
   /** Its settings: section of pipeline.yaml, defaults, key slice, the files and folders they name. */
   readonly settings: StageSettings<any, any>;
   /**
@@ -51,8 +49,6 @@ export const STAGE_INFO = {
     dependsOn: null,
     description: 'Select the successful elicitation runs (one reference-format task list per agent, and the run ledger). Cached on a fingerprint of every file and folder the selection reads.',
     llm: false,
-    // The ledger: per run, the digest of the data files later stages read.
-    indexFile: 'runs.json',
     settings: taskListSettings,
     reads: [],
   },
@@ -60,8 +56,6 @@ export const STAGE_INFO = {
     dependsOn: 'task-list',
     description: 'Summarize each run: how the perturbation changed the instruction and why it led to harm. One file per run.',
     llm: true,
-    // Per run, the sha256 of its summary file.
-    indexFile: 'index.json',
     settings: summarizeSettings,
     reads: [['task-list', 'runs.json']],
   },
@@ -69,8 +63,6 @@ export const STAGE_INFO = {
     dependsOn: 'summarize',
     description: 'Group the summaries into benign-input vulnerability categories with trigger phrases.',
     llm: true,
-    // All of what cluster and report read of categorize.
-    indexFile: 'categorization.json',
     settings: categorizeSettings,
     reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json']],
   },
@@ -78,8 +70,6 @@ export const STAGE_INFO = {
     dependsOn: 'categorize',
     description: 'Merge the categories into higher-level clusters.',
     llm: true,
-    // All of what report reads of cluster.
-    indexFile: 'clusters.json',
     settings: clusterSettings,
     reads: [['categorize', 'categorization.json']],
   },
@@ -87,8 +77,6 @@ export const STAGE_INFO = {
     dependsOn: 'cluster',
     description: 'Write the report (Markdown, HTML and its data): statistics, ranked clusters and coverage.',
     llm: false,
-    // Read by no later target.
-    indexFile: 'report.md',
     settings: reportSettings,
     reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json'], ['categorize', 'categorization.json'], ['cluster', 'clusters.json']],
   },

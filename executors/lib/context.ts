@@ -58,10 +58,9 @@ export function stageContext(options: BaseOptions, context: ExecutorContextLike,
  * can check (task-list's data fingerprint).
  */
 export async function guardInputs(ctx: StageContext, stage: StageName, outDir: string): Promise<InputRecord | null> {
+  if ((process.env['NX_TASK_HASH'] ?? '') === '') return null;
   const d = describeStage(ctx.analysis, stage, outDir);
   const file = keyedRecordFile(ctx.workspaceRoot, d);
-  const underNx = (process.env['NX_TASK_HASH'] ?? '') !== '';
-  if (!underNx) return null;
   const keyed = readJsonFileSync<InputRecord>(file, { expect: 'object' });
   if (!keyed.ok) {
     throw new InputsChangedError(`${relative(ctx.workspaceRoot, file)}: no record of the inputs Nx hashed for ${stage} (${keyed.message}); run the target through nx again`);

@@ -31,7 +31,7 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
     const runs = selection.runs;
     if (!options.json) console.log(`  task-list   ${runs.length} runs selected${selection.problems.length ? `, ${selection.problems.length} problem(s) in the tree` : ''}`);
 
-    const targets = await planTargets(ctx, runs);
+    const targets = await planTargets(ctx, selection);
     // Store lookups and walks only: the plan never calls a provider.
     const answererFor = (stage: LlmStageName) => createStageAnswerer(ctx, ctx.analysis[stage], {}, stage);
     const stages = await planCalls(ctx, runs, answererFor);

@@ -56,8 +56,9 @@ function describeSelection(c: SelectionChange): string {
   return parts.join(', ');
 }
 
-/** The targets' verdicts, in chain order, for the selection `runs` computed now. */
-export async function planTargets(ctx: StageContext, runs: readonly LedgerRun[]): Promise<TargetPlan[]> {
+/** The targets' verdicts, in chain order, for the selection computed now (its runs, and the fingerprint of the tree it read). */
+export async function planTargets(ctx: StageContext, selection: { runs: readonly LedgerRun[]; fingerprint: string }): Promise<TargetPlan[]> {
+  const { runs } = selection;
   const outDir = dirname(dirname(ctx.outputOf('report')));
   const ledger = readJsonFileSync<Ledger>(join(ctx.outputOf('task-list'), 'runs.json'), { expect: 'object' });
   const change = ledger.ok && Array.isArray(ledger.value.runs) ? selectionChange(ledger.value.runs, runs) : null;
@@ -74,7 +75,7 @@ export async function planTargets(ctx: StageContext, runs: readonly LedgerRun[])
     const record = readInputRecord(ctx.outputOf(stage));
     const why: string[] = [];
     if (!record) why.push('no output here yet, or one without a record of its inputs (Nx restores it instead if its cache holds these inputs)');
-    else why.push(...describeInputChange(record, await inputRecord(keyDescription(ctx.analysis, stage, opts, codeOf), ctx.workspaceRoot, CODE_ROOT)));
+    else why.push(...describeInputChange(record, await inputRecord(keyDescription(ctx.analysis, stage, opts, codeOf), ctx.workspaceRoot, CODE_ROOT, process.env, selection.fingerprint)));
     if (stage === 'task-list') {
       if (change === null && record) why.push('no readable task-list/runs.json to compare the selection with');
       else if (selectionMoved) why.push(`the selection changed: ${describeSelection(change)} (${runs.length} selected now)`);
