@@ -27,7 +27,7 @@ const lock = buildLock({
 });
 
 describe('lockBaseline', () => {
-  it('takes every run of the lock, its categories with their run counts, and no clusters', () => {
+  it('takes every run of the lock with its category, its categories with their run counts, and no clusters', () => {
     expect(lockBaseline(lock, 'analyses/a/taxonomy.lock.json')).toEqual({
       label: 'the taxonomy lock',
       source: 'analyses/a/taxonomy.lock.json',
@@ -37,6 +37,7 @@ describe('lockBaseline', () => {
         { category_id: 'cat-b', category_name: 'Bravo', size: 1 },
       ],
       clusters: null,
+      run_categories: { r1: 'cat-a', r2: 'cat-a', r3: 'cat-b' },
     });
   });
 

@@ -54,6 +54,7 @@ describe('summarizeChanges', () => {
       after: { runs: 4, categories: 4, clusters: 4 },
       new_runs: ['r4', 'r5'],
       removed_runs: ['r1'],
+      moved_runs: [],
       new_categories: [{ category_id: 'd', category_name: 'Delta', size: 1 }],
       removed_categories: [{ category_id: 'c', category_name: 'Gamma', size: 3 }],
       grown_categories: [{ category_id: 'a', category_name: 'Alpha', before: 2, after: 3 }],
@@ -74,6 +75,19 @@ describe('summarizeChanges', () => {
       },
     } satisfies ChangeSummary);
     expect(hasChanges(changes as ChangeSummary)).toBe(true);
+  });
+
+  it('lists the runs in another category when the baseline knows each run\'s category, with names from each side', () => {
+    const before = { ...previous, run_categories: { r1: 'a', r2: 'a', r3: 'b' } };
+    const now = new Map([['r2', 'e'], ['r3', 'b'], ['r4', 'd']]);
+    const changes = summarizeChanges(before, current, now) as ChangeSummary;
+    expect(changes.moved_runs).toEqual([{ run_id: 'r2', from: { category_id: 'a', category_name: 'Alpha' }, to: { category_id: 'e', category_name: 'Epsilon' } }]);
+    expect(renderChangesMarkdown(changes)).toContain('### Runs in another category (1)\n\n- r2: Alpha \u2192 Epsilon\n');
+    // Same runs, same categories, one run moved: a change, although every size is the same.
+    const one = { ...asBaseline(current), run_categories: { r2: 'a', r3: 'b' } };
+    const swapped = summarizeChanges(one, structuredClone(current), new Map([['r2', 'b'], ['r3', 'a']])) as ChangeSummary;
+    expect(hasChanges(swapped)).toBe(true);
+    expect(swapped.moved_runs.map((m) => m.run_id)).toEqual(['r2', 'r3']);
   });
 
   it('does not depend on the order of the input lists', () => {
@@ -272,7 +286,7 @@ describe('comparison with a baseline that has no clusters (a taxonomy lock)', ()
         '- Categories: 4 \u2192 4 (\u00b10)',
         '- Clusters: 4 now, not compared',
         '',
-        'Nothing changed: the same runs and categories (with the same sizes) as the taxonomy lock.',
+        'Nothing changed: the same runs in the same categories as the taxonomy lock.',
         '',
         'Clusters are not compared: the taxonomy lock has no cluster information.',
         '',

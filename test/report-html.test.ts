@@ -241,7 +241,7 @@ describe('renderHtmlReport', () => {
     expect(section).toContain('<p class="muted">Clusters are not compared: the taxonomy lock has no cluster information.</p>');
     expect(section).not.toMatch(/New clusters|Removed clusters|Clusters with changed membership/);
     const same = renderHtmlReport({ ...fixtureInput(), changes: summarizeChanges({ ...LOCK_BASELINE, ...currentSnapshot(), clusters: null }, currentSnapshot()) });
-    expect(same).toContain('<p>Nothing changed: the same runs and categories (with the same sizes) as the taxonomy lock.</p>');
+    expect(same).toContain('<p>Nothing changed: the same runs in the same categories as the taxonomy lock.</p>');
     expect(same).toContain('Clusters are not compared');
   });
 

@@ -1,13 +1,15 @@
 // The taxonomy lock: validation with file/key/expectation messages, the plan
 // of what a categorization keeps, and the offline join against locked categories.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { joinLockedByMajority } from '../stages/categorize/items.ts';
 import { lockedStableIds } from '../stages/util/ids.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
-import { buildLock, describeLockChange, formatLock, planFromLock, readTaxonomyLock, summaryDigest } from '../stages/categorize/taxonomy-lock.ts';
+import { buildLock, describeLockChange, formatLock, lockBuilder, planFromLock, readAnalysisLock, readTaxonomyLock, sameBuilder, summaryDigest } from '../stages/categorize/taxonomy-lock.ts';
+import { choosePass, lockBuilderNotice } from '../stages/categorize/pass.ts';
+import { ConfigError } from '../stages/config-error.ts';
 
 const item = (id: string, summary = `summary of ${id}`): CategorizeItem => ({
   id,
@@ -81,9 +83,46 @@ describe('planFromLock', () => {
     const current = now.map((i) => sameContent(i, runOf[i.id]!));
     const plan = planFromLock(lock, current, (id) => runOf[id]!);
     expect(plan.keep).toEqual([{ category_name: 'A', definition: 'A def', examples: [ex('p1')] }]);
-    expect(plan.lockedIds).toEqual(new Map([['A', 'cat-a']]));
+    // Every locked category keeps its id and stays in the taxonomy new runs are categorized against, even with no run kept.
+    expect(plan.lockedIds).toEqual(new Map([['A', 'cat-a'], ['B', 'cat-b']]));
+    expect(plan.taxonomy).toEqual([{ category_name: 'A', definition: 'A def', examples: [ex('p1')] }, { category_name: 'B', definition: 'B def', examples: [] }]);
     expect(plan).toMatchObject({ kept: ['r1'], added: ['r4'], changed: ['r2'], removed: ['r3'] });
     expect(plan.toAdd.map((i) => i.id)).toEqual(['p2', 'p4']);
+  });
+
+  it('a lock whose every summary changed (built by another categorizer) is still the taxonomy of a locked pass', () => {
+    const lock = { ...lockFor([item('r1'), item('r2')], { A: ['r1'], B: ['r2'] }), built_with: { provider: 'offline', model: null, analyzer: 'offline analyzer (x, not an LLM)' } };
+    const current = [item('r1', 'an LLM summary'), item('r2', 'another LLM summary')];
+    const base = { file: 'analyses/a/taxonomy.lock.json', lock, plan: planFromLock(lock, current, (id) => id) };
+    expect(base.plan.keep).toEqual([]);
+    const llm = { provider: 'openai', model: 'gpt-5' };
+    const pass = choosePass(current, base, null, llm);
+    expect(pass.mode).toBe('locked');
+    expect(pass.start?.categories.map((c) => [c.category_name, c.examples.length])).toEqual([['A', 0], ['B', 0]]);
+    expect(pass.items.map((i) => i.id)).toEqual(['r1', 'r2']);
+    expect(pass.reason).toBe('the 2 categories of analyses/a/taxonomy.lock.json, built by the offline analyzer, kept; runs: 0 kept, 2 with a changed summary');
+    expect(lockBuilderNotice(base, llm, 'openai:gpt-5')).toBe(
+      'analyses/a/taxonomy.lock.json was built by the offline analyzer; openai:gpt-5 keeps its 2 categories and assigns the 2 runs not kept to them (delete analyses/a/taxonomy.lock.json to build a new taxonomy from scratch)',
+    );
+    expect(lockBuilderNotice(base, { provider: 'offline', model: 'gpt-5' }, 'offline')).toBeNull();
+    expect(sameBuilder(lock, { provider: 'offline', model: 'anything' })).toBe(true);
+    expect(lockBuilder({ ...lock, built_with: { provider: 'openai', model: 'gpt-5' } })).toBe('openai:gpt-5');
+    expect(sameBuilder({ ...lock, built_with: { provider: 'openai', model: 'gpt-5' } }, { provider: 'openai', model: 'gpt-5-mini' })).toBe(false);
+  });
+});
+
+describe('readAnalysisLock', () => {
+  it('refuses a lock that names another analysis, with the file, the key and what to do', () => {
+    const root = mkdtempSync(join(tmpdir(), 'lock-other-'));
+    try {
+      mkdirSync(join(root, 'analyses/b'), { recursive: true });
+      writeFileSync(join(root, 'analyses/b/taxonomy.lock.json'), formatLock(lockFor([item('r1')], { A: ['r1'] })));
+      expect(() => readAnalysisLock(root, 'b')).toThrow(ConfigError);
+      expect(() => readAnalysisLock(root, 'b')).toThrow(/analyses\/b\/taxonomy\.lock\.json: invalid configuration\n {2}- analysis: the lock is for analysis "a", expected "b"/);
+      expect(readAnalysisLock(root, 'c')).toBeNull();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

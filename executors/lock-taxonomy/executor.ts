@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { CATEGORIZATION_FILE, categorizationDocument } from '../../stages/categorize/format.ts';
 import { checkUpstreamFile } from '../../stages/file-format.ts';
-import { buildLock, describeLockChange, formatLock, lockPath, readTaxonomyLock } from '../../stages/categorize/taxonomy-lock.ts';
+import { buildLock, describeLockChange, formatLock, lockPath, readAnalysisLock } from '../../stages/categorize/taxonomy-lock.ts';
 import { writeFileAtomicSync } from '../../stages/util/fs.ts';
 import { runExecutor, stageContext } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
@@ -19,7 +19,7 @@ export default async function lockTaxonomy(options: BaseOptions, context: Execut
     const cat = checkUpstreamFile(categorizationDocument, readUpstream(dir, CATEGORIZATION_FILE, 'categorize'), join(dir, CATEGORIZATION_FILE), 'categorize', name);
     const rel = lockPath(name);
     const abs = join(ctx.workspaceRoot, rel);
-    const previous = readTaxonomyLock(abs, rel);
+    const previous = readAnalysisLock(ctx.workspaceRoot, name)?.lock ?? null;
     const next = buildLock({ analysis: name, built_with: cat.metadata.built_with, categories: cat.categorization.categories, summary_digests: cat.metadata.summary_digests });
     const text = formatLock(next);
     if (previous && formatLock(previous) === text) {

@@ -12,7 +12,8 @@ import { joinLockedByMajority } from './items.ts';
 import type { BatchRecord } from './llm.ts';
 import { categorizeWith, planAssignCalls } from './assign.ts';
 import type { InduceAssignStats, SampleKey, SendAll } from './assign.ts';
-import { batchCount, choosePass, lockReason, readResumeFile } from './pass.ts';
+import { batchCount, choosePass, lockBuilderNotice, lockReason, readResumeFile, withRuns } from './pass.ts';
+import { lockBuilder } from './taxonomy-lock.ts';
 import type { LockBase } from './pass.ts';
 import type { Category, CategorizeItem } from '../formats.ts';
 import type { LlmRequest, Usage } from '../llm/types.ts';
@@ -48,23 +49,36 @@ export interface Outcome {
 
 type Tools = LlmTools<CategorizeRunOptions>;
 
+/** The offline analyzer's mode against a lock (shared with the plan, so both say what runs). */
+export function offlineMode(base: LockBase | null): { mode: 'offline-global' | 'offline-locked'; reason: string } {
+  if (!base) return { mode: 'offline-global', reason: 'the offline analyzer groups all runs at once (no taxonomy lock)' };
+  if (base.plan.keep.length === 0) {
+    return {
+      mode: 'offline-global',
+      reason: `the offline analyzer groups all runs at once: no run of ${base.file} (built by ${lockBuilder(base.lock)}) has the summary it was locked with, so no locked category has a run to join`,
+    };
+  }
+  return {
+    mode: 'offline-locked',
+    reason: `${lockReason(base, OFFLINE)}; new and changed runs join the locked category most of their offline group holds, else a new category`,
+  };
+}
+
+const OFFLINE = { provider: 'offline', model: '' };
+
 export function offlineOutcome(t: Tools, items: CategorizeItem[], base: LockBase | null): Outcome {
   const answer = t.answerer.offline('categorize', { items }, () => offlineCategorize(items));
   const common = { unassigned: [], usage: answer.usage, costUsd: answer.costUsd, batches: [], batchLog: [], resumedFrom: null, stability: null, induceAssign: null };
-  if (!base || base.plan.keep.length === 0) {
-    return { ...common, categories: answer.value.categories, mode: 'offline-global', modeReason: 'the offline analyzer groups all runs at once' };
-  }
-  return {
-    ...common,
-    categories: joinLockedByMajority(base.plan.keep, base.plan.toAdd.map((i) => i.id), answer.value.categories),
-    mode: 'offline-locked',
-    modeReason: `${lockReason(base)}; new and changed runs join the locked category most of their offline group holds, else a new category`,
-  };
+  const { mode, reason } = offlineMode(base);
+  const categories = mode === 'offline-locked' && base ? joinLockedByMajority(base.plan.keep, base.plan.toAdd.map((i) => i.id), answer.value.categories) : answer.value.categories;
+  return { ...common, categories, mode, modeReason: reason };
 }
 
 export async function llmOutcome(t: Tools, items: CategorizeItem[], templates: Templates, base: LockBase | null, sampleKey: SampleKey): Promise<Outcome> {
   const s = t.ctx.analysis.categorize;
-  const pass = choosePass(items, base, resumeOf(t));
+  const pass = choosePass(items, base, resumeOf(t), s);
+  const notice = lockBuilderNotice(base, s, t.label);
+  if (notice) console.log(`categorize: ${notice}`);
   console.log(`  mode: ${pass.mode} (${pass.reason})${s.strategy === 'sequential' ? '' : `; strategy ${s.strategy}`}`);
   const common = strategyOptions(t, templates, sampleKey);
   const result = pass.items.length > 0 || !pass.start
@@ -74,7 +88,7 @@ export async function llmOutcome(t: Tools, items: CategorizeItem[], templates: T
   const stabilityRuns = t.options.stability ?? 0;
   const stability = stabilityRuns > 0 ? await stabilityOf(t, items, result, common, stabilityRuns) : null;
   return {
-    categories: result.categories,
+    categories: withRuns(result.categories),
     unassigned: result.unassigned,
     usage: result.usage,
     costUsd: result.costUsd,

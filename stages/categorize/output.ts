@@ -88,11 +88,21 @@ function metadata(t: LlmTools<unknown>, { ledger, built, templates, base }: Cate
     prompts,
     taxonomy_lock: base ? lockSummary(base) : null,
     // What `lock-taxonomy` records: the settings this taxonomy was built with, and per run the digest of what the categorizer saw.
-    built_with: { ...stageSettings(a, 'categorize'), analyzer: t.label, prompts },
+    built_with: builtWith(stageSettings(a, 'categorize'), t.label, prompts),
     summary_digests: Object.fromEntries(built.items.map((i) => [runIdOf(i.id), summaryDigest(i)]).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1))),
     batches: outcome.batches,
     ...(outcome.stability ? { stability: outcome.stability } : {}),
   };
+}
+
+/**
+ * Who built this taxonomy, as the lock records it: the LLM settings, analyzer
+ * and prompts; for the offline analyzer only what it is (it uses no model, no
+ * sampling settings and no prompt, so none is named).
+ */
+function builtWith(slice: Record<string, unknown>, label: string, prompts: Record<string, unknown>): Record<string, unknown> {
+  if (slice['provider'] !== 'offline') return { ...slice, analyzer: label, prompts };
+  return { provider: 'offline', model: null, analyzer: label, agents: slice['agents'], perturbation_model: slice['perturbation_model'] };
 }
 
 function lockSummary(base: LockBase) {

@@ -4,9 +4,9 @@
 import type { StageContext } from '../stage-context.ts';
 import { buildItems } from './items.ts';
 import { categorizeWith, planAssignCalls, runSampleKey } from './assign.ts';
-import { resumeOf } from './outcome.ts';
+import { offlineMode, resumeOf } from './outcome.ts';
 import type { Templates } from './outcome.ts';
-import { batchCount, choosePass } from './pass.ts';
+import { batchCount, choosePass, withRuns } from './pass.ts';
 import { evaluatedSummary, lockBase, templatesOf } from './stage.ts';
 import type { CategorizeItem } from '../formats.ts';
 import { promptIds } from '../task-list/ledger.ts';
@@ -33,14 +33,17 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
     return file ? evaluatedSummary(file, evaluations.get(run.run_id) as RunEvaluation) : { error: 'summary not known yet' };
   });
   const unknown = built.missing.length - unreadable;
-  const pass = choosePass(built.items, lockBase({ ctx }, built), resumeOf({ ctx }));
-  const note = `mode ${pass.mode} (${pass.reason})`;
+  const base = lockBase({ ctx }, built);
   const answerer = await answererFor('categorize');
 
   if (s.provider === 'offline') {
+    // The offline analyzer's own mode (what offlineOutcome runs), not an LLM pass.
+    const mode = offlineMode(base);
     const categories = unknown === 0 ? answerer.offline('categorize', { items: built.items }, () => offlineCategorize(built.items)).value.categories : null;
-    return { plan: FREE, categories, note, batchedShare: 0 };
+    return { plan: FREE, categories, note: `mode ${mode.mode} (${mode.reason})`, batchedShare: 0 };
   }
+  const pass = choosePass(built.items, base, resumeOf({ ctx }), s);
+  const note = `mode ${pass.mode} (${pass.reason})`;
   const assign = s.strategy === 'induce_assign';
   const templates = templatesOf({ ctx });
   const toSend = pass.items.length + unknown;
@@ -53,7 +56,7 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
   const batchedShare = s.batch && calls > 0 ? counted.parallelCalls / calls : 0;
   const withCount = `${note}; ${toSend} run(s) in ${assign ? `${counted.sequentialCalls} sequential and ${counted.parallelCalls} parallel call(s) (strategy induce_assign; runs no category fits add calls)` : `${calls} batch(es)`}`;
   if (unknown === 0) {
-    if (pass.items.length === 0) return { plan: { ...FREE }, categories: pass.start?.categories ?? [], note: withCount, batchedShare };
+    if (pass.items.length === 0) return { plan: { ...FREE }, categories: withRuns(pass.start?.categories ?? []), note: withCount, batchedShare };
     const walked = await answerer.walkPlan(
       (complete) => categorizeWith(s.strategy, pass.items, {
         ...sizes, templates, complete, sampleKey: runSampleKey(built.runOf),
@@ -61,7 +64,7 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
       }),
       (answered) => Math.max(1, calls - answered),
     );
-    return { plan: walked.plan, categories: walked.result?.categories ?? null, note: withCount, batchedShare };
+    return { plan: walked.plan, categories: walked.result ? withRuns(walked.result.categories) : null, note: withCount, batchedShare };
   }
   return { ...estimated(s, built.items, templates, counted, calls), note: `${withCount}; ${unknown} summary(ies) not bought yet`, batchedShare };
 }

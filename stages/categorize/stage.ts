@@ -22,7 +22,7 @@ import { formatUsd } from '../llm/pricing.ts';
 import { sha256 } from '../llm/store.ts';
 import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
 import type { SummaryFile, SummaryIndexEntry } from '../summarize/format.ts';
-import { lockPath, planFromLock, readTaxonomyLock } from './taxonomy-lock.ts';
+import { planFromLock, readAnalysisLock } from './taxonomy-lock.ts';
 import { writeJson } from '../util/fs.ts';
 import { lockedStableIds, stableIds } from '../util/ids.ts';
 import { EVALUATIONS_FILE, evaluationOf, evaluationsFile } from '../summarize/run-data.ts';
@@ -74,10 +74,9 @@ export function templatesOf(t: { ctx: Tools['ctx'] }): Templates {
 
 /** The committed taxonomy lock and what it means for these runs (kept, new, changed, removed); null without a lock. */
 export function lockBase(t: { ctx: Tools['ctx'] }, built: Pick<CategorizeInput['built'], 'items' | 'runOf'>): LockBase | null {
-  const lockFile = lockPath(t.ctx.analysis.name);
-  const lock = readTaxonomyLock(join(t.ctx.workspaceRoot, lockFile), lockFile);
+  const found = readAnalysisLock(t.ctx.workspaceRoot, t.ctx.analysis.name);
   const runIdOf = (itemId: string) => built.runOf.get(itemId)?.run_id ?? itemId;
-  return lock ? { file: lockFile, lock, plan: planFromLock(lock, built.items, runIdOf) } : null;
+  return found ? { ...found, plan: planFromLock(found.lock, built.items, runIdOf) } : null;
 }
 
 async function categorizeRun(input: CategorizeInput, t: Tools): Promise<StageResult> {
@@ -125,5 +124,6 @@ function categoryIds(outcome: Outcome, base: LockBase | null): (c: { category_na
 
 function lockHint(base: LockBase | null, analysis: string): string[] {
   if (!base || (base.plan.added.length === 0 && base.plan.changed.length === 0)) return [];
-  return [`categorize: ${base.plan.added.length + base.plan.changed.length} run(s) are not in ${base.file} yet; review the output, then record it with \`npx nx run ${analysis}:lock-taxonomy\`.`];
+  const n = base.plan.added.length + base.plan.changed.length;
+  return [`categorize: ${plural(n, 'run is', 'runs are')} not in ${base.file} yet (or not with this summary); review the output, then record it with \`npx nx run ${analysis}:lock-taxonomy\`.`];
 }

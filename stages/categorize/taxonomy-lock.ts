@@ -13,10 +13,12 @@ import { ConfigError, formatPath } from '../config-error.ts';
 import type { Category, CategorizeItem } from '../formats.ts';
 import { requestHash } from '../llm/store.ts';
 import { readJsonFileSync } from '../util/fs.ts';
+import { join } from 'node:path';
+import { lockPath } from './lock-path.ts';
 
 export const LOCK_VERSION = 1;
 
-export { lockPath } from './lock-path.ts';
+export { lockPath };
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 digest (64 lower-case hex characters)');
 const text = z.string().min(1);
@@ -87,6 +89,38 @@ export function readTaxonomyLock(absPath: string, label: string): TaxonomyLock |
   return parsed.data;
 }
 
+/**
+ * The lock of analysis `analysis` (at lockPath(analysis)), or null. A lock
+ * that names another analysis (a file copied between analyses) is refused:
+ * its runs and categories belong to another selection.
+ */
+export function readAnalysisLock(workspaceRoot: string, analysis: string): { file: string; lock: TaxonomyLock } | null {
+  const file = lockPath(analysis);
+  const lock = readTaxonomyLock(join(workspaceRoot, file), file);
+  if (lock && lock.analysis !== analysis) {
+    throw new ConfigError(file, [
+      `analysis: the lock is for analysis "${lock.analysis}", expected "${analysis}" (the analysis whose folder holds it)`,
+      `a lock is written by \`nx run ${analysis}:lock-taxonomy\`; to start ${analysis} from another analysis' taxonomy, set stages.categorize.resume_categorization_path to that analysis' categorization.json, or delete ${file}`,
+    ]);
+  }
+  return lock ? { file, lock } : null;
+}
+
+/** Who built a lock's taxonomy, in words: "the offline analyzer" or "openai:gpt-5". */
+export function lockBuilder(lock: TaxonomyLock): string {
+  const b = lock.built_with;
+  if (b['provider'] === 'offline') return 'the offline analyzer';
+  if (typeof b['provider'] === 'string' && typeof b['model'] === 'string') return `${b['provider']}:${b['model']}`;
+  return typeof b['analyzer'] === 'string' ? b['analyzer'] : 'an unrecorded categorizer';
+}
+
+/** Whether the categorizer of `settings` is the one that built the lock (same provider and, for an LLM, model). */
+export function sameBuilder(lock: TaxonomyLock, settings: { provider: string; model: string }): boolean {
+  const b = lock.built_with;
+  if (b['provider'] !== settings.provider) return false;
+  return settings.provider === 'offline' || b['model'] === settings.model;
+}
+
 /** Digest of everything the categorizer sees of one run (not its prompt id, which depends on the other runs). */
 export function summaryDigest(item: CategorizeItem): string {
   return requestHash({
@@ -103,7 +137,9 @@ export function summaryDigest(item: CategorizeItem): string {
 export interface LockPlan {
   /** Locked categories with the runs that keep their place (current prompt ids), lock order; empty categories dropped. */
   keep: Category[];
-  /** Locked category id by name, for the categories kept. */
+  /** Every locked category (ids, names, definitions kept), with the runs that keep their place (possibly none), lock order: what new and changed runs are categorized against. */
+  taxonomy: Category[];
+  /** Locked category id by name, for every locked category. */
   lockedIds: Map<string, string>;
   /** Items to categorize against the locked taxonomy, in the current order: new, changed, or unassigned when locked. */
   toAdd: CategorizeItem[];
@@ -119,10 +155,11 @@ export function planFromLock(lock: TaxonomyLock, items: readonly CategorizeItem[
   const lockedDigest = new Map<string, string>();
   for (const c of lock.categories) for (const r of c.runs) lockedDigest.set(r.run_id, r.summary_digest);
 
-  const keep: Category[] = [];
+  const taxonomy: Category[] = [];
   const lockedIds = new Map<string, string>();
   const kept = new Set<string>();
   for (const c of lock.categories) {
+    lockedIds.set(c.category_name, c.category_id);
     const examples = [];
     for (const r of c.runs) {
       const item = current.get(r.run_id);
@@ -131,18 +168,16 @@ export function planFromLock(lock: TaxonomyLock, items: readonly CategorizeItem[
         kept.add(r.run_id);
       }
     }
-    if (examples.length > 0) {
-      keep.push({ category_name: c.category_name, definition: c.definition, examples });
-      lockedIds.set(c.category_name, c.category_id);
-    }
+    taxonomy.push({ category_name: c.category_name, definition: c.definition, examples });
   }
+  const keep = taxonomy.filter((c) => c.examples.length > 0);
   const toAdd = items.filter((i) => !kept.has(runIdOf(i.id)));
   const added: string[] = [];
   const changed: string[] = [];
   for (const i of toAdd) (lockedDigest.has(runIdOf(i.id)) ? changed : added).push(runIdOf(i.id));
   const removed = [...lockedDigest.keys()].filter((id) => !current.has(id));
   const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return { keep, lockedIds, toAdd, kept: [...kept].sort(byCodePoint), added: added.sort(byCodePoint), changed: changed.sort(byCodePoint), removed: removed.sort(byCodePoint) };
+  return { keep, taxonomy, lockedIds, toAdd, kept: [...kept].sort(byCodePoint), added: added.sort(byCodePoint), changed: changed.sort(byCodePoint), removed: removed.sort(byCodePoint) };
 }
 
 /** What `lock-taxonomy` reads from a categorization output. */

@@ -215,7 +215,13 @@ export function lockBaseline(lock: TaxonomyLock, source: string): ReportBaseline
       .map((c) => ({ category_id: c.category_id, category_name: c.category_name, size: c.runs.length }))
       .sort((a, b) => cmp(a.category_id, b.category_id)),
     clusters: null,
+    run_categories: Object.fromEntries(lock.categories.flatMap((c) => c.runs.map((r) => [r.run_id, c.category_id] as const))),
   };
+}
+
+/** The category id of every categorized run, to find the runs that moved since the baseline. */
+export function runCategories(cat: CategorizationOut): Map<string, string> {
+  return new Map(cat.categorization.categories.flatMap((c) => c.examples.map((e) => [e.run_id, c.category_id] as const)));
 }
 
 /** A run's folder relative to the data root (posix), from its ledger entry. */

@@ -40,6 +40,15 @@ export interface ReportBaseline extends ReportSnapshot {
   label: string;
   /** Workspace-relative file it was read from (posix), e.g. "analyses/a/taxonomy.lock.json". */
   source: string;
+  /** Category id of each run, where the baseline knows it (a taxonomy lock does): runs that moved are listed. */
+  run_categories?: Readonly<Record<string, string>>;
+}
+
+/** A run in another category than the baseline's. */
+export interface MovedRun {
+  run_id: string;
+  from: CategoryRef;
+  to: CategoryRef;
 }
 
 export interface CategoryRef {
@@ -94,6 +103,8 @@ export interface ChangeSummary {
   /** Run ids, code-point order. */
   new_runs: string[];
   removed_runs: string[];
+  /** Runs in both whose category differs (when the baseline knows each run's category), by run id. */
+  moved_runs: MovedRun[];
   /** Category lists sorted by name, then id. */
   new_categories: SnapshotCategory[];
   removed_categories: SnapshotCategory[];
@@ -148,7 +159,7 @@ function totals(s: ReportSnapshot): ChangeTotals {
  * is no baseline. An unchanged pair gives a summary whose lists are all empty
  * (see `hasChanges`). When either side has no clusters, `clusters` is null.
  */
-export function summarizeChanges(baseline: ReportBaseline | null, current: ReportSnapshot): ChangeSummary | null {
+export function summarizeChanges(baseline: ReportBaseline | null, current: ReportSnapshot, currentRunCategories: ReadonlyMap<string, string> = new Map()): ChangeSummary | null {
   if (baseline === null) return null;
   const previous = baseline;
 
@@ -170,6 +181,14 @@ export function summarizeChanges(baseline: ReportBaseline | null, current: Repor
     .map(copy)
     .sort(categoryOrder);
 
+  const moved_runs: MovedRun[] = [];
+  const ref = (id: string, cats: Map<string, SnapshotCategory>): CategoryRef => ({ category_id: id, category_name: cats.get(id)?.category_name ?? id });
+  for (const [run, was] of Object.entries(previous.run_categories ?? {})) {
+    const now = currentRunCategories.get(run);
+    if (now !== undefined && now !== was) moved_runs.push({ run_id: run, from: ref(was, prevCats), to: ref(now, curCats) });
+  }
+  moved_runs.sort((a, b) => compareCodePoints(a.run_id, b.run_id));
+
   const grown_categories: CategorySizeChange[] = [];
   const shrunk_categories: CategorySizeChange[] = [];
   for (const cur of curCats.values()) {
@@ -187,6 +206,7 @@ export function summarizeChanges(baseline: ReportBaseline | null, current: Repor
     after: totals(current),
     new_runs,
     removed_runs,
+    moved_runs,
     new_categories,
     removed_categories,
     grown_categories,
@@ -250,6 +270,7 @@ export function hasChanges(changes: ChangeSummary): boolean {
   return (
     changes.new_runs.length > 0 ||
     changes.removed_runs.length > 0 ||
+    changes.moved_runs.length > 0 ||
     changes.new_categories.length > 0 ||
     changes.removed_categories.length > 0 ||
     changes.grown_categories.length > 0 ||
@@ -277,11 +298,19 @@ function countLine(label: string, before: number, after: number): string {
   return `- ${label}: ${before} \u2192 ${after} (${signed(after - before)})`;
 }
 
-function runList(ids: string[], max: number): string[] {
-  const shown = ids.slice(0, max).map((id) => `- ${escapeMarkdown(id)}`);
-  const hidden = ids.length - Math.min(ids.length, max);
-  if (hidden > 0) shown.push(`- _... and ${hidden} more_`);
+/** At most `max` lines, then "... and N more". */
+function capped(lines: string[], max: number): string[] {
+  const shown = lines.slice(0, max);
+  if (lines.length > max) shown.push(`- _... and ${lines.length - max} more_`);
   return shown;
+}
+
+function runList(ids: string[], max: number): string[] {
+  return capped(ids.map((id) => `- ${escapeMarkdown(id)}`), max);
+}
+
+function movedList(moved: MovedRun[], max: number): string[] {
+  return capped(moved.map((m) => `- ${escapeMarkdown(m.run_id)}: ${escapeMarkdown(m.from.category_name)} \u2192 ${escapeMarkdown(m.to.category_name)}`), max);
 }
 
 function memberNames(refs: CategoryRef[]): string {
@@ -302,8 +331,8 @@ export function clustersNotCompared(changes: ChangeSummary): string {
 /** The sentence for a comparison that found no difference. */
 export function nothingChanged(changes: ChangeSummary): string {
   return changes.clusters === null
-    ? `Nothing changed: the same runs and categories (with the same sizes) as ${changes.baseline.label}.`
-    : `Nothing changed: the same runs, categories (with the same sizes) and clusters as ${changes.baseline.label}.`;
+    ? `Nothing changed: the same runs in the same categories as ${changes.baseline.label}.`
+    : `Nothing changed: the same runs in the same categories, and the same clusters, as ${changes.baseline.label}.`;
 }
 
 /** The "What changed" section of the Markdown report; ends with a single newline. */
@@ -334,6 +363,7 @@ export function renderChangesMarkdown(changes: ChangeSummary, options: ChangesMa
   };
   section('New runs', changes.new_runs.length, runList(changes.new_runs, maxRuns));
   section('Removed runs', changes.removed_runs.length, runList(changes.removed_runs, maxRuns));
+  section('Runs in another category', changes.moved_runs.length, movedList(changes.moved_runs, maxRuns));
   section(
     'New categories',
     changes.new_categories.length,

@@ -106,6 +106,12 @@ export function renderChanges(changes: ChangeSummary): string {
     changes.removed_runs.length <= 10,
     true,
   );
+  block(
+    'Runs in another category',
+    changes.moved_runs.map((m) => `<li><span class="mono">${e(m.run_id)}</span>: ${e(m.from.category_name)} \u2192 ${e(m.to.category_name)}</li>`),
+    changes.moved_runs.length <= 10,
+    true,
+  );
   out.push('</div>');
   if (notCompared) out.push(notCompared);
   out.push('</section>');

@@ -10,11 +10,11 @@ import type { EvaluationsFile } from '../summarize/run-data.ts';
 import { sha256 } from '../llm/store.ts';
 import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
 import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
-import { lockPath, readTaxonomyLock } from '../categorize/taxonomy-lock.ts';
+import { readAnalysisLock } from '../categorize/taxonomy-lock.ts';
 import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
 import { stableIds } from '../util/ids.ts';
 import type { CategorizationOut, ClustersOut, SummariesOut } from './assemble.ts';
-import { agentSlices, htmlInput, lockBaseline, markdownInput, reportProvenance, reportSnapshot, runCoverage, runLink, stageCalls } from './assemble.ts';
+import { agentSlices, htmlInput, lockBaseline, runCategories, markdownInput, reportProvenance, reportSnapshot, runCoverage, runLink, stageCalls } from './assemble.ts';
 import { renderChangesMarkdown, summarizeChanges } from './changes.ts';
 import type { ReportBaseline } from './changes.ts';
 import { renderHtmlReport } from './html.ts';
@@ -46,9 +46,8 @@ export const reportStage: StageDefinition<object, Input> = {
 };
 
 function baselineOf(t: StageTools<object>): ReportBaseline | null {
-  const lockFile = lockPath(t.ctx.analysis.name);
-  const lock = readTaxonomyLock(join(t.ctx.workspaceRoot, lockFile), lockFile);
-  return lock ? lockBaseline(lock, lockFile) : null;
+  const found = readAnalysisLock(t.ctx.workspaceRoot, t.ctx.analysis.name);
+  return found ? lockBaseline(found.lock, found.file) : null;
 }
 
 async function reportRun(input: Input, t: StageTools<object>): Promise<StageResult> {
@@ -60,7 +59,7 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
   const coverage = runCoverage(ledger, sums, cat, clu);
   const byAgent = ledger.agents.length > 1 ? agentSlices(ledger, cat) : undefined;
   const snapshot = reportSnapshot(ledger, cat, clu, idOf);
-  const changes = summarizeChanges(baseline, snapshot);
+  const changes = summarizeChanges(baseline, snapshot, runCategories(cat));
 
   let markdown = renderMarkdownReport(
     markdownInput(cat, clu, a.report.max_examples, provenance, coverage, byAgent, {

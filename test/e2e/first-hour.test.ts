@@ -7,16 +7,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
 import { fakeOpenAiPipeline } from '../helpers/trees.ts';
+import { analyst } from '../helpers/analyst-fake.ts';
 import { executedTargets, tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
+
+const LOCK = 'analyses/analysis/taxonomy.lock.json';
 
 describe('switching to an LLM provider', () => {
   let ws: TempWorkspace;
   let server: FakeProviderServer;
+  let offlinePipeline: string;
 
   beforeAll(async () => {
     server = await startFakeProviderServer({ maxLifetimeMs: 240_000 });
     ws = tempWorkspace({ prefix: 'meta-analysis-first-hour-' });
+    offlinePipeline = ws.read('pipeline.yaml');
     const first = await ws.nxAsync(['run', 'analysis:report']);
     expect(first.code, first.out).toBe(0);
   });
@@ -40,6 +45,48 @@ describe('switching to an LLM provider', () => {
     expect(executedTargets(res.out)).toContain('summarize');
     expect(ws.read('out/analysis/report/report.md')).toBe(report);
     expect(ws.read('out/analysis/report/report.html')).toBe(html);
+  });
+
+  it('an offline lock meets the LLM: the locked taxonomy is kept, every run is assigned to it, the report lists the runs that moved', async () => {
+    ws.write('pipeline.yaml', offlinePipeline);
+    const locked = await ws.nxAsync(['run', 'analysis:lock-taxonomy']);
+    expect(locked.code, locked.out).toBe(0);
+    const lock = JSON.parse(ws.read(LOCK)) as { built_with: Record<string, unknown>; categories: { category_id: string; category_name: string; runs: { run_id: string }[] }[] };
+    // The lock says truthfully what built it: the offline analyzer, no model.
+    expect(lock.built_with).toMatchObject({ provider: 'offline', model: null });
+    expect(lock.built_with['analyzer']).toMatch(/^offline analyzer/);
+
+    // The analyst puts each run where the lock has it, but three runs of the largest category go to the second largest.
+    const offline = JSON.parse(ws.read('out/analysis/categorize/categorization.json')) as { categorization: { categories: { category_name: string; examples: { id: string; run_id: string }[] }[] } };
+    const bySize = [...offline.categorization.categories].sort((a, b) => b.examples.length - a.examples.length);
+    const [big, second] = [bySize[0]!, bySize[1]!];
+    expect(big.examples.length).toBeGreaterThan(3);
+    const moving = new Set(big.examples.slice(0, 3).map((e) => e.id));
+    const nameOf = new Map(offline.categorization.categories.flatMap((c) => c.examples.map((e) => [e.id, c.category_name] as const)));
+    const a = analyst({ label: (r) => (moving.has(r.id) ? second.category_name : (nameOf.get(r.id) ?? `unknown prompt id ${r.id}`)) });
+    server.reset();
+    server.handle(a.handler);
+    ws.write('pipeline.yaml', fakeOpenAiPipeline(server.url));
+    const res = await ws.nxAsync(['run', 'analysis:report'], { OPENAI_API_KEY: 'sk-e2e-first-hour' });
+    expect(res.code, res.out).toBe(0);
+    const runs = lock.categories.reduce((n, c) => n + c.runs.length, 0);
+    const notice = res.out.split('\n').filter((l) => l.includes('was built by'));
+    expect(notice, res.out).toEqual([
+      `categorize: ${LOCK} was built by the offline analyzer; openai:gpt-5-mini keeps its ${lock.categories.length} categories and assigns the ${runs} runs not kept to them (delete ${LOCK} to build a new taxonomy from scratch)`,
+    ]);
+    expect(a.counts.create).toBe(0);
+    const cat = JSON.parse(ws.read('out/analysis/categorize/categorization.json'));
+    expect(cat.metadata.mode).toBe('locked');
+    expect(cat.metadata.mode_reason).toBe(`the ${lock.categories.length} categories of ${LOCK}, built by the offline analyzer, kept; runs: 0 kept, ${runs} with a changed summary`);
+    expect(cat.metadata.taxonomy_lock.runs_changed).toHaveLength(runs);
+    // Every locked category is there, with its id and name; no new one.
+    expect(cat.categorization.categories.map((c: { category_id: string; category_name: string }) => [c.category_id, c.category_name]).sort())
+      .toEqual(lock.categories.map((c) => [c.category_id, c.category_name]).sort());
+    const md = ws.read('out/analysis/report/report.md');
+    expect(md).toContain('### Runs in another category (3)');
+    expect(md).toContain(`: ${big.category_name} \u2192 ${second.category_name}`);
+    expect(md).not.toContain('Removed categories');
+    expect(md).not.toContain('New categories');
   });
 });
 

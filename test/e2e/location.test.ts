@@ -155,7 +155,7 @@ describe('outputs do not depend on where the workspace lives', () => {
     expect(executedTargets(res.out)).toContain('report');
     const md = locked.read(`${OUT}/report/report.md`);
     expect(md).toContain(`## What changed\n\nCompared with the taxonomy lock (analyses/${ANALYSIS}/taxonomy.lock.json).\n`);
-    expect(md).toContain('Nothing changed: the same runs and categories (with the same sizes) as the taxonomy lock.');
+    expect(md).toContain('Nothing changed: the same runs in the same categories as the taxonomy lock.');
     expect(md).toContain('Clusters are not compared: the taxonomy lock has no cluster information.');
     expect(JSON.parse(locked.read(`${OUT}/report/report-data.json`)).baseline).toMatchObject({ source: `analyses/${ANALYSIS}/taxonomy.lock.json`, clusters: null });
     // A workspace without the lock, on the same cache, restores the lock-less report.

@@ -93,7 +93,7 @@ describe('taxonomy lock with an LLM analyst (fake OpenAI endpoint)', () => {
     expect(cat.metadata.taxonomy_lock).toMatchObject({ runs_kept: 107, runs_changed: [], runs_removed: [] });
     expect(cat.metadata.taxonomy_lock.runs_added).toHaveLength(10);
     expect(cat.statistics.categorized_runs).toBe(117);
-    expect(res.out).toMatch(/10 run\(s\) are not in analyses\/analysis\/taxonomy\.lock\.json yet/);
+    expect(res.out).toMatch(/10 runs are not in analyses\/analysis\/taxonomy\.lock\.json yet/);
 
     const locked = await ws.nxAsync(['run', 'analysis:lock-taxonomy'], env);
     expect(locked.code, locked.out).toBe(0);
