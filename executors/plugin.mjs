@@ -14,3 +14,4 @@ module.enableCompileCache?.();
 const plugin = await import('./plugin.ts');
 export const createNodes = plugin.createNodes;
 export const createNodesV2 = plugin.createNodesV2;
+export const postTasksExecution = (await import('./replay-notice.ts')).postTasksExecution;

@@ -119,8 +119,8 @@ export interface StageTools<O> {
    * to re-run). The value is returned as read.
    */
   upstream<T>(stage: StageName, file: string, schema: Schema<T>): T;
-  /** A progress line for `total` steps (live on a TTY, every ~10% in CI). */
-  progress(total: number): (done: number, extra: string) => void;
+  /** A progress line for `total` steps, named `unit` when the counters count something else (live on a TTY, every ~10% in CI). */
+  progress(total: number, unit?: string): (done: number, extra: string) => void;
   /**
    * Builds the stage's output in a fresh folder and swaps it in; `verify`
    * lists what the built folder lacks (then nothing is replaced). An LLM

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { categorizeIteratively } from '../stages/categorize/llm.ts';
 import type { Complete } from '../stages/categorize/llm.ts';
-import { checkClusterAnswer, clusterAnswerSchema, clusterCategories, renderCategoriesForClustering } from '../stages/cluster/llm.ts';
+import { checkClusterAnswer, clusterAnswerSchema, clusterCategories, estimateClusterCalls, renderCategoriesForClustering } from '../stages/cluster/llm.ts';
 import type { ClusterResult } from '../stages/cluster/llm.ts';
 import type { CategorizeItem, Category } from '../stages/formats.ts';
 import type { LlmClientOptions } from '../stages/llm/client.ts';
@@ -184,6 +184,16 @@ describe('prompt block and schema', () => {
 });
 
 describe('clusterCategories over the real OpenAI client', () => {
+  it('no call for a single category, and the estimate (plan, progress) says none', async () => {
+    server.handle(fakeClusterer());
+    const categories = makeCategories(1);
+    expect(estimateClusterCalls(categories, TEMPLATE, BIG)).toBe(0);
+    expect(estimateClusterCalls(makeCategories(2), TEMPLATE, BIG)).toBe(1);
+    const result = await clusterCategories(categories, { template: TEMPLATE, complete: completeFn(), maxPromptChars: BIG });
+    expect(server.requests).toHaveLength(0);
+    expect(result.clusters).toHaveLength(1);
+  });
+
   it('one call when everything fits', async () => {
     server.handle(fakeClusterer());
     const categories = makeCategories(9);

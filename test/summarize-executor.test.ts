@@ -179,7 +179,7 @@ describe('summarize executor with the openai provider', () => {
     expect(index.failed.every((f: { reason: string }) => /budget/.test(f.reason))).toBe(true);
     expect(index.failed).toHaveLength(21 - bought);
     const errors = (console.error as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
-    expect(errors).toMatch(new RegExp(`${21 - bought} run\\(s\\) not attempted: the budget was reached .*more would finish the stage`));
+    expect(errors).toMatch(new RegExp(`${21 - bought} runs? not attempted: the budget was reached .*more would finish the stage`));
     expect(errors).not.toMatch(/failed at the provider/);
     // Every answer bought is stored: a larger budget buys only the rest.
     expect(allFiles(join(root, '.cache/llm-store'))).toHaveLength(bought);
@@ -261,24 +261,24 @@ describe('summarize executor with the openai provider', () => {
     // Nothing but its own log: no output of any stage.
     expect(allFiles(join(root, 'out')).map((f) => relative(root, f))).toEqual(['out/small/logs/plan.json']);
     expect(printed()).toMatch(/summarize\s+openai:gpt-5-mini \(provider from defaults, model from defaults\): 0 stored, 21 to pay \(~\d+ input tokens by tokenizer o200k_base; ~700 output tokens per call, default for the step; \$[\d.]+ to \$[\d.]+\); 21 runs/);
-    expect(printed()).toMatch(/total\s+21 call\(s\) to pay/);
+    expect(printed()).toMatch(/total\s+21 calls to pay/);
     await taskList({ analysis: 'small' }, ctx());
     expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(21);
     // The run log holds the plan made before it next to what the run paid.
     expect(JSON.parse(readFileSync(join(root, 'out/small/logs/summarize.json'), 'utf8')).plan_vs_actual).toMatchObject({ planned: { calls: 21, exact: true }, actual: { calls: 21 } });
-    expect(printed()).toMatch(/summarize: the plan of \S+ said 21 call\(s\), \$[\d.]+ to \$[\d.]+; this run made 21, \$[\d.]+\./);
+    expect(printed()).toMatch(/summarize: the plan of \S+ said 21 calls, \$[\d.]+ to \$[\d.]+; this run made 21, \$[\d.]+\./);
     server.reset();
     (console.log as unknown as { mockClear(): void }).mockClear();
     expect(await plan({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(0);
     expect(printed()).toMatch(/summarize\s+openai:gpt-5-mini \(provider from defaults, model from defaults\): 21 stored, 0 to pay; 21 runs/);
-    expect(printed()).toMatch(/total\s+0 call\(s\) to pay; 21 answer\(s\) already stored/);
+    expect(printed()).toMatch(/total\s+0 calls to pay; 21 LLM answers already stored/);
     // For CI: the same plan as JSON; output tokens are now learnt from the stored answers.
     (console.log as unknown as { mockClear(): void }).mockClear();
     expect(await plan({ analysis: 'small', json: true }, ctx())).toEqual({ success: true });
     const json = JSON.parse(printed());
     expect(json.total).toMatchObject({ calls: 0, stored: 21, cost_usd_low: 0, cost_usd_high: 0 });
-    expect(json.stages[0]).toMatchObject({ stage: 'summarize', provider: 'openai', model: 'gpt-5-mini', reused: 21, toPay: 0, output_tokens_per_call: 200, output_tokens_source: 'median of 21 stored answer(s)' });
+    expect(json.stages[0]).toMatchObject({ stage: 'summarize', provider: 'openai', model: 'gpt-5-mini', reused: 21, toPay: 0, output_tokens_per_call: 200, output_tokens_source: 'median of 21 stored answers' });
   });
 });

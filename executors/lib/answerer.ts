@@ -30,6 +30,7 @@ import { formatUsd } from '../../stages/llm/pricing.ts';
 import { renderSummaryPrompt } from '../../stages/summarize/summary.ts';
 import type { CallPlan, LlmRunOptions, StageAnswerer, StageContext } from '../../stages/stage-context.ts';
 import { writeText } from './io.ts';
+import { plural } from '../../stages/util/words.ts';
 
 export type { CallPlan, LlmRunOptions, StageAnswerer };
 
@@ -247,8 +248,8 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
         pollIntervalMs: settings.batch_poll_seconds * 1000,
         maxWaitMs: settings.batch_wait_minutes * 60_000,
         onEvent: (e) => {
-          if (e.type === 'submitted') console.log(`${own}: batch ${e.batchId}: ${e.count} request(s) submitted at batch price (manifest ${e.manifest})`);
-          else if (e.type === 'resumed') console.log(`${own}: batch ${e.batchId}: ${e.count} request(s) submitted by an earlier run; polling it, nothing resubmitted`);
+          if (e.type === 'submitted') console.log(`${own}: batch ${e.batchId}: ${plural(e.count, 'request', 'requests')} submitted at batch price (manifest ${e.manifest})`);
+          else if (e.type === 'resumed') console.log(`${own}: batch ${e.batchId}: ${plural(e.count, 'request', 'requests')} submitted by an earlier run; polling it, nothing resubmitted`);
           else if (e.type === 'status') console.log(`${own}: batch ${e.batchId}: ${e.detail}`);
           else if (e.type === 'warning') console.warn(`${own}: batch: ${e.message}`);
         },
@@ -261,7 +262,7 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
       }
       const fallback = result.failed.length + result.overBudget.length;
       console.log(
-        `${own}: batch: ${bought} answer(s) bought at batch price, ${result.answered.size - bought} already stored` +
+        `${own}: batch: ${plural(bought, 'answer', 'answers')} bought at batch price, ${result.answered.size - bought} already stored` +
           `${fallback ? `, ${fallback} left to normal calls (${result.failed.length} errored, expired or invalid; ${result.overBudget.length} over the budget)` : ''}.`,
       );
       if (result.pending.length > 0) {

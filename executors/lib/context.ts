@@ -14,6 +14,7 @@ import { isAlive, setOutputExtras, writeJson } from './io.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
 
 import type { BaseOptions, ExecutorContextLike, StageContext } from '../../stages/stage-context.ts';
+import { plural } from '../../stages/util/words.ts';
 
 export type { BaseOptions, ExecutorContextLike, StageContext };
 
@@ -126,7 +127,7 @@ function againstPlan(ctx: StageContext, stage: StageName, log: Record<string, un
       actual: { calls, cost_usd: cost },
     },
     sentence:
-      `the plan of ${plan.finished_at} said ${planned.toPay} call(s)${planned.exact ? '' : ' (estimated)'}, ${usd(planned.cost_usd_low)} to ${usd(planned.cost_usd_high)}; ` +
+      `the plan of ${plan.finished_at} said ${plural(planned.toPay, 'call', 'calls')}${planned.exact ? '' : ' (estimated)'}, ${usd(planned.cost_usd_low)} to ${usd(planned.cost_usd_high)}; ` +
       `this run made ${calls}, ${usd(cost)}.`,
   };
 }
@@ -146,7 +147,7 @@ export function lastRunAgainstItsPlan(ctx: StageContext): Record<string, unknown
  * left (from the pace so far); on a TTY a live line, in CI (no TTY) only
  * every ~10% so logs stay short.
  */
-export function progressPrinter(label: string, total: number, now: () => number = () => performance.now()): (done: number, extra: string) => void {
+export function progressPrinter(label: string, total: number, now: () => number = () => performance.now(), unit?: string): (done: number, extra: string) => void {
   const tty = process.stdout.isTTY === true;
   const started = now();
   let lastShown = -1;
@@ -154,7 +155,7 @@ export function progressPrinter(label: string, total: number, now: () => number 
     const step = Math.max(1, Math.ceil(total / 10));
     const elapsedS = (now() - started) / 1000;
     const left = done > 0 && done < total ? `, ~${formatDuration((elapsedS / done) * (total - done))} left` : '';
-    const line = `${label}: ${done}/${total}${extra ? `  ${extra}` : ''}${left}`;
+    const line = `${label}: ${done}/${total}${unit ? ` ${unit}` : ''}${extra ? `  ${extra}` : ''}${left}`;
     if (tty) {
       process.stdout.write(`\r${line}\u001b[K${done === total ? '\n' : ''}`);
     } else if (done === total || done - lastShown >= step || lastShown < 0) {

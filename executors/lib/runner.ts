@@ -18,6 +18,7 @@ import { createStageAnswerer } from './answerer.ts';
 import { guardInputs, progressPrinter, runExecutor, stageContext, writeRunLog } from './context.ts';
 import type { BaseOptions, ExecutorContextLike, LlmRunOptions, LlmStageDefinition, LlmTools, Schema, StageAnswerer, StageContext, StageDefinition, StageResult, StageTools } from '../../stages/stage-context.ts';
 import { buildOutputDir, readUpstream } from './io.ts';
+import { plural } from '../../stages/util/words.ts';
 
 export type { LlmStageDefinition, LlmTools, Schema, StageDefinition, StageResult, StageTools };
 
@@ -90,7 +91,7 @@ async function stageTools<O>(stage: StageName, options: O & BaseOptions, context
       if (!declared.has(`${from}/${file}`)) throw new Error(`${stage} reads ${from}/${file}, which its key does not cover: add it to its \`reads\` in stages/registry.ts`);
       return checkUpstreamFile(schema, readUpstream(ctx.outputOf(from), file, from), join(ctx.outputOf(from), file), from, ctx.analysis.name);
     },
-    progress: (total) => progressPrinter(stage, total),
+    progress: (total, unit) => progressPrinter(stage, total, undefined, unit),
     output: (build, verify) => buildOutputDir(ctx.outputOf(stage), build, verify),
   };
 }
@@ -108,7 +109,7 @@ function finish(stage: StageName, ctx: StageContext, result: StageResult, log: R
   const notAttempted = result.notAttempted ?? 0;
   const providerFailures = result.providerFailures ?? 0;
   if (notAttempted > 0 && answerer) console.error(budgetStopMessage(stage, notAttempted, answerer));
-  if (providerFailures > 0) console.error(`${stage}: ${providerFailures} run(s) failed at the provider; re-run to retry them (stored answers are reused).`);
+  if (providerFailures > 0) console.error(`${stage}: ${plural(providerFailures, 'run', 'runs')} failed at the provider; re-run to retry them (stored answers are reused).`);
   return providerFailures === 0 && notAttempted === 0;
 }
 
@@ -117,7 +118,7 @@ function budgetStopMessage(stage: StageName, notAttempted: number, answerer: Sta
   const t = answerer.totals();
   const each = t.computed > 0 && t.paidCostUsd !== null ? t.paidCostUsd / t.computed : null;
   return (
-    `${stage}: ${notAttempted} run(s) not attempted: the budget was reached after ${formatUsd(t.paidCostUsd)} in this run` +
+    `${stage}: ${plural(notAttempted, 'run', 'runs')} not attempted: the budget was reached after ${formatUsd(t.paidCostUsd)} in this run` +
     `${each !== null ? `; about ${formatUsd(each * notAttempted)} more would finish the stage (${notAttempted} x ${formatUsd(each)}, this run's average)` : ''}. ` +
     'Raise max_cost_usd (the stage) or budget.max_cost_usd (pipeline.yaml) and run again: the answers bought are stored and are not paid twice.'
   );

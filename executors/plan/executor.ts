@@ -15,6 +15,7 @@ import { createStageAnswerer } from '../lib/answerer.ts';
 import { lastRunAgainstItsPlan, runExecutor, stageContext, writeRunLog } from '../lib/context.ts';
 import type { BaseOptions, ExecutorContextLike } from '../lib/context.ts';
 import { planTargets } from './targets.ts';
+import { plural } from '../../stages/util/words.ts';
 
 export interface PlanOptions extends BaseOptions {
   /** Print the plan as JSON (for CI) instead of text. */
@@ -29,7 +30,7 @@ export default async function plan(options: PlanOptions, context: ExecutorContex
 
     const selection = await selectAnalysis(selectionOptions(selectionSettings(a), {}, ctx.resolvePath));
     const runs = selection.runs;
-    if (!options.json) console.log(`  task-list   ${runs.length} runs selected${selection.problems.length ? `, ${selection.problems.length} problem(s) in the tree` : ''}`);
+    if (!options.json) console.log(`  task-list   ${runs.length} runs selected${selection.problems.length ? `, ${plural(selection.problems.length, 'problem', 'problems')} in the tree` : ''}`);
 
     const targets = await planTargets(ctx, selection);
     // Store lookups and walks only: the plan never calls a provider.

@@ -19,6 +19,7 @@ import type { Ledger, LedgerRun } from '../../stages/task-list/ledger.ts';
 import { readJsonFileSync } from '../../stages/util/fs.ts';
 import type { StageContext } from '../lib/context.ts';
 import { keyDescription, normalizeOptions, stageCodeOf } from '../plugin.ts';
+import { plural } from '../../stages/util/words.ts';
 
 /** Where the executors' code and packages are: the workspace under Nx; the repository when a test runs the plan on another folder. */
 const CODE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,7 +53,7 @@ export function selectionChange(before: readonly LedgerRun[], now: readonly Ledg
 }
 
 function describeSelection(c: SelectionChange): string {
-  const parts = [[c.added, 'added'], [c.removed, 'removed'], [c.changed, 'changed']].filter(([n]) => (n as number) > 0).map(([n, what]) => `${n} run(s) ${what}`);
+  const parts = [[c.added, 'added'], [c.removed, 'removed'], [c.changed, 'changed']].filter(([n]) => (n as number) > 0).map(([n, what]) => `${plural(n as number, 'run', 'runs')} ${what}`);
   return parts.join(', ');
 }
 

@@ -19,6 +19,7 @@ import type { Category, CategorizeItem } from '../formats.ts';
 import type { LlmRequest, Usage } from '../llm/types.ts';
 import { ZERO_USAGE } from '../llm/usage.ts';
 import { offlineCategorize } from '../offline/categorize.ts';
+import { plural } from '../util/words.ts';
 
 export interface CategorizeRunOptions {
   /** Also categorize N more times with shuffled batch order and report how much the partitions agree. */
@@ -51,7 +52,7 @@ type Tools = LlmTools<CategorizeRunOptions>;
 
 /** The offline analyzer's mode against a lock (shared with the plan, so both say what runs). */
 export function offlineMode(base: LockBase | null): { mode: 'offline-global' | 'offline-locked'; reason: string } {
-  if (!base) return { mode: 'offline-global', reason: 'the offline analyzer groups all runs at once (no taxonomy lock)' };
+  if (!base) return { mode: 'offline-global', reason: 'the offline analyzer groups all runs at once; no taxonomy lock' };
   if (base.plan.keep.length === 0) {
     return {
       mode: 'offline-global',
@@ -134,18 +135,19 @@ function batchProgress(t: Tools, pass: ReturnType<typeof choosePass>): (b: Batch
     ? planAssignCalls(pass.items.length, { initialBatchSize: s.initial_batch_size, iterativeBatchSize: s.iterative_batch_size, induceSampleSize: s.induce_sample_size, assignBatchSize: s.assign_batch_size, start: pass.start !== undefined }).totalCalls
     : batchCount(pass.items.length, pass.start ? 0 : s.initial_batch_size, s.iterative_batch_size);
   let shown = 0;
-  const show = t.progress(planned);
+  // Batches done against those planned; the counters count calls (a repair is a call, not a batch).
+  const show = t.progress(planned, 'batches');
   return (b) => {
-    if (b.unresolved.length) console.warn(`  batch ${b.index + 1} (${b.kind}, ${b.ids.length} runs): unresolved after ${b.repairs} repair(s): ${b.unresolved.join('; ')}`);
+    if (b.unresolved.length) console.warn(`  batch ${b.index + 1} (${b.kind}, ${b.ids.length} runs): unresolved after ${plural(b.repairs, 'repair', 'repairs')}: ${b.unresolved.join('; ')}`);
     shown = Math.min(planned, shown + 1);
-    show(shown, t.answerer.progressLine(0));
+    show(shown, `calls: ${t.answerer.progressLine(0)}`);
   };
 }
 
 function printInduceAssign(st: InduceAssignStats): void {
   console.log(
-    `  induce_assign: ${st.sample_runs} run(s) induced, ${st.assigned_runs} assigned in parallel (${st.placed_in_parallel} placed, ${st.none_fits} none fits, ${st.unanswered} unanswered), ` +
-      `${st.updated_runs} updated in ${st.misfit_waves} misfit wave(s); ${st.sequential_rounds} sequential round(s)`,
+    `  induce_assign: ${plural(st.sample_runs, 'run', 'runs')} induced, ${st.assigned_runs} assigned in parallel (${st.placed_in_parallel} placed, ${st.none_fits} none fits, ${st.unanswered} unanswered), ` +
+      `${st.updated_runs} updated in ${plural(st.misfit_waves, 'misfit wave', 'misfit waves')}; ${plural(st.sequential_rounds, 'sequential round', 'sequential rounds')}`,
   );
 }
 

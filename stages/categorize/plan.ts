@@ -17,6 +17,7 @@ import { FREE } from '../plan/pricing.ts';
 import type { AnswererFor } from '../plan/pricing.ts';
 import type { RunEvaluation } from '../summarize/run-data.ts';
 import type { SummaryFile } from '../summarize/format.ts';
+import { plural } from '../util/words.ts';
 
 /** What the summarize plan knows: the summaries the store holds, every run's evaluation, the unreadable runs. */
 export interface KnownSummaries {
@@ -54,7 +55,7 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
   const calls = counted.sequentialCalls + counted.parallelCalls;
   // Batch mode buys the parallel assignment at batch price; the sequential calls are normal calls.
   const batchedShare = s.batch && calls > 0 ? counted.parallelCalls / calls : 0;
-  const withCount = `${note}; ${toSend} run(s) in ${assign ? `${counted.sequentialCalls} sequential and ${counted.parallelCalls} parallel call(s) (strategy induce_assign; runs no category fits add calls)` : `${calls} batch(es)`}`;
+  const withCount = `${note}; ${plural(toSend, 'run', 'runs')} in ${assign ? `${counted.sequentialCalls} sequential and ${plural(counted.parallelCalls, 'parallel call', 'parallel calls')} (strategy induce_assign; runs no category fits add calls)` : plural(calls, 'batch', 'batches')}`;
   if (unknown === 0) {
     if (pass.items.length === 0) return { plan: { ...FREE }, categories: withRuns(pass.start?.categories ?? []), note: withCount, batchedShare };
     const walked = await answerer.walkPlan(
@@ -66,7 +67,7 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
     );
     return { plan: walked.plan, categories: walked.result ? withRuns(walked.result.categories) : null, note: withCount, batchedShare };
   }
-  return { ...estimated(s, built.items, templates, counted, calls), note: `${withCount}; ${unknown} summary(ies) not bought yet`, batchedShare };
+  return { ...estimated(s, built.items, templates, counted, calls), note: `${withCount}; ${plural(unknown, 'summary', 'summaries')} not bought yet`, batchedShare };
 }
 
 /** Some summaries are still to buy: their batches cannot be looked up; estimate them from the batch sizes. */

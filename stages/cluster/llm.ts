@@ -280,11 +280,13 @@ function uniqueNames(names: readonly string[]): string[] {
 }
 
 /**
- * Calls a clustering makes without repairs: one when the categories fit one
+ * Calls a clustering makes without repairs: none for a single category, one when the categories fit one
  * prompt, else about one per chunk plus a merge round (the plan and the
  * progress line use it; the exact chunking is decided by clusterCategories).
  */
 export function estimateClusterCalls(categories: readonly Category[], template: string, maxPromptChars: number): number {
+  // A single category is its own cluster: no call.
+  if (new Set(categories.map((c) => c.category_name)).size <= 1) return 0;
   const chars = renderCategoriesForClustering(categories).length + template.length;
   return chars <= maxPromptChars ? 1 : Math.ceil(chars / maxPromptChars) + 1;
 }

@@ -90,7 +90,7 @@ async function llmOutcome(categories: Category[], prompt: string, t: LlmTools<ob
       done += 1;
       console.log(
         `  cluster: call ${done} of about ${expected}: round ${c.round} chunk ${c.chunk + 1} (${c.names.length} categories), ` +
-          `${c.cached ? 'from the store' : 'answered'}${c.repairs ? `, ${c.repairs} repair(s)` : ''}; ${t.answerer.progressLine(0)}`,
+          `${c.cached ? 'from the store' : 'answered'}${c.repairs ? `, ${plural(c.repairs, 'repair', 'repairs')}` : ''}; ${t.answerer.progressLine(0)}`,
       );
     },
   });

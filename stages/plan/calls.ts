@@ -10,6 +10,7 @@ import { formatUsd } from '../llm/pricing.ts';
 import { planTotal, priced, stagePlanLine } from './pricing.ts';
 import type { AnswererFor, StagePlan } from './pricing.ts';
 import { planSummaries } from '../summarize/plan.ts';
+import { plural } from '../util/words.ts';
 
 /** Per LLM stage: answers stored, calls to pay and their dollars. Each stage is planned on what the one before it would give. */
 export async function planCalls(ctx: StageContext, runs: LedgerRun[], answererFor: AnswererFor): Promise<StagePlan[]> {
@@ -24,6 +25,13 @@ export async function planCalls(ctx: StageContext, runs: LedgerRun[], answererFo
   ];
 }
 
+/** The total: calls to pay and stored LLM answers; with only the offline analyzer, that nothing is paid. */
+function totalLine(stages: StagePlan[], total: ReturnType<typeof planTotal>): string {
+  if (stages.every((s) => s.provider === 'offline')) return '  total       no call to pay: every stage uses the offline analyzer (its answers are computed, or read from the store).';
+  return `  total       ${plural(total.calls, 'call', 'calls')} to pay${total.calls ? `, about ${formatUsd(total.cost_usd_low)} to ${formatUsd(total.cost_usd_high)}; repairs may add calls` : ''}; ` +
+    `${plural(total.stored, 'LLM answer', 'LLM answers')} already stored.`;
+}
+
 /** The plan as text: which targets run and why, then the calls and the total. */
 export function planLines(targets: { target: string; verdict: string; why: string[] }[], stages: StagePlan[]): string[] {
   const total = planTotal(stages);
@@ -32,7 +40,6 @@ export function planLines(targets: { target: string; verdict: string; why: strin
     ...targets.map((t) => `    ${t.target.padEnd(11)} ${t.verdict}${t.why.length ? `: ${t.why.join('; ')}` : ''}`),
     '  calls:',
     ...stages.map(stagePlanLine),
-    `  total       ${total.calls} call(s) to pay${total.calls ? `, about ${formatUsd(total.cost_usd_low)} to ${formatUsd(total.cost_usd_high)}; repairs may add calls` : ''}; ` +
-      `${total.stored} answer(s) already stored.`,
+    totalLine(stages, total),
   ];
 }

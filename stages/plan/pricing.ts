@@ -11,6 +11,7 @@ import { batchSupported } from '../llm/types.ts';
 import { ANSWERS_FILE, readCarriedAnswers } from '../llm/carried.ts';
 import { BATCH_DISCOUNT, costUsd, formatUsd } from '../llm/pricing.ts';
 import { defaultOutputTokens } from '../llm/tokens.ts';
+import { plural } from '../util/words.ts';
 
 /** Nothing to pay, nothing unknown. */
 export const FREE: CallPlan = { reused: 0, toPay: 0, estInputTokens: 0, estCostUsd: 0, known: true };
@@ -72,7 +73,7 @@ export function priced(ctx: StageContext, cfg: PipelineFile, stage: LlmStageName
     input_tokens: p.toPay === 0 ? 0 : input.tokens,
     input_tokens_method: input.method,
     output_tokens_per_call: out,
-    output_tokens_source: outs.length ? `median of ${outs.length} stored answer(s)` : 'default for the step',
+    output_tokens_source: outs.length ? `median of ${plural(outs.length, 'stored answer', 'stored answers')}` : 'default for the step',
     cost_usd_low: s.provider === 'offline' ? 0 : price(0.5),
     cost_usd_high: s.provider === 'offline' ? 0 : price(2),
     exact: p.known || p.toPay === 0,

@@ -18,6 +18,7 @@ import { selectionOptions, selectionSettings, uncoveredOverrides } from './setti
 import type { SelectionOverrides } from './settings.ts';
 import { writeFileAtomicSync } from '../util/fs.ts';
 import { pyJsonDumps } from '../util/pyjson.ts';
+import { plural } from '../util/words.ts';
 
 type Tools = StageTools<SelectionOverrides>;
 
@@ -83,7 +84,7 @@ async function selectRuns(t: Tools): Promise<Input> {
   } else if (selected.runs.length === 0 && !a.allow_empty_selection) {
     throw new ConfigError('pipeline.yaml', [
       `analyses "${a.name}": the selection has zero runs (agents ${selection.agents.join(', ')}; domains ${selection.domains.join(', ')}; ` +
-        `data root ${selection.baseDir}${overrides.length > 0 ? `; overridden by ${overrides.join(', ')}` : ''}; ${selected.problems.length} problem(s) listed above). ` +
+        `data root ${selection.baseDir}${overrides.length > 0 ? `; overridden by ${overrides.join(', ')}` : ''}; ${plural(selected.problems.length, 'problem', 'problems')} listed above). ` +
         'Expected at least one successful run: check the agent and domain names, the filters and the data root, ' +
         'or set allow_empty_selection: true on the analysis to accept an empty selection. The previous outputs were left as they were.',
     ]);
@@ -111,7 +112,7 @@ async function writeSelection({ overrides, selection, selected }: Input, t: Tool
   const where = isOneOff(options) ? ` A one-off query: ${ctx.outputOf('task-list')} left as it was.` : '';
   return {
     log: { analysis: a.name, runs: selected.runs.length, problems: selected.problems, ...(overrides.length > 0 ? { overrides } : {}) },
-    summary: (log) => [`task-list: ${selected.runs.length} successful runs (${perAgent}); ${selected.problems.length} problem(s).${where}${log ? ` Log: ${log}` : ''}`],
+    summary: (log) => [`task-list: ${selected.runs.length} successful runs (${perAgent}); ${plural(selected.problems.length, 'problem', 'problems')}.${where}${log ? ` Log: ${log}` : ''}`],
   };
 }
 

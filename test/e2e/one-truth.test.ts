@@ -171,7 +171,7 @@ describe('one truth per stage: key, record, plan and affected agree', () => {
     const r = await planAgrees(ws, 'one added run');
     back();
     expect(r.verdicts['task-list']).toBe('runs');
-    expect(r.why['task-list']!.join(' ')).toContain('1 run(s) added');
+    expect(r.why['task-list']!.join(' ')).toContain('1 run added');
     expect(r.ran).toEqual(expect.arrayContaining(['task-list', 'summarize']));
   });
 

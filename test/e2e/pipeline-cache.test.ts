@@ -77,6 +77,8 @@ describe('nx run analysis:report on the bundled sample', () => {
     expect(again.code, again.out).toBe(0);
     expect(cachedTargets(again.out).sort()).toEqual([...CACHEABLE].sort());
     expect(executedTargets(again.out)).toEqual([]);
+    // The replayed logs are said to be replays: nothing computed or paid now.
+    expect(again.out).toContain("Restored from Nx's local cache: analysis:task-list, analysis:summarize, analysis:categorize, analysis:cluster, analysis:report. Their lines above replay the logs of the runs that built them; nothing was computed or spent now ($0).");
     expect(ws.read('out/analysis/report/report.md')).toBe(before);
   });
 

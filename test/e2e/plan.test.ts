@@ -66,7 +66,7 @@ describe('plan: which targets run, and the calls they buy', () => {
     const p = await planJson();
     expect(server.requests).toHaveLength(0);
     expect(verdicts(p)).toEqual({ 'task-list': 'runs', summarize: 'runs', categorize: 'runs', cluster: 'runs', report: 'runs' });
-    expect(p.targets[0]!.why.join(' ')).toContain('the selection changed: 10 run(s) added (117 selected now)');
+    expect(p.targets[0]!.why.join(' ')).toContain('the selection changed: 10 runs added (117 selected now)');
     expect(p.targets[1]!.why).toContain('the output of task-list changes');
     expect(toPay(p)).toEqual({ summarize: 10, categorize: 2, cluster: 1 });
 
@@ -81,7 +81,7 @@ describe('plan: which targets run, and the calls they buy', () => {
     expect(log('summarize').plan_vs_actual).toMatchObject({ planned: { calls: 10, exact: true }, actual: { calls: 10 } });
     expect(log('categorize').plan_vs_actual).toMatchObject({ planned: { calls: 2 }, actual: { calls: 2 } });
     expect(log('cluster').plan_vs_actual).toMatchObject({ planned: { calls: 1 }, actual: { calls: 1 } });
-    expect(run.out).toMatch(/summarize: the plan of \S+ said 10 call\(s\), \$[\d.]+ to \$[\d.]+; this run made 10, \$[\d.]+\./);
+    expect(run.out).toMatch(/summarize: the plan of \S+ said 10 calls, \$[\d.]+ to \$[\d.]+; this run made 10, \$[\d.]+\./);
     // The dollars: within the plan's stated range (output priced at half and twice the median of the
     // stage's stored answers) wherever the plan had stored answers to learn from; categorize had none
     // (its locked run made no call) and used the per-step default, which it says.
