@@ -21,7 +21,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import YAML from 'yaml';
 import { decodeEntry, KEY_PREFIX, USER_AGENT } from '../../stages/llm/remote-store.ts';
 import { analyst } from '../helpers/analyst-fake.ts';
 import { holdOut, uniqueSampleRuns } from '../helpers/trees.ts';
@@ -31,6 +30,7 @@ import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
 import { startNxCacheServer } from '../helpers/nx-cache-server.ts';
 import type { NxCacheServer } from '../helpers/nx-cache-server.ts';
 import { copyWorkspace } from '../../scripts/copy-workspace.ts';
+import { jobRuns, readWorkflow } from '../helpers/workflow.ts';
 import { hermeticEnv, REPO, tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
 
@@ -44,34 +44,13 @@ const LOCK = 'analyses/analysis/taxonomy.lock.json';
 // The CI recipe, as data.
 
 type Job = 'plan' | 'report';
-interface Workflow {
-  env?: Record<string, string>;
-  jobs: Record<Job, { env?: Record<string, string>; steps: { run?: string; uses?: string }[] }>;
-}
-const workflow = YAML.parse(readFileSync(join(REPO, '.github/workflows/analysis.yml'), 'utf8')) as Workflow;
+const workflow = readWorkflow(REPO);
 
-/** `${{ vars.X }}`, `${{ secrets.X }}` and `${{ a || 'b' }}`, the only expressions the recipe's env uses. */
-function evaluate(value: string, ctx: Record<string, Record<string, string>>): string {
-  const m = /^\$\{\{\s*(.+?)\s*\}\}$/.exec(value);
-  if (!m) return value;
-  for (const alt of (m[1] as string).split('||').map((s) => s.trim())) {
-    const lit = /^'(.*)'$/.exec(alt);
-    if (lit) return lit[1] as string;
-    const [scope, name] = alt.split('.');
-    const v = ctx[scope as string]?.[name as string];
-    if (v) return v;
-  }
-  return '';
-}
-
-/** The environment and the commands of one job (the steps after `npm ci`, which the test workspace does not need). */
-function job(name: Job, ctx: Record<string, Record<string, string>>): { env: Record<string, string>; commands: string[] } {
-  const j = workflow.jobs[name];
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...workflow.env, ...j.env })) env[k] = evaluate(String(v), ctx);
-  const runs = j.steps.filter((s) => s.run !== undefined).map((s) => (s.run as string).trim());
-  expect(runs[0]).toBe('npm ci');
-  return { env, commands: runs.slice(1) };
+/** The `run` steps of one job after `npm ci` (which the test workspace does not need), each with the environment GitHub gives that step. */
+function job(name: Job, ctx: Record<string, Record<string, string>>): { run: string; env: Record<string, string> }[] {
+  const runs = jobRuns(workflow, name, ctx);
+  expect(runs[0]?.run).toBe('npm ci');
+  return runs.slice(1);
 }
 
 interface Ran { code: number; out: string; ms: number }
@@ -155,12 +134,11 @@ describe('one cache for the team and for CI (real nx, remote cache server, fake 
 
   /** Runs a job of the CI recipe in `ws`, with `token` as the job's token (the plan job always gets the read-only one). */
   async function runJob(ws: TempWorkspace, name: Job, label: string, token = RW, extra: Record<string, string> = {}): Promise<Ran> {
-    const { env, commands } = job(name, ctx(token));
     let all = '';
     let ms = 0;
-    for (const c of commands) {
-      const r = await sh(ws, c, { ...env, ...extra });
-      all += `$ ${c}\n${r.out}\n`;
+    for (const step of job(name, ctx(token))) {
+      const r = await sh(ws, step.run, { ...step.env, ...extra });
+      all += `$ ${step.run}\n${r.out}\n`;
       ms += r.ms;
       if (r.code !== 0) {
         outs.push(all);
