@@ -86,11 +86,11 @@ describe('plan: which targets run, and the calls they buy', () => {
     expect(log('cluster').plan_vs_actual).toMatchObject({ planned: { calls: 1 }, actual: { calls: 1 } });
     expect(run.out).toMatch(/summarize: the plan of \S+ said 10 call\(s\), \$[\d.]+ to \$[\d.]+; this run made 10, \$[\d.]+\./);
     // The dollars: within the plan's stated range (output priced at half and twice the median of the
-    // stage's stored answers) wherever the plan had stored answers to learn from; categorize had none
-    // (its locked run made no call) and used the per-step default, which it says.
+    // stage's stored answers) wherever the plan had stored answers to learn from; categorize's locked
+    // run made no taxonomy call, but its held-out check's answer is carried in its output.
     const learnt = p.stages.filter((x) => x.output_tokens_source.startsWith('median')).map((x) => x.stage);
-    expect(learnt).toEqual(['summarize', 'cluster']);
-    expect(p.stages[1]!.output_tokens_source).toBe('default for the step');
+    expect(learnt).toEqual(['summarize', 'categorize', 'cluster']);
+    expect(p.stages[1]!.output_tokens_source).toBe('median of 1 stored answer(s)');
     for (const stage of learnt) {
       const { planned, actual } = log(stage).plan_vs_actual;
       expect(actual.cost_usd, stage).toBeGreaterThanOrEqual(planned.cost_usd_low);
