@@ -78,7 +78,8 @@ export const STAGE_INFO = {
     description: 'Write the report (Markdown, HTML and its data): statistics, ranked clusters and coverage.',
     llm: false,
     settings: reportSettings,
-    reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json'], ['categorize', 'categorization.json'], ['cluster', 'clusters.json']],
+    // categorize/heldout.json: the held-out agreement figure (categorize/heldout-render.ts turns it into the report's fragments).
+    reads: [['task-list', 'runs.json'], ['summarize', 'index.json'], ['summarize', 'evaluations.json'], ['categorize', 'categorization.json'], ['categorize', 'heldout.json'], ['cluster', 'clusters.json']],
   },
 } as const satisfies Record<StageName, StageInfo>;
 

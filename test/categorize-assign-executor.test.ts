@@ -33,7 +33,8 @@ function pipeline(categorizeSettings: Record<string, unknown>) {
   return {
     data: { root: 'data' },
     defaults: { provider: 'openai', model: 'gpt-5-mini', base_url: `${server.url}/v1`, concurrency: 4, max_retries: 0, timeout_s: 20 },
-    stages: { categorize: { initial_batch_size: 4, iterative_batch_size: 3, ...categorizeSettings } },
+    // The held-out check (its own assign calls) is off: the strategy's calls are counted here, the check's in categorize-heldout-executor.test.ts.
+    stages: { categorize: { initial_batch_size: 4, iterative_batch_size: 3, heldout: { enabled: false }, ...categorizeSettings } },
     analyses: [{ name: NAME, agents: [HAIKU, OPUS], domains: ['os'] }],
   };
 }
@@ -175,12 +176,13 @@ describe('categorize with strategy induce_assign', () => {
     }
   });
 
-  it('the assignment prompt is a named file of categorize only under induce_assign', () => {
+  it('the assignment prompt is a named file of categorize only under induce_assign or with the held-out check of a model', () => {
     const files = readdirSync(join(root, 'prompts'));
     expect(files).toContain('categorize-assign.md');
     const of = (settings: Record<string, unknown>) => resolveAnalysis(parsePipeline(YAML.stringify(pipeline(settings)), 'pipeline.yaml'), NAME);
     expect(namedFiles(of({ strategy: 'induce_assign' }), 'categorize')).toContain('prompts/categorize-assign.md');
     expect(stagePromptFiles(of({}), 'categorize')).not.toContain('prompts/categorize-assign.md');
+    expect(stagePromptFiles(of({ heldout: { enabled: true } }), 'categorize')).toContain('prompts/categorize-assign.md');
     expect(namedFiles(of({ strategy: 'induce_assign' }), 'summarize')).not.toContain('prompts/categorize-assign.md');
   });
 });

@@ -157,7 +157,8 @@ analyses:
     writeFileSync(join(root, '.gitignore'), 'local/\n');
     const t = (await nodesFor(yaml, root)).projects['analyses/alpha']!.targets!;
     expect(keyDescriptionOf(t['cluster']!)!.files).toEqual(['local/cluster.md']);
-    expect(keyDescriptionOf(t['categorize']!)!.files).toEqual(['prompts/categorize-create.md', 'prompts/categorize-update.md', 'analyses/alpha/taxonomy.lock.json', join(outside, 'resume.json')]);
+    // The assign prompt: read by the held-out check of a model (on by default).
+    expect(keyDescriptionOf(t['categorize']!)!.files).toEqual(['prompts/categorize-create.md', 'prompts/categorize-update.md', 'prompts/categorize-assign.md', 'analyses/alpha/taxonomy.lock.json', join(outside, 'resume.json')]);
     for (const s of ['summarize', 'categorize', 'cluster']) expect(keyDescriptionOf(t[s]!)!.endpoint).toEqual({ provider: 'openai', base_url: null });
     expect(keyDescriptionOf(t['report']!)!.endpoint).toBeNull();
     // nx affected reads the plan's file inputs: pipeline.yaml, the named files in the workspace, the code.

@@ -11,6 +11,7 @@ import { stageSettings } from '../config.ts';
 import type { FailedRun } from '../task-list/ledger.ts';
 import { sha256 } from '../llm/store.ts';
 import { summaryDigest } from './taxonomy-lock.ts';
+import { withoutHeldout } from './settings.ts';
 
 export function categorizationFile(
   t: LlmTools<unknown>,
@@ -88,7 +89,8 @@ function metadata(t: LlmTools<unknown>, { ledger, built, templates, base }: Cate
     prompts,
     taxonomy_lock: base ? lockSummary(base) : null,
     // What `lock-taxonomy` records: the settings this taxonomy was built with, and per run the digest of what the categorizer saw.
-    built_with: builtWith(stageSettings(a, 'categorize'), t.label, prompts),
+    // The held-out check reads the taxonomy after it is built and changes nothing of it: its settings are not among these.
+    built_with: builtWith(withoutHeldout(stageSettings(a, 'categorize')), t.label, prompts),
     summary_digests: Object.fromEntries(built.items.map((i) => [runIdOf(i.id), summaryDigest(i)]).sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1))),
     batches: outcome.batches,
     ...(outcome.stability ? { stability: outcome.stability } : {}),

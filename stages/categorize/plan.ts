@@ -18,6 +18,9 @@ import type { AnswererFor } from '../plan/pricing.ts';
 import type { RunEvaluation } from '../summarize/run-data.ts';
 import type { SummaryFile } from '../summarize/format.ts';
 import { plural } from '../util/words.ts';
+import type { CallPlan } from '../stage-context.ts';
+import type { Category } from '../formats.ts';
+import { planHeldout } from './heldout-check.ts';
 
 /** What the summarize plan knows: the summaries the store holds, every run's evaluation, the unreadable runs. */
 export interface KnownSummaries {
@@ -41,7 +44,7 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
     // The offline analyzer's own mode (what offlineOutcome runs), not an LLM pass.
     const mode = offlineMode(base);
     const categories = unknown === 0 ? answerer.offline('categorize', { items: built.items }, () => offlineCategorize(built.items)).value.categories : null;
-    return { plan: FREE, categories, note: `mode ${mode.mode} (${mode.reason})`, batchedShare: 0 };
+    return { plan: FREE, categories, note: `mode ${mode.mode} (${mode.reason})${s.heldout.enabled ? '; held-out check by the nearest-category rule' : ''}`, batchedShare: 0 };
   }
   const pass = choosePass(built.items, base, resumeOf({ ctx }), s);
   const note = `mode ${pass.mode} (${pass.reason})`;
@@ -56,8 +59,18 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
   // Batch mode buys the parallel assignment at batch price; the sequential calls are normal calls.
   const batchedShare = s.batch && calls > 0 ? counted.parallelCalls / calls : 0;
   const withCount = `${note}; ${plural(toSend, 'run', 'runs')} in ${assign ? `${counted.sequentialCalls} sequential and ${plural(counted.parallelCalls, 'parallel call', 'parallel calls')} (strategy induce_assign; runs no category fits add calls)` : plural(calls, 'batch', 'batches')}`;
+  // The held-out check after the taxonomy: its requests looked up when the taxonomy is known, else estimated.
+  const withHeldout = (categorized: { plan: CallPlan; categories: Category[] | null }, text: string) => {
+    const h = planHeldout(s, answerer, { categories: categorized.categories, items: built.items, runIdOf: (id) => built.runOf.get(id)?.run_id ?? id }, templates.assign, {
+      population: built.items.length + unknown,
+      charsPerRun: built.items.length > 0 ? avgChars(built.items) : 2000,
+    });
+    // The check's calls are normal calls: the batched share is of the taxonomy's calls only.
+    const share = calls + h.plan.toPay > 0 ? (batchedShare * calls) / (calls + h.plan.toPay) : 0;
+    return { plan: addPlans(categorized.plan, h.plan), categories: categorized.categories, note: `${text}; ${h.note}`, batchedShare: share };
+  };
   if (unknown === 0) {
-    if (pass.items.length === 0) return { plan: { ...FREE }, categories: withRuns(pass.start?.categories ?? []), note: withCount, batchedShare };
+    if (pass.items.length === 0) return withHeldout({ plan: { ...FREE }, categories: withRuns(pass.start?.categories ?? []) }, withCount);
     const walked = await answerer.walkPlan(
       (complete) => categorizeWith(s.strategy, pass.items, {
         ...sizes, templates, complete, sampleKey: runSampleKey(built.runOf),
@@ -65,9 +78,20 @@ export async function planCategorize(ctx: StageContext, runs: LedgerRun[], known
       }),
       (answered) => Math.max(1, calls - answered),
     );
-    return { plan: walked.plan, categories: walked.result ? withRuns(walked.result.categories) : null, note: withCount, batchedShare };
+    return withHeldout({ plan: walked.plan, categories: walked.result ? withRuns(walked.result.categories) : null }, withCount);
   }
-  return { ...estimated(s, built.items, templates, counted, calls), note: `${withCount}; ${plural(unknown, 'summary', 'summaries')} not bought yet`, batchedShare };
+  return withHeldout(estimated(s, built.items, templates, counted, calls), `${withCount}; ${plural(unknown, 'summary', 'summaries')} not bought yet`);
+}
+
+/** Two parts of a stage's calls as one: counts and estimates added; exact only when both are. */
+function addPlans(a: CallPlan, b: CallPlan): CallPlan {
+  return {
+    reused: a.reused + b.reused,
+    toPay: a.toPay + b.toPay,
+    estInputTokens: a.estInputTokens + b.estInputTokens,
+    estCostUsd: a.estCostUsd === null || b.estCostUsd === null ? null : a.estCostUsd + b.estCostUsd,
+    known: a.known && b.known,
+  };
 }
 
 /** Some summaries are still to buy: their batches cannot be looked up; estimate them from the batch sizes. */

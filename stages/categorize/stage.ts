@@ -15,6 +15,10 @@ import { llmOutcome, offlineOutcome } from './outcome.ts';
 import type { CategorizeRunOptions, Outcome, Templates } from './outcome.ts';
 import type { LockBase } from './pass.ts';
 import { categorizationFile } from './output.ts';
+import { runHeldout } from './heldout-check.ts';
+import { HELDOUT_FILE } from './heldout.ts';
+import type { HeldoutDocument } from './heldout.ts';
+import { usesAssignPrompt } from './settings.ts';
 import { LEDGER_FILE, ledgerFile, promptIds } from '../task-list/ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from '../task-list/ledger.ts';
 import { plural } from '../util/words.ts';
@@ -67,8 +71,8 @@ export function templatesOf(t: { ctx: Tools['ctx'] }): Templates {
   return {
     create: readFileSync(t.ctx.resolvePath(settings.prompts.create), 'utf8'),
     update: readFileSync(t.ctx.resolvePath(settings.prompts.update), 'utf8'),
-    // Read only by the strategy that uses it (only then is it an input of the target).
-    assign: settings.strategy === 'induce_assign' ? readFileSync(t.ctx.resolvePath(settings.prompts.assign), 'utf8') : '',
+    // Read only when the strategy or the held-out check of a model uses it (only then is it an input of the target).
+    assign: usesAssignPrompt(settings) ? readFileSync(t.ctx.resolvePath(settings.prompts.assign), 'utf8') : '',
   };
 }
 
@@ -86,16 +90,23 @@ async function categorizeRun(input: CategorizeInput, t: Tools): Promise<StageRes
     : await llmOutcome(t, built.items, templates, base, runSampleKey(built.runOf));
   const coverage = checkCoverage(outcome.categories, built.items.map((i) => i.id));
   const unassigned = unassignedRuns(input, outcome, coverage.unassigned);
-  const decorated = decorateCategories(outcome.categories, built.items, built.runOf, categoryIds(outcome, base));
-  await t.output(async (dir) => writeJson(join(dir, 'categorization.json'), categorizationFile(t, input, outcome, decorated, coverage.assigned.size, unassigned)));
+  const idOf = categoryIds(outcome, base);
+  const decorated = decorateCategories(outcome.categories, built.items, built.runOf, idOf);
+  // After the taxonomy is final, and apart from it: categorization.json is what it would be without the check.
+  const heldout = await runHeldout(t, { categories: outcome.categories, items: built.items, runIdOf: (id) => built.runOf.get(id)?.run_id ?? id, idOf: (name) => idOf({ category_name: name }) }, templates.assign);
+  await t.output(async (dir) => {
+    writeJson(join(dir, 'categorization.json'), categorizationFile(t, input, outcome, decorated, coverage.assigned.size, unassigned));
+    writeJson(join(dir, HELDOUT_FILE), heldout);
+  });
   return {
-    log: { mode: outcome.mode, batches: outcome.batchLog, unassigned },
+    log: { mode: outcome.mode, batches: outcome.batchLog, unassigned, heldout: heldoutLog(heldout) },
     summary: (logFile) => {
       const s = t.answerer.totals();
       return [
         `categorize: ${coverage.assigned.size}/${ledger.runs.length} runs in ${plural(decorated.length, 'category', 'categories')}` +
           `${unassigned.length ? `, ${unassigned.length} unassigned (listed in the output)` : ''}; mode ${outcome.mode}; ` +
           `${plural(s.reused, 'answer', 'answers')} reused from the response store, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+        ...heldoutLine(heldout),
         ...lockHint(base, t.ctx.analysis.name),
       ];
     },
@@ -126,4 +137,20 @@ function lockHint(base: LockBase | null, analysis: string): string[] {
   if (!base || (base.plan.added.length === 0 && base.plan.changed.length === 0)) return [];
   const n = base.plan.added.length + base.plan.changed.length;
   return [`categorize: ${plural(n, 'run is', 'runs are')} not in ${base.file} yet (or not with this summary); review the output, then record it with \`npx nx run ${analysis}:lock-taxonomy\`.`];
+}
+
+/** The check's figures for the run log (the runs are in heldout.json). */
+function heldoutLog(h: HeldoutDocument) {
+  if (!h.enabled) return { enabled: false };
+  const { runs: _runs, ...figures } = h;
+  return figures;
+}
+
+function heldoutLine(h: HeldoutDocument): string[] {
+  if (!h.enabled || h.sampled_runs === 0) return [];
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+  return [
+    `categorize: held-out check (${h.method}): ${h.agreed}/${h.sampled_runs} sampled runs back in their category (${pct(h.agreement)}), ` +
+      `Cohen's kappa ${h.kappa === null ? 'n/a' : h.kappa.toFixed(3)}, none fits ${h.none_fits} (${pct(h.none_fits_rate)}); ${HELDOUT_FILE}`,
+  ];
 }

@@ -16,7 +16,7 @@ const env = { OPENAI_API_KEY: 'sk-e2e-plan' };
 
 interface PlanJson {
   targets: { target: string; verdict: string; why: string[] }[];
-  stages: { stage: string; reused: number; toPay: number; exact: boolean; output_tokens_source: string }[];
+  stages: { stage: string; reused: number; toPay: number; exact: boolean; output_tokens_source: string; note: string }[];
   total: { calls: number };
 }
 
@@ -60,7 +60,7 @@ describe('plan: which targets run, and the calls they buy', () => {
     expect(p.total.calls).toBe(0);
   });
 
-  it('10 runs added: the plan names every target and its reason, predicts 10 summaries, 2 batches and 1 cluster call, and the run makes exactly those', async () => {
+  it('10 runs added: the plan names every target and its reason, predicts 10 summaries, 2 batches, 1 held-out assign call and 1 cluster call, and the run makes exactly those', async () => {
     restore();
     server.reset();
     const p = await planJson();
@@ -68,26 +68,29 @@ describe('plan: which targets run, and the calls they buy', () => {
     expect(verdicts(p)).toEqual({ 'task-list': 'runs', summarize: 'runs', categorize: 'runs', cluster: 'runs', report: 'runs' });
     expect(p.targets[0]!.why.join(' ')).toContain('the selection changed: 10 runs added (117 selected now)');
     expect(p.targets[1]!.why).toContain('the output of task-list changes');
-    expect(toPay(p)).toEqual({ summarize: 10, categorize: 2, cluster: 1 });
+    // Categorize: 2 update batches, and the held-out check's assign call (12 of 117 runs, 20 per call).
+    expect(toPay(p)).toEqual({ summarize: 10, categorize: 3, cluster: 1 });
+    expect(p.stages[1]!.note).toContain('held-out check: about 12 runs in 1 assign call');
 
     const a = analyst({ usage: 'tokenized' });
     server.handle(a.handler);
     const run = await ws.nxAsync(['run', 'analysis:report'], env);
     expect(run.code, run.out).toBe(0);
     expect(executedTargets(run.out).sort()).toEqual(['categorize', 'cluster', 'report', 'summarize', 'task-list']);
-    expect(a.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
+    expect(a.counts).toMatchObject({ summarize: 10, create: 0, update: 2, assign: 1, cluster: 1 });
+    expect(JSON.parse(readFileSync(join(ws.root, 'out/analysis/categorize/heldout.json'), 'utf8'))).toMatchObject({ enabled: true, sampled_runs: 12, requests: 1 });
     // Each LLM stage's run log holds the plan made before it next to what it paid.
     const log = (stage: string) => JSON.parse(readFileSync(join(ws.root, 'out/analysis/logs', `${stage}.json`), 'utf8'));
     expect(log('summarize').plan_vs_actual).toMatchObject({ planned: { calls: 10, exact: true }, actual: { calls: 10 } });
-    expect(log('categorize').plan_vs_actual).toMatchObject({ planned: { calls: 2 }, actual: { calls: 2 } });
+    expect(log('categorize').plan_vs_actual).toMatchObject({ planned: { calls: 3 }, actual: { calls: 3 } });
     expect(log('cluster').plan_vs_actual).toMatchObject({ planned: { calls: 1 }, actual: { calls: 1 } });
     expect(run.out).toMatch(/summarize: the plan of \S+ said 10 calls, \$[\d.]+ to \$[\d.]+; this run made 10, \$[\d.]+\./);
     // The dollars: within the plan's stated range (output priced at half and twice the median of the
-    // stage's stored answers) wherever the plan had stored answers to learn from; categorize had none
-    // (its locked run made no call) and used the per-step default, which it says.
+    // stage's stored answers) wherever the plan had stored answers to learn from; categorize's locked
+    // run made no taxonomy call, but its held-out check's answer is carried in its output.
     const learnt = p.stages.filter((x) => x.output_tokens_source.startsWith('median')).map((x) => x.stage);
-    expect(learnt).toEqual(['summarize', 'cluster']);
-    expect(p.stages[1]!.output_tokens_source).toBe('default for the step');
+    expect(learnt).toEqual(['summarize', 'categorize', 'cluster']);
+    expect(p.stages[1]!.output_tokens_source).toBe('median of 1 stored answer(s)');
     for (const stage of learnt) {
       const { planned, actual } = log(stage).plan_vs_actual;
       expect(actual.cost_usd, stage).toBeGreaterThanOrEqual(planned.cost_usd_low);
@@ -99,6 +102,15 @@ describe('plan: which targets run, and the calls they buy', () => {
     const again = await planJson();
     expect(server.requests).toHaveLength(0);
     expect(new Set(Object.values(verdicts(again)))).toEqual(new Set(['cached']));
+
+    // Categorize again, not from Nx's cache: the held-out check's answer is a store hit.
+    a.reset();
+    server.reset();
+    server.handle(a.handler);
+    const rerun = await ws.nxAsync(['run', 'analysis:categorize', '--skip-nx-cache'], env);
+    expect(rerun.code, rerun.out).toBe(0);
+    expect(server.requests).toHaveLength(0);
+    expect(a.counts).toMatchObject({ create: 0, update: 0, assign: 0 });
   });
 
   it('a cluster prompt edit: only cluster runs, and report only if the clusters change', async () => {

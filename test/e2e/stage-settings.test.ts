@@ -139,6 +139,9 @@ function alternativesOf(leaf: string, w: World): unknown[] | undefined {
     // The same text at another path, and another text.
     return [`alt/same/${PROMPT_FILE[promptKey]}`, `alt/edited/${PROMPT_FILE[promptKey]}`];
   }
+  // The held-out agreement check (stages.categorize.heldout.*): its fields are in categorize's slice.
+  const heldout = /^(?:stages|analyses\[\]\.stages)\.categorize\.heldout\.(\w+)$/.exec(leaf);
+  if (heldout) return ({ enabled: [false], fraction: [0.5], max_runs: [3], seed: ['another-seed'] } as Record<string, unknown[]>)[heldout[1] as string];
   if (!/^(defaults|stages\.\w+|analyses\[\]\.stages\.\w+)\.\w+$/.test(leaf)) return undefined;
   const key = leaf.slice(leaf.lastIndexOf('.') + 1);
   const values: Record<string, unknown[]> = {
