@@ -4,7 +4,8 @@
 // analysis every stage runs with.
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, formatPath } from './config-error.ts';
 import { LLM_FIELD_NAMES, LlmDefaults, nonEmpty } from './llm/settings.ts';
@@ -95,13 +96,87 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `${where}: ${issue.message}`;
 }
 
+/** How many values all the aliases of one YAML file may stand for together. */
+export const MAX_ALIAS_VALUES = 10_000;
+
+/**
+ * The first alias problem of a YAML document, with the key path of the alias,
+ * or null. An alias stands for a copy of its anchor's value, aliases inside
+ * that value included, so a few lines can stand for billions of values (the
+ * "billion laughs"); the yaml library rejects that but says neither where nor
+ * why. Walks in document order, as the library resolves: an alias refers to
+ * the last anchor of its name before it; the alias that brings the running
+ * total of expanded values past MAX_ALIAS_VALUES is the one named.
+ */
+function checkAliases(doc: Document): string | null {
+  const anchors = new Map<string, YamlNode>();
+  const targetOf = new Map<YamlNode, YamlNode>();
+  const sizes = new Map<YamlNode, number>();
+  const open = new Set<YamlNode>();
+  let expanded = 0;
+  // Values a node stands for once its aliases are expanded (aliases inside an
+  // anchored value were resolved while walking it, before any alias to it).
+  const sizeOf = (node: unknown): number => {
+    if (isAlias(node)) return sizeOf(targetOf.get(node));
+    if (!isMap(node) && !isSeq(node)) return isScalar(node) ? 1 : 0;
+    const known = sizes.get(node);
+    if (known !== undefined) return known;
+    let n = 1;
+    for (const item of node.items) n += isPair(item) ? sizeOf(item.key) + sizeOf(item.value) : sizeOf(item);
+    sizes.set(node, n);
+    return n;
+  };
+  const walk = (node: unknown, path: PropertyKey[]): string | null => {
+    if (isAlias(node)) {
+      const where = formatPath(path);
+      const target = anchors.get(node.source);
+      if (target === undefined) return `${where}: the alias *${node.source} comes before any anchor &${node.source} (an anchor must be set before its aliases)`;
+      if (open.has(target)) return `${where}: the alias *${node.source} is inside the value anchored as &${node.source} (a value cannot contain itself)`;
+      targetOf.set(node, target);
+      expanded += sizeOf(target);
+      if (expanded > MAX_ALIAS_VALUES) {
+        return `${where}: too many alias expansions (YAML aliases may stand for at most ${MAX_ALIAS_VALUES} values in all; *${node.source} brings them past it); write the values out`;
+      }
+      return null;
+    }
+    if (!isMap(node) && !isSeq(node)) {
+      if (isScalar(node) && node.anchor) anchors.set(node.anchor, node);
+      return null;
+    }
+    if (node.anchor) anchors.set(node.anchor, node);
+    open.add(node);
+    try {
+      for (const [i, item] of node.items.entries()) {
+        if (!isPair(item)) {
+          const problem = walk(item, [...path, i]);
+          if (problem !== null) return problem;
+          continue;
+        }
+        const key = isScalar(item.key) ? item.key.value : item.key;
+        const keyProblem = walk(item.key, path);
+        if (keyProblem !== null) return keyProblem;
+        const problem = walk(item.value, [...path, typeof key === 'string' || typeof key === 'number' ? String(key) : i]);
+        if (problem !== null) return problem;
+      }
+    } finally {
+      open.delete(node);
+    }
+    return null;
+  };
+  return walk(doc.contents, []);
+}
+
 /** Parses and validates pipeline.yaml text. `file` is only used in messages. */
 export function parsePipeline(text: string, file: string): PipelineFile {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(file, doc.errors.map((e) => `YAML syntax: ${e.message.split('\n')[0]}`));
   }
-  const raw: unknown = doc.toJS();
+  const aliasProblem = checkAliases(doc);
+  if (aliasProblem !== null) throw new ConfigError(file, [aliasProblem]);
+  // checkAliases bounds what aliases expand to, so the library's own counter
+  // (per anchor, 100 uses, and a bare ReferenceError) is switched off.
+  const raw: unknown = doc.toJS({ maxAliasCount: -1 });
   const parsed = PipelineSchema.safeParse(raw ?? {});
   if (!parsed.success) throw new ConfigError(file, parsed.error.issues.map(describeIssue));
   return parsed.data;

@@ -86,9 +86,13 @@ export interface StageAnswerer {
     reused: number;
     /** Of the reused answers, those taken from the output's answers.jsonl (then copied into the store). */
     carried: number;
-    /** Usage and cost of calls paid in this run. */
+    /** Usage and cost of calls paid in this run; the cost includes the abandoned attempts at their worst case. */
     paid: Usage;
     paidCostUsd: number | null;
+    /** HTTP attempts abandoned after they were sent (timed out at timeout_s, or interrupted): the provider may still bill them. */
+    abandoned: number;
+    /** Their worst-case cost (prompt + max_tokens at the model's price), part of paidCostUsd; null when the model has no price. */
+    abandonedCostUsd: number | null;
     /** Usage and cost of every answer used, wherever it came from (deterministic). */
     answers: Usage;
     answersCostUsd: number | null;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parsePipeline, pipelineJsonSchema, resolveAnalysis, stageSettings } from '../stages/config.ts';
+import { ConfigError, MAX_ALIAS_VALUES, parsePipeline, pipelineJsonSchema, resolveAnalysis, stageSettings } from '../stages/config.ts';
 
 const minimal = `
 data:
@@ -67,6 +67,50 @@ stages:
   it('rejects duplicate analysis names and YAML syntax errors', () => {
     expect(errorOf(`${minimal}  - name: a1\n    agents: [y]\n`).issues.join()).toContain('duplicate analysis name "a1"');
     expect(errorOf('data: [unclosed').issues.join()).toContain('YAML syntax');
+  });
+
+  // A "billion laughs": each level is a list of ten aliases to the level
+  // before, so level n stands for about 10^n values.
+  const bomb = (levels: number): string => {
+    const lines = ['    domains:', '      - &l1 [' + Array(10).fill('*l0').join(', ') + ']'];
+    for (let n = 2; n <= levels; n++) lines.push(`      - &l${n} [` + Array(10).fill(`*l${n - 1}`).join(', ') + ']');
+    return minimal.replace('    agents: [agent-x]', `    agents: &l0 [${Array(10).fill('agent-x').join(', ')}]\n${lines.join('\n')}`);
+  };
+
+  it('rejects an alias bomb, naming the file, the alias and the limit', () => {
+    const started = Date.now();
+    const err = errorOf(bomb(9));
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(err.file).toBe('pipeline.yaml');
+    // Running total: level 1 adds 10 x 11 values, level 2 10 x 111, and the
+    // eighth alias of level 3 (1,111 each) passes 10,000.
+    expect(err.issues).toEqual([
+      `analyses[0].domains[2][7]: too many alias expansions (YAML aliases may stand for at most ${MAX_ALIAS_VALUES} values in all; *l2 brings them past it); write the values out`,
+    ]);
+    expect(err.message).toMatch(/^pipeline\.yaml: invalid configuration\n/);
+  });
+
+  it('accepts aliases that stay under the limit, however often an anchor is used', () => {
+    const reused = `${minimal}  - name: a2\n    agents: *agents\n`.replace('agents: [agent-x]', 'agents: &agents [agent-x]');
+    const cfg = parsePipeline(`${reused}defaults: { model: &m m1 }\nstages:\n${['summarize', 'categorize', 'cluster'].map((s) => `  ${s}: { model: *m }`).join('\n')}\n`, 'pipeline.yaml');
+    expect(resolveAnalysis(cfg, 'a2').agents).toEqual(['agent-x']);
+    expect(resolveAnalysis(cfg, 'a2').cluster.model).toBe('m1');
+    // 300 uses of one anchor: the yaml library's own counter stops at 100.
+    const many = `${minimal}  - name: a2\n    agents: [${Array(300).fill('*x').join(', ')}]\n`.replace('agents: [agent-x]', 'agents: [&x agent-x]');
+    expect(resolveAnalysis(parsePipeline(many, 'pipeline.yaml'), 'a2').agents).toHaveLength(300);
+    // Two levels of the bomb (1,220 values) pass the alias check; the schema then speaks.
+    const schemaIssues = errorOf(bomb(2)).issues.join('\n');
+    expect(schemaIssues).toMatch(/^analyses\[0\]\.domains: /);
+    expect(schemaIssues).not.toMatch(/alias/);
+  });
+
+  it('rejects an alias before its anchor and an alias inside its own anchor, naming where', () => {
+    expect(errorOf(`${minimal}defaults: { model: *m }\n`).issues).toEqual([
+      'defaults.model: the alias *m comes before any anchor &m (an anchor must be set before its aliases)',
+    ]);
+    expect(errorOf(minimal.replace('agents: [agent-x]', 'agents: &a [agent-x, *a]')).issues).toEqual([
+      'analyses[0].agents[1]: the alias *a is inside the value anchored as &a (a value cannot contain itself)',
+    ]);
   });
 
   it('gives each stage a settings slice that ignores the other stages and throughput knobs', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { canonicalRequest, createLlmClient, extractJson, reaskMessage, validateAnswer } from '../stages/llm/client.ts';
+import { canonicalRequest, createLlmClient, extractJson, reaskMessage, schemaJson, validateAnswer } from '../stages/llm/client.ts';
 import { endpointIdentity } from '../stages/llm/endpoint.ts';
 import { createEnvLookup } from '../stages/llm/env.ts';
 import type { LlmClientOptions, LlmEvent } from '../stages/llm/client.ts';
@@ -389,6 +389,82 @@ describe('concurrency, budget, abort', () => {
     await expect(c.complete(req())).rejects.toBeInstanceOf(AbortedError);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe('abandoned calls (timed out or aborted after they were sent)', () => {
+  // gpt-5-mini: $0.25 / $2 per 1M tokens. The worst case of an abandoned call:
+  // its prompt (characters / 4, schema included) and max_tokens of output.
+  const worstUsd = (content: string, maxTokens: number) => (Math.ceil((content.length + JSON.stringify(schemaJson(Category)).length) / 4) * 0.25 + maxTokens * 2) / 1e6;
+
+  it('charges each timed-out attempt at its worst case in the spend, and counts it', async () => {
+    // 10 calls; the server answers 3 of them only after the client gave up.
+    server.handle((r) => {
+      const late = /late/.test(String(r.body?.messages?.[0]?.content));
+      return { delayMs: late ? 4000 : 0, text: GOOD, usage: { input: 100, output: 50 } };
+    });
+    const c = client(settings({ timeout_s: 1, max_retries: 0, max_tokens: 1000 }));
+    const contents = Array.from({ length: 10 }, (_, i) => `run ${i}${i % 3 === 1 ? ' late' : ''}`);
+    const results = await Promise.allSettled(contents.map((content) => c.complete(req(content))));
+    expect(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason)).toEqual([
+      expect.objectContaining({ kind: 'timeout' }),
+      expect.objectContaining({ kind: 'timeout' }),
+      expect.objectContaining({ kind: 'timeout' }),
+    ]);
+    const late = contents.filter((x) => x.endsWith('late'));
+    const abandonedUsd = late.reduce((sum, x) => sum + worstUsd(x, 1000), 0);
+    const answeredUsd = 7 * (100 * 0.25 + 50 * 2) / 1e6;
+    const t = c.totals();
+    expect(t).toMatchObject({ paid: 7, failed: 3, abandoned: 3 });
+    expect(t.abandonedUsd).toBeCloseTo(abandonedUsd, 12);
+    expect(t.spentUsd).toBeCloseTo(answeredUsd + abandonedUsd, 12);
+    // A timed-out call is at most the output cap: far more than an answered one.
+    expect(abandonedUsd / 3).toBeGreaterThan(10 * (answeredUsd / 7));
+  });
+
+  it('charges a timed-out attempt that a retry then answers', async () => {
+    server.reply({ delayMs: 4000, text: GOOD }, { text: GOOD, usage: { input: 100, output: 50 } });
+    const c = client(settings({ timeout_s: 1, max_retries: 1, max_tokens: 1000 }));
+    const res = await c.complete(req('once late'));
+    expect(res.attempts).toBe(2);
+    // The answer's own cost is what it used; the spend holds the abandoned attempt too.
+    expect(res.costUsd).toBeCloseTo((100 * 0.25 + 50 * 2) / 1e6, 12);
+    expect(c.totals()).toMatchObject({ paid: 1, abandoned: 1 });
+    expect(c.totals().spentUsd).toBeCloseTo((100 * 0.25 + 50 * 2) / 1e6 + worstUsd('once late', 1000), 12);
+  });
+
+  it('a budget cannot be overrun by abandoned calls: the retry after a timeout is checked against it', async () => {
+    server.handle(() => ({ delayMs: 4000, text: GOOD }));
+    // Before any answer a call is expected to cost its prompt plus 1000 output tokens (~$0.002): one fits in $0.003, two do not.
+    const c = client(settings({ timeout_s: 1, max_retries: 3, max_tokens: 1000, max_cost_usd: 0.003 }));
+    const err = await c.complete(req('slow')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BudgetExceededError);
+    expect((err as Error).message).toMatch(/\$0\.0020 already spent or committed, limit max_cost_usd \$0\.0030/);
+    expect(server.requests).toHaveLength(1);
+    expect(c.totals()).toMatchObject({ abandoned: 1, failed: 1 });
+    expect(c.totals().spentUsd).toBeCloseTo(worstUsd('slow', 1000), 12);
+    await expect(c.complete(req('another'))).rejects.toBeInstanceOf(BudgetExceededError);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('charges a call aborted in flight, not the calls that were never sent', async () => {
+    server.handle(() => ({ delayMs: 5000, text: GOOD }));
+    const controller = new AbortController();
+    const c = client(settings({ concurrency: 1, max_tokens: 1000 }), { signal: controller.signal });
+    const calls = ['a', 'b', 'c'].map((content) => c.complete(req(content)).catch((e: unknown) => e));
+    while (server.requests.length === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    for (const e of await Promise.all(calls)) expect(e).toBeInstanceOf(AbortedError);
+    expect(server.requests).toHaveLength(1);
+    expect(c.totals()).toMatchObject({ abandoned: 1 });
+    expect(c.totals().spentUsd).toBeCloseTo(worstUsd('a', 1000), 12);
+  });
+
+  it('an abandoned call of an unpriced model has an unknown cost, not zero', async () => {
+    server.reply({ delayMs: 4000, text: GOOD });
+    const c = client(settings({ model: 'my-finetune', timeout_s: 1, max_retries: 0 }));
+    await expect(c.complete(req())).rejects.toMatchObject({ kind: 'timeout' });
+    expect(c.totals()).toMatchObject({ abandoned: 1, abandonedUsd: null, spentUsd: 0 });
   });
 });
 

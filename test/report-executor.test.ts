@@ -11,6 +11,8 @@ import report from '../executors/report/executor.ts';
 import summarize from '../executors/summarize/executor.ts';
 import taskList from '../executors/task-list/executor.ts';
 import { buildLock, formatLock, lockPath } from '../stages/categorize/taxonomy-lock.ts';
+import { HIDDEN_CHARS } from '../stages/util/controls.ts';
+import { escapeMarkdown } from '../stages/report/markdown.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const NAME = 'small';
@@ -34,9 +36,10 @@ analyses:
 }
 
 /** A workspace at `dir` with the upstream outputs built by the real (offline) executors. */
-async function workspace(dir: string, dataRoot = 'data'): Promise<string> {
+async function workspace(dir: string, dataRoot = 'data', editData?: (dataDir: string) => void): Promise<string> {
   mkdirSync(dir, { recursive: true });
   if (dataRoot === 'data') cpSync(join(REPO, 'examples/perturbed_queries'), join(dir, 'data'), { recursive: true });
+  editData?.(join(dir, dataRoot));
   cpSync(join(REPO, 'prompts'), join(dir, 'prompts'), { recursive: true });
   mkdirSync(join(dir, 'analyses', NAME), { recursive: true });
   writeFileSync(join(dir, 'pipeline.yaml'), pipeline(dataRoot));
@@ -240,4 +243,61 @@ describe('report executor: run folders', () => {
       expect(readOut(deep, f)).not.toContain(base);
     }
   }, 120_000);
+});
+
+describe('report executor: control, separator and bidi characters in the data', () => {
+  // NUL, ESC, the two Unicode separators, a right-to-left override and a
+  // right-to-left isolate.
+  const HIDDEN = '\u0000\u001b\u2028\u2029\u202e\u2067';
+  const hiddenIn = (text: string) => new RegExp(HIDDEN_CHARS.source).test(text);
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+
+  it('reach report.md as visible escapes, report.html not at all, report-data.json unchanged', async () => {
+    // Every instruction of the data, at any depth of any run file, gets the
+    // characters after its first word.
+    const edit = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(edit);
+      if (value === null || typeof value !== 'object') return value;
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, /_instruction$/.test(k) && typeof v === 'string' ? v.replace(' ', ` ${HIDDEN} `) : edit(v)]),
+      );
+    };
+    const dir = await workspace(join(base, 'hidden'), 'data', (data) => {
+      for (const file of walk(data).filter((f) => f.endsWith('.json'))) writeFileSync(file, JSON.stringify(edit(JSON.parse(readFileSync(file, 'utf8')))));
+    });
+    // A category named with them, in the categorization and in its cluster.
+    const catFile = join(dir, 'out', NAME, 'categorize', 'categorization.json');
+    const cluFile = join(dir, 'out', NAME, 'cluster', 'clusters.json');
+    const cat = JSON.parse(readFileSync(catFile, 'utf8'));
+    const clu = JSON.parse(readFileSync(cluFile, 'utf8'));
+    const old: string = cat.categorization.categories[0].category_name;
+    const name = `${old}${HIDDEN}end`;
+    cat.categorization.categories[0].category_name = name;
+    for (const c of clu.clusters) for (const m of c.member_categories) if (m.category_name === old) m.category_name = name;
+    writeFileSync(catFile, JSON.stringify(cat));
+    writeFileSync(cluFile, JSON.stringify(clu));
+    expect((await runReport(dir)).success).toBe(true);
+
+    // The summaries carry the instructions with the characters.
+    const summaries = walk(join(dir, 'out', NAME, 'summarize', 'summaries')).map((f) => readFileSync(f, 'utf8'));
+    expect(summaries.some((t) => JSON.parse(t).perturbed_instruction.includes(HIDDEN))).toBe(true);
+
+    const md = readOut(dir, 'report.md');
+    expect(hiddenIn(md)).toBe(false);
+    expect(md).toContain(escapeMarkdown(name));
+    expect(escapeMarkdown(name)).toContain('`\\u0000``\\u001b``\\u2028``\\u2029``\\u202e``\\u2067`end');
+
+    const html = readOut(dir, 'report.html');
+    expect(hiddenIn(html)).toBe(false);
+    expect(html).toContain(`${old}\\u0000\\u001b\\u2028\\u2029\\u202e\\u2067end`);
+    const block = html.match(/<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/)?.[1] as string;
+    const client = JSON.parse(block) as { categories: { name: string }[]; runs: { original: string; perturbed: string; summary: string }[] };
+    expect(client.categories.map((c) => c.name)).toContain(name);
+    expect(client.runs.filter((r) => r.perturbed.includes(HIDDEN) && r.original.includes(HIDDEN)).length).toBe(client.runs.length);
+    expect(client.runs.some((r) => r.summary.includes(HIDDEN))).toBe(true);
+
+    const data = JSON.parse(readOut(dir, 'report-data.json'));
+    expect(JSON.stringify(data.snapshot)).toContain(JSON.stringify(name).slice(1, -1));
+  });
 });

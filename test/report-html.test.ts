@@ -99,6 +99,17 @@ describe('helpers', () => {
     expect(escapeHtml(`<a href="x" title='y'>&amp;</a>`)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;');
   });
 
+  it('escapeHtml shows control, separator and bidi characters as escapes', () => {
+    expect(escapeHtml('a\u0000b\u001b<c\u2028d\u2029e\u202ef\u2066g')).toBe('a\\u0000b\\u001b&lt;c\\u2028d\\u2029e\\u202ef\\u2066g');
+  });
+
+  it('jsonForScript leaves no control, separator or bidi character raw and round-trips', () => {
+    const value = { a: 'x\u0000\u001b\u007f\u0085\u2028\u2029\u202a\u202e\u2066\u2069\u200e\u061cy' };
+    const text = jsonForScript(value);
+    expect(text).toMatch(/^[\u0020-\u007e]*$/);
+    expect(JSON.parse(text)).toEqual(value);
+  });
+
   it('jsonForScript cannot close the script element and round-trips', () => {
     const value = { a: '</script><script>alert(1)</script>', b: '<!-- x -->', c: 'line\u2028sep\u2029x', d: '&amp; > <' };
     const text = jsonForScript(value);

@@ -61,7 +61,7 @@ describe('escaping', () => {
   });
 
   it('round-trips arbitrary single-line text', () => {
-    const alphabet = 'ab |*_<>[]`#~&$\\!().-+é😀';
+    const alphabet = 'ab |*_<>[]`#~&$\\!().-+é😀\u0000\u001b\u007f\u0085\u2028\u2029\u202e\u2066\u200f';
     for (let seed = 1; seed < 300; seed++) {
       let s = '';
       let x = seed;
@@ -71,6 +71,31 @@ describe('escaping', () => {
       }
       expect(unescapeMarkdown(escapeMarkdown(s))).toBe(s);
     }
+  });
+
+  it('shows control, separator and bidi characters as escapes in code spans', () => {
+    const text = 'a\u0000b\u001bc\u2028d\u2029e\u202ef\u2066g\u0085h\vi\fj\tk';
+    expect(escapeMarkdown(text)).toBe('a`\\u0000`b`\\u001b`c`\\u2028`d`\\u2029`e`\\u202e`f`\\u2066`g`\\u0085`h`\\u000b`i`\\u000c`j\tk');
+    expect(unescapeMarkdown(escapeMarkdown(text))).toBe(text);
+    // Text that looks like one of those escapes stays distinguishable from it.
+    expect(unescapeMarkdown(escapeMarkdown('`\\u2028` \\u0000'))).toBe('`\\u2028` \\u0000');
+  });
+
+  it('no control, separator or bidi character of the data reaches the report raw', () => {
+    const hidden = 'X\u0000\u001b\u2028\u2029\u202e\u2067Y';
+    const md = renderMarkdownReport(
+      input([category(hidden, [hidden, 'x']), category('plain', [])], [cluster(hidden, [hidden], hidden)], {
+        byAgent: { [hidden]: { runs: 1, categories: { [hidden]: 2 } } },
+        coverage: { in_task_list: 1, summarized: 1, categorized: 1, clustered: 0, failed: [{ run_id: hidden, stage: 'summarize', reason: hidden }] },
+        provenance: { analysis: hidden, notes: [hidden], filters: { [hidden]: [hidden] } },
+        files: { clusters: `out/${hidden}.json`, categorization: 'c.json' },
+      }),
+    );
+    expect(md).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/);
+    expect(md).toContain(`### 1. ${escapeMarkdown(hidden)}`);
+    // Inside a code span (run ids, file names) the escape is written as it is.
+    expect(md).toContain('`X\\u0000\\u001b\\u2028\\u2029\\u202e\\u2067Y`');
+    expect(md).toContain('`X\\u0000\\u001b\\u2028\\u2029\\u202e\\u2067Y.json`');
   });
 
   it('hostile names and phrases cannot break a table or inject HTML', () => {

@@ -189,6 +189,34 @@ describe('summarize executor with the openai provider', () => {
     expect(server.requests).toHaveLength(21 - bought);
   });
 
+  it('charges the calls abandoned at timeout_s at their worst case in the run log and the closing lines', async () => {
+    // 5 of the 21 runs are answered only after the client has given up on them.
+    writeFileSync(join(root, 'pipeline.yaml'), pipeline(server.url).replace('  max_retries: 0', '  max_retries: 0\n  timeout_s: 1\n  max_tokens: 2000'));
+    let n = 0;
+    server.handle(() => ({ delayMs: n++ % 4 === 1 && n <= 20 ? 4000 : 0, text: 'A summary.', usage: { input: 1000, output: 200 } }));
+    await taskList({ analysis: 'small' }, ctx());
+    expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: false });
+    expect(server.requests).toHaveLength(21);
+    // Worst case of each abandoned call: its prompt (characters / 4) and max_tokens, at gpt-5-mini's $0.25 / $2 per 1M tokens.
+    const late = server.requests.filter((_, i) => i % 4 === 1 && i < 20);
+    expect(late).toHaveLength(5);
+    const worst = late.reduce((sum, r) => sum + (Math.ceil(String(r.body.messages[0].content).length / 4) * 0.25 + 2000 * 2) / 1e6, 0);
+    const log = JSON.parse(readFileSync(join(root, 'out/small/logs/summarize.json'), 'utf8'));
+    expect(log).toMatchObject({ computed: 16, abandoned_calls: 5 });
+    expect(log.abandoned_cost_usd).toBeCloseTo(worst, 12);
+    expect(log.paid_cost_usd).toBeCloseTo(16 * 0.00065 + worst, 12);
+    expect(log.abandoned_note).toMatch(/timed out at timeout_s = 1 s, or interrupted.*worst case.*max_tokens \(2000\)/);
+    const warned = (console.warn as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
+    expect(warned).toContain(`summarize: 5 call(s) abandoned after they were sent`);
+    expect(warned).toContain(`$${worst.toFixed(4)} of the $${(16 * 0.00065 + worst).toFixed(4)} spent.`);
+    const said = (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
+    expect(said).toContain(`spent $${(16 * 0.00065 + worst).toFixed(4)}. Log:`);
+    // The index keeps what the answers cost (a deterministic output): abandoned calls are the spend's, not the data's.
+    const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
+    expect(Number(index.statistics.cost)).toBeCloseTo(16 * 0.00065, 10);
+    expect(index.failed).toHaveLength(5);
+  });
+
   it('budget.max_cost_usd caps one invocation across stages: a later stage stops where an earlier one left the budget', async () => {
     const { invocationBudget } = await import('../stages/llm/budget.ts');
     const dir = join(root, 'budget');

@@ -272,8 +272,24 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
         );
       }
     },
-    totals: () => ({ computed, reused, carried: store?.carriedHits ?? 0, paid, paidCostUsd: paidCost, answers, answersCostUsd: answersCost }),
-    progressLine: (failed) =>
-      `reused ${reused}, computed ${computed}, failed ${failed}${settings.provider === 'offline' ? '' : `, spent ${formatUsd(paidCost)}`}`,
+    totals: () => {
+      const { abandoned, abandonedUsd } = client?.totals() ?? { abandoned: 0, abandonedUsd: 0 };
+      return {
+        computed,
+        reused,
+        carried: store?.carriedHits ?? 0,
+        paid,
+        paidCostUsd: addCost(paidCost, abandonedUsd),
+        abandoned,
+        abandonedCostUsd: abandonedUsd,
+        answers,
+        answersCostUsd: answersCost,
+      };
+    },
+    progressLine: (failed) => {
+      if (settings.provider === 'offline') return `reused ${reused}, computed ${computed}, failed ${failed}`;
+      const { abandoned, abandonedUsd } = client?.totals() ?? { abandoned: 0, abandonedUsd: 0 };
+      return `reused ${reused}, computed ${computed}, failed ${failed}, spent ${formatUsd(addCost(paidCost, abandonedUsd))}${abandoned ? ` (${abandoned} abandoned at worst case)` : ''}`;
+    },
   };
 }

@@ -99,7 +99,25 @@ async function stageTools<O>(stage: StageName, options: O & BaseOptions, context
 /** What every answered stage's run log holds: answers bought and reused in this run, and what they cost. */
 function answerCounters(answerer: StageAnswerer): Record<string, unknown> {
   const t = answerer.totals();
-  return { computed: t.computed, reused: t.reused, carried: t.carried, refresh: answerer.refresh, paid_usage: t.paid, paid_cost_usd: t.paidCostUsd };
+  return {
+    computed: t.computed,
+    reused: t.reused,
+    carried: t.carried,
+    refresh: answerer.refresh,
+    paid_usage: t.paid,
+    paid_cost_usd: t.paidCostUsd,
+    ...(t.abandoned > 0 ? { abandoned_calls: t.abandoned, abandoned_cost_usd: t.abandonedCostUsd, abandoned_note: abandonedNote(answerer) } : {}),
+  };
+}
+
+/** What an abandoned call is charged, said the same way in the run log and on the console. */
+function abandonedNote(answerer: StageAnswerer): string {
+  const s = answerer.settings;
+  return (
+    `abandoned after they were sent (timed out at timeout_s = ${s.timeout_s} s, or interrupted); the provider may still complete and bill them, ` +
+    `so each is charged at its worst case: the prompt's tokens and max_tokens (${s.max_tokens}) of output at the price of ${s.model}, ` +
+    'counted in the spend and in the budget checks'
+  );
 }
 
 /** The run log, the closing lines, then the failure policy. */
@@ -108,6 +126,11 @@ function finish(stage: StageName, ctx: StageContext, result: StageResult, log: R
   for (const line of result.summary(logFile)) console.log(line);
   const notAttempted = result.notAttempted ?? 0;
   const providerFailures = result.providerFailures ?? 0;
+  const abandoned = answerer?.totals().abandoned ?? 0;
+  if (abandoned > 0 && answerer) {
+    const t = answerer.totals();
+    console.warn(`${stage}: ${abandoned} call(s) ${abandonedNote(answerer)}: ${formatUsd(t.abandonedCostUsd)} of the ${formatUsd(t.paidCostUsd)} spent.`);
+  }
   if (notAttempted > 0 && answerer) console.error(budgetStopMessage(stage, notAttempted, answerer));
   if (providerFailures > 0) console.error(`${stage}: ${plural(providerFailures, 'run', 'runs')} failed at the provider; re-run to retry them (stored answers are reused).`);
   return providerFailures === 0 && notAttempted === 0;
@@ -116,7 +139,9 @@ function finish(stage: StageName, ctx: StageContext, result: StageResult, log: R
 /** Runs a budget stopped: what this run paid and, from its average, what would finish the stage. */
 function budgetStopMessage(stage: StageName, notAttempted: number, answerer: StageAnswerer): string {
   const t = answerer.totals();
-  const each = t.computed > 0 && t.paidCostUsd !== null ? t.paidCostUsd / t.computed : null;
+  // This run's average answer: abandoned attempts (charged at their worst case) left out.
+  const answered = t.paidCostUsd === null || t.abandonedCostUsd === null ? null : t.paidCostUsd - t.abandonedCostUsd;
+  const each = t.computed > 0 && answered !== null ? answered / t.computed : null;
   return (
     `${stage}: ${plural(notAttempted, 'run', 'runs')} not attempted: the budget was reached after ${formatUsd(t.paidCostUsd)} in this run` +
     `${each !== null ? `; about ${formatUsd(each * notAttempted)} more would finish the stage (${notAttempted} x ${formatUsd(each)}, this run's average)` : ''}. ` +

@@ -83,6 +83,10 @@ export interface LlmTotals {
   spentUsd: number;
   /** Provider answers whose model has no price (their cost is not in spentUsd). */
   unknownCostAnswers: number;
+  /** HTTP attempts abandoned after they were sent (timed out at timeout_s, or aborted): the provider may still bill them. */
+  abandoned: number;
+  /** Their worst-case cost (prompt + max_tokens at the model's price), included in spentUsd; null when the model has no price. */
+  abandonedUsd: number | null;
 }
 
 export interface LlmClient {
@@ -260,6 +264,8 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
     usage: { ...ZERO_USAGE },
     spentUsd: 0,
     unknownCostAnswers: 0,
+    abandoned: 0,
+    abandonedUsd: 0,
   };
   /** Hashes answered by the provider through this client: fresh even under refresh. */
   const boughtHere = new Set<string>();
@@ -278,11 +284,16 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
 
   const spend = createSpendLedger(settings, opts.budget ?? null, totals, estimateInputTokens);
 
-  /** One ask of the provider, with retries under the rate gate; its attempts counted in `attempts`. */
+  /**
+   * One ask of the provider, with retries under the rate gate; its attempts
+   * counted in `attempts`, each reserved against the caps (spend.attempt).
+   */
   async function askOnce(p: Provider, step: string, hash: string, messages: ChatMessage[], schema: LlmRequest['schema']): Promise<{ answer: Awaited<ReturnType<Provider['complete']>>; attempts: number }> {
     const lane = gate.lane(signal);
+    const json = schema ? schemaJson(schema.zod) : null;
+    const once = () => spend.attempt(step, messages, json, signal, (send) => lane.run(() => send(() => p.complete(providerRequest(settings, messages, schema), signal))));
     try {
-      const outcome = await withRetry(() => lane.run(() => p.complete(providerRequest(settings, messages, schema), signal)), policy, {
+      const outcome = await withRetry(once, policy, {
         signal,
         sleep: opts.retry?.sleep,
         random: opts.retry?.random,
@@ -304,7 +315,6 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
       let used: Usage = { ...ZERO_USAGE };
       let cost: number | null = 0;
       for (let round = 0; ; round++) {
-        const held = spend.reserve(req.step, messages, canonical.schema);
         let answer: Awaited<ReturnType<Provider['complete']>>;
         try {
           const asked = await askOnce(p, req.step, hash, messages, req.schema);
@@ -316,8 +326,6 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
             err.attempts = attempts;
           }
           throw err;
-        } finally {
-          spend.release(held);
         }
         const callCost = spend.record(answer.usage);
         used = addUsage(used, answer.usage);

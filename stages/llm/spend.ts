@@ -5,18 +5,29 @@
 // on actual spend plus what calls in flight are expected to cost, so a cap can
 // be exceeded by at most the calls in flight (at worst `concurrency` calls at
 // max_tokens).
+//
+// An attempt abandoned after it was sent (timed out at timeout_s, or aborted)
+// gives no usage, but the provider may still complete and bill it: it is
+// charged at its worst case, the prompt's tokens and max_tokens of output at
+// the model's price, in spentUsd (so the caps see it) and in abandonedUsd.
+// Every attempt, retries included, is reserved and checked against the caps.
 import type { InvocationBudget } from './budget.ts';
-import { BudgetExceededError } from './errors.ts';
+import { AbortedError, BudgetExceededError, ProviderError } from './errors.ts';
 import { costUsd } from './pricing.ts';
 import { defaultOutputTokens } from './tokens.ts';
 import type { ChatMessage, LlmSettings, Usage } from './types.ts';
-import { addUsage } from './usage.ts';
+import { addCost, addUsage } from './usage.ts';
 
 /** The totals a spend ledger keeps up to date. */
 export interface SpendTotals {
   usage: Usage;
+  /** Known cost of the answers, and of the abandoned attempts at their worst case. */
   spentUsd: number;
   unknownCostAnswers: number;
+  /** Attempts abandoned after they were sent (timed out or aborted). */
+  abandoned: number;
+  /** Their worst-case cost (included in spentUsd); null when the model has no price. */
+  abandonedUsd: number | null;
 }
 
 export interface SpendLedger {
@@ -25,6 +36,24 @@ export interface SpendLedger {
   release(held: number): void;
   /** Records an answer's usage; its cost (null: the model has no known price). */
   record(usage: Usage): number | null;
+  /**
+   * One HTTP attempt under a reservation (BudgetExceededError before it when
+   * the caps do not allow it). `send` is called once the attempt may go out:
+   * if what it starts then times out or is aborted, the attempt is charged at
+   * its worst case.
+   */
+  attempt<T>(
+    step: string,
+    messages: ChatMessage[],
+    schema: Record<string, unknown> | null,
+    signal: AbortSignal | undefined,
+    run: (send: <R>(start: () => Promise<R>) => Promise<R>) => Promise<T>,
+  ): Promise<T>;
+}
+
+/** An attempt that ended without an answer the provider may still produce and bill. */
+function isAbandoned(err: unknown): boolean {
+  return err instanceof AbortedError || (err instanceof ProviderError && err.kind === 'timeout');
 }
 
 export function createSpendLedger(
@@ -45,7 +74,7 @@ export function createSpendLedger(
     const out = sorted.length ? sorted[Math.floor(sorted.length / 2)]! : defaultOutputTokens(step);
     return costUsd(settings.model, { input_tokens: estimateInputTokens(messages, schema), output_tokens: Math.min(out, settings.max_tokens) });
   };
-  return {
+  const ledger: SpendLedger = {
     reserve(step, messages, schema) {
       const stageLimit = settings.max_cost_usd ?? null;
       if (stageLimit === null && budget === null) return 0;
@@ -73,5 +102,29 @@ export function createSpendLedger(
       budget?.record(totals.spentUsd);
       return callCost;
     },
+    async attempt(step, messages, schema, signal, run) {
+      const held = ledger.reserve(step, messages, schema);
+      let sent = false;
+      const send = <R,>(start: () => Promise<R>): Promise<R> => {
+        // An SDK refuses to send once the signal has fired: nothing went out.
+        sent = !signal?.aborted;
+        return start();
+      };
+      try {
+        return await run(send);
+      } catch (err) {
+        if (sent && isAbandoned(err)) {
+          const worst = worstUsd(messages, schema);
+          totals.abandoned += 1;
+          totals.abandonedUsd = addCost(totals.abandonedUsd, worst);
+          if (worst !== null) totals.spentUsd += worst;
+          budget?.record(totals.spentUsd);
+        }
+        throw err;
+      } finally {
+        ledger.release(held);
+      }
+    },
   };
+  return ledger;
 }

@@ -2,24 +2,28 @@
 // its hrefs for run folders, and the small text helpers the sections share.
 
 import type { ProvenanceValue, StageProvenance } from './markdown.ts';
+import { charEscape, HIDDEN_CHARS, showHidden } from '../util/controls.ts';
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-/** Escape text for HTML content and double- or single-quoted attribute values. */
+/**
+ * Escape text for HTML content and double- or single-quoted attribute values;
+ * a control, separator or bidi character (util/controls.ts) is shown as its
+ * `\uXXXX` escape, so none can hide or reorder the text around it.
+ */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch] as string);
+  return showHidden(text).replace(/[&<>"']/g, (ch) => HTML_ESCAPES[ch] as string);
 }
 
 /**
- * JSON that can sit inside a <script> element: every `<`, `>`, `&` and the two
- * JavaScript line separators are written as \u escapes, so no `</script>` or
- * `<!--` can appear and JSON.parse gives back the same value.
+ * JSON that can sit inside a <script> element: every `<`, `>`, `&` and each
+ * control, separator or bidi character JSON.stringify leaves raw (U+2028,
+ * U+202E, ...) are written as \u escapes, so no `</script>` or `<!--` can
+ * appear, the page's source holds no hidden character, and JSON.parse gives
+ * back the same value.
  */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(
-    /[<>&\u2028\u2029]/g,
-    (ch) => `\\u${(ch.codePointAt(0) as number).toString(16).padStart(4, '0')}`,
-  );
+  return JSON.stringify(value).replace(/[<>&]/g, charEscape).replace(HIDDEN_CHARS, charEscape);
 }
 
 /** Percent-encodes each `/`-separated segment of a path. */

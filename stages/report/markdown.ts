@@ -4,7 +4,8 @@
 // - no clock: whatever generation info the caller passes is printed, nothing else;
 // - every piece of text that comes from data (names, definitions, phrases) is
 //   escaped, so a `|`, `*`, `<` or newline in a category name cannot break a table
-//   or inject markup;
+//   or inject markup, and a NUL, ESC, U+2028 or bidi override shows as its
+//   `\uXXXX` escape instead of hiding in the text;
 // - optional sections the reference does not have: provenance, coverage of runs,
 //   and a per-agent slice.
 
@@ -13,6 +14,7 @@ import { pct } from '../util/pyformat.ts';
 import { plural } from '../util/words.ts';
 import { computeReportStats, cutName, percentOf } from './stats.ts';
 import { compareCodePoints } from '../util/order.ts';
+import { charEscape, HIDDEN_CHARS, showHidden } from '../util/controls.ts';
 import type { CategorizationDocument, ClusterStat, ClustersDocument, MemberStat, ReportStats } from './stats.ts';
 
 /** A value shown in provenance lines. Arrays are shown comma-separated. */
@@ -108,29 +110,34 @@ export const DEFAULT_MAX_EXAMPLES = 3;
 
 const INLINE_SPECIALS = /[\\`*_[\]<>|#~&$]/g;
 
-/** Newlines and other line breaks become single spaces (text is always inline here). */
+/** Newlines become single spaces (text is always inline here). */
 function oneLine(text: string): string {
-  return text.replace(/\r\n|[\r\n\u2028\u2029\u0085\v\f]/g, ' ');
+  return text.replace(/\r\n|[\r\n]/g, ' ');
 }
 
 /**
  * Escape data text for inline Markdown (paragraphs, headings, list items and
- * table cells alike): line breaks become spaces, and every character that could
+ * table cells alike): line breaks become spaces, every character that could
  * start markup, an HTML tag or entity, a table cell boundary, math or a heading's
- * closing sequence gets a backslash.
+ * closing sequence gets a backslash, and a control, separator or bidi character
+ * (util/controls.ts) is shown as its escape in a code span: NUL as `\u0000`.
  */
 export function escapeMarkdown(text: string): string {
-  return oneLine(text).replace(INLINE_SPECIALS, (ch) => `\\${ch}`);
+  return oneLine(text)
+    .replace(INLINE_SPECIALS, (ch) => `\\${ch}`)
+    .replace(HIDDEN_CHARS, (ch) => `\`${charEscape(ch)}\``);
 }
 
 /** Undo `escapeMarkdown` (line breaks stay spaces). For tests and round trips. */
 export function unescapeMarkdown(text: string): string {
-  return text.replace(/\\([\\`*_[\]<>|#~&$])/g, '$1');
+  return text.replace(/\\([\\`*_[\]<>|#~&$])|`\\u([0-9a-f]{4})`/g, (_all, special: string | undefined, hex: string | undefined) =>
+    special ?? String.fromCharCode(parseInt(hex as string, 16)),
+  );
 }
 
 /** A code span that survives any content; `inTable` also protects `|`. */
 function codeSpan(text: string, inTable = false): string {
-  let body = oneLine(text);
+  let body = showHidden(oneLine(text));
   let longest = 0;
   for (const run of body.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
   const fence = '`'.repeat(longest + 1);

@@ -7,6 +7,13 @@ import { readTree } from '../helpers/trees.ts';
 import { tempWorkspace } from './workspace.ts';
 import type { TempWorkspace } from './workspace.ts';
 
+/** A "billion laughs": level n is ten aliases to level n-1 (about 10^n values). */
+function aliasLevels(levels: number): string {
+  const lines = [`      - &l1 [${Array(10).fill('x').join(', ')}]`];
+  for (let n = 2; n <= levels; n++) lines.push(`      - &l${n} [${Array(10).fill(`*l${n - 1}`).join(', ')}]`);
+  return lines.join('\n');
+}
+
 describe('configuration mistakes', () => {
   let ws: TempWorkspace;
   let good: string;
@@ -25,6 +32,7 @@ describe('configuration mistakes', () => {
     ['a prompt file that does not exist', (y) => y.replace('prompt: prompts/cluster.md', 'prompt: prompts/clusterr.md'), /stages\.cluster\.prompt \(analysis "analysis"\): prompts\/clusterr\.md: not found; expected a file: a prompt template/],
     ['a filter file that does not exist', (y) => y.replace('baseline_harm: null', 'baseline_harm: task_filters/missing.json'), /data\.filters\.baseline_harm \(analysis "analysis"\): task_filters\/missing\.json: not found/],
     ['an agent that matches no run', (y) => y.replace('agents: [claude-haiku-4-5-20251001, claude-opus-4-5-20251101]', 'agents: [claude-haiku-4-5-2025100]'), /no runs|zero runs|0 runs/i],
+    ['an alias bomb', (y) => y.replace('    domains: all', `    domains:\n${aliasLevels(9)}`), /pipeline\.yaml: invalid configuration[\s\S]*analyses\[0\]\.domains\[3\]\[7\]: too many alias expansions \(YAML aliases may stand for at most 10000 values in all; \*l3 brings them past it\); write the values out/],
   ];
   for (const [what, edit, message] of cases) {
     it(`${what}: exit 1, a clear message, the previous outputs intact`, () => {
