@@ -207,7 +207,7 @@ describe('summarize executor with the openai provider', () => {
     expect(log.paid_cost_usd).toBeCloseTo(16 * 0.00065 + worst, 12);
     expect(log.abandoned_note).toMatch(/timed out at timeout_s = 1 s, or interrupted.*worst case.*max_tokens \(2000\)/);
     const warned = (console.warn as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
-    expect(warned).toContain(`summarize: 5 call(s) abandoned after they were sent`);
+    expect(warned).toContain(`summarize: 5 calls abandoned after they were sent`);
     expect(warned).toContain(`$${worst.toFixed(4)} of the $${(16 * 0.00065 + worst).toFixed(4)} spent.`);
     const said = (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
     expect(said).toContain(`spent $${(16 * 0.00065 + worst).toFixed(4)}. Log:`);

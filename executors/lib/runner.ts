@@ -129,7 +129,7 @@ function finish(stage: StageName, ctx: StageContext, result: StageResult, log: R
   const abandoned = answerer?.totals().abandoned ?? 0;
   if (abandoned > 0 && answerer) {
     const t = answerer.totals();
-    console.warn(`${stage}: ${abandoned} call(s) ${abandonedNote(answerer)}: ${formatUsd(t.abandonedCostUsd)} of the ${formatUsd(t.paidCostUsd)} spent.`);
+    console.warn(`${stage}: ${plural(abandoned, 'call', 'calls')} ${abandonedNote(answerer)}: ${formatUsd(t.abandonedCostUsd)} of the ${formatUsd(t.paidCostUsd)} spent.`);
   }
   if (notAttempted > 0 && answerer) console.error(budgetStopMessage(stage, notAttempted, answerer));
   if (providerFailures > 0) console.error(`${stage}: ${plural(providerFailures, 'run', 'runs')} failed at the provider; re-run to retry them (stored answers are reused).`);
