@@ -96,7 +96,7 @@ describe('pipeline with an LLM provider (fake OpenAI endpoint)', () => {
     expect(plan.out).toMatch(/summarize\s+openai:gpt-5-mini \(provider from defaults, model from defaults\): 117 stored, 0 to pay/);
     expect(plan.out).toMatch(/categorize\s+openai:gpt-5-mini [^:]*: \d+ stored, 0 to pay; mode from-scratch/);
     expect(plan.out).toMatch(/cluster\s+openai:gpt-5-mini [^:]*: 1 stored, 0 to pay/);
-    expect(plan.out).toMatch(/total\s+0 call\(s\) to pay/);
+    expect(plan.out).toMatch(/total\s+0 calls to pay/);
     expect(executedTargets(plan.out)).toEqual(['plan']);
     expect(server.requests).toHaveLength(0);
 

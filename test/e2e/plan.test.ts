@@ -90,7 +90,7 @@ describe('plan: which targets run, and the calls they buy', () => {
     // run made no taxonomy call, but its held-out check's answer is carried in its output.
     const learnt = p.stages.filter((x) => x.output_tokens_source.startsWith('median')).map((x) => x.stage);
     expect(learnt).toEqual(['summarize', 'categorize', 'cluster']);
-    expect(p.stages[1]!.output_tokens_source).toBe('median of 1 stored answer(s)');
+    expect(p.stages[1]!.output_tokens_source).toBe('median of 1 stored answer');
     for (const stage of learnt) {
       const { planned, actual } = log(stage).plan_vs_actual;
       expect(actual.cost_usd, stage).toBeGreaterThanOrEqual(planned.cost_usd_low);

@@ -245,7 +245,7 @@ analyses:
     expect(fresh.code, fresh.out).toBe(0);
     expect(provider.requests.length).toBe(calls);
     allFromServer(fresh.out);
-    expect(fresh.out).toMatch(/total\s+0 call\(s\) to pay/);
+    expect(fresh.out).toMatch(/total\s+0 calls to pay/);
     expect(outputs(b.root)).toEqual(outputs(a.root));
   });
 
