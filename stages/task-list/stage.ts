@@ -19,6 +19,7 @@ import type { SelectionOverrides } from './settings.ts';
 import { writeFileAtomicSync } from '../util/fs.ts';
 import { pyJsonDumps } from '../util/pyjson.ts';
 import { plural } from '../util/words.ts';
+import { dataRootHint } from './data-root.ts';
 
 type Tools = StageTools<SelectionOverrides>;
 
@@ -112,7 +113,10 @@ async function writeSelection({ overrides, selection, selected }: Input, t: Tool
   const where = isOneOff(options) ? ` A one-off query: ${ctx.outputOf('task-list')} left as it was.` : '';
   return {
     log: { analysis: a.name, runs: selected.runs.length, problems: selected.problems, ...(overrides.length > 0 ? { overrides } : {}) },
-    summary: (log) => [`task-list: ${selected.runs.length} successful runs (${perAgent}); ${plural(selected.problems.length, 'problem', 'problems')}.${where}${log ? ` Log: ${log}` : ''}`],
+    summary: (log) => [
+      `task-list: ${selected.runs.length} successful runs (${perAgent}); ${plural(selected.problems.length, 'problem', 'problems')}.${where}${log ? ` Log: ${log}` : ''}`,
+      ...(isOneOff(options) ? [] : [dataRootHint(ctx.workspaceRoot, selection.baseDir)].filter((l): l is string => l !== null)),
+    ],
   };
 }
 
