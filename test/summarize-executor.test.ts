@@ -210,7 +210,7 @@ describe('summarize executor with the openai provider', () => {
     expect(warned).toContain(`summarize: 5 calls abandoned after they were sent`);
     expect(warned).toContain(`$${worst.toFixed(4)} of the $${(16 * 0.00065 + worst).toFixed(4)} spent.`);
     const said = (console.log as unknown as { mock: { calls: unknown[][] } }).mock.calls.flat().join('\n');
-    expect(said).toContain(`spent $${(16 * 0.00065 + worst).toFixed(4)}. Log:`);
+    expect(said).toContain(`spent $${(16 * 0.00065 + worst).toFixed(4)} to build this output. Log:`);
     // The index keeps what the answers cost (a deterministic output): abandoned calls are the spend's, not the data's.
     const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
     expect(Number(index.statistics.cost)).toBeCloseTo(16 * 0.00065, 10);

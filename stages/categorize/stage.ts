@@ -105,7 +105,7 @@ async function categorizeRun(input: CategorizeInput, t: Tools): Promise<StageRes
       return [
         `categorize: ${coverage.assigned.size}/${ledger.runs.length} runs in ${plural(decorated.length, 'category', 'categories')}` +
           `${unassigned.length ? `, ${unassigned.length} unassigned (listed in the output)` : ''}; mode ${outcome.mode}; ` +
-          `${plural(s.reused, 'answer', 'answers')} reused from the response store, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+          `${plural(s.reused, 'answer', 'answers')} reused from the response store, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)} to build this output. Log: ${logFile}`,
         ...heldoutLine(heldout),
         ...lockHint(base, t.ctx.analysis.name),
       ];

@@ -66,7 +66,7 @@ async function clusterRun({ categories, prompt }: Input, t: LlmTools<object>): P
       return [
         `cluster: ${plural(categories.length, 'category', 'categories')} in ${plural(clusters.length, 'cluster', 'clusters')}` +
           `${unclustered.length ? `, ${unclustered.length} flagged (listed in the output)` : ''}; ` +
-          `${plural(s.reused, 'answer', 'answers')} reused, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+          `${plural(s.reused, 'answer', 'answers')} reused, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)} to build this output. Log: ${logFile}`,
       ];
     },
   };

@@ -178,7 +178,7 @@ function result(ledger: Ledger, tally: Tally, t: LlmTools<object>): StageResult 
         `summarize: ${total - tally.failed.length}/${total} summarized ` +
           `(${s.reused} reused from the response store, ${s.computed} computed, ${tally.failed.length} failed` +
           `${s.carried ? `; ${s.carried} of the reused were carried in ${ANSWERS_FILE}` : ''}); ` +
-          `spent ${formatUsd(s.paidCostUsd)}. Log: ${logFile}`,
+          `spent ${formatUsd(s.paidCostUsd)} to build this output. Log: ${logFile}`,
       ];
     },
     providerFailures: tally.providerFailures,
