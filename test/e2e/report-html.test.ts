@@ -305,6 +305,11 @@ describe.skipIf(skip)('HTML report in headless Chromium', () => {
     expect(perturbed).toContain(HOSTILE_IMG);
     expect(await card.locator('.trigger').textContent()).toContain(HOSTILE_IMG);
     expect(await page.locator('#tree img, #tree script').count()).toBe(0);
+    // Marking search hits inside hostile text keeps it text.
+    await page.fill('#filter-text', 'URGENT onerror');
+    await expect.poll(() => card.locator('mark.hit', { hasText: 'onerror' }).count()).toBeGreaterThan(0);
+    expect(await card.locator('figure.instr').nth(1).locator('p').textContent()).toBe(perturbed);
+    expect(await page.locator('#tree img, #tree script').count()).toBe(0);
     expect(await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned)).toBeUndefined();
     await clearFilters();
   });
