@@ -377,6 +377,9 @@ describe.skipIf(skip)('HTML report in headless Chromium', () => {
       await expect.poll(() => unknown.locator('#run-notice').isVisible()).toBe(true);
       expect(await unknown.locator('#run-notice').textContent()).toMatch(/^This report has no run nobody\./);
       expect(await unknown.locator('#tree details[open]').count()).toBe(0);
+      // The notice goes once the reader moves on to searching.
+      await unknown.fill('#filter-text', 'cleanup');
+      await expect.poll(() => unknown.locator('#run-notice').isVisible()).toBe(false);
     } finally {
       await unknown.close();
     }

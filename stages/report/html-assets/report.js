@@ -235,7 +235,10 @@
     const ranges = [];
     for (const term of terms) {
       for (let at = lower.indexOf(term); at >= 0; at = lower.indexOf(term, at + term.length)) {
-        ranges.push([from[at], from[at + term.length]]);
+        // A hit that ends inside a character's lower-case form takes the whole character.
+        let end = at + term.length;
+        while (end < lower.length && from[end] === from[end - 1]) end++;
+        ranges.push([from[at], from[end]]);
       }
     }
     ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -471,11 +474,16 @@
       ev.preventDefault();
       if (controls.text) controls.text.value = '';
       for (const key of FACETS) if (controls[key]) controls[key].value = '';
-      apply();
+      refilter();
     });
   }
-  if (controls.text) controls.text.addEventListener('input', apply);
-  for (const key of FACETS) if (controls[key]) controls[key].addEventListener('change', apply);
+  // A notice about a run link is done with once the reader changes the filters.
+  function refilter() {
+    notify([]);
+    apply();
+  }
+  if (controls.text) controls.text.addEventListener('input', refilter);
+  for (const key of FACETS) if (controls[key]) controls[key].addEventListener('change', refilter);
 
   function setAll(open) {
     for (const view of views) {
