@@ -179,6 +179,12 @@ describe('renderHtmlReport', () => {
     expect(withoutJson(html)).not.toMatch(/\sstyle=/i);
   });
 
+  it('has an explorer script that builds nodes and never parses text as HTML', () => {
+    // Search hits, notices and permalinks are made of text nodes and elements too.
+    expect(inlineScript(html)).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|createContextualFragment|DOMParser/);
+    expect(html).toContain('<p id="run-notice" class="notice" role="status" hidden></p>');
+  });
+
   it('shows the numbers of the Markdown report', () => {
     const stats = computeReportStats({ categorization: { categories: CATEGORIES } }, {
       clusters: CLUSTERS.map((c) => ({ ...c, member_categories: c.member_categories.map((m) => ({ ...m, category_definition: '' })) })),

@@ -70,6 +70,8 @@ export function renderExplorer(model: Model, facets: Facets): string {
       '<div class="tree-buttons"><button type="button" id="expand-all">Expand all</button>' +
       '<button type="button" id="collapse-all">Collapse all</button></div></div>',
   );
+  // Says when a link to a run (#run=<id>) names no run of this report; report.js fills it.
+  out.push('<p id="run-notice" class="notice" role="status" hidden></p>');
   out.push('<noscript><p class="notice warn">The explorer is built by the script in this page, which is switched off. The chart, the tables, coverage and provenance above and below do not need it.</p></noscript>');
   out.push('<div id="tree" class="tree"></div>');
   out.push('</section>');

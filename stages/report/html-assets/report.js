@@ -3,6 +3,11 @@
 // Data only ever reaches the page through textContent and text nodes; the one
 // attribute set from data is the run folder link, which the report generator
 // has already reduced to a percent-encoded relative path or file:// URL.
+//
+// Also here: search hits marked with <mark> in the run cards (text nodes are
+// split, never parsed), permalinks to a run (#run=<id>), and the sticky filter
+// panel's height kept in --filters-h so that whatever is scrolled to in the
+// explorer lands below the panel, not under it.
 (() => {
   'use strict';
 
@@ -24,6 +29,7 @@
     form: byId('filters'),
     text: byId('filter-text'),
     status: byId('filter-status'),
+    notice: byId('run-notice'),
     domain: byId('filter-domain'),
     refinement_model: byId('filter-refinement_model'),
     agent: byId('filter-agent'),
@@ -181,19 +187,103 @@
     if (r) fact(facts, 'Task', `${r.task_id} \u00b7 perturbation ${r.perturbed_id}`);
     card.append(facts);
 
+    const foot = el('p', 'run-foot');
     if (r && r.folder) {
-      const foot = el('p', 'run-foot');
+      const folder = el('span');
       if (r.href) {
         const link = el('a', null, 'Open the run folder');
         link.href = r.href;
         link.title = r.folder;
-        foot.append(link);
+        folder.append(link);
       } else {
-        foot.append(document.createTextNode('Run folder: '), el('span', 'mono', r.folder));
+        folder.append(document.createTextNode('Run folder: '), el('span', 'mono', r.folder));
       }
-      card.append(foot);
+      foot.append(folder);
     }
+    const permalink = el('a', 'permalink', 'Link to this run');
+    permalink.href = runHash(ex.run_id);
+    permalink.title = 'A link that opens this report at this run: copy it, or open it to put it in the address bar';
+    foot.append(permalink);
+    card.append(foot);
     return card;
+  }
+
+  // ------------------------------------------------------------------ search hits
+
+  // Search terms are lower-cased like the haystacks; a hit is marked where the
+  // lower-cased text holds a term. Lower-casing can change a string's length
+  // (U+0130), so each code point is folded on its own and mapped back.
+  let hitTerms = [];
+  const NO_HITS = 'dt, figcaption, .badge, .chip b, .permalink, mark';
+
+  function folded(text) {
+    let lower = '';
+    const from = [];
+    let i = 0;
+    for (const ch of text) {
+      const low = ch.toLowerCase();
+      for (let k = 0; k < low.length; k++) from.push(i);
+      lower += low;
+      i += ch.length;
+    }
+    from.push(text.length);
+    return { lower, from };
+  }
+
+  function hitRanges(text, terms) {
+    const { lower, from } = folded(text);
+    const ranges = [];
+    for (const term of terms) {
+      for (let at = lower.indexOf(term); at >= 0; at = lower.indexOf(term, at + term.length)) {
+        // A hit that ends inside a character's lower-case form takes the whole character.
+        let end = at + term.length;
+        while (end < lower.length && from[end] === from[end - 1]) end++;
+        ranges.push([from[at], from[end]]);
+      }
+    }
+    ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    const merged = [];
+    for (const range of ranges) {
+      const last = merged[merged.length - 1];
+      if (last && range[0] <= last[1]) last[1] = Math.max(last[1], range[1]);
+      else merged.push(range);
+    }
+    return merged;
+  }
+
+  function markHits(root) {
+    if (!hitTerms.length) return;
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT, {
+      acceptNode(node) {
+        if (node.nodeType === Node.TEXT_NODE) return NodeFilter.FILTER_ACCEPT;
+        return node.hidden || node.matches(NO_HITS) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_SKIP;
+      },
+    });
+    const texts = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) texts.push(node);
+    for (const node of texts) {
+      const text = node.nodeValue || '';
+      const ranges = hitRanges(text, hitTerms);
+      if (!ranges.length) continue;
+      const parts = document.createDocumentFragment();
+      let pos = 0;
+      for (const [start, end] of ranges) {
+        if (start > pos) parts.append(document.createTextNode(text.slice(pos, start)));
+        parts.append(el('mark', 'hit', text.slice(start, end)));
+        pos = end;
+      }
+      if (pos < text.length) parts.append(document.createTextNode(text.slice(pos)));
+      node.replaceWith(parts);
+    }
+  }
+
+  function clearHits() {
+    const parents = new Set();
+    for (const mark of tree.querySelectorAll('mark.hit')) {
+      parents.add(mark.parentNode);
+      mark.replaceWith(document.createTextNode(mark.textContent || ''));
+    }
+    for (const parent of parents) if (parent) parent.normalize();
   }
 
   // ------------------------------------------------------------------ tree
@@ -208,6 +298,7 @@
     view.cards = categories[view.cat].examples.map((ex) => runCard(ex));
     view.list.append(...view.cards);
     showCards(view);
+    markHits(view.list);
   }
 
   function showCards(view) {
@@ -300,6 +391,8 @@
 
   function apply() {
     const filter = readFilter();
+    clearHits();
+    hitTerms = filter.terms;
     matches = categories.map((c, ci) => c.examples.map((_, ei) => exampleMatches(filter, ci, ei)));
     const shown = matches.map((m) => m.filter(Boolean).length);
     const matched = shown.reduce((a, b) => a + b, 0);
@@ -370,6 +463,7 @@
         }
       }
     }
+    for (const view of views) for (const mv of view.members) if (mv.cards) markHits(mv.list);
   }
 
   // ------------------------------------------------------------------ wiring
@@ -380,11 +474,16 @@
       ev.preventDefault();
       if (controls.text) controls.text.value = '';
       for (const key of FACETS) if (controls[key]) controls[key].value = '';
-      apply();
+      refilter();
     });
   }
-  if (controls.text) controls.text.addEventListener('input', apply);
-  for (const key of FACETS) if (controls[key]) controls[key].addEventListener('change', apply);
+  // A notice about a run link is done with once the reader changes the filters.
+  function refilter() {
+    notify([]);
+    apply();
+  }
+  if (controls.text) controls.text.addEventListener('input', refilter);
+  for (const key of FACETS) if (controls[key]) controls[key].addEventListener('change', refilter);
 
   function setAll(open) {
     for (const view of views) {
@@ -402,6 +501,101 @@
   if (expand) expand.addEventListener('click', () => setAll(true));
   if (collapse) collapse.addEventListener('click', () => setAll(false));
 
+  // ------------------------------------------------------------------ sticky panel
+
+  // The filter panel sticks to the top of the window (not on narrow screens):
+  // its height goes to --filters-h, which the CSS gives the explorer's targets
+  // as scroll-margin-top, so a cluster opened from the chart or a run opened by
+  // its link is scrolled to just below the panel.
+  function measurePanel() {
+    const form = controls.form;
+    const sticky = form && getComputedStyle(form).position === 'sticky';
+    const height = sticky ? Math.ceil(form.getBoundingClientRect().height) : 0;
+    document.documentElement.style.setProperty('--filters-h', `${height}px`);
+  }
+  measurePanel();
+  if (controls.form && typeof ResizeObserver === 'function') new ResizeObserver(measurePanel).observe(controls.form, { box: 'border-box' });
+  window.addEventListener('resize', measurePanel);
+
+  // ------------------------------------------------------------------ permalinks
+
+  const RUN_HASH = '#run=';
+
+  function runHash(id) {
+    return RUN_HASH + encodeURIComponent(id).replace(/%3A/gi, ':');
+  }
+
+  function decoded(text) {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      return null;
+    }
+  }
+
+  function notify(parts) {
+    if (!controls.notice) return;
+    controls.notice.textContent = '';
+    if (!parts.length) {
+      controls.notice.hidden = true;
+      return;
+    }
+    for (const part of parts) controls.notice.append(typeof part === 'string' ? document.createTextNode(part) : part);
+    controls.notice.hidden = false;
+  }
+
+  // Where a run is in the tree: the first category (in tree order) that has it
+  // as an example, or the one of the card whose link was followed.
+  function findRun(id) {
+    for (const view of views) {
+      for (const mv of view.members) {
+        if (mv.cat < 0) continue;
+        const ei = categories[mv.cat].examples.findIndex((ex) => ex.run_id === id);
+        if (ei >= 0) return { view, mv, ei };
+      }
+    }
+    return null;
+  }
+
+  let followed = null;
+  let targeted = null;
+
+  function showRun(id) {
+    let place = null;
+    if (followed && followed.card.dataset.runId === id) place = followed.place;
+    followed = null;
+    if (!place) place = findRun(id);
+    if (!place) {
+      const known = runs.some((r) => r.run_id === id);
+      notify([
+        known ? 'The run ' : 'This report has no run ',
+        el('code', null, id),
+        known
+          ? ' is in this report, but in no category, so the explorer does not show it.'
+          : '. The link may belong to another report, or the run was left out of this one.',
+      ]);
+      if (controls.notice) controls.notice.scrollIntoView({ block: 'start' });
+      return;
+    }
+    const cleared = !matches[place.mv.cat][place.ei];
+    if (cleared) {
+      if (controls.text) controls.text.value = '';
+      for (const key of FACETS) if (controls[key]) controls[key].value = '';
+      apply();
+    }
+    notify(cleared ? ['The filters were cleared to show the linked run.'] : []);
+    place.view.details.open = true;
+    place.mv.details.open = true;
+    ensureRuns(place.mv);
+    const card = place.mv.cards[place.ei];
+    if (targeted) targeted.classList.remove('targeted');
+    targeted = card;
+    card.classList.add('targeted');
+    card.tabIndex = -1;
+    card.scrollIntoView({ block: 'start' });
+    card.focus({ preventScroll: true });
+  }
+
   function openTarget(id) {
     const target = id ? document.getElementById(id) : null;
     if (!target || !target.id.startsWith('cluster-')) return;
@@ -409,12 +603,43 @@
       if (node.tagName === 'DETAILS') node.open = true;
     }
   }
+
+  function route() {
+    const hash = location.hash;
+    if (hash.startsWith(RUN_HASH)) {
+      const id = decoded(hash.slice(RUN_HASH.length));
+      if (id === null) notify(['This link to a run is damaged: its run id cannot be read.']);
+      else showRun(id);
+      return;
+    }
+    notify([]);
+    const id = decoded(hash.slice(1));
+    if (id) openTarget(id);
+  }
+
   document.addEventListener('click', (ev) => {
-    const link = ev.target instanceof Element ? ev.target.closest('a[data-cluster]') : null;
+    const target = ev.target instanceof Element ? ev.target : null;
+    const link = target ? target.closest('a[data-cluster]') : null;
     if (link) openTarget(`cluster-${link.getAttribute('data-cluster')}`);
+    const permalink = target ? target.closest('a.permalink') : null;
+    const card = permalink ? permalink.closest('.run') : null;
+    if (card) {
+      followed = null;
+      for (const view of views) {
+        for (const mv of view.members) {
+          const ei = mv.cards ? mv.cards.indexOf(card) : -1;
+          if (ei >= 0) followed = { card, place: { view, mv, ei } };
+        }
+      }
+      // Following the link to the run already in the address bar fires no hashchange.
+      if (location.hash === permalink.getAttribute('href')) {
+        ev.preventDefault();
+        showRun(card.dataset.runId || '');
+      }
+    }
   });
-  window.addEventListener('hashchange', () => openTarget(decodeURIComponent(location.hash.slice(1))));
+  window.addEventListener('hashchange', route);
 
   apply();
-  if (location.hash) openTarget(decodeURIComponent(location.hash.slice(1)));
+  if (location.hash) route();
 })();
