@@ -129,7 +129,7 @@ export function unescapeMarkdown(text: string): string {
 }
 
 /** A code span that survives any content; `inTable` also protects `|`. */
-function codeSpan(text: string, inTable = false): string {
+export function codeSpan(text: string, inTable = false): string {
   let body = oneLine(text);
   let longest = 0;
   for (const run of body.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
