@@ -99,7 +99,6 @@ export function categoryHealth(categories: CategoryHealthInput[], threshold = NE
     const nameWords = rawWords(c.name);
     const hit = nameWords.find((w) => GENERIC_WORDS.has(w));
     if (hit) generic.push({ ...ref(c), reason: `the name contains "${hit}"` });
-    else if (nameWords.length < 2) generic.push({ ...ref(c), reason: 'the name has fewer than two words that carry meaning' });
     else if (CATCH_ALL.test(c.definition)) generic.push({ ...ref(c), reason: 'the definition describes what fits no other category' });
   }
   return {
