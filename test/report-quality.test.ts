@@ -5,6 +5,7 @@
 // checked against published values in report-quality-intervals.test.ts.
 import { describe, expect, it } from 'vitest';
 import { runCoverage } from '../stages/report/assemble.ts';
+import { renderMarkdownReport } from '../stages/report/markdown.ts';
 import type { CategorizationOut, ClustersOut } from '../stages/report/assemble.ts';
 import type { Ledger } from '../stages/task-list/ledger.ts';
 import { categoryHealth } from '../stages/report/quality/category-health.ts';
@@ -13,6 +14,8 @@ import type { QualityInput } from '../stages/report/quality/compute.ts';
 import { wilsonInterval } from '../stages/report/quality/intervals.ts';
 import { renderQualityMarkdown } from '../stages/report/quality/markdown.ts';
 import { renderComparisons, renderQuality } from '../stages/report/quality/html.ts';
+import { renderHtmlReport } from '../stages/report/html.ts';
+import { CLUSTERS, fixtureInput } from './fixtures/report-html/fixture.ts';
 import { fallbackPlaced } from '../stages/report/quality/placement.ts';
 import { summaryIssue } from '../stages/report/quality/summary-health.ts';
 
@@ -209,6 +212,28 @@ describe('categories placed by fallback', () => {
 
   it('are told apart from categories in no cluster', () => {
     expect(fallbackPlaced(clu)).toEqual([{ category_name: 'Urgency', reason: 'the model did not place it in any cluster', clusters: ['Urgency'] }]);
+  });
+
+  it('are marked in the ranking and the cluster details of report.md', () => {
+    const md = renderMarkdownReport({ categorization: cat as never, clusters: clu as never });
+    expect(md).toMatch(/^\| \d \| Urgency \(fallback\) \| 1 \| 1 \| /m);
+    expect(md).toMatch(/^\| \d \| Deletion \| 1 \| 2 \| /m);
+    expect(md).toMatch(/^### \d\. Urgency \(fallback\)$/m);
+    expect(md).toContain('_Placed by fallback: the cluster model did not place this category');
+  });
+
+  it('are marked in the chart of report.html', () => {
+    const name = CLUSTERS[1]!.cluster_name;
+    const quality = computeQuality({
+      runs: [{ run_id: 'r', agent: 'a', refinement_model: 'm', domain: 'os', summary: LONG }],
+      categories: [{ category_id: 'c', category_name: 'Z', definition: 'd', run_ids: ['r'] }],
+      clusters: [{ cluster_id: 'k', cluster_name: name, member_categories: [{ category_name: 'Z' }] }],
+      unclustered_categories: [{ category_name: 'Z', reason: 'not placed' }],
+      stability: null,
+    });
+    const chart = (html: string) => /<svg id="cluster-chart"[\s\S]*?<\/svg>/.exec(html)?.[0] ?? '';
+    expect(chart(renderHtmlReport({ ...fixtureInput(), quality }))).toContain(`. ${name} (fallback)`);
+    expect(chart(renderHtmlReport(fixtureInput()))).not.toContain('(fallback)');
   });
 
   it('are not "in a cluster" in the coverage, and their runs say why', () => {

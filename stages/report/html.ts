@@ -43,7 +43,7 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   const model = buildModel(input);
   const facets = facetValues(model);
   const sections = [
-    renderOverview(model),
+    renderOverview(model, new Set((input.quality?.prevalence.clusters ?? []).filter((c) => c.fallback).map((c) => c.name))),
     input.quality ? renderComparisons(input.quality) : '',
     renderRanking(model),
     input.changes ? renderChanges(input.changes) : '',

@@ -13,6 +13,8 @@ import { pct } from '../util/pyformat.ts';
 import { plural } from '../util/words.ts';
 import { computeReportStats, cutName, percentOf } from './stats.ts';
 import { compareCodePoints } from '../util/order.ts';
+import { fallbackClusters } from './quality/placement.ts';
+import type { ClustersForPlacement } from './quality/placement.ts';
 import type { CategorizationDocument, ClusterStat, ClustersDocument, MemberStat, ReportStats } from './stats.ts';
 
 /** A value shown in provenance lines. Arrays are shown comma-separated. */
@@ -276,10 +278,13 @@ function renderOverall(stats: ReportStats, categorization: CategorizationDocumen
   return out;
 }
 
-function renderRanking(stats: ReportStats): string[] {
+/** " (fallback)" after a cluster the LLM clusterer formed by fallback around a category the model never placed. */
+const fallbackMark = (fallback: Set<string>, name: string) => (fallback.has(name) ? ' (fallback)' : '');
+
+function renderRanking(stats: ReportStats, fallback: Set<string>): string[] {
   const rows = stats.clusters.map((c) => [
     String(c.rank),
-    escapeMarkdown(cutName(c.name)),
+    escapeMarkdown(cutName(c.name)) + fallbackMark(fallback, c.name),
     String(c.memberEntries),
     String(c.perturbations),
     pct(c.percent),
@@ -318,10 +323,11 @@ function renderMember(member: MemberStat, maxExamples: number): string[] {
   return out;
 }
 
-function renderDetails(stats: ReportStats, maxExamples: number): string[] {
+function renderDetails(stats: ReportStats, maxExamples: number, fallback: Set<string>): string[] {
   const out = ['## Clusters in detail', ''];
   for (const c of stats.clusters) {
-    out.push(`### ${c.rank}. ${escapeMarkdown(c.name)}`, '');
+    out.push(`### ${c.rank}. ${escapeMarkdown(c.name)}${fallbackMark(fallback, c.name)}`, '');
+    if (fallback.has(c.name)) out.push('_Placed by fallback: the cluster model did not place this category, so it stands alone (see Placement in clusters)._', '');
     out.push(`**Definition:** ${escapeMarkdown(c.definition)}`, '');
     out.push(`**Anchor phrases:** ${escapeMarkdown(c.anchorPhrases)}`, '');
     out.push(
@@ -485,13 +491,15 @@ export function renderMarkdownReport(input: ReportInput): string {
     throw new RangeError(`maxExamples must be a non-negative integer, got ${String(maxExamples)}`);
   }
   const stats = computeReportStats(input.categorization, input.clusters);
+  const doc = input.clusters as unknown as Partial<ClustersForPlacement>;
+  const fallback = Array.isArray(doc.clusters) && Array.isArray(doc.unclustered_categories) ? fallbackClusters(doc as ClustersForPlacement) : new Set<string>();
   const lines = [
     '# Cluster report',
     '',
     ...renderGeneration(input),
     ...renderOverall(stats, input.categorization),
-    ...renderRanking(stats),
-    ...renderDetails(stats, maxExamples),
+    ...renderRanking(stats, fallback),
+    ...renderDetails(stats, maxExamples, fallback),
     ...renderCategoryCoverage(stats),
     ...(input.coverage ? renderRunCoverage(input.coverage) : []),
     ...(input.byAgent ? renderByAgent(input.byAgent, stats) : []),

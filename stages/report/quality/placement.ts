@@ -28,7 +28,7 @@ export function fallbackPlaced(clu: ClustersForPlacement): FallbackPlacement[] {
   const seen = new Set<string>();
   for (const u of clu.unclustered_categories ?? []) {
     if (seen.has(u.category_name)) continue;
-    const clusters = clu.clusters.filter((c) => c.member_categories.some((m) => m.category_name === u.category_name)).map((c) => c.cluster_name);
+    const clusters = clu.clusters.filter((c) => (c.member_categories ?? []).some((m) => m.category_name === u.category_name)).map((c) => c.cluster_name);
     if (!clusters.length) continue;
     seen.add(u.category_name);
     out.push({ category_name: u.category_name, reason: u.reason, clusters });
@@ -41,7 +41,7 @@ export function fallbackClusters(clu: ClustersForPlacement): Set<string> {
   const fallback = new Set(fallbackPlaced(clu).map((f) => f.category_name));
   return new Set(
     clu.clusters
-      .filter((c) => c.member_categories.length > 0 && c.member_categories.every((m) => fallback.has(m.category_name)))
+      .filter((c) => (c.member_categories ?? []).length > 0 && c.member_categories.every((m) => fallback.has(m.category_name)))
       .map((c) => c.cluster_name),
   );
 }
