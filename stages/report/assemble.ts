@@ -12,6 +12,8 @@ import type { TaxonomyLock } from '../categorize/taxonomy-lock.ts';
 import type { ReportBaseline, ReportSnapshot } from './changes.ts';
 import type { HtmlReportInput, HtmlRun } from './html.ts';
 import type { AgentSlice, ReportInput, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
+import type { QualityInput } from './quality/compute.ts';
+import { fallbackPlaced } from './quality/placement.ts';
 
 // What the report reads of the upstream index files. Each file has one shape,
 // checked on read (CategorizationFile in categorize/format.ts, ClustersFile in
@@ -73,7 +75,9 @@ function problemRunOf(file: string): string {
 export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: CategorizationOut, clu: ClustersOut): RunCoverage {
   const inLedger = new Set(ledger.runs.map((r) => r.run_id));
   const categorized = new Set(cat.categorization.categories.flatMap((c) => c.examples.map((e) => e.run_id)).filter((id) => inLedger.has(id)));
-  const clusteredNames = new Set(clu.clusters.flatMap((c) => c.member_categories.map((m) => m.category_name)));
+  // A category placed in a cluster of its own by fallback is not "in a cluster": the model never placed it.
+  const fallback = new Map(fallbackPlaced(clu).map((f) => [f.category_name, f.reason]));
+  const clusteredNames = new Set(clu.clusters.flatMap((c) => c.member_categories.map((m) => m.category_name)).filter((n) => !fallback.has(n)));
   const clustered = new Set(
     cat.categorization.categories
       .filter((c) => clusteredNames.has(c.category_name))
@@ -85,7 +89,10 @@ export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: Cate
     .map((u) => ({ run_id: u.run_id, stage: u.stage, reason: u.reason }));
   for (const c of cat.categorization.categories) {
     if (clusteredNames.has(c.category_name)) continue;
-    for (const e of c.examples) unassigned.push({ run_id: e.run_id, stage: 'cluster', reason: `its category "${c.category_name}" is in no cluster` });
+    const reason = fallback.has(c.category_name)
+      ? `its category "${c.category_name}" was put in a cluster of its own by fallback: ${fallback.get(c.category_name)}`
+      : `its category "${c.category_name}" is in no cluster`;
+    for (const e of c.examples) unassigned.push({ run_id: e.run_id, stage: 'cluster', reason });
   }
   const problems = (ledger.problems ?? []).map((p) => ({ file: p.file, ...(p.field ? { field: p.field } : {}), reason: p.message }));
   // A problem about a run that was still selected (a warning on its file) is not a dropped run.
@@ -101,6 +108,29 @@ export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: Cate
     clustered: clustered.size,
     failed: [...(sums?.failed ?? [])],
     unassigned,
+  };
+}
+
+/** What the quality section reads: runs with their facets and summary text, categories, clusters, the clusterer's flags, --stability. */
+export function qualityInput(ledger: Ledger, sums: SummariesOut, cat: CategorizationOut, clu: ClustersOut, runs: Record<string, HtmlRun>, idOf: (name: string) => string): QualityInput {
+  const done = new Set(sums.runs.filter((r) => r.status === 'done').map((r) => r.run_id));
+  return {
+    runs: ledger.runs.map((r) => ({
+      run_id: r.run_id,
+      agent: r.agent,
+      refinement_model: r.refinement_model,
+      domain: r.domain,
+      summary: done.has(r.run_id) ? (runs[r.run_id]?.summary ?? '') : null,
+    })),
+    categories: cat.categorization.categories.map((c) => ({
+      category_id: c.category_id,
+      category_name: c.category_name,
+      definition: c.definition,
+      run_ids: c.examples.map((e) => e.run_id),
+    })),
+    clusters: clu.clusters.map((c) => ({ cluster_id: c.cluster_id ?? idOf(c.cluster_name), cluster_name: c.cluster_name, member_categories: c.member_categories })),
+    unclustered_categories: clu.unclustered_categories ?? [],
+    stability: cat.metadata['stability'] ?? null,
   };
 }
 

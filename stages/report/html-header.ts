@@ -47,11 +47,13 @@ export function renderHeader(input: HtmlReportInput, model: Model): string {
 
   const nav: [string, string][] = [
     ['overview', 'Overview'],
-    ['ranking', 'Ranked clusters'],
   ];
+  if (input.quality) nav.push(['compare', 'Compared']);
+  nav.push(['ranking', 'Ranked clusters']);
   if (input.changes) nav.push(['changes', 'What changed']);
   nav.push(['explore', 'Explore runs']);
   if (input.coverage) nav.push(['coverage', 'Coverage']);
+  if (input.quality) nav.push(['quality', 'Quality']);
   nav.push(['provenance', 'Provenance']);
   out.push('<nav aria-label="Sections"><ul>');
   for (const [id, label] of nav) out.push(`<li><a href="#${id}">${e(label)}</a></li>`);

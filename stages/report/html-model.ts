@@ -7,6 +7,7 @@ import { compareCodePoints } from '../util/order.ts';
 import { normalizeSeverity, orderSeverities } from './html-severity.ts';
 import type { ChangeSummary } from './changes.ts';
 import type { ReportProvenance, RunCoverage } from './markdown.ts';
+import type { QualityData } from './quality/compute.ts';
 import { computeReportStats } from './stats.ts';
 import type { ClusterStat, ReportStats } from './stats.ts';
 
@@ -71,6 +72,8 @@ export interface HtmlReportInput {
   categories: HtmlCategory[];
   runs: Record<string, HtmlRun>;
   changes?: ChangeSummary | null;
+  /** The quality section (comparison view next to the chart, the rest after coverage); none without it. */
+  quality?: QualityData | null;
 }
 
 // ---------------------------------------------------------------------------

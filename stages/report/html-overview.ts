@@ -20,7 +20,7 @@ function renderLegend(model: Model): string {
   return `<ul class="legend" aria-label="Severity colours">${items.join('')}</ul>`;
 }
 
-function renderChart(model: Model): string {
+function renderChart(model: Model, fallback: ReadonlySet<string>): string {
   const { stats } = model;
   if (!stats.clusters.length) return '<p class="empty">There are no clusters to chart.</p>';
   // One row per cluster: its name on the left and its count on the right of a
@@ -50,7 +50,7 @@ function renderChart(model: Model): string {
   stats.clusters.forEach((c, i) => {
     const top = i * rowHeight;
     const y = top + barTop;
-    const label = `${c.rank}. ${c.name}`;
+    const label = `${c.rank}. ${c.name}${fallback.has(c.name) ? ' (fallback)' : ''}`;
     const breakdown = model.hasSeverity
       ? model.severityOrder
           .filter((s) => (model.severityCounts[i]?.get(s) ?? 0) > 0)
@@ -115,7 +115,8 @@ function renderDataIssues(stats: ReportStats): string {
   return `<div class="notice warn" role="note"><strong>Data issues</strong><ul>${items.join('')}</ul></div>`;
 }
 
-export function renderOverview(model: Model): string {
+/** `fallback`: names of clusters formed by fallback around a category the cluster model never placed (marked in the chart). */
+export function renderOverview(model: Model, fallback: ReadonlySet<string> = new Set()): string {
   return [
     '<section id="overview" aria-labelledby="overview-h">',
     '<h2 id="overview-h">Clusters by perturbation count</h2>',
@@ -123,7 +124,7 @@ export function renderOverview(model: Model): string {
       model.hasSeverity ? ', split by the severity the run was assessed with' : ''
     }. Select a bar to open that cluster below.</p>`,
     renderLegend(model),
-    `<div class="chart-box">${renderChart(model)}</div>`,
+    `<div class="chart-box">${renderChart(model, fallback)}</div>`,
     renderDataIssues(model.stats),
     '</section>',
   ].join('\n');

@@ -16,7 +16,9 @@
 // computed from it once), one module per section (html-header, html-overview
 // with the ranked table, html-changes, html-explorer with the explorer's data,
 // html-coverage, html-provenance), html-text.ts (escaping, hrefs) and
-// html-assets.ts (the CSS and script next to it, and the page's CSP).
+// html-assets.ts (the CSS and script next to it, and the page's CSP). The
+// quality section and its comparison view (next to the chart) come from
+// quality/html.ts.
 
 import { CONTENT_SECURITY_POLICY, CSS, SCRIPT } from './html-assets.ts';
 import { renderChanges } from './html-changes.ts';
@@ -27,6 +29,7 @@ import type { HtmlReportInput } from './html-model.ts';
 import { renderCoverage } from './html-coverage.ts';
 import { renderOverview, renderRanking } from './html-overview.ts';
 import { renderProvenance } from './html-provenance.ts';
+import { renderComparisons, renderQuality } from './quality/html.ts';
 import { escapeHtml, jsonForScript } from './html-text.ts';
 
 export { CONTENT_SECURITY_POLICY } from './html-assets.ts';
@@ -40,11 +43,13 @@ export function renderHtmlReport(input: HtmlReportInput): string {
   const model = buildModel(input);
   const facets = facetValues(model);
   const sections = [
-    renderOverview(model),
+    renderOverview(model, new Set((input.quality?.prevalence.clusters ?? []).filter((c) => c.fallback).map((c) => c.name))),
+    input.quality ? renderComparisons(input.quality) : '',
     renderRanking(model),
     input.changes ? renderChanges(input.changes) : '',
     renderExplorer(model, facets),
     input.coverage ? renderCoverage(input.coverage) : '',
+    input.quality ? renderQuality(input.quality) : '',
     renderProvenance(input.provenance, input.analysis),
   ].filter((s) => s !== '');
   return [

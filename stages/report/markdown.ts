@@ -15,6 +15,8 @@ import { plural } from '../util/words.ts';
 import { computeReportStats, cutName, percentOf } from './stats.ts';
 import { compareCodePoints } from '../util/order.ts';
 import { charEscape, HIDDEN_CHARS, showHidden } from '../util/controls.ts';
+import { fallbackClusters } from './quality/placement.ts';
+import type { ClustersForPlacement } from './quality/placement.ts';
 import type { CategorizationDocument, ClusterStat, ClustersDocument, MemberStat, ReportStats } from './stats.ts';
 
 /** A value shown in provenance lines. Arrays are shown comma-separated. */
@@ -136,7 +138,7 @@ export function unescapeMarkdown(text: string): string {
 }
 
 /** A code span that survives any content; `inTable` also protects `|`. */
-function codeSpan(text: string, inTable = false): string {
+export function codeSpan(text: string, inTable = false): string {
   let body = showHidden(oneLine(text));
   let longest = 0;
   for (const run of body.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
@@ -283,10 +285,13 @@ function renderOverall(stats: ReportStats, categorization: CategorizationDocumen
   return out;
 }
 
-function renderRanking(stats: ReportStats): string[] {
+/** " (fallback)" after a cluster the LLM clusterer formed by fallback around a category the model never placed. */
+const fallbackMark = (fallback: Set<string>, name: string) => (fallback.has(name) ? ' (fallback)' : '');
+
+function renderRanking(stats: ReportStats, fallback: Set<string>): string[] {
   const rows = stats.clusters.map((c) => [
     String(c.rank),
-    escapeMarkdown(cutName(c.name)),
+    escapeMarkdown(cutName(c.name)) + fallbackMark(fallback, c.name),
     String(c.memberEntries),
     String(c.perturbations),
     pct(c.percent),
@@ -325,10 +330,11 @@ function renderMember(member: MemberStat, maxExamples: number): string[] {
   return out;
 }
 
-function renderDetails(stats: ReportStats, maxExamples: number): string[] {
+function renderDetails(stats: ReportStats, maxExamples: number, fallback: Set<string>): string[] {
   const out = ['## Clusters in detail', ''];
   for (const c of stats.clusters) {
-    out.push(`### ${c.rank}. ${escapeMarkdown(c.name)}`, '');
+    out.push(`### ${c.rank}. ${escapeMarkdown(c.name)}${fallbackMark(fallback, c.name)}`, '');
+    if (fallback.has(c.name)) out.push('_Placed by fallback: the cluster model did not place this category, so it stands alone (see Placement in clusters)._', '');
     out.push(`**Definition:** ${escapeMarkdown(c.definition)}`, '');
     out.push(`**Anchor phrases:** ${escapeMarkdown(c.anchorPhrases)}`, '');
     out.push(
@@ -492,13 +498,15 @@ export function renderMarkdownReport(input: ReportInput): string {
     throw new RangeError(`maxExamples must be a non-negative integer, got ${String(maxExamples)}`);
   }
   const stats = computeReportStats(input.categorization, input.clusters);
+  const doc = input.clusters as unknown as Partial<ClustersForPlacement>;
+  const fallback = Array.isArray(doc.clusters) && Array.isArray(doc.unclustered_categories) ? fallbackClusters(doc as ClustersForPlacement) : new Set<string>();
   const lines = [
     '# Cluster report',
     '',
     ...renderGeneration(input),
     ...renderOverall(stats, input.categorization),
-    ...renderRanking(stats),
-    ...renderDetails(stats, maxExamples),
+    ...renderRanking(stats, fallback),
+    ...renderDetails(stats, maxExamples, fallback),
     ...renderCategoryCoverage(stats),
     ...(input.coverage ? renderRunCoverage(input.coverage) : []),
     ...(input.byAgent ? renderByAgent(input.byAgent, stats) : []),

@@ -14,13 +14,15 @@ import { readAnalysisLock } from '../categorize/taxonomy-lock.ts';
 import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
 import { stableIds } from '../util/ids.ts';
 import type { CategorizationOut, ClustersOut, SummariesOut } from './assemble.ts';
-import { agentSlices, htmlInput, lockBaseline, runCategories, markdownInput, reportProvenance, reportSnapshot, runCoverage, runLink, stageCalls } from './assemble.ts';
+import { agentSlices, htmlInput, lockBaseline, markdownInput, qualityInput, reportProvenance, reportSnapshot, runCategories, runCoverage, runLink, stageCalls } from './assemble.ts';
 import { renderChangesMarkdown, summarizeChanges } from './changes.ts';
 import type { ReportBaseline } from './changes.ts';
 import { renderHtmlReport } from './html.ts';
 import { renderMarkdownReport } from './markdown.ts';
 import { referenceReportStatistics } from './reference-stats.ts';
 import { runDetails } from './run-details.ts';
+import { computeQuality } from './quality/compute.ts';
+import { renderQualityMarkdown } from './quality/markdown.ts';
 
 interface Input {
   ledger: Ledger;
@@ -61,17 +63,20 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
   const snapshot = reportSnapshot(ledger, cat, clu, idOf);
   const changes = summarizeChanges(baseline, snapshot, runCategories(cat));
 
+  const linkConfig = { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
+  const runs = runDetails(ledger.runs, sums.runs, t.ctx.outputOf('summarize'), evaluations, (folder) => runLink(linkConfig, folder));
+  const quality = computeQuality(qualityInput(ledger, sums, cat, clu, runs, idOf));
+
   let markdown = renderMarkdownReport(
     markdownInput(cat, clu, a.report.max_examples, provenance, coverage, byAgent, {
       categorization: 'categorize/categorization.json',
       clusters: 'cluster/clusters.json',
     }),
   );
+  markdown = `${markdown.trimEnd()}\n\n${renderQualityMarkdown(quality).join('\n').trimEnd()}\n`;
   if (changes) markdown = `${markdown.trimEnd()}\n\n${renderChangesMarkdown(changes)}`;
 
-  const linkConfig = { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
-  const runs = runDetails(ledger.runs, sums.runs, t.ctx.outputOf('summarize'), evaluations, (folder) => runLink(linkConfig, folder));
-  const html = renderHtmlReport(htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes));
+  const html = renderHtmlReport({ ...htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes), quality });
 
   await t.output(async (dir) => {
     writeFileAtomicSync(join(dir, 'report.md'), markdown);
@@ -84,6 +89,7 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
       reference_statistics: referenceReportStatistics(cat as never, clu as never),
       snapshot,
       baseline,
+      quality,
     });
   });
   // Workspace-relative: Nx replays this output on a cache hit, in whichever clone restores it.
