@@ -48,6 +48,7 @@ function input(): QualityInput {
     ],
     unclustered_categories: [{ category_name: 'Urgency', reason: 'the model did not place it in any cluster after 2 repairs' }],
     stability: null,
+    heldout: null,
   };
 }
 
@@ -133,7 +134,7 @@ describe('computeQuality', () => {
   });
 
   it('lists no agreement figure that was not measured, and the stability ARI when --stability ran', () => {
-    expect(q.agreement).toEqual({ stability: null });
+    expect(q.agreement).toEqual({ stability: null, held_out: null });
     // The shape categorize writes (stages/categorize/outcome.ts stabilityOf).
     const metadata = { runs: 3, seeds: ['stability-1', 'stability-2'], adjusted_rand_index: { pairs: [], mean: 0.8123456789, min: 0.7, max: 0.9 } };
     expect(computeQuality({ ...input(), stability: metadata }).agreement.stability).toEqual({ partitions: 3, mean_ari: 0.812346, min_ari: 0.7, max_ari: 0.9 });
@@ -230,6 +231,7 @@ describe('categories placed by fallback', () => {
       clusters: [{ cluster_id: 'k', cluster_name: name, member_categories: [{ category_name: 'Z' }] }],
       unclustered_categories: [{ category_name: 'Z', reason: 'not placed' }],
       stability: null,
+    heldout: null,
     });
     const chart = (html: string) => /<svg id="cluster-chart"[\s\S]*?<\/svg>/.exec(html)?.[0] ?? '';
     expect(chart(renderHtmlReport({ ...fixtureInput(), quality }))).toContain(`. ${name} (fallback)`);
@@ -270,5 +272,22 @@ describe('rendering', () => {
     expect(html.match(/<figure class="compare"/g)).toHaveLength(2);
     expect(html.match(/id="compare-agent-1-clusters"/g)).toHaveLength(1);
     expect(html.match(/<g class="compare-row/g)).toHaveLength(2 * (3 + 3));
+  });
+});
+
+describe('held-out agreement in the quality section', () => {
+  it('shows the figures of heldout.json with what they measure, and says when it was not measured', () => {
+    const heldout = {
+      enabled: true as const, method: 'nearest-category' as const, analyzer: 'offline analyzer', settings: { fraction: 0.1, max_runs: 200, seed: 'heldout' }, prompt: null,
+      categorized_runs: 20, categories: 2, categories_sampled: 2, sampled_runs: 4, requests: 0, agreed: 3, other_category: 1, none_fits: 0, unanswered: 0,
+      agreement: 0.75, none_fits_rate: 0, kappa: 0.5, chance_agreement: 0.5, runs: [],
+    };
+    const q = computeQuality({ ...input(), heldout });
+    expect(q.agreement.held_out).toMatchObject({ enabled: true, agreement: 0.75, kappa: 0.5, sampled_runs: 4 });
+    const md = renderQualityMarkdown(q).join('\n');
+    expect(md).toContain("Held-out agreement: 75.0% (3 of 4 sampled runs, 2 of 2 categories), Cohen's kappa 0.500, none fits 0.0%; re-assigned by offline analyzer.");
+    expect(md).toContain('not whether a reader would sort the runs the same way');
+    expect(renderQualityMarkdown(computeQuality({ ...input(), heldout: { enabled: false, reason: 'off' } })).join('\n')).toContain('Held-out agreement: not measured. The held-out agreement check was turned off');
+    expect(renderQualityMarkdown(computeQuality(input())).join('\n')).toContain('Held-out agreement: not measured (this categorization has no heldout.json).');
   });
 });

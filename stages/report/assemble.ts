@@ -14,6 +14,7 @@ import type { HtmlReportInput, HtmlRun } from './html.ts';
 import type { AgentSlice, ReportInput, ReportProvenance, RunCoverage, StageProvenance } from './markdown.ts';
 import type { QualityInput } from './quality/compute.ts';
 import { fallbackPlaced } from './quality/placement.ts';
+import type { HeldoutDocument } from '../categorize/heldout.ts';
 
 // What the report reads of the upstream index files. Each file has one shape,
 // checked on read (CategorizationFile in categorize/format.ts, ClustersFile in
@@ -112,7 +113,7 @@ export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: Cate
 }
 
 /** What the quality section reads: runs with their facets and summary text, categories, clusters, the clusterer's flags, --stability. */
-export function qualityInput(ledger: Ledger, sums: SummariesOut, cat: CategorizationOut, clu: ClustersOut, runs: Record<string, HtmlRun>, idOf: (name: string) => string): QualityInput {
+export function qualityInput(ledger: Ledger, sums: SummariesOut, cat: CategorizationOut, clu: ClustersOut, runs: Record<string, HtmlRun>, idOf: (name: string) => string, heldout: HeldoutDocument | null): QualityInput {
   const done = new Set(sums.runs.filter((r) => r.status === 'done').map((r) => r.run_id));
   return {
     runs: ledger.runs.map((r) => ({
@@ -131,6 +132,7 @@ export function qualityInput(ledger: Ledger, sums: SummariesOut, cat: Categoriza
     clusters: clu.clusters.map((c) => ({ cluster_id: c.cluster_id ?? idOf(c.cluster_name), cluster_name: c.cluster_name, member_categories: c.member_categories })),
     unclustered_categories: clu.unclustered_categories ?? [],
     stability: cat.metadata['stability'] ?? null,
+    heldout,
   };
 }
 

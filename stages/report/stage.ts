@@ -23,6 +23,8 @@ import { referenceReportStatistics } from './reference-stats.ts';
 import { runDetails } from './run-details.ts';
 import { computeQuality } from './quality/compute.ts';
 import { renderQualityMarkdown } from './quality/markdown.ts';
+import { HELDOUT_FILE, heldoutDocument } from '../categorize/heldout.ts';
+import type { HeldoutDocument } from '../categorize/heldout.ts';
 
 interface Input {
   ledger: Ledger;
@@ -30,6 +32,8 @@ interface Input {
   cat: CategorizationOut;
   clu: ClustersOut;
   evaluations: EvaluationsFile;
+  /** categorize's held-out re-assignment, shown in the quality section. */
+  heldout: HeldoutDocument;
   /** "What changed" is compared with the analysis' committed taxonomy lock (an input of this target), never with a previous report. */
   baseline: ReportBaseline | null;
 }
@@ -42,6 +46,7 @@ export const reportStage: StageDefinition<object, Input> = {
     cat: t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument),
     clu: t.upstream('cluster', CLUSTERS_FILE, clustersDocument),
     evaluations: t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile),
+    heldout: t.upstream('categorize', HELDOUT_FILE, heldoutDocument),
     baseline: baselineOf(t),
   }),
   run: reportRun,
@@ -65,7 +70,7 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
 
   const linkConfig = { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
   const runs = runDetails(ledger.runs, sums.runs, t.ctx.outputOf('summarize'), evaluations, (folder) => runLink(linkConfig, folder));
-  const quality = computeQuality(qualityInput(ledger, sums, cat, clu, runs, idOf));
+  const quality = computeQuality(qualityInput(ledger, sums, cat, clu, runs, idOf, input.heldout));
 
   let markdown = renderMarkdownReport(
     markdownInput(cat, clu, a.report.max_examples, provenance, coverage, byAgent, {

@@ -11,6 +11,9 @@ import { summaryIssue } from './summary-health.ts';
 import type { SummaryIssue } from './summary-health.ts';
 import { categoryHealth } from './category-health.ts';
 import type { CategoryHealth } from './category-health.ts';
+import { heldoutReportData } from '../../categorize/heldout-render.ts';
+import type { HeldoutReportData } from '../../categorize/heldout-render.ts';
+import type { HeldoutDocument } from '../../categorize/heldout.ts';
 
 export const QUALITY_LEVEL = 0.95;
 
@@ -31,6 +34,8 @@ export interface QualityInput {
   unclustered_categories: UnclusteredEntry[];
   /** categorization.json's `metadata.stability` when `--stability` ran, else null. */
   stability: unknown;
+  /** categorize's heldout.json (the held-out re-assignment), null when the categorization has none. */
+  heldout: HeldoutDocument | null;
 }
 
 export type Dimension = 'all' | 'agent' | 'refinement_model' | 'domain';
@@ -130,7 +135,7 @@ export interface QualityData {
    * How far the taxonomy agrees with itself. Each figure is null when it was not
    * measured; further agreement figures (e.g. a held-out re-assignment) belong here.
    */
-  agreement: { stability: StabilityFigure | null };
+  agreement: { stability: StabilityFigure | null; held_out: HeldoutReportData | null };
 }
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
@@ -279,7 +284,7 @@ export function computeQuality(input: QualityInput): QualityData {
       runs_placed_by_model: runsPlaced.size,
       categorized_runs: categorized.size,
     },
-    agreement: { stability: stabilityOf(input.stability) },
+    agreement: { stability: stabilityOf(input.stability), held_out: input.heldout ? heldoutReportData(input.heldout) : null },
   };
 }
 

@@ -206,5 +206,15 @@ export function agreementLines(q: QualityData): string[] {
     s
       ? `Stability: mean adjusted Rand index ${f(s.mean_ari)} (min ${f(s.min_ari)}, max ${f(s.max_ari)}) between the categorization and its re-runs in other batch orders, ${s.partitions} categorizations in all; 1 is the same grouping of runs, about 0 what chance gives. It measures sensitivity to batch order, not correctness.`
       : 'Stability: not measured (run categorize with `--stability N` to re-categorize in N other batch orders and compare the groupings by adjusted Rand index).',
+    heldOutLine(q.agreement.held_out),
   ];
+}
+
+/** The held-out re-assignment in one line: its figures, then what each measures (categorize/heldout-render.ts says it). */
+function heldOutLine(h: QualityData['agreement']['held_out']): string {
+  if (h === null) return 'Held-out agreement: not measured (this categorization has no heldout.json).';
+  if (!h.enabled) return `Held-out agreement: not measured. ${h.explanations.join(' ')}`;
+  const p = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+  return `Held-out agreement: ${p(h.agreement)} (${h.agreed} of ${h.sampled_runs} sampled runs, ${h.categories_sampled} of ${h.categories} categories), ` +
+    `Cohen's kappa ${h.kappa === null ? 'n/a' : h.kappa.toFixed(3)}, none fits ${p(h.none_fits_rate)}; re-assigned by ${h.analyzer}. ${h.explanations.join(' ')}`;
 }
