@@ -318,7 +318,7 @@ analyses:
     expect(outputs(a.root)).toEqual(finalOutputs);
   });
 
-  it('a damaged and a mismatched answer on the server are misses, reported once each; the rest is read from the server', async () => {
+  it('a damaged and a mismatched answer on the server: the first teammate who meets them pays once and writes the next generation; the next pays nothing', async () => {
     const summaries = llmEntries().filter((k) => {
       const e = JSON.parse((cache.entries.get(k) as Buffer).toString());
       return String(e.request?.messages?.[0]?.content).includes('## Original instruction');
@@ -326,8 +326,13 @@ analyses:
     expect(summaries.length).toBe(117);
     const [damaged, mismatched, donor] = summaries as [string, string, string];
     const body = cache.entries.get(damaged) as Buffer;
-    cache.entries.set(damaged, body.subarray(0, body.length >> 1));
+    // A tampered answer whose digest was recomputed is accepted (the write token is the trust boundary);
+    // an edit that breaks the digest, a truncation or another request's entry is not.
+    const edited = JSON.parse(body.toString());
+    edited.text = `${edited.text} (edited)`;
+    cache.entries.set(damaged, Buffer.from(JSON.stringify(edited)));
     cache.entries.set(mismatched, cache.entries.get(donor) as Buffer);
+    const summarizeOutputs = Object.fromEntries(Object.entries(finalOutputs).filter(([k]) => k.startsWith('summarize/')).map(([k, v]) => [k.slice('summarize/'.length), v]));
 
     const d = workspace('meta-analysis-team-damaged-');
     answering();
@@ -335,11 +340,22 @@ analyses:
     const run = await shared(d, 'run analysis:summarize --skip-nx-cache', 'D: summarize, answers from the server, 2 damaged');
     expect(run.code, run.out).toBe(0);
     expect(fake.counts.summarize).toBe(2);
-    expect(count(run.out, `ignoring entry ${damaged}: not JSON`)).toBe(1);
+    expect(count(run.out, `ignoring entry ${damaged}: its digest does not match its content. It counts as a miss: the answer is asked again and shared as ${damaged}-g1`)).toBe(1);
     expect(count(run.out, `ignoring entry ${mismatched}: mismatched`)).toBe(1);
-    expect(run.out).toMatch(/115 answer\(s\) read, 0 written, 2 already there, 2 damaged entries ignored/);
+    expect(run.out).toMatch(/115 answer\(s\) read, 2 written, 2 damaged entries ignored/);
     expect(run.out).toMatch(/115 reused from the response store, 2 computed/);
-    expect(outputs(d.root, 'summarize')).toEqual(Object.fromEntries(Object.entries(finalOutputs).filter(([k]) => k.startsWith('summarize/')).map(([k, v]) => [k.slice('summarize/'.length), v])));
+    expect(outputs(d.root, 'summarize')).toEqual(summarizeOutputs);
+    for (const k of [damaged, mismatched]) expect(decodeEntry(k.slice(KEY_PREFIX.length), cache.entries.get(`${k}-g1`) as Buffer), k).toHaveProperty('answer');
+
+    // The next teammate reads the replacements: no call, no warning.
+    const d2 = workspace('meta-analysis-team-damaged-next-');
+    answering();
+    const next = await shared(d2, 'run analysis:summarize --skip-nx-cache', 'D2: summarize, the next teammate after the repair');
+    expect(next.code, next.out).toBe(0);
+    expect(provider.requests).toHaveLength(0);
+    expect(next.out).not.toMatch(/ignoring entry/);
+    expect(next.out).toMatch(/117 answer\(s\) read, 2 damaged entries ignored, 2 read from a later generation/);
+    expect(outputs(d2.root, 'summarize')).toEqual(summarizeOutputs);
   });
 
   it('a server answering 500 to everything: the CI job warns and builds the same outputs locally', async () => {
@@ -422,6 +438,6 @@ analyses:
         expect(q.agent).not.toBe(USER_AGENT);
       }
     }
-    for (const k of cache.entries.keys()) expect(k).toMatch(/^(\d+|llm-[0-9a-f]{64}|llm-health-check)$/);
+    for (const k of cache.entries.keys()) expect(k).toMatch(/^(\d+|llm-[0-9a-f]{64}(-g[1-3])?|llm-health-check)$/);
   });
 });
