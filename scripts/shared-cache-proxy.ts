@@ -39,6 +39,8 @@ import { KEY_PREFIX, OFF_HEADER } from '../stages/llm/remote-store.ts';
 /** The digest entry written next to a task entry: `nxsha256-<hash>`. */
 export const DIGEST_PREFIX = 'nxsha256-';
 export const DIGEST_FORMAT = 'elicitation-meta-analysis/nx-entry-digest/1';
+/** The User-Agent of the guard's own requests (digest entries); the requests it forwards keep their client's. */
+export const GUARD_USER_AGENT = 'elicitation-meta-analysis-shared-cache-guard/1';
 /** Task entries (and their unpacked contents) larger than this are not restored. */
 const MAX_ENTRY_BYTES = 1024 * 1024 * 1024;
 
@@ -176,6 +178,8 @@ export interface SharedCacheProxy {
 }
 
 type Upstream = { status: number; body: Buffer } | { error: string };
+/** What is forwarded of the client's request: its Authorization and User-Agent headers. */
+interface Client { auth: string | undefined; agent: string | undefined }
 
 export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedCacheProxy> {
   let serverOff: string | null = null;
@@ -183,7 +187,7 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
   /** One request to the real server, bounded: no progress for `idleMs` (or `idleMs` x 4 in all) aborts it. */
-  async function upstream(method: 'GET' | 'PUT', key: string, auth: string | undefined, idleMs: number, body?: Buffer): Promise<Upstream> {
+  async function upstream(method: 'GET' | 'PUT', key: string, client: Client, idleMs: number, body?: Buffer): Promise<Upstream> {
     const ac = new AbortController();
     let idle = setTimeout(() => ac.abort(), idleMs);
     const touch = () => {
@@ -192,8 +196,8 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
     };
     const cap = setTimeout(() => ac.abort(), idleMs * 4);
     try {
-      const headers: Record<string, string> = { accept: 'application/octet-stream', 'user-agent': 'elicitation-meta-analysis-shared-cache-guard/1' };
-      if (auth) headers['authorization'] = auth;
+      const headers: Record<string, string> = { accept: 'application/octet-stream', 'user-agent': key.startsWith(DIGEST_PREFIX) ? GUARD_USER_AGENT : (client.agent ?? '') };
+      if (client.auth) headers['authorization'] = client.auth;
       if (body) headers['content-type'] = 'application/octet-stream';
       const res = await fetch(`${opts.upstream}/v1/cache/${encodeURIComponent(key)}`, { method, headers, signal: ac.signal, ...(body ? { body } : {}) });
       touch();
@@ -248,7 +252,7 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
     );
   }
 
-  async function taskGet(hash: string, auth: string | undefined): Promise<[number, Buffer?]> {
+  async function taskGet(hash: string, auth: Client): Promise<[number, Buffer?]> {
     if (badEntry) return [404];
     const [tarball, digest] = await Promise.all([upstream('GET', hash, auth, opts.timeoutMs), upstream('GET', digestKey(hash), auth, opts.timeoutMs)]);
     const failed = failure(tarball, 'GET') ?? failure(digest, 'GET');
@@ -259,7 +263,7 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
     const t = tarball as { status: number; body: Buffer };
     const d = digest as { status: number; body: Buffer };
     if (t.status !== 200) return [404];
-    const problem = (d.status === 200 ? digestProblem(hash, d.body, t.body) : null) ?? tarballProblem(t.body);
+    const problem = tarballProblem(t.body) ?? (d.status === 200 ? digestProblem(hash, d.body, t.body) : null);
     if (problem) {
       reject(hash, problem);
       return [404];
@@ -267,7 +271,7 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
     return [200, t.body];
   }
 
-  async function taskPut(hash: string, auth: string | undefined, body: Buffer): Promise<number> {
+  async function taskPut(hash: string, auth: Client, body: Buffer): Promise<number> {
     const r = await upstream('PUT', hash, auth, opts.timeoutMs * 6, body);
     const failed = failure(r, 'PUT');
     if (failed) {
@@ -295,7 +299,7 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
     };
     if (!m || (method !== 'GET' && method !== 'PUT')) return send(404);
     const key = m[1] as string;
-    const auth = req.headers['authorization'];
+    const auth: Client = { auth: req.headers['authorization'], agent: req.headers['user-agent'] };
     const ours = key.startsWith(KEY_PREFIX);
     if (serverOff) return ours ? send(503, undefined, { [OFF_HEADER]: '1' }) : send(method === 'GET' ? 404 : 403);
     if (!ours) {
