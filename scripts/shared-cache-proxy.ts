@@ -6,9 +6,11 @@
 //
 // - Time. Nx 24's client has no timeout (a server that stops answering holds
 //   one GET for 600 s and more), and every stage process would pay the store's
-//   timeout on its own. Here every upstream request is bounded: no response or
-//   no body bytes for META_ANALYSIS_REMOTE_TIMEOUT_MS (5 s) on a read, 6x that
-//   for a write. A server that exceeds it, fails (5xx, network) or refuses the
+//   timeout on its own. Here every upstream request is bounded: on a read, no
+//   response or no body bytes for META_ANALYSIS_REMOTE_TIMEOUT_MS (T, 5 s), and
+//   4T in all; a task write 3T, an answer write 2T (under the store's 15 s
+//   wait for its writes); the store's reads 0.8T (under its own T, so that
+//   the guard, not each stage, is the one to notice). A server that exceeds it, fails (5xx, network) or refuses the
 //   token is turned off for the rest of the invocation after ONE warning: nx
 //   then gets misses (GET 404) and refused writes (PUT 403, which it accepts
 //   silently) at once, and the store gets OFF_HEADER, on which it turns off
@@ -161,7 +163,7 @@ export interface ProxyOptions {
   upstream: string;
   /** The server as it may be shown (no credentials). */
   shownAs: string;
-  /** No answer or no progress for this long on a read (writes: 6x). */
+  /** No answer or no progress for this long on a read (T; writes: see above). */
   timeoutMs: number;
   /** One line per problem (stderr). */
   warn: (msg: string) => void;
@@ -272,7 +274,7 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
   }
 
   async function taskPut(hash: string, auth: Client, body: Buffer): Promise<number> {
-    const r = await upstream('PUT', hash, auth, opts.timeoutMs * 6, body);
+    const r = await upstream('PUT', hash, auth, opts.timeoutMs * 3, body);
     const failed = failure(r, 'PUT');
     if (failed) {
       turnOff(failed, 'PUT', hash);
@@ -280,7 +282,7 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
     }
     const status = (r as { status: number }).status;
     if (status >= 200 && status < 300) {
-      const w = await upstream('PUT', digestKey(hash), auth, opts.timeoutMs * 6, Buffer.from(encodeDigest(hash, body)));
+      const w = await upstream('PUT', digestKey(hash), auth, opts.timeoutMs * 2, Buffer.from(encodeDigest(hash, body)));
       const f = failure(w, 'PUT');
       if (f) turnOff(f, 'PUT', digestKey(hash));
     }
@@ -310,9 +312,9 @@ export async function startSharedCacheProxy(opts: ProxyOptions): Promise<SharedC
       }
       return send(await taskPut(key, auth, body));
     }
-    // The store's own entries: passed through, bounded a little below the store's own timeout so that
+    // The store's own entries: passed through, bounded below the store's own bounds so that
     // the guard, not each stage, says when the server stops answering.
-    const r = await upstream(method, key, auth, method === 'GET' ? Math.max(100, Math.floor(opts.timeoutMs * 0.8)) : opts.timeoutMs * 6, method === 'PUT' ? body : undefined);
+    const r = await upstream(method, key, auth, method === 'GET' ? Math.max(100, Math.floor(opts.timeoutMs * 0.8)) : opts.timeoutMs * 2, method === 'PUT' ? body : undefined);
     const failed = 'error' in r || r.status >= 500 ? failure(r, method) : null;
     if (failed) {
       turnOff(failed, method, key);

@@ -128,6 +128,17 @@ describe('the guard, against a server implementing the specification', () => {
     expect(g.serverOff()).toMatch(/no answer within 0\.5 s/);
   });
 
+  it('a server that stops answering a write: nx is answered (403, which it takes as "not stored") within 3 x the bound', async () => {
+    const g = await open(300);
+    server.misbehave({ kind: 'hangAfter', requests: 0 });
+    const t0 = performance.now();
+    expect((await call(g, 'PUT', '4101', RW, good())).status).toBe(403);
+    expect(performance.now() - t0).toBeLessThan(1_500);
+    expect(warnings).toEqual([expect.stringMatching(/no answer within 0\.9 s \(PUT 4101\)/)]);
+    expect((await call(g, 'GET', '4102')).status).toBe(404);
+    expect(warnings).toHaveLength(1);
+  });
+
   it('a server failing (500) during the run: one warning, nx gets a miss, the store is told it is off', async () => {
     const g = await open();
     server.misbehave({ kind: 'error500' });
