@@ -17,9 +17,15 @@
 //   - anything else (unreachable, slow, 5xx, 401): nx runs with
 //     NX_SKIP_REMOTE_CACHE=true, after one warning. Results are the same;
 //     nothing is shared this time.
-// If nx fails while the server was healthy, the server is checked again, and
-// if it went down, the command is run once more with the local caches (it
-// reuses everything already built or answered, so it pays nothing twice).
+// A server that passes the check can still misbehave during the run (stop
+// answering, fail, serve a corrupt, truncated, unsafe or swapped tarball):
+// nx and the stages' response store talk to it through a loopback guard
+// (shared-cache-proxy.ts) that bounds every request and checks every task
+// tarball before nx extracts it, and turns the server off for the rest of the
+// run after one warning that names the entry. If nx still fails after that,
+// or fails while the server went down, the command is run once more with the
+// local caches (it reuses everything already built or answered, so it pays
+// nothing twice).
 // No variable set: nx runs as it is. The token is sent in the Authorization
 // header and never printed.
 import { spawn } from 'node:child_process';
@@ -27,7 +33,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { displayUrl, KEY_PREFIX, SERVER_ENV, timeoutFromEnv, TOKEN_ENV, USER_AGENT } from '../stages/llm/remote-store.ts';
+import { displayUrl, KEY_PREFIX, SERVER_ENV, SHOWN_SERVER_ENV, timeoutFromEnv, TOKEN_ENV, USER_AGENT } from '../stages/llm/remote-store.ts';
+import { startSharedCacheProxy } from './shared-cache-proxy.ts';
 
 export const PROBE_KEY = `${KEY_PREFIX}health-check`;
 const PROBE_BODY = JSON.stringify({ format: 'elicitation-meta-analysis/health-check/1' });
@@ -157,8 +164,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return runNx(argv, localOnly(env));
   }
   console.log(`shared cache ${h.server}: ${h.access === 'read-only' ? 'read-only' : 'in use'}${h.note ? ` (${h.note})` : ''}`);
-  const code = await runNx(argv, env);
+  const guard = await startSharedCacheProxy({
+    upstream: (env[SERVER_ENV] ?? '').trim().replace(/\/+$/, ''),
+    shownAs: h.server,
+    timeoutMs: timeoutFromEnv(env),
+    warn: (m) => console.error(m),
+  });
+  let code: number;
+  try {
+    code = await runNx(argv, { ...env, [SERVER_ENV]: guard.url, [SHOWN_SERVER_ENV]: h.server });
+  } finally {
+    await guard.close();
+  }
   if (code === 0) return 0;
+  if (guard.serverOff() !== null || guard.badEntry() !== null) {
+    console.error(`nx failed after the shared cache ${h.server} was turned off; running it once more with the local caches only (NX_SKIP_REMOTE_CACHE=true).`);
+    return runNx(argv, localOnly(env));
+  }
   const again = await checkSharedCache(env);
   if (again.state !== 'down') return code;
   warnDown(again, ' (it failed during the run)');

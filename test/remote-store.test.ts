@@ -22,6 +22,7 @@ import {
   decodeEntry,
   encodeEntry,
   ENTRY_FORMAT,
+  MAX_GENERATION,
   openRemoteStore,
   remoteConfigFromEnv,
   remoteKey,
@@ -225,28 +226,63 @@ describe('against a server implementing the specification', () => {
     expect(puts.every((q) => q.status === 403)).toBe(true);
   });
 
-  it('a damaged or mismatched entry is a miss, reported once', async () => {
+  it('a damaged or mismatched entry is a miss, reported once; the answer is written as the next generation, which the next reader uses', async () => {
     const r1 = req('damaged');
     const r2 = req('mismatched');
     const r3 = req('donor');
+    const [h1, h2] = [requestHash(r1), requestHash(r2)];
     const donor = encodeEntry(requestHash(r3), answer(r3, 'donor')) as string;
-    await server.setEntry(remoteKey(requestHash(r1)), (encodeEntry(requestHash(r1), answer(r1, 'x')) as string).slice(0, 50));
-    await server.setEntry(remoteKey(requestHash(r2)), donor);
+    await server.setEntry(remoteKey(h1), (encodeEntry(h1, answer(r1, 'x')) as string).slice(0, 50));
+    await server.setEntry(remoteKey(h2), donor);
     const p = open(server, RW);
     for (let i = 0; i < 3; i++) {
-      expect(p.store.get(requestHash(r1), r1)).toBeUndefined();
-      expect(p.store.get(requestHash(r2), r2)).toBeUndefined();
+      expect(p.store.get(h1, r1)).toBeUndefined();
+      expect(p.store.get(h2, r2)).toBeUndefined();
     }
     expect(p.warnings).toHaveLength(2);
-    expect(p.warnings[0]).toContain(`ignoring entry ${remoteKey(requestHash(r1))}: not JSON`);
-    expect(p.warnings[1]).toContain(`ignoring entry ${remoteKey(requestHash(r2))}: mismatched`);
-    expect((await server.requests()).filter((q) => q.method === 'GET')).toHaveLength(2);
+    expect(p.warnings[0]).toContain(`ignoring entry ${remoteKey(h1)}: not JSON. It counts as a miss: the answer is asked again and shared as ${remoteKey(h1, 1)}`);
+    expect(p.warnings[1]).toContain(`ignoring entry ${remoteKey(h2)}: mismatched`);
+    expect((await server.requests()).filter((q) => q.method === 'GET').map((q) => [q.key, q.status])).toEqual([
+      [remoteKey(h1), 200],
+      [remoteKey(h1, 1), 404],
+      [remoteKey(h2), 200],
+      [remoteKey(h2, 1), 404],
+    ]);
     expect(p.store.stats()).toMatchObject({ damaged: 2, hits: 0, off: null });
-    // The store goes on: other entries are still read.
-    expect(p.store.get(requestHash(r3), r3)).toBeUndefined(); // not on the server (only used as a donor body)
-    await server.setEntry(remoteKey(requestHash(r3)), donor);
+    // The first reader pays and writes the next generation (the damaged key cannot be overwritten: 409).
+    p.store.put(h1, answer(r1, 'repaired 1'));
+    p.store.put(h2, answer(r2, 'repaired 2'));
+    p.store.flush();
+    expect(p.info.at(-1)).toMatch(/0 answer\(s\) read, 2 written, 2 damaged entries ignored$/);
+    const entries = await server.entries();
+    expect(decodeEntry(h1, entries.get(remoteKey(h1, 1)) as Buffer)).toEqual({ answer: answer(r1, 'repaired 1') });
+    // The next reader gets it with one more GET, and no warning.
+    await server.clearRequests();
     const q = open(server, RW);
+    expect(q.store.get(h1, r1)?.text).toBe('repaired 1');
+    expect(q.store.get(h2, r2)?.text).toBe('repaired 2');
+    q.store.flush();
+    expect(q.warnings).toEqual([]);
+    expect(q.info).toEqual([expect.stringMatching(/2 answer\(s\) read, 2 damaged entries ignored, 2 read from a later generation$/)]);
+    expect((await server.requests()).map((r) => r.key)).toEqual([remoteKey(h1), remoteKey(h1, 1), remoteKey(h2), remoteKey(h2, 1)]);
+    // The store goes on: other entries are still read.
+    await server.setEntry(remoteKey(requestHash(r3)), donor);
     expect(q.store.get(requestHash(r3), r3)?.text).toBe('donor');
+  });
+
+  it('generations are bounded: when every one is damaged the answer stays local, said once, and nothing is written', async () => {
+    const r = req('all-damaged');
+    const h = requestHash(r);
+    for (let g = 0; g <= MAX_GENERATION; g++) await server.setEntry(remoteKey(h, g), 'garbage');
+    const p = open(server, RW);
+    expect(p.store.get(h, r)).toBeUndefined();
+    expect(p.store.get(h, r)).toBeUndefined();
+    p.store.put(h, answer(r, 'mine'));
+    p.store.flush();
+    expect(p.warnings).toHaveLength(1);
+    expect(p.warnings[0]).toMatch(new RegExp(`Every generation is damaged: the answer is asked again and kept locally; delete ${remoteKey(h)}\\* on the server`));
+    const requests = await server.requests();
+    expect(requests.map((q) => q.method)).toEqual(Array(MAX_GENERATION + 1).fill('GET'));
   });
 
   it('a server answering 500 turns the store off with one warning; nothing fails', async () => {

@@ -10,8 +10,14 @@
 // (carried.ts), for LLM answers only:
 // - a lookup the local layers miss is one GET, bounded by a timeout (5 s);
 //   a hit is verified (the key, the request it carries, a digest of the
-//   answer) and copied into the local store; a damaged or mismatched entry is
-//   a miss, reported once;
+//   answer) and copied into the local store;
+// - an entry that fails verification cannot block the team: the server never
+//   overwrites a key (409), so a damaged `llm-<h>` is followed by generations
+//   `llm-<h>-g1` … `-g3`. A reader tries them in order until one verifies or
+//   one is missing (a miss); a writer that met a damaged entry writes the
+//   first missing generation. So a damaged entry costs the first teammate who
+//   meets it one answer, and everyone after reads the replacement (one more
+//   GET). Only when every generation is damaged does the answer stay local;
 // - an answer bought in this run is written in the background (a few writes
 //   at a time, in a worker thread), and the stage waits for them, bounded,
 //   when it ends (flush);
@@ -31,6 +37,7 @@ import { canonicalJson, requestHash, sha256 } from './store.ts';
 import type { StoredAnswer } from './store.ts';
 import { endpointUrl } from './endpoint-url.ts';
 import type { FlushReply, GetReply, WorkerInit, WorkerRequest, WriteOutcomes } from './remote-worker.ts';
+export { OFF_HEADER } from './remote-worker.ts';
 
 export const SERVER_ENV = 'NX_SELF_HOSTED_REMOTE_CACHE_SERVER';
 export const TOKEN_ENV = 'NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN';
@@ -43,14 +50,22 @@ export const DEFAULT_TIMEOUT_MS = 5_000;
 export const KEY_PREFIX = 'llm-';
 export const ENTRY_FORMAT = 'elicitation-meta-analysis/answer/1';
 export const USER_AGENT = 'elicitation-meta-analysis-response-store/1';
+/**
+ * Generations after `llm-<h>`: `llm-<h>-g1` … `-g<MAX_GENERATION>`. A few
+ * suffice: each is written only by someone who read all before it and found
+ * them damaged; more would only let a misbehaving server make readers ask more.
+ */
+export const MAX_GENERATION = 3;
+/** The environment variable the entry point sets to the server's URL as it may be shown, when the store speaks to it through its proxy. */
+export const SHOWN_SERVER_ENV = 'META_ANALYSIS_REMOTE_SERVER_SHOWN';
 /** Entries larger than this are not read (a misbehaving server must not exhaust memory). */
 const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
 
 const HASH = /^[0-9a-f]{64}$/;
 
-/** The server key of an answer. */
-export function remoteKey(hash: string): string {
-  return `${KEY_PREFIX}${hash}`;
+/** The server key of an answer: `llm-<hash>`, or a later generation `llm-<hash>-g<n>` (after damaged ones). */
+export function remoteKey(hash: string, generation = 0): string {
+  return generation === 0 ? `${KEY_PREFIX}${hash}` : `${KEY_PREFIX}${hash}-g${generation}`;
 }
 
 /** The server URL as it may be shown: no credentials, no secret-looking query parameters. */
@@ -71,6 +86,8 @@ export interface RemoteConfig {
   writeTimeoutMs: number;
   /** How long the end of a stage waits for its writes (default 15000). */
   flushTimeoutMs: number;
+  /** The server as it is shown (default: the URL without credentials); set when the URL is the entry point's proxy. */
+  shownAs?: string;
 }
 
 const OFF = /^(off|false|0|no)$/i;
@@ -93,6 +110,7 @@ export function remoteConfigFromEnv(env: NodeJS.ProcessEnv): RemoteConfig | null
   if (env['NX_SKIP_REMOTE_CACHE'] === 'true' || env['NX_DISABLE_REMOTE_CACHE'] === 'true') return null;
   if (OFF.test(env[REMOTE_STORE_ENV] ?? '')) return null;
   const token = env[TOKEN_ENV] ?? '';
+  const shown = (env[SHOWN_SERVER_ENV] ?? '').trim();
   return {
     url,
     token: token === '' ? null : token,
@@ -100,6 +118,7 @@ export function remoteConfigFromEnv(env: NodeJS.ProcessEnv): RemoteConfig | null
     writeConcurrency: 4,
     writeTimeoutMs: 30_000,
     flushTimeoutMs: 15_000,
+    ...(shown ? { shownAs: displayUrl(shown) } : {}),
   };
 }
 
@@ -187,6 +206,8 @@ export interface RemoteStats {
   misses: number;
   /** Entries ignored because they were damaged or mismatched. */
   damaged: number;
+  /** Hits read from a later generation, past damaged entries. */
+  replaced: number;
   /** Answers handed to the worker for writing. */
   queued: number;
   /** Null while the store is in use; else why it was turned off. */
@@ -236,7 +257,7 @@ export function sharedRemoteStore(env: NodeJS.ProcessEnv, warn: (msg: string) =>
 const STARTUP_MS = 3_000;
 
 export function openRemoteStore(config: RemoteConfig, hooks: RemoteStoreHooks): RemoteStore {
-  const server = displayUrl(config.url);
+  const server = config.shownAs ?? displayUrl(config.url);
   /** What may be shown of a message: the URL as displayed, never the token (an error may quote the URL it was given). */
   const scrub = (m: string) => {
     let out = m.split(config.url).join(server);
@@ -263,18 +284,21 @@ export function openRemoteStore(config: RemoteConfig, hooks: RemoteStoreHooks): 
   let started = false;
   let ids = 0;
   let off: string | null = null;
-  /** Keys known to be missing or damaged: asked once per process. */
+  /** Hashes known to be missing or damaged: asked once per process. */
   const known = new Set<string>();
+  /** The generation a write of a hash read as missing goes to (null: every generation is damaged, nothing is written). */
+  const writeTo = new Map<string, number | null>();
   const reported = new Set<string>();
-  const stats = { hits: 0, misses: 0, damaged: 0, queued: 0 };
+  const stats = { hits: 0, misses: 0, damaged: 0, replaced: 0, queued: 0 };
   /** Since the last flush, for its summary line. */
-  let recent = { hits: 0, queued: 0, damaged: 0 };
+  let recent = { hits: 0, queued: 0, damaged: 0, replaced: 0 };
   let unflushed = 0;
   let exitHook = false;
 
-  function turnOff(reason: string): void {
+  function turnOff(reason: string, quiet = false): void {
     if (off) return;
     off = reason;
+    if (quiet) return;
     warn(`shared response store ${server}: ${reason}; using the local store only for the rest of this run (results are not affected).`);
   }
 
@@ -329,57 +353,84 @@ export function openRemoteStore(config: RemoteConfig, hooks: RemoteStoreHooks): 
     }
   }
 
+  /** One GET: the body of a 200, 'missing' for a 404, or null when the store turned off. */
+  function fetchKey(key: string): Uint8Array | 'missing' | null {
+    const reply = call<GetReply>({ op: 'get', id: ++ids, key, timeoutMs: config.timeoutMs, maxBytes: MAX_ENTRY_BYTES }, config.timeoutMs + 1_000);
+    if (reply === null) {
+      turnOff(`no answer within ${(config.timeoutMs / 1000).toFixed(1)} s`);
+      return null;
+    }
+    if ('error' in reply) {
+      if (reply.quiet) turnOff(reply.error, true);
+      else turnOff(reply.error === 'timed out' ? `no answer within ${(config.timeoutMs / 1000).toFixed(1)} s` : `unreachable (${reply.error})`);
+      return null;
+    }
+    if (reply.status === 404) return 'missing';
+    if (reply.status === 401 || reply.status === 403) {
+      turnOff(`the server refuses the token (HTTP ${reply.status} on a read)`);
+      return null;
+    }
+    if (reply.status !== 200 || reply.body === null) {
+      turnOff(`HTTP ${reply.status} on a read`);
+      return null;
+    }
+    return reply.body;
+  }
+
   function get(hash: string, request: unknown): StoredAnswer | undefined {
     if (off || !HASH.test(hash) || known.has(hash)) return undefined;
     if (request === undefined || request === null || requestHash(request) !== hash) return undefined;
     if (!ensureWorker()) return undefined;
-    const reply = call<GetReply>({ op: 'get', id: ++ids, key: remoteKey(hash), timeoutMs: config.timeoutMs, maxBytes: MAX_ENTRY_BYTES }, config.timeoutMs + 1_000);
-    if (reply === null) {
-      turnOff(`no answer within ${(config.timeoutMs / 1000).toFixed(1)} s`);
-      return undefined;
-    }
-    if ('error' in reply) {
-      turnOff(reply.error === 'timed out' ? `no answer within ${(config.timeoutMs / 1000).toFixed(1)} s` : `unreachable (${reply.error})`);
-      return undefined;
-    }
-    if (reply.status === 404) {
-      stats.misses += 1;
-      known.add(hash);
-      return undefined;
-    }
-    if (reply.status === 401 || reply.status === 403) {
-      turnOff(`the server refuses the token (HTTP ${reply.status} on a read)`);
-      return undefined;
-    }
-    if (reply.status !== 200 || reply.body === null) {
-      turnOff(`HTTP ${reply.status} on a read`);
-      return undefined;
-    }
-    const decoded = decodeEntry(hash, reply.body);
-    if ('damaged' in decoded) {
-      known.add(hash);
-      stats.damaged += 1;
-      recent.damaged += 1;
-      if (!reported.has(hash)) {
-        reported.add(hash);
-        warn(
-          `shared response store ${server}: ignoring entry ${remoteKey(hash)}: ${decoded.damaged}. ` +
-            'It counts as a miss (the answer is asked again and kept locally); the server cannot overwrite an entry, so delete it there.',
-        );
+    const damaged: string[] = [];
+    for (let generation = 0; generation <= MAX_GENERATION; generation++) {
+      const key = remoteKey(hash, generation);
+      const body = fetchKey(key);
+      if (body === null) return undefined;
+      if (body === 'missing') {
+        stats.misses += 1;
+        known.add(hash);
+        writeTo.set(hash, generation);
+        if (damaged.length > 0) report(hash, damaged, `It counts as a miss: the answer is asked again and shared as ${key}, which readers try next, so it is paid for once.`);
+        return undefined;
       }
-      return undefined;
+      const decoded = decodeEntry(hash, body);
+      if ('damaged' in decoded) {
+        stats.damaged += 1;
+        recent.damaged += 1;
+        damaged.push(`${key}: ${decoded.damaged}`);
+        continue;
+      }
+      stats.hits += 1;
+      recent.hits += 1;
+      if (generation > 0) {
+        stats.replaced += 1;
+        recent.replaced += 1;
+      }
+      return decoded.answer;
     }
-    stats.hits += 1;
-    recent.hits += 1;
-    return decoded.answer;
+    known.add(hash);
+    writeTo.set(hash, null);
+    report(hash, damaged, `Every generation is damaged: the answer is asked again and kept locally; delete ${remoteKey(hash)}* on the server.`);
+    return undefined;
+  }
+
+  /** One warning per hash whose entries could not be used. */
+  function report(hash: string, damaged: string[], consequence: string): void {
+    if (reported.has(hash)) return;
+    reported.add(hash);
+    warn(`shared response store ${server}: ignoring entry ${damaged.join('; entry ')}. ${consequence}`);
   }
 
   function put(hash: string, answer: StoredAnswer): void {
     if (off) return;
+    // The generation after the damaged ones this process read (0 when it read none).
+    const generation = writeTo.has(hash) ? writeTo.get(hash) : 0;
+    if (generation === null || generation === undefined) return;
     known.delete(hash);
+    writeTo.delete(hash);
     const body = encodeEntry(hash, answer);
     if (body === null || !ensureWorker()) return;
-    (worker as Worker).postMessage({ op: 'put', key: remoteKey(hash), body } satisfies WorkerRequest);
+    (worker as Worker).postMessage({ op: 'put', key: remoteKey(hash, generation), body } satisfies WorkerRequest);
     stats.queued += 1;
     recent.queued += 1;
     unflushed += 1;
@@ -395,7 +446,7 @@ export function openRemoteStore(config: RemoteConfig, hooks: RemoteStoreHooks): 
   /** Waits for the queued writes; returns what happened, or null when the worker did not answer. */
   function drain(summary: boolean): void {
     const w = recent;
-    recent = { hits: 0, queued: 0, damaged: 0 };
+    recent = { hits: 0, queued: 0, damaged: 0, replaced: 0 };
     let outcomes: WriteOutcomes | null = null;
     if (unflushed > 0 && worker && !off) {
       unflushed = 0;
@@ -409,7 +460,8 @@ export function openRemoteStore(config: RemoteConfig, hooks: RemoteStoreHooks): 
     if (outcomes) {
       const o = outcomes;
       const readOnly = o.refused > 0;
-      if (o.failed > 0 || (o.stopped && !readOnly)) {
+      if (o.quiet) turnOff('the entry point turned the shared cache off', true);
+      else if (o.failed > 0 || (o.stopped && !readOnly)) {
         warn(
           `shared response store ${server}: ${o.failed + o.dropped} answer(s) not written` +
             `${o.stopped ? ` (writing stopped: ${o.stopped})` : o.firstFailure ? ` (${o.firstFailure})` : ''}; they are kept locally only.`,
@@ -427,6 +479,7 @@ export function openRemoteStore(config: RemoteConfig, hooks: RemoteStoreHooks): 
       parts.push('0 written');
     }
     if (w.damaged) parts.push(`${w.damaged} damaged entr${w.damaged === 1 ? 'y' : 'ies'} ignored`);
+    if (w.replaced) parts.push(`${w.replaced} read from a later generation`);
     info(`  shared response store ${server}: ${parts.join(', ')}`);
   }
 

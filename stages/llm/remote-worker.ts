@@ -9,6 +9,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import pLimit from 'p-limit';
 
+/**
+ * A reply header of the entry point's proxy (scripts/shared-cache-proxy.ts):
+ * the server stopped answering during this invocation and the entry point has
+ * already said so, so the store turns off without a second warning.
+ */
+export const OFF_HEADER = 'x-meta-analysis-shared-cache-off';
+const TURNED_OFF = 'the entry point turned the shared cache off';
+
 export interface WorkerInit {
   /** Server base URL, without a trailing slash. */
   url: string;
@@ -29,7 +37,8 @@ export type WorkerRequest =
   | { op: 'put'; key: string; body: string }
   | { op: 'flush'; id: number; timeoutMs: number };
 
-export type GetReply = { id: number; status: number; body: Uint8Array | null } | { id: number; error: string };
+/** `quiet`: the entry point's proxy says the server is off for this invocation (already warned about). */
+export type GetReply = { id: number; status: number; body: Uint8Array | null } | { id: number; error: string; quiet?: boolean };
 
 /** What happened to the writes since the previous flush. */
 export interface WriteOutcomes {
@@ -49,6 +58,8 @@ export interface WriteOutcomes {
   stopped: string | null;
   /** The first failure, for the warning. */
   firstFailure: string | null;
+  /** The entry point's proxy turned the shared cache off (it has warned; the store says nothing more). */
+  quiet: boolean;
 }
 
 export type FlushReply = { id: number; outcomes: WriteOutcomes };
@@ -70,7 +81,7 @@ function start(init: WorkerInit): void {
   let failuresInARow = 0;
 
   function fresh(): WriteOutcomes {
-    return { written: 0, exists: 0, refused: 0, failed: 0, dropped: 0, pending: 0, stopped: null, firstFailure: null };
+    return { written: 0, exists: 0, refused: 0, failed: 0, dropped: 0, pending: 0, stopped: null, firstFailure: null, quiet: false };
   }
   function send(msg: GetReply | FlushReply): void {
     init.reply.postMessage(msg);
@@ -85,6 +96,11 @@ function start(init: WorkerInit): void {
         headers: { ...auth, accept: 'application/octet-stream', 'user-agent': init.userAgent },
         signal: AbortSignal.timeout(msg.timeoutMs),
       });
+      if (res.headers.has(OFF_HEADER)) {
+        await res.arrayBuffer().catch(() => undefined);
+        send({ id: msg.id, error: TURNED_OFF, quiet: true });
+        return;
+      }
       if (res.status !== 200) {
         await res.arrayBuffer().catch(() => undefined);
         send({ id: msg.id, status: res.status, body: null });
@@ -123,7 +139,10 @@ function start(init: WorkerInit): void {
         signal: AbortSignal.timeout(init.writeTimeoutMs),
       });
       await res.arrayBuffer().catch(() => undefined);
-      if (res.status >= 200 && res.status < 300) {
+      if (res.headers.has(OFF_HEADER)) {
+        outcomes.dropped += 1;
+        stopped ??= TURNED_OFF;
+      } else if (res.status >= 200 && res.status < 300) {
         outcomes.written += 1;
         failuresInARow = 0;
       } else if (res.status === 409) {
@@ -148,7 +167,7 @@ function start(init: WorkerInit): void {
     const waited = new Promise<void>((done) => (timer = setTimeout(done, msg.timeoutMs)));
     await Promise.race([Promise.allSettled([...inFlight]), waited]);
     clearTimeout(timer);
-    const out = { ...outcomes, pending: inFlight.size, stopped };
+    const out = { ...outcomes, pending: inFlight.size, stopped, quiet: stopped === TURNED_OFF };
     outcomes = fresh();
     send({ id: msg.id, outcomes: out });
   }

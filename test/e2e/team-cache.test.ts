@@ -28,7 +28,9 @@ import type { Analyst } from '../helpers/analyst-fake.ts';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
 import { startNxCacheServer } from '../helpers/nx-cache-server.ts';
-import type { NxCacheServer } from '../helpers/nx-cache-server.ts';
+import type { Misbehaviour, NxCacheServer } from '../helpers/nx-cache-server.ts';
+import { nxTarball } from '../helpers/tarball.ts';
+import { GUARD_USER_AGENT } from '../../scripts/shared-cache-proxy.ts';
 import { copyWorkspace } from '../../scripts/copy-workspace.ts';
 import { jobRuns, readWorkflow } from '../helpers/workflow.ts';
 import { hermeticEnv, REPO, tempWorkspace } from './workspace.ts';
@@ -296,7 +298,7 @@ analyses:
     expect(outputs(a.root)).toEqual(finalOutputs);
   });
 
-  it('a damaged and a mismatched answer on the server are misses, reported once each; the rest is read from the server', async () => {
+  it('a damaged and a mismatched answer on the server: the first teammate who meets them pays once and writes the next generation; the next pays nothing', async () => {
     const summaries = llmEntries().filter((k) => {
       const e = JSON.parse((cache.entries.get(k) as Buffer).toString());
       return String(e.request?.messages?.[0]?.content).includes('## Original instruction');
@@ -304,8 +306,13 @@ analyses:
     expect(summaries.length).toBe(117);
     const [damaged, mismatched, donor] = summaries as [string, string, string];
     const body = cache.entries.get(damaged) as Buffer;
-    cache.entries.set(damaged, body.subarray(0, body.length >> 1));
+    // A tampered answer whose digest was recomputed is accepted (the write token is the trust boundary);
+    // an edit that breaks the digest, a truncation or another request's entry is not.
+    const edited = JSON.parse(body.toString());
+    edited.text = `${edited.text} (edited)`;
+    cache.entries.set(damaged, Buffer.from(JSON.stringify(edited)));
     cache.entries.set(mismatched, cache.entries.get(donor) as Buffer);
+    const summarizeOutputs = Object.fromEntries(Object.entries(finalOutputs).filter(([k]) => k.startsWith('summarize/')).map(([k, v]) => [k.slice('summarize/'.length), v]));
 
     const d = workspace('meta-analysis-team-damaged-');
     answering();
@@ -313,11 +320,23 @@ analyses:
     const run = await shared(d, 'run analysis:summarize --skip-nx-cache', 'D: summarize, answers from the server, 2 damaged');
     expect(run.code, run.out).toBe(0);
     expect(fake.counts.summarize).toBe(2);
-    expect(count(run.out, `ignoring entry ${damaged}: not JSON`)).toBe(1);
+    expect(count(run.out, `ignoring entry ${damaged}: its digest does not match its content. It counts as a miss: the answer is asked again and shared as ${damaged}-g1`)).toBe(1);
     expect(count(run.out, `ignoring entry ${mismatched}: mismatched`)).toBe(1);
-    expect(run.out).toMatch(/115 answer\(s\) read, 0 written, 2 already there, 2 damaged entries ignored/);
+    expect(run.out).toMatch(/115 answer\(s\) read, 2 written, 2 damaged entries ignored/);
+    expect(run.out).toContain(`shared response store ${cache.url}: `); // the server, not the entry point's loopback guard
     expect(run.out).toMatch(/115 reused from the response store, 2 computed/);
-    expect(outputs(d.root, 'summarize')).toEqual(Object.fromEntries(Object.entries(finalOutputs).filter(([k]) => k.startsWith('summarize/')).map(([k, v]) => [k.slice('summarize/'.length), v])));
+    expect(outputs(d.root, 'summarize')).toEqual(summarizeOutputs);
+    for (const k of [damaged, mismatched]) expect(decodeEntry(k.slice(KEY_PREFIX.length), cache.entries.get(`${k}-g1`) as Buffer), k).toHaveProperty('answer');
+
+    // The next teammate reads the replacements: no call, no warning.
+    const d2 = workspace('meta-analysis-team-damaged-next-');
+    answering();
+    const next = await shared(d2, 'run analysis:summarize --skip-nx-cache', 'D2: summarize, the next teammate after the repair');
+    expect(next.code, next.out).toBe(0);
+    expect(provider.requests).toHaveLength(0);
+    expect(next.out).not.toMatch(/ignoring entry/);
+    expect(next.out).toMatch(/117 answer\(s\) read, 2 damaged entries ignored, 2 read from a later generation/);
+    expect(outputs(d2.root, 'summarize')).toEqual(summarizeOutputs);
   });
 
   it('a server answering 500 to everything: the CI job warns and builds the same outputs locally', async () => {
@@ -335,21 +354,84 @@ analyses:
     }
   });
 
-  it('a server failing during the run: the entry point notices, warns, and finishes with the local caches', async () => {
+  it('a server failing during the run: the guard notices, warns once, and the run finishes with the local caches', async () => {
     const g = workspace('meta-analysis-team-midrun-');
     answering();
-    // The probe's read and write, and one request of nx, then 500 to everything.
+    // The probe's read and write, and one request of the guard, then 500 to everything.
     cache.misbehave({ kind: 'failAfter', requests: 3 });
     try {
       const res = await shared(g, 'run analysis:report', 'G: nx:shared report, server fails during the run');
       expect(res.code, res.out).toBe(0);
-      expect(res.out).toMatch(/Misconfigured remote cache endpoint|Unexpected response status: 500/);
-      expect(res.out).toMatch(/warning: shared cache http:\/\/127\.0\.0\.1:\d+: HTTP 500 on a read \(it failed during the run\)\. Running with the local caches only/);
+      expect(count(res.out, 'warning: shared cache')).toBe(1);
+      expect(res.out).toMatch(/warning: shared cache http:\/\/127\.0\.0\.1:\d+: HTTP 500 on a read \(GET (\d+|nxsha256-\d+)\)\. Going on with the local caches only/);
+      expect(res.out).not.toMatch(/Misconfigured remote cache endpoint|Unexpected response status|nx failed after/);
       expect(outputs(g.root)).toEqual(finalOutputs);
     } finally {
       cache.misbehave({ kind: 'none' });
     }
   });
+
+  it("an Nx entry with ../ paths under the report's hash (written with a write token): the run succeeds, builds the report itself, and the warning names the hash", async () => {
+    // Every report entry on the server, replaced by a crafted tarball (as if uploaded before anyone built it: no digest entry).
+    const reports = [...cache.entries.keys()].filter((k) => /^\d+$/.test(k) && gunzipSync(cache.entries.get(k) as Buffer).includes('out/analysis/report/report.md'));
+    expect(reports.length).toBeGreaterThanOrEqual(1);
+    const saved = new Map([...cache.entries].filter(([k]) => reports.includes(k) || reports.some((r) => k === `nxsha256-${r}`)));
+    for (const k of reports) {
+      cache.entries.set(k, nxTarball([{ name: '../../../../poisoned.txt', data: 'PWNED' }, { name: 'out/analysis/report/report.md', data: '# not the report\n' }]));
+      cache.entries.delete(`nxsha256-${k}`);
+    }
+    try {
+      const p = workspace('meta-analysis-team-poisoned-');
+      answering();
+      const res = await shared(p, 'run analysis:report', 'P: nx:shared report, a crafted report entry');
+      expect(res.code, res.out).toBe(0);
+      expect(provider.requests).toHaveLength(0);
+      expect(count(res.out, 'warning: shared cache')).toBe(1);
+      const named = /the Nx cache entry (\d+) is unusable: it holds an unsafe path \("\.\.\/\.\.\/\.\.\/\.\.\/poisoned\.txt"\)\. .*delete the entries \1 and nxsha256-\1/.exec(res.out);
+      expect(named, res.out).not.toBeNull();
+      expect(reports).toContain(named![1]);
+      expect(ranTargets(res.out)).toContain('report');
+      expect(outputs(p.root)).toEqual(finalOutputs);
+      for (const dir of [p.root, join(p.root, '..'), p.nxDir]) expect(readdirSync(dir)).not.toContain('poisoned.txt');
+    } finally {
+      for (const k of reports) cache.entries.delete(k);
+      for (const [k, v] of saved) cache.entries.set(k, v);
+    }
+  });
+
+  const misbehaving: [string, Misbehaviour][] = [
+    ['stops answering after the health check', { kind: 'hangAfter', requests: 2 }],
+    ['serves corrupt tarballs', { kind: 'tarballs', how: 'corrupt' }],
+    ['serves truncated tarballs', { kind: 'tarballs', how: 'truncate' }],
+    ['serves another entry\'s tarball', { kind: 'tarballs', how: 'swap' }],
+  ];
+  for (const [what, m] of misbehaving) {
+    it(`a server that ${what}: nx:shared exits 0 within 60 s over the local caches, the same outputs, one warning naming the hash`, async () => {
+      const w = workspace('meta-analysis-team-misbehaving-');
+      answering();
+      cache.misbehave(m);
+      try {
+        const res = await shared(w, 'run analysis:report', `M: nx:shared report, a server that ${what}`);
+        expect(res.code, res.out).toBe(0);
+        expect(res.ms).toBeLessThan(60_000);
+        expect(count(res.out, 'warning: shared cache'), res.out).toBe(1);
+        expect(res.out).toMatch(
+          m.kind === 'hangAfter'
+            ? /warning: shared cache http:\/\/127\.0\.0\.1:\d+: no answer within 5\.0 s \(GET (\d+|nxsha256-\d+|llm-[0-9a-f]{64})\)\. Going on with the local caches only/
+            : m.kind === 'tarballs' && m.how === 'swap'
+              ? /the Nx cache entry \d+ is unusable: the tarball is not the one written under this hash/
+              : /the Nx cache entry \d+ is unusable: (not a complete gzip stream|truncated)/,
+        );
+        expect(res.out).not.toMatch(/Failed to read entry from tarball|nx failed after|panicked/);
+        // The stages' response store says nothing of its own: the guard told it the server is off.
+        expect(res.out).not.toMatch(/using the local store only|answer\(s\) not written|did not finish within|still unfinished/);
+        expect(outputs(w.root)).toEqual(finalOutputs);
+        if (m.kind === 'tarballs') expect(provider.requests).toHaveLength(0); // the answers are still shared
+      } finally {
+        cache.misbehave({ kind: 'none' });
+      }
+    });
+  }
 
   it('a server that is down: the CI job warns and builds the same outputs locally', async () => {
     const f = workspace('meta-analysis-team-down-');
@@ -390,16 +472,18 @@ analyses:
     }
     expect(found).toEqual([]);
 
-    // Nx asks for its own task hashes (decimal); only the store (its User-Agent) asks for llm-* keys.
+    // Nx asks for its own task hashes (decimal); only the store (its User-Agent) asks for llm-* keys;
+    // only the entry point's guard for the digest entries of task tarballs.
     const seen = cache.requests;
     expect(seen.length).toBeGreaterThan(0);
     for (const q of seen) {
       if (q.key.startsWith(KEY_PREFIX)) expect(q.agent, `${q.method} ${q.key}`).toBe(USER_AGENT);
+      else if (q.key.startsWith('nxsha256-')) expect(q.agent, `${q.method} ${q.key}`).toBe(GUARD_USER_AGENT);
       else {
         expect(q.key, `${q.method} ${q.key}`).toMatch(/^\d+$/);
         expect(q.agent).not.toBe(USER_AGENT);
       }
     }
-    for (const k of cache.entries.keys()) expect(k).toMatch(/^(\d+|llm-[0-9a-f]{64}|llm-health-check)$/);
+    for (const k of cache.entries.keys()) expect(k).toMatch(/^(\d+|nxsha256-\d+|llm-[0-9a-f]{64}(-g[1-3])?|llm-health-check)$/);
   });
 });

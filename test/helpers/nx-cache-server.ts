@@ -5,7 +5,8 @@
 //   PUT /v1/cache/{hash}  200 stored | 400 no Content-Length | 401 | 403 read-only token | 409 exists
 //   Authorization: Bearer <token>; keys [A-Za-z0-9_-], at most 128 characters (else 400).
 // It stores bodies as opaque bytes (Nx's gzip tars and our llm-* entries alike)
-// and can be told to misbehave (answer 500, be slow, answer PUT with 202).
+// and can be told to misbehave (answer 500, be slow, answer PUT with 202, stop
+// answering, serve damaged or swapped task tarballs).
 // It never outlives a test: unref'd, closed by the test, and closed by itself
 // after a maximum lifetime. It logs nothing and records no token, only which
 // kind of token was used.
@@ -37,7 +38,15 @@ export type Misbehaviour =
   /** PUT answered 500 (reads work). */
   | { kind: 'put500' }
   /** Answers this many more requests normally, then 500 to every request (a server failing during a run). */
-  | { kind: 'failAfter'; requests: number };
+  | { kind: 'failAfter'; requests: number }
+  /** Answers this many more requests normally, then never answers (the connection stays open until the server closes). */
+  | { kind: 'hangAfter'; requests: number }
+  /**
+   * GET of a task entry (Nx's decimal hashes) answers 200 with: `corrupt`, the stored
+   * bytes with the middle overwritten; `truncate`, their first half; `swap`, another
+   * task entry's bytes. Everything else is answered normally.
+   */
+  | { kind: 'tarballs'; how: 'corrupt' | 'truncate' | 'swap' };
 
 export interface NxCacheServer {
   /** http://127.0.0.1:<port> */
@@ -87,6 +96,17 @@ export async function startNxCacheServer(opts: NxCacheServerOptions): Promise<Nx
       req.on('error', fail);
     });
 
+  function damage(key: string, body: Buffer, how: 'corrupt' | 'truncate' | 'swap'): Buffer {
+    if (how === 'truncate') return body.subarray(0, body.length >> 1);
+    if (how === 'corrupt') {
+      const out = Buffer.from(body);
+      out.fill(0x5a, out.length >> 2, (out.length >> 2) + Math.max(16, out.length >> 3));
+      return out;
+    }
+    const others = [...entries.keys()].filter((k) => /^\d+$/.test(k) && k !== key).sort();
+    return others.length ? (entries.get(others[0] as string) as Buffer) : body;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? '';
     const m = /^\/v1\/cache\/([^/?]*)$/.exec(req.url ?? '');
@@ -107,11 +127,19 @@ export async function startNxCacheServer(opts: NxCacheServerOptions): Promise<Nx
       else failing = true;
     }
     if (failing) return answer(500, 'internal error (test server told to fail)');
+    if (current.kind === 'hangAfter') {
+      if (current.requests > 0) current.requests -= 1;
+      else {
+        requests.push({ method, key, role, status: 0, bytes: body.length, agent: String(req.headers['user-agent'] ?? '') });
+        return new Promise<void>((done) => res.on('close', () => done()));
+      }
+    }
     if (!m || (method !== 'GET' && method !== 'PUT')) return answer(404, 'not found');
     if (!KEY.test(key)) return answer(400, 'invalid hash');
     if (role === 'none' || role === 'unknown') return answer(401, 'missing or invalid authentication token');
     if (method === 'GET') {
       const hit = entries.get(key);
+      if (hit && current.kind === 'tarballs' && /^\d+$/.test(key)) return answer(200, damage(key, hit, current.how), 'application/octet-stream');
       return hit ? answer(200, hit, 'application/octet-stream') : answer(404, 'not found');
     }
     if (req.headers['content-length'] === undefined) return answer(400, 'missing Content-Length');
