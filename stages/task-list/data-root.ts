@@ -6,8 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import ignore from 'ignore';
-
-const IGNORE_FILES = ['.nxignore', '.gitignore'];
+import { DATA_ROOT_IGNORE_FILES as IGNORE_FILES } from './data-root-files.ts';
 
 /** A line that says how to keep the data root out of Nx's file map, or null when it already is (or lies outside the workspace). */
 export function dataRootHint(workspaceRoot: string, dataRoot: string): string | null {

@@ -18,6 +18,7 @@
 // override's key (restoring it is harmless).
 import type { AnalysisCommon, StageSettings } from '../stage-settings.ts';
 import type { AnalysisSelectionOptions } from './analysis.ts';
+import { DATA_ROOT_IGNORE_FILES } from './data-root-files.ts';
 
 /**
  * task-list's settings: no section of its own in pipeline.yaml; it reads the
@@ -29,7 +30,8 @@ export const taskListSettings: StageSettings<null, Record<string, never>> = {
   resolve: () => ({}),
   slice: (_own, a) => ({ agents: a.agents, domains: a.domains, refinement_models: a.refinement_models, data: a.data, allow_empty_selection: a.allow_empty_selection }),
   promptFiles: () => [],
-  otherFiles: (_own, a) => [a.data.baseline_harm_filter, a.data.human_annotation_filter].filter((f): f is string => f !== null),
+  // The ignore files are read for the hint about keeping the data out of Nx's file map (task-list/data-root.ts): its words are in the replayed log.
+  otherFiles: (_own, a) => [...[a.data.baseline_harm_filter, a.data.human_annotation_filter].filter((f): f is string => f !== null), ...DATA_ROOT_IGNORE_FILES],
   paths: (_own, a) => [
     { key: 'data.root', path: a.data.root, kind: 'folder', what: 'the elicitation output tree (perturbed_queries)' },
     ...(a.data.baseline_harm_filter ? [{ key: 'data.filters.baseline_harm', path: a.data.baseline_harm_filter, kind: 'file' as const, what: 'a baseline-harm filter JSON file' }] : []),
