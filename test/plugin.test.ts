@@ -109,7 +109,7 @@ describe('createNodes', () => {
       baseline_harm_filter: 'task_filters/harm.json',
       human_annotation_filter: null,
     });
-    expect(d.files).toEqual(['task_filters/harm.json']);
+    expect(d.files).toEqual(['task_filters/harm.json', '.nxignore', '.gitignore']);
     expect(d.reads).toEqual([]);
     expect((t.inputs ?? []).some((i) => typeof i === 'object' && i !== null && 'dependentTasksOutputFiles' in i)).toBe(false);
     expect(t.outputs).toEqual(['{workspaceRoot}/out/beta/task-list']);

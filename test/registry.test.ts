@@ -83,7 +83,7 @@ describe('the stage registry', () => {
       const file = s === 'task-list' ? 'stages/task-list/settings.ts' : `stages/${s}/settings.ts`;
       const text = readFileSync(join(REPO, file), 'utf8');
       for (const i of text.match(/^\s*import\b(?!\s+type)[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm) ?? []) {
-        expect(i, `${file}: ${i}`).toMatch(/from '(?:zod|\.\.\/llm\/settings\.ts|\.\.\/stage-settings\.ts|\.\/lock-path\.ts|\.\.\/categorize\/lock-path\.ts)'/);
+        expect(i, `${file}: ${i}`).toMatch(/from '(?:zod|\.\.\/llm\/settings\.ts|\.\.\/stage-settings\.ts|\.\/lock-path\.ts|\.\.\/categorize\/lock-path\.ts|\.\/data-root-files\.ts)'/);
       }
     }
   });
