@@ -280,8 +280,9 @@ analyses:
     answering();
     const grown = await runJob(b, 'report', 'B: CI report job after adding 10 runs');
     expect(grown.code, grown.out).toBe(0);
-    expect(fake.counts).toMatchObject({ summarize: 10, create: 0, update: 2, cluster: 1 });
-    expect(provider.requests).toHaveLength(13);
+    // 10 summaries, 2 update batches, the held-out check's assign call, 1 clustering.
+    expect(fake.counts).toMatchObject({ summarize: 10, create: 0, update: 2, assign: 1, cluster: 1 });
+    expect(provider.requests).toHaveLength(14);
     expect(grown.out).toMatch(/107 reused from the response store, 10 computed/);
     expect(grown.out).toMatch(/summarize\s+openai:gpt-5-mini [^:]*: 107 stored, 10 to pay/);
     const cat = JSON.parse(b.read('out/analysis/categorize/categorization.json'));
