@@ -54,7 +54,7 @@ export const STAGE_INFO = {
   },
   summarize: {
     dependsOn: 'task-list',
-    description: 'Summarize each run: how the perturbation changed the instruction and why it led to harm. One file per run.',
+    description: 'Summarize each run: how the perturbation changed the instruction and why it led to harm. The summaries are packed into at most 256 files, whatever the number of runs.',
     llm: true,
     settings: summarizeSettings,
     reads: [['task-list', 'runs.json']],
