@@ -137,7 +137,7 @@ export function buildTargets(a: ResolvedAnalysis, opts: NormalizedOptions, codeO
     targets[stage] = target;
     for (const f of [...key.files, ...key.code]) if (!isAbsolute(f) && !normalize(f).startsWith(`..${sep}`)) affectedBy.add(normalize(f).split(sep).join('/'));
   }
-  // Commands around the chain: never cached, they write no build output.
+  // Commands around the chain: never cached; what they write (the lock, the summaries' export) is no target's input.
   for (const command of COMMANDS) {
     const { dependsOn, description } = COMMAND_INFO[command];
     targets[command] = {

@@ -2,8 +2,8 @@
 // stage whose output each reads and the files of it it reads, what each does
 // (one wording), whether it calls a model, the file that stands for its
 // output, and its settings module (stages/<stage>/settings.ts: its section of
-// pipeline.yaml, defaults, key slice and the files it names). Also the two
-// commands around the chain (plan, lock-taxonomy).
+// pipeline.yaml, defaults, key slice and the files it names). Also the
+// commands around the chain (plan, lock-taxonomy, export-summaries).
 // Derived from it: pipeline.yaml's schema and the resolved analysis
 // (config.ts), each stage's key description (stage-inputs.ts), the plugin's
 // targets (dependsOn, descriptions), the plan's chain walk. Checked against
@@ -54,7 +54,7 @@ export const STAGE_INFO = {
   },
   summarize: {
     dependsOn: 'task-list',
-    description: 'Summarize each run: how the perturbation changed the instruction and why it led to harm. One file per run.',
+    description: 'Summarize each run: how the perturbation changed the instruction and why it led to harm. The summaries are packed into at most 256 files, whatever the number of runs.',
     llm: true,
     settings: summarizeSettings,
     reads: [['task-list', 'runs.json']],
@@ -103,8 +103,8 @@ export function upstreamStages(stage: StageName): StageName[] {
 
 
 
-/** Commands around the chain: targets that are never cached and write no build output. */
-export const COMMANDS = ['plan', 'lock-taxonomy'] as const;
+/** Commands around the chain: targets that are never cached, and whose output (if any) no target reads. */
+export const COMMANDS = ['plan', 'lock-taxonomy', 'export-summaries'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface CommandInfo {
@@ -122,5 +122,10 @@ export const COMMAND_INFO = {
     dependsOn: 'categorize',
     // The path is lockPath('<name>') (stages/categorize/taxonomy-lock.ts; test/registry.test.ts checks it).
     description: 'Record the current categorization as the committed taxonomy lock (analyses/<name>/taxonomy.lock.json) that later categorizations build on.',
+  },
+  'export-summaries': {
+    dependsOn: 'summarize',
+    // The folder is EXPORT_DIR (stages/summarize/export.ts; test/registry.test.ts checks it).
+    description: "Write the reference's per-run summary tree (out/<name>/summaries-export/<domain>/<task>/<pid>/<refinement model>/<agent>/elicitation_run_summary.json) from summarize's packed summaries, for the reference scripts. Never cached; no target reads it.",
   },
 } as const satisfies Record<CommandName, CommandInfo>;

@@ -57,14 +57,17 @@ describe('createNodes', () => {
     const { root, projects } = await nodesFor(pipeline());
     expect(Object.keys(projects).sort()).toEqual(['analyses/alpha', 'analyses/beta']);
     const t = projects['analyses/alpha']!.targets!;
-    expect(Object.keys(t)).toEqual(['task-list', 'summarize', 'categorize', 'cluster', 'report', 'plan', 'lock-taxonomy']);
+    expect(Object.keys(t)).toEqual(['task-list', 'summarize', 'categorize', 'cluster', 'report', 'plan', 'lock-taxonomy', 'export-summaries']);
     // Each target says what the registry says (stages/registry.ts; executors.json is checked against it in test/registry.test.ts).
     for (const s of STAGES) expect(t[s]!.metadata?.['description'], s).toBe(STAGE_INFO[s].description);
     for (const c of COMMANDS) expect(t[c]!.metadata?.['description'], c).toBe(COMMAND_INFO[c].description);
-    // The commands around the chain are never cached: plan runs no stage, lock-taxonomy writes a committed file.
+    // The commands around the chain are never cached: plan runs no stage, lock-taxonomy writes a committed file,
+    // export-summaries a copy in the reference's layout that no target reads.
     expect(t['plan']).toMatchObject({ cache: false });
     expect(t['plan']!.dependsOn).toBeUndefined();
     expect(t['lock-taxonomy']).toMatchObject({ cache: false, dependsOn: ['categorize'] });
+    expect(t['export-summaries']).toMatchObject({ cache: false, dependsOn: ['summarize'] });
+    expect(t['export-summaries']!.outputs).toBeUndefined();
     // The taxonomy lock is an input of categorize and of the report (its baseline), not of summarize.
     expect(keyDescriptionOf(t['categorize']!)!.files).toContain('analyses/alpha/taxonomy.lock.json');
     expect(keyDescriptionOf(t['report']!)!.files).toContain('analyses/alpha/taxonomy.lock.json');

@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { braceGlob, upstreamGlob } from '../executors/plugin.ts';
 import { BUILTIN_LLM, parsePipeline, resolveAnalysis, stagePromptFiles } from '../stages/config.ts';
+import { EXPORT_DIR } from '../stages/summarize/export.ts';
+import { SUMMARY_FILE_NAME } from '../stages/summarize/summaries.ts';
 import { COMMAND_INFO, COMMANDS, isLlmStage, LLM_STAGES, STAGE_INFO, STAGES, upstreamStages } from '../stages/registry.ts';
 import { lockPath } from '../stages/categorize/taxonomy-lock.ts';
 
@@ -67,8 +69,10 @@ describe('the stage registry', () => {
     }
   });
 
-  it('states the lock path the lock module writes', () => {
+  it('states the lock path the lock module writes, and the folder the export writes', () => {
     expect(COMMAND_INFO['lock-taxonomy'].description).toContain(`(${lockPath('<name>')})`);
+    expect(COMMAND_INFO['export-summaries'].description).toContain(`(out/<name>/${EXPORT_DIR}/`);
+    expect(COMMAND_INFO['export-summaries'].description).toContain(`/${SUMMARY_FILE_NAME})`);
   });
 
   it('imports only the stages\' settings modules (and types), so no stage logic and no import cycle', () => {

@@ -8,6 +8,7 @@ import summarize from '../executors/summarize/executor.ts';
 import taskList from '../executors/task-list/executor.ts';
 import plan from '../executors/plan/executor.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
+import { readSummaries, shardOf } from '../stages/summarize/summaries.ts';
 import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -83,8 +84,13 @@ describe('summarize executor with the openai provider', () => {
     expect(index.statistics).toMatchObject({ total_runs: 21, summarized: 21, failed: 0, input_tokens: 21000, output_tokens: 4200 });
     // gpt-5-mini: $0.25 / $2.00 per 1M tokens.
     expect(Number(index.statistics.cost)).toBeCloseTo(21 * (1000 * 0.25 + 200 * 2) / 1e6, 10);
-    const one = JSON.parse(readFileSync(join(root, 'out/small/summarize', index.runs[0].file), 'utf8'));
+    const one = readSummaries(join(root, 'out/small/summarize'), index.runs).get(index.runs[0].run_id)!;
     expect(one.summary).toMatch(/^Summary of: /);
+    // The summaries are packed: one shard per first two hex digits of sha256(run id), nothing per run.
+    const shards = [...new Set(ledger.runs.map((r: { run_id: string }) => shardOf(r.run_id)))].sort();
+    expect(index.runs.map((r: { file: string }) => r.file).sort()).toEqual(ledger.runs.map((r: { run_id: string }) => shardOf(r.run_id)).sort());
+    const outFiles = allFiles(join(root, 'out/small/summarize')).map((f) => relative(join(root, 'out/small/summarize'), f)).sort();
+    expect(outFiles).toEqual([...shards, 'answers.jsonl', 'evaluations.json', 'index.json'].sort());
     expect(one.summary_metadata).toMatchObject({ api_type: 'openai', model_name: 'gpt-5-mini', generated_at: null });
 
     // Same inputs: every answer comes from the store, no request.
@@ -261,7 +267,7 @@ describe('summarize executor with the openai provider', () => {
     expect(await summarize({ analysis: 'small' }, ctx())).toEqual({ success: true });
     expect(server.requests).toHaveLength(0);
     const index = JSON.parse(readFileSync(join(root, 'out/small/summarize/index.json'), 'utf8'));
-    expect(JSON.parse(readFileSync(join(root, 'out/small/summarize', index.runs[0].file), 'utf8')).summary).toBe('fresh answer');
+    expect(readSummaries(join(root, 'out/small/summarize'), index.runs).get(index.runs[0].run_id)!.summary).toBe('fresh answer');
     expect(readFileSync(join(root, 'out/small/summarize/answers.jsonl'), 'utf8')).toBe(refreshedAnswers);
   });
 

@@ -1,4 +1,4 @@
-// nx run <analysis>:summarize — one summary file per run of the task list
+// nx run <analysis>:summarize — a summary per run of the task list, packed into shards
 // (the stage: stages/summarize/stage.ts; around it: executors/lib/runner.ts).
 import { summarizeStage } from '../../stages/summarize/stage.ts';
 import type { LlmRunOptions } from '../lib/answerer.ts';

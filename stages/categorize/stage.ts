@@ -26,6 +26,7 @@ import { formatUsd } from '../llm/pricing.ts';
 import { sha256 } from '../llm/store.ts';
 import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
 import type { SummaryFile, SummaryIndexEntry } from '../summarize/format.ts';
+import { readSummaries } from '../summarize/summaries.ts';
 import { planFromLock, readAnalysisLock } from './taxonomy-lock.ts';
 import { writeJson } from '../util/fs.ts';
 import { lockedStableIds, stableIds } from '../util/ids.ts';
@@ -43,7 +44,8 @@ export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, Categoriz
   read: (t) => {
     const ledger = t.upstream('task-list', LEDGER_FILE, ledgerFile);
     const evaluations = t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile);
-    const built = summarizedItems(ledger, t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile).runs, t.ctx.outputOf('summarize'), evaluations);
+    const index = t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile).runs;
+    const built = summarizedItems(ledger, index, readSummaries(t.ctx.outputOf('summarize'), index, t.ctx.analysis.name), evaluations);
     return { ledger, built, templates: templatesOf(t), base: lockBase(t, built) };
   },
   subject: ({ built }) => `${built.items.length} summarized runs`,
@@ -51,13 +53,13 @@ export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, Categoriz
 };
 
 /** The items the categorizer sees: each summarized run's summary and its evaluation; runs with no summary are listed as missing. */
-function summarizedItems(ledger: Ledger, index: SummaryIndexEntry[], sumDir: string, evaluations: EvaluationsFile) {
+function summarizedItems(ledger: Ledger, index: SummaryIndexEntry[], summaries: Map<string, SummaryFile>, evaluations: EvaluationsFile) {
   const entryOf = new Map(index.map((e) => [e.run_id, e]));
   return buildItems(ledger.runs, promptIds(ledger.runs), (run: LedgerRun) => {
     const entry = entryOf.get(run.run_id);
     if (!entry) return { error: 'no summary: the run is missing from the summarize index' };
     if (entry.status !== 'done' || !entry.file) return { error: `no summary: ${entry.reason ?? 'summarize failed'}` };
-    return evaluatedSummary(JSON.parse(readFileSync(join(sumDir, entry.file), 'utf8')) as SummaryFile, evaluationOf(evaluations, run.run_id));
+    return evaluatedSummary(summaries.get(run.run_id) as SummaryFile, evaluationOf(evaluations, run.run_id));
   });
 }
 

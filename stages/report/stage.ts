@@ -10,6 +10,8 @@ import type { EvaluationsFile } from '../summarize/run-data.ts';
 import { sha256 } from '../llm/store.ts';
 import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
 import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
+import type { SummaryFile } from '../summarize/format.ts';
+import { readSummaries } from '../summarize/summaries.ts';
 import { readAnalysisLock } from '../categorize/taxonomy-lock.ts';
 import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
 import { stableIds } from '../util/ids.ts';
@@ -29,6 +31,8 @@ import type { HeldoutDocument } from '../categorize/heldout.ts';
 interface Input {
   ledger: Ledger;
   sums: SummariesOut;
+  /** Each summarized run's summary, by run id (summarize's shards, checked against its index). */
+  summaries: Map<string, SummaryFile>;
   cat: CategorizationOut;
   clu: ClustersOut;
   evaluations: EvaluationsFile;
@@ -40,15 +44,19 @@ interface Input {
 
 export const reportStage: StageDefinition<object, Input> = {
   stage: 'report',
-  read: (t) => ({
-    ledger: t.upstream('task-list', LEDGER_FILE, ledgerFile),
-    sums: t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile),
-    cat: t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument),
-    clu: t.upstream('cluster', CLUSTERS_FILE, clustersDocument),
-    evaluations: t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile),
-    heldout: t.upstream('categorize', HELDOUT_FILE, heldoutDocument),
-    baseline: baselineOf(t),
-  }),
+  read: (t) => {
+    const sums = t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile);
+    return {
+      ledger: t.upstream('task-list', LEDGER_FILE, ledgerFile),
+      sums,
+      summaries: readSummaries(t.ctx.outputOf('summarize'), sums.runs, t.ctx.analysis.name),
+      cat: t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument),
+      clu: t.upstream('cluster', CLUSTERS_FILE, clustersDocument),
+      evaluations: t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile),
+      heldout: t.upstream('categorize', HELDOUT_FILE, heldoutDocument),
+      baseline: baselineOf(t),
+    };
+  },
   run: reportRun,
 };
 
@@ -69,7 +77,7 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
   const changes = summarizeChanges(baseline, snapshot, runCategories(cat));
 
   const linkConfig = { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
-  const runs = runDetails(ledger.runs, sums.runs, t.ctx.outputOf('summarize'), evaluations, (folder) => runLink(linkConfig, folder));
+  const runs = runDetails(ledger.runs, input.summaries, evaluations, (folder) => runLink(linkConfig, folder));
   const quality = computeQuality(qualityInput(ledger, sums, cat, clu, runs, idOf, input.heldout));
 
   let markdown = renderMarkdownReport(

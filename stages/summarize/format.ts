@@ -1,7 +1,7 @@
 // The files the summarize stage writes, as later stages read them: the
-// per-run summary file (the reference's shape plus our run id and request
-// hash) and index.json, with its zod schema (checked on read). Contracts
-// only: a reader loads no summarize logic.
+// summary file (the reference's shape plus our run id and request hash; packed
+// into shards, summaries.ts) and index.json, with its zod schema (checked on
+// read). Contracts only: a reader loads no summarize logic.
 import { z } from 'zod';
 import { failedRun } from '../task-list/ledger.ts';
 
@@ -11,9 +11,10 @@ export const SUMMARY_INDEX_FILE = 'index.json';
 const summaryIndexEntry = z.object({
   run_id: z.string(),
   status: z.enum(['done', 'failed']),
+  /** The shard holding the run's summary, relative to summarize's output (`summaries/<xx>.jsonl`, summaries.ts shardOf). */
   file: z.string().nullable(),
   request_hash: z.string().nullable(),
-  /** sha256 of the summary file's bytes: index.json changes whenever any summary does (the key of later targets hashes only this index). */
+  /** sha256 of the summary file as the reference writes it on its own (summaries.ts summaryText): index.json changes whenever any summary does (the key of later targets hashes only this index), and the reader checks each shard line against it. */
   sha256: z.string().nullable(),
   reason: z.string().nullable(),
 });

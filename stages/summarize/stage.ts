@@ -1,17 +1,19 @@
-// Step 2 as a stage: one summary file per run of the task list, the index
-// that lists each run done or failed, and the run log's per-run lines. Run by
-// the stage runner (executors/lib/runner.ts).
+// Step 2 as a stage: a summary per run of the task list, packed into at most
+// 256 shards (summarize/summaries.ts), the index that lists each run done or
+// failed, and the run log's per-run lines. Run by the stage runner
+// (executors/lib/runner.ts).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { LlmStageDefinition, LlmTools, StageResult } from '../stage-context.ts';
 import { OFFLINE_NOTICE } from '../analyzer.ts';
-import { LEDGER_FILE, ledgerFile, runOutputPath } from '../task-list/ledger.ts';
+import { LEDGER_FILE, ledgerFile } from '../task-list/ledger.ts';
 import type { FailedRun, Ledger, LedgerRun } from '../task-list/ledger.ts';
 import { ANSWERS_FILE } from '../llm/carried.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../llm/errors.ts';
 import { formatUsd } from '../llm/pricing.ts';
 import { sha256 } from '../llm/store.ts';
+import { shardOf, shardTexts, summaryDigest } from './summaries.ts';
 import { EVALUATIONS_FILE, loadRun, runEvaluationOf } from './run-data.ts';
 import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
 import { loadSummaryInput, RunInputError, summaryFileFrom } from './summary.ts';
@@ -35,6 +37,8 @@ interface PerRun {
 /** What the per-run loop gathers. */
 interface Tally {
   index: SummaryIndexEntry[];
+  /** The summaries written, by run id: packed into the shards once every run is done. */
+  files: Map<string, SummaryFile>;
   failed: FailedRun[];
   perRun: PerRun[];
   /** Every run's evaluation, summarized or not: later stages read it here, not in the run's file. */
@@ -63,7 +67,7 @@ export const summarizeStage: LlmStageDefinition<object, Input> = {
 
 async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): Promise<StageResult> {
   const settings = t.ctx.analysis.summarize;
-  const tally: Tally = { index: [], failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
+  const tally: Tally = { index: [], files: new Map(), failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
   if (settings.provider !== 'offline' && settings.batch) await prefetch(ledger, template, t);
   const show = t.progress(ledger.runs.length);
   // Counted per finished run, so that reused + computed + failed is always the runs done.
@@ -74,17 +78,18 @@ async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): 
     await Promise.all(
       ledger.runs.map((run) =>
         limit(async () => {
-          finished[await summarizeOne(run, dir, template, t, tally)] += 1;
+          finished[await summarizeOne(run, template, t, tally)] += 1;
           const done = finished.reused + finished.computed + finished.failed;
           show(done, `reused ${finished.reused}, computed ${finished.computed}, failed ${finished.failed}${spent()}`);
         }),
       ),
     );
+    for (const [rel, text] of shardTexts(tally.files.values())) writeFileAtomicSync(join(dir, rel), text);
     tally.index.sort((x, y) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0));
     tally.failed.sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
     writeJson(join(dir, 'index.json'), indexFile(ledger, template, tally, t));
     writeJson(join(dir, EVALUATIONS_FILE), evaluationsOf(tally));
-  }, (dir) => tally.index.filter((e) => e.status === 'done' && e.file !== null && !existsSync(join(dir, e.file))).map((e) => e.file as string));
+  }, (dir) => [...new Set(tally.index.filter((e) => e.status === 'done' && e.file !== null && !existsSync(join(dir, e.file))).map((e) => e.file as string))]);
   return result(ledger, tally, t);
 }
 
@@ -100,9 +105,8 @@ async function prefetch(ledger: Ledger, template: string, t: LlmTools<object>): 
   await t.answerer.prefetchBatch(requests);
 }
 
-/** One run: its summary written and indexed, or its failure recorded; what it was. */
-async function summarizeOne(run: LedgerRun, dir: string, template: string, t: LlmTools<object>, tally: Tally): Promise<'reused' | 'computed' | 'failed'> {
-  const rel = `summaries/${runOutputPath(run)}/elicitation_run_summary.json`;
+/** One run: its summary kept for its shard and indexed, or its failure recorded; what it was. */
+async function summarizeOne(run: LedgerRun, template: string, t: LlmTools<object>, tally: Tally): Promise<'reused' | 'computed' | 'failed'> {
   const loaded = loadRun(t.ctx.dataRoot, run);
   tally.evaluations.set(run.run_id, runEvaluationOf(loaded.evaluation));
   try {
@@ -110,9 +114,8 @@ async function summarizeOne(run: LedgerRun, dir: string, template: string, t: Ll
     const input = loaded.input();
     const answer = await t.answerer.summarize(input, template);
     const file: SummaryFile = summaryFileFrom(run, input, answer, t.ctx.analysis.summarize, t.label);
-    const text = `${JSON.stringify(file, null, 2)}\n`;
-    writeFileAtomicSync(join(dir, rel), text);
-    tally.index.push({ run_id: run.run_id, status: 'done', file: rel, request_hash: answer.requestHash, sha256: sha256(text), reason: null });
+    tally.files.set(run.run_id, file);
+    tally.index.push({ run_id: run.run_id, status: 'done', file: shardOf(run.run_id), request_hash: answer.requestHash, sha256: summaryDigest(file), reason: null });
     tally.perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
     return answer.cached ? 'reused' : 'computed';
   } catch (err) {

@@ -14,6 +14,7 @@ import { fakeOpenAiPipeline } from '../helpers/trees.ts';
 import { startFakeProviderServer } from '../helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from '../helpers/fake-provider-server.ts';
 import { cachedTargets, executedTargets, tempWorkspace } from './workspace.ts';
+import { readSummaries } from '../../stages/summarize/summaries.ts';
 import type { TempWorkspace } from './workspace.ts';
 
 const KEY = 'sk-e2e-refresh-secret';
@@ -32,9 +33,10 @@ describe('refresh and carried answers (real nx, fake OpenAI endpoint)', () => {
   /** Generations found in the summary files on disk. */
   function generationsOnDisk(): number[] {
     const index = readJson('out/analysis/summarize/index.json');
+    const summaries = readSummaries(join(ws.root, 'out/analysis/summarize'), index.runs);
     const seen = new Set<number>();
     for (const r of index.runs) {
-      const m = /^Summary \(generation (\d+)\)/.exec(readJson(`out/analysis/summarize/${r.file}`).summary);
+      const m = /^Summary \(generation (\d+)\)/.exec(summaries.get(r.run_id)?.summary ?? '');
       seen.add(m ? Number(m[1]) : -1);
     }
     return [...seen].sort();

@@ -139,26 +139,32 @@ describe('nx run analysis:task-list, cached, with the data root outside the work
   it('keys later targets on the upstream index files, which change with any summary', () => {
     const first = ws.nx(['run', 'analysis:categorize']);
     expect(first.code, first.out).toBe(0);
-    const index = JSON.parse(ws.read('out/analysis/summarize/index.json')) as { runs: { file: string | null; sha256: string | null; status: string }[] };
+    const index = JSON.parse(ws.read('out/analysis/summarize/index.json')) as { runs: { run_id: string; file: string | null; sha256: string | null; status: string }[] };
     const done = index.runs.filter((r) => r.status === 'done');
     expect(done).toHaveLength(117);
-    // The index carries each summary file's digest.
+    // The index carries the digest of each summary as the reference writes it on its own (indented),
+    // and names the shard that packs it (one compact line per run).
     const entry = done[0]!;
-    const bytes = readFileSync(join(ws.root, 'out/analysis/summarize', entry.file!));
-    expect(entry.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    const shard = join(ws.root, 'out/analysis/summarize', entry.file!);
+    const bytes = readFileSync(shard, 'utf8');
+    const lineNo = bytes.split('\n').findIndex((l) => l.includes(`"run_id":${JSON.stringify(entry.run_id)}`));
+    const line = bytes.split('\n')[lineNo]!;
+    expect(entry.sha256).toBe(createHash('sha256').update(`${JSON.stringify(JSON.parse(line), null, 2)}\n`).digest('hex'));
     const again = ws.nx(['run', 'analysis:categorize']);
     expect(cachedTargets(again.out).sort()).toEqual(['categorize', 'summarize', 'task-list']);
-    // Nx hashes the index, not the 117 summary files: a summary edited behind the index's back
+    // Nx hashes the index, not the shards: a shard edited behind the index's back
     // (never done by the pipeline: the summarize target writes both) is not seen...
-    const summary = join(ws.root, 'out/analysis/summarize', entry.file!);
-    writeFileSync(summary, `${bytes.toString('utf8')} `);
+    writeFileSync(shard, bytes.replace(line, line.replace('"summary":"', '"summary":"edited ')));
     expect(cachedTargets(ws.nx(['run', 'analysis:categorize']).out)).toContain('categorize');
-    // ...while any change to the index is.
+    // ...while any change to the index is; and the reader checks each line against it, naming the shard and the line.
+    writeFileSync(shard, bytes);
     const indexFile = join(ws.root, 'out/analysis/summarize/index.json');
     writeFileSync(indexFile, readFileSync(indexFile, 'utf8').replace(entry.sha256!, '0'.repeat(64)));
     const after = ws.nx(['run', 'analysis:categorize', '--exclude-task-dependencies']);
-    expect(after.code, after.out).toBe(0);
+    expect(after.code, after.out).not.toBe(0);
     expect(executedTargets(after.out)).toEqual(['categorize']);
+    expect(after.out).toContain(`${entry.file}: not what the summarize target writes`);
+    expect(after.out).toContain(`line ${lineNo + 1}: the summary of ${entry.run_id} does not have the sha256 index.json records`);
   });
 });
 

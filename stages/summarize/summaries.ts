@@ -1,0 +1,121 @@
+// The summaries in summarize's output, packed: one JSON Lines shard per first
+// two hex digits of sha256(run id), `summaries/<xx>.jsonl` (at most 256 files
+// whatever the number of runs), each line one run's summary file as compact
+// JSON, lines by run id in code-point order. Nx 24 stores and restores a
+// cached output file by file, so a file per run made every no-op build touch
+// as many files as there are runs.
+//
+// index.json keeps, for each run, the shard (`file`) and the sha256 of the
+// summary as the reference writes it on its own (`summaryText`: indented,
+// newline-terminated): later stages' keys hash only index.json, and the
+// reader checks every line against it. The reference's per-run tree is
+// written by the export-summaries target (summarize/export.ts), never on the
+// way to the report.
+//
+// The one writer (shardTexts) and the one reader (readSummaries).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UpstreamFormatError } from '../file-format.ts';
+import type { SummaryFile, SummaryIndexEntry } from './format.ts';
+
+/** The folder of the shards in summarize's output. */
+export const SUMMARIES_DIR = 'summaries';
+
+/** The reference's name of a run's summary file (the export writes one per run). */
+export const SUMMARY_FILE_NAME = 'elicitation_run_summary.json';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** The shard that holds a run's summary, relative to summarize's output: `summaries/<xx>.jsonl`. */
+export function shardOf(runId: string): string {
+  return `${SUMMARIES_DIR}/${sha256(runId).slice(0, 2)}.jsonl`;
+}
+
+/** A summary file's text as the reference writes it on its own; index.json's `sha256` is its digest. */
+export function summaryText(file: SummaryFile): string {
+  return `${JSON.stringify(file, null, 2)}\n`;
+}
+
+/** The digest index.json records for a summary: sha256 of `summaryText`. */
+export function summaryDigest(file: SummaryFile): string {
+  return sha256(summaryText(file));
+}
+
+const byCodePoint = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+
+/** The shards for these summaries: path (relative to the output) -> text; deterministic bytes whatever the order given. */
+export function shardTexts(files: Iterable<SummaryFile>): Map<string, string> {
+  const lines = new Map<string, [string, string][]>();
+  for (const file of files) {
+    const shard = shardOf(file.run_id);
+    let list = lines.get(shard);
+    if (!list) lines.set(shard, (list = []));
+    list.push([file.run_id, JSON.stringify(file)]);
+  }
+  const out = new Map<string, string>();
+  for (const shard of [...lines.keys()].sort(byCodePoint)) {
+    const list = (lines.get(shard) as [string, string][]).sort(([x], [y]) => byCodePoint(x, y));
+    for (let i = 1; i < list.length; i++) {
+      if (list[i]![0] === list[i - 1]![0]) throw new Error(`summarize: two summaries for the run ${list[i]![0]}`);
+    }
+    out.set(shard, list.map(([, line]) => `${line}\n`).join(''));
+  }
+  return out;
+}
+
+/**
+ * The summary of every run index.json marks done, by run id: each shard read
+ * once, every line checked (JSON, an object with a run id, one line per run,
+ * the run in the shard index.json names, its summary's digest equal to
+ * index.json's). A damaged shard is an UpstreamFormatError naming the shard,
+ * the line and what was expected.
+ */
+export function readSummaries(sumDir: string, index: readonly SummaryIndexEntry[], analysis = '<analysis>'): Map<string, SummaryFile> {
+  const expected = new Map<string, Map<string, SummaryIndexEntry>>();
+  for (const e of index) {
+    if (e.status !== 'done' || e.file === null) continue;
+    let runs = expected.get(e.file);
+    if (!runs) expected.set(e.file, (runs = new Map()));
+    runs.set(e.run_id, e);
+  }
+  const out = new Map<string, SummaryFile>();
+  for (const [shard, runs] of expected) {
+    const path = join(sumDir, shard);
+    const fail = (issues: string[]) => new UpstreamFormatError(path, 'summarize', analysis, issues);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw fail([`cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); index.json names it for ${runs.size} run(s), e.g. ${[...runs.keys()][0]}`]);
+    }
+    const issues: string[] = [];
+    const seen = new Set<string>();
+    const lines = text.split('\n');
+    if (lines.at(-1) !== '') issues.push(`line ${lines.length}: the file does not end with a newline (cut short?)`);
+    lines.slice(0, -1).forEach((line, i) => {
+      const at = `line ${i + 1}`;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch (err) {
+        issues.push(`${at}: not JSON (${(err as Error).message})`);
+        return;
+      }
+      const runId = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as { run_id?: unknown }).run_id : undefined;
+      if (typeof runId !== 'string') {
+        issues.push(`${at}: expected a summary object with a string run_id`);
+        return;
+      }
+      const entry = runs.get(runId);
+      if (!entry) issues.push(`${at}: the run ${runId} is not one index.json places in this shard`);
+      else if (seen.has(runId)) issues.push(`${at}: a second line for the run ${runId}`);
+      else if (summaryDigest(value as SummaryFile) !== entry.sha256) issues.push(`${at}: the summary of ${runId} does not have the sha256 index.json records (${entry.sha256})`);
+      else out.set(runId, value as SummaryFile);
+      seen.add(runId);
+    });
+    for (const runId of runs.keys()) if (!seen.has(runId)) issues.push(`the run ${runId} is missing: index.json places its summary in this shard`);
+    if (issues.length > 0) throw fail([...issues.slice(0, 10), ...(issues.length > 10 ? [`... and ${issues.length - 10} more problems`] : [])]);
+  }
+  return out;
+}
