@@ -66,7 +66,9 @@ describe('quality section on the sample', () => {
     expect(data.quality.placement.placed_by_fallback).toEqual([]);
     expect(data.quality.placement.placed_by_model).toBe(data.quality.placement.categories);
     expect(data.coverage.clustered).toBe(data.coverage.in_task_list);
-    expect(data.quality.agreement).toEqual({ stability: null });
+    // No --stability run; the held-out check ran (offline: the nearest-category rule) on a sample of 10%.
+    expect(data.quality.agreement.stability).toBeNull();
+    expect(data.quality.agreement.held_out).toMatchObject({ enabled: true, method: 'nearest-category', sampled_runs: 12 });
   });
 
   it('report.md ends with the quality section, both agents compared', () => {
