@@ -13,22 +13,11 @@ import { parseArgs } from 'node:util';
 import { createLlmClient } from '../stages/llm/client.ts';
 import { startFakeProviderServer } from '../test/helpers/fake-provider-server.ts';
 import { fakeOpenAiSettings } from '../test/helpers/llm-over-fake.ts';
+import { mulberry32 } from '../stages/agreement.ts';
 
 const LATENCY_MS = 200;
 const CONCURRENCY = 10;
 const RETRY_AFTER_S = 0.2;
-
-/** Deterministic numbers in [0, 1) from a seed (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface RateRun {
   share: number;
@@ -42,7 +31,7 @@ export interface RateRun {
 /** One run: `n` distinct summaries, `share` of the answers 429 (seeded). */
 export async function runSummaries(n: number, share: number, seed: number): Promise<RateRun> {
   const server = await startFakeProviderServer({ maxLifetimeMs: 600_000 });
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   let rejected = 0;
   server.handle(() => {
     if (random() < share) {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AbortedError, ProviderError } from '../stages/llm/errors.ts';
 import { RateGate } from '../stages/llm/rate.ts';
 import { withRetry } from '../stages/llm/retry.ts';
+import { mulberry32 } from '../stages/agreement.ts';
 
 /** A discrete-event clock: timers fire in time order, and the test awaits until nothing is left. */
 function virtualClock() {
@@ -90,21 +91,9 @@ function limitedProvider(clock: ReturnType<typeof virtualClock>, perMinute: numb
   };
 }
 
-/** Deterministic numbers in [0, 1) from a seed (mulberry32). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A provider without a limit that answers each attempt 429 with probability `share` (seeded), whatever the pace. */
 function faultyProvider(clock: ReturnType<typeof virtualClock>, share: number, retryAfterMs: number, latencyMs: number, seed: number) {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const attemptsOf = new Map<number, string[]>();
   const timesOf = new Map<number, { at: number; outcome: string }[]>();
   return {
