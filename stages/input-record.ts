@@ -100,9 +100,7 @@ export const recordedName = (f: string): string => (isAbsolute(f) ? `(outside th
 export const stageOutputDir = (workspaceRoot: string, d: Pick<StageDescription, 'outDir' | 'analysis'>, stage: StageName): string =>
   join(resolve(workspaceRoot, d.outDir), d.analysis, stage);
 
-/** Where the key script leaves the record it hashed: in the workspace's .cache (gitignored), in no output and not under out/. */
-export const keyedRecordFile = (workspaceRoot: string, d: Pick<StageDescription, 'analysis' | 'stage'>): string =>
-  join(workspaceRoot, '.cache', 'keys', d.analysis, `${d.stage}.json`);
+export { keyedRecordFile } from './keyed-record.ts';
 
 /** The parts of the record that the stage reads when it runs; `endpoint` from endpointOf. */
 export function readParts(d: StageDescription, workspaceRoot: string, endpoint: string | null): ReadParts {
@@ -129,6 +127,8 @@ export async function inputRecord(
   env: NodeJS.ProcessEnv = process.env,
   /** task-list's data fingerprint when the caller has just crawled the same selection (the plan: selectAnalysis returns it), so the tree is not crawled twice. */
   dataFingerprint?: string,
+  /** Told every path the data crawl touched (the key's memo signs them). */
+  onCrawl?: (paths: readonly string[]) => void,
 ): Promise<InputRecord> {
   const parts = readParts(d, workspaceRoot, await endpointOf(d, workspaceRoot, env));
   const record: InputRecord = {
@@ -140,8 +140,10 @@ export async function inputRecord(
   if (d.selection && dataFingerprint !== undefined) {
     record.data = dataFingerprint;
   } else if (d.selection) {
-    const [{ selectionFingerprint }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
-    record.data = await selectionFingerprint(selectionOptions(d.selection, {}, (p) => resolve(workspaceRoot, p)));
+    const [{ selectionFingerprintAndPaths }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
+    const crawled = await selectionFingerprintAndPaths(selectionOptions(d.selection, {}, (p) => resolve(workspaceRoot, p)));
+    onCrawl?.(crawled.paths);
+    record.data = crawled.fingerprint;
   }
   return record;
 }

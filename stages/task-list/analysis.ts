@@ -97,9 +97,14 @@ export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = n
  * Equal fingerprints, settings and code give the same selection.
  */
 export async function selectionFingerprint(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<string> {
+  return (await selectionFingerprintAndPaths(o, io)).fingerprint;
+}
+
+/** selectionFingerprint, and every path the crawl stat'ed, listed or read (the key's memo signs them: executors/key-memo.ts). */
+export async function selectionFingerprintAndPaths(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<{ fingerprint: string; paths: string[] }> {
   const cache = new IoCache(false);
   await crawlAnalysis(o, io, cache);
-  return fingerprintOf(cache, o);
+  return { fingerprint: fingerprintOf(cache, o), paths: [...cache.stats.keys(), ...cache.dirs.keys(), ...cache.files.keys()] };
 }
 
 /** The digest of a crawl, by path relative to the data root, filter files by their configured path. */

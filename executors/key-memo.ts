@@ -1,0 +1,290 @@
+// The key's memo: Nx runs every cached stage's runtime input
+// (executors/key.mjs) on every command that hashes it, and computing the record
+// reads every file it names, the code, the packages and, for task-list, every
+// folder and answer file of the data tree. On a no-op nothing of that changed.
+//
+// So key.ts watches what its computation reads (this Witness: every path
+// node:fs is asked about, every module loaded, every environment variable
+// looked up, and every folder and file the data crawl touched) and leaves,
+// next to the record, a memo: the key line it printed and the stat signature
+// of each path (mode, inode, device, size, mtime, ctime; a missing path as
+// missing). The next run prints the memo's line when every signature, the
+// description, the workspace, Node and those variables are unchanged, without
+// loading the record's code; anything else computes the record again.
+//
+// This is the trust git's index puts in stat data: a write changes ctime, which
+// no tool can set back. Two guards keep it sound:
+// - a path changed while the record was computed, or shortly before (within
+//   2 s of the start, by the file system's own clock), could have been read
+//   in one state and signed in another, or changed again within one tick of
+//   the clock: no memo is written, and the next run computes again;
+// - the record file it vouches for must still be the one it wrote.
+// META_ANALYSIS_KEY_MEMO=off turns it off (file systems whose stat data cannot
+// be trusted, such as some network mounts with attribute caching).
+//
+// Only node: modules and stages/keyed-record.ts are imported: the fast path
+// is most of what a no-op costs.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { registerHooks, syncBuiltinESMExports } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { keyedRecordFile, keyMemoFile, keysDir } from '../stages/keyed-record.ts';
+
+const FORMAT = 1;
+/**
+ * A path whose mtime or ctime is this close to the computation's start (or
+ * later) is not trusted: 2 s covers the coarsest clocks of common file systems.
+ * META_ANALYSIS_KEY_MEMO_RACY_MS is for tests, which cannot wait 2 s per edit.
+ */
+const racyMs = (): number => {
+  const v = Number(process.env['META_ANALYSIS_KEY_MEMO_RACY_MS']);
+  return Number.isFinite(v) && v >= 0 ? v : 2000;
+};
+
+interface Memo {
+  format: number;
+  /** The workspace the paths are in: a copied workspace (with its .cache) computes again. */
+  root: string;
+  /** sha256 of the description (the runtime input's argument). */
+  description: string;
+  node: string;
+  /** The environment variables the computation looked up, and the sha256 of their values. */
+  env: { names: string[]; digest: string };
+  /** The line the key printed. */
+  line: string;
+  /** sha256 of the record file it left. */
+  record: string;
+  /** Stat signatures by folder: [folder, [name, signature, name, signature, ...]]. */
+  paths: [string, string[]][];
+}
+
+const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
+const memoOff = (): boolean => process.env['META_ANALYSIS_KEY_MEMO'] === 'off';
+
+/** What lstat says of a path (and stat, for a symbolic link), in one string; `!<code>` when it cannot be stat'ed. */
+function signature(path: string): { sig: string; time: number } {
+  let s: fs.Stats | undefined;
+  try {
+    s = fs.lstatSync(path, { throwIfNoEntry: false });
+  } catch (err) {
+    return { sig: `!${(err as NodeJS.ErrnoException).code ?? 'error'}`, time: 0 };
+  }
+  if (s === undefined) return { sig: '!ENOENT', time: 0 };
+  let sig = `${s.mode}:${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  let time = Math.max(s.mtimeMs, s.ctimeMs);
+  if (s.isSymbolicLink()) {
+    const t = signature2(path);
+    sig += `>${t.sig}`;
+    time = Math.max(time, t.time);
+  }
+  return { sig, time };
+}
+
+/** stat (following links) of a symbolic link's target. */
+function signature2(path: string): { sig: string; time: number } {
+  try {
+    const t = fs.statSync(path, { throwIfNoEntry: false });
+    if (t === undefined) return { sig: '!ENOENT', time: 0 };
+    return { sig: `${t.mode}:${t.dev}:${t.ino}:${t.size}:${t.mtimeMs}:${t.ctimeMs}`, time: Math.max(t.mtimeMs, t.ctimeMs) };
+  } catch (err) {
+    return { sig: `!${(err as NodeJS.ErrnoException).code ?? 'error'}`, time: 0 };
+  }
+}
+
+function envDigest(names: readonly string[]): string {
+  return sha256(JSON.stringify(names.map((n) => [n, process.env[n] ?? null])));
+}
+
+/** The description's analysis and stage, or null when the argument is not one. */
+function stageOf(description: string): { analysis: string; stage: string } | null {
+  try {
+    const d = JSON.parse(description) as { analysis?: unknown; stage?: unknown };
+    return typeof d.analysis === 'string' && typeof d.stage === 'string' ? { analysis: d.analysis, stage: d.stage } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The key line the memo vouches for, or null (no memo, or something it covers changed): then compute. */
+export function memoHit(description: string, root: string): string | null {
+  if (memoOff()) return null;
+  const d = stageOf(description);
+  if (d === null) return null;
+  let m: Memo;
+  try {
+    m = JSON.parse(fs.readFileSync(keyMemoFile(root, d), 'utf8')) as Memo;
+  } catch {
+    return null;
+  }
+  if (m.format !== FORMAT || m.root !== root || m.description !== sha256(description) || m.node !== process.version) return null;
+  if (envDigest(m.env.names) !== m.env.digest) return null;
+  try {
+    if (sha256(fs.readFileSync(keyedRecordFile(root, d))) !== m.record) return null;
+  } catch {
+    return null;
+  }
+  for (const [dir, entries] of m.paths) {
+    const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+    for (let i = 0; i < entries.length; i += 2) {
+      const name = entries[i]!;
+      if (signature(name === '' ? dir : prefix + name).sig !== entries[i + 1]) return null;
+    }
+  }
+  return m.line;
+}
+
+type Wrapped = Record<string, (...args: unknown[]) => unknown>;
+
+/** The absolute path of an fs path argument (string, Buffer, file URL); null for a file descriptor. */
+function pathOf(p: unknown): string | null {
+  if (typeof p === 'string') return resolve(p);
+  if (Buffer.isBuffer(p)) return resolve(p.toString());
+  if (p instanceof URL) return p.protocol === 'file:' ? fileURLToPath(p) : null;
+  return null;
+}
+
+/**
+ * Watches what the key's computation reads, from `start()` (before its code is
+ * loaded) to `write()`. Reads only: opening for writing is not an input.
+ */
+export class Witness {
+  private readonly paths = new Set<string>();
+  private readonly envNames = new Set<string>();
+  private recording = false;
+  /** The file system's clock at the start (the mtime of a file written then), ms. */
+  private startedAt = 0;
+
+  private readonly root: string;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  start(): void {
+    if (memoOff()) return;
+    this.startedAt = this.clock();
+    this.recording = true;
+    const note = (p: unknown) => {
+      if (!this.recording) return;
+      const abs = pathOf(p);
+      if (abs !== null) this.paths.add(abs);
+    };
+    const reads = ['readFileSync', 'existsSync', 'statSync', 'lstatSync', 'readdirSync', 'opendirSync', 'accessSync', 'realpathSync', 'readlinkSync', 'readFile', 'stat', 'lstat', 'readdir', 'opendir', 'access', 'realpath', 'readlink'];
+    const target = fs as unknown as Wrapped;
+    for (const name of [...reads, 'openSync', 'open']) {
+      const original = target[name];
+      if (typeof original !== 'function') continue;
+      const opens = name === 'openSync' || name === 'open';
+      target[name] = Object.assign(function (this: unknown, ...args: unknown[]) {
+        if (!opens || !opensForWriting(args[1])) note(args[0]);
+        return original.apply(this, args);
+      }, original);
+    }
+    const promises = fs.promises as unknown as Wrapped;
+    for (const name of ['readFile', 'stat', 'lstat', 'readdir', 'opendir', 'access', 'realpath', 'readlink', 'open']) {
+      const original = promises[name];
+      if (typeof original !== 'function') continue;
+      promises[name] = function (this: unknown, ...args: unknown[]) {
+        if (name !== 'open' || !opensForWriting(args[1])) note(args[0]);
+        return original.apply(this, args);
+      };
+    }
+    syncBuiltinESMExports();
+    registerHooks({
+      load: (url, context, nextLoad) => {
+        if (url.startsWith('file:')) note(new URL(url));
+        return nextLoad(url, context);
+      },
+    });
+    const env = process.env;
+    const envNames = this.envNames;
+    const recording = () => this.recording;
+    process.env = new Proxy(env, {
+      get(t, k) {
+        if (typeof k === 'string' && recording()) envNames.add(k);
+        return Reflect.get(t, k);
+      },
+      has(t, k) {
+        if (typeof k === 'string' && recording()) envNames.add(k);
+        return Reflect.has(t, k);
+      },
+    });
+  }
+
+  /** Paths read outside node:fs (the data crawl's worker threads report theirs). */
+  add(paths: Iterable<string>): void {
+    if (!this.recording) return;
+    for (const p of paths) this.paths.add(p);
+  }
+
+  /**
+   * Leaves the memo of `line` (the key printed) for the record just written,
+   * unless something read changed during the computation or too close to its start.
+   */
+  write(description: string, line: string): void {
+    if (!this.recording) return;
+    this.recording = false;
+    const d = stageOf(description);
+    if (d === null) return;
+    const file = keyMemoFile(this.root, d);
+    const byDir = new Map<string, string[]>();
+    let latest = 0;
+    for (const p of [...this.paths].sort()) {
+      if (p === file) continue;
+      const { sig, time } = signature(p);
+      latest = Math.max(latest, time);
+      const dir = dirname(p);
+      const name = p === dir ? '' : p.slice(dir.length + (dir.endsWith('/') ? 0 : 1));
+      const entries = byDir.get(dir) ?? [];
+      entries.push(name, sig);
+      byDir.set(dir, entries);
+    }
+    if (latest >= this.startedAt - racyMs()) {
+      fs.rmSync(file, { force: true });
+      return;
+    }
+    const names = [...this.envNames].sort();
+    const memo: Memo = {
+      format: FORMAT,
+      root: this.root,
+      description: sha256(description),
+      node: process.version,
+      env: { names, digest: envDigest(names) },
+      line,
+      record: sha256(fs.readFileSync(keyedRecordFile(this.root, d))),
+      paths: [...byDir],
+    };
+    writeAtomic(file, JSON.stringify(memo));
+  }
+
+  /** The file system's current time, ms: the mtime of a file written now (stat times come from it, not from Date). */
+  private clock(): number {
+    const probe = join(keysDir(this.root), `.clock-${process.pid}`);
+    fs.mkdirSync(dirname(probe), { recursive: true });
+    fs.writeFileSync(probe, '');
+    try {
+      const s = fs.statSync(probe);
+      return Math.min(s.mtimeMs, s.ctimeMs);
+    } finally {
+      fs.rmSync(probe, { force: true });
+    }
+  }
+}
+
+function opensForWriting(flags: unknown): boolean {
+  if (typeof flags === 'string') return !flags.startsWith('r');
+  if (typeof flags === 'number') return (flags & (fs.constants.O_WRONLY | fs.constants.O_RDWR)) !== 0;
+  return false;
+}
+
+function writeAtomic(file: string, text: string): void {
+  fs.mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch {
+    fs.rmSync(tmp, { force: true });
+  }
+}
