@@ -143,7 +143,7 @@ describe('the key memo', () => {
       const local = { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' };
       const first = key('summarize', { env: local });
       expect(key('summarize', { env: local })).toEqual({ line: first.line, computed: false });
-      const memo = JSON.parse(readFileSync(keyMemoFile(ws, { analysis: 'analysis', stage: 'summarize' }), 'utf8')) as { env: { names: string[] } };
+      const memo = JSON.parse(readFileSync(keyMemoFile(ws, { analysis: 'analysis', stage: 'summarize' }), 'utf8').split('\n')[0]!) as { env: { names: string[] } };
       expect(memo.env.names).toContain('OPENAI_BASE_URL');
       // The memo holds a digest of the values, never a value.
       expect(readFileSync(keyMemoFile(ws, { analysis: 'analysis', stage: 'summarize' }), 'utf8')).not.toContain('127.0.0.1:9');
