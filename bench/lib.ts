@@ -211,7 +211,8 @@ function labelOf(pid: number): string {
   try {
     const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmd.includes('executors/key.ts')) return /"stage":"task-list"/.test(cmd) ? 'task-list fingerprint' : 'key';
+    // Nx runs `node executors/key.mjs '<description>'` (which loads key.ts); older commits ran key.ts itself.
+    if (/executors\/key\.(ts|mjs)/.test(cmd)) return /"stage":"task-list"/.test(cmd) ? 'task-list fingerprint' : 'key';
     const target = env.find((e) => e.startsWith('NX_TASK_TARGET_TARGET='));
     if (target && cmd.includes('run-executor')) return target.slice('NX_TASK_TARGET_TARGET='.length);
     return 'nx';
@@ -241,7 +242,9 @@ export function watchMemory(root: number, everyMs = 40): { stop(): Record<string
   const sample = () => {
     for (const pid of [root, ...descendants(root)]) {
       let label = labels.get(pid);
-      if (label === undefined) labels.set(pid, (label = pid === root ? 'nx' : labelOf(pid)));
+      // A process seen between fork and exec still shows its parent's command line and environment ('nx'):
+      // only a definite label is kept, 'nx' is looked at again on the next sample.
+      if (label === undefined || (label === 'nx' && pid !== root)) labels.set(pid, (label = pid === root ? 'nx' : labelOf(pid)));
       const kb = peakKb(pid);
       if (kb !== null) peak[label] = Math.max(peak[label] ?? 0, kb / 1024);
     }
