@@ -2,8 +2,9 @@
 // clean environment under /usr/bin/time, the per-process peak memory of what
 // nx starts, and small statistics.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { copyWorkspace } from '../scripts/copy-workspace.ts';
@@ -211,7 +212,8 @@ function labelOf(pid: number): string {
   try {
     const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmd.includes('executors/key.ts')) return /"stage":"task-list"/.test(cmd) ? 'task-list fingerprint' : 'key';
+    // Nx runs `node executors/key.mjs '<description>'` (which loads key.ts); older commits ran key.ts itself.
+    if (/executors\/key\.(ts|mjs)/.test(cmd)) return /"stage":"task-list"/.test(cmd) ? 'task-list fingerprint' : 'key';
     const target = env.find((e) => e.startsWith('NX_TASK_TARGET_TARGET='));
     if (target && cmd.includes('run-executor')) return target.slice('NX_TASK_TARGET_TARGET='.length);
     return 'nx';
@@ -241,7 +243,9 @@ export function watchMemory(root: number, everyMs = 40): { stop(): Record<string
   const sample = () => {
     for (const pid of [root, ...descendants(root)]) {
       let label = labels.get(pid);
-      if (label === undefined) labels.set(pid, (label = pid === root ? 'nx' : labelOf(pid)));
+      // A process seen between fork and exec still shows its parent's command line and environment ('nx'):
+      // only a definite label is kept, 'nx' is looked at again on the next sample.
+      if (label === undefined || (label === 'nx' && pid !== root)) labels.set(pid, (label = pid === root ? 'nx' : labelOf(pid)));
       const kb = peakKb(pid);
       if (kb !== null) peak[label] = Math.max(peak[label] ?? 0, kb / 1024);
     }
@@ -264,13 +268,45 @@ export function readJsonMaybe(file: string): Record<string, unknown> | null {
   }
 }
 
+/**
+ * The `refinement_summary_path` of every run in a task-list ledger (runs.json),
+ * read in chunks: at 100,000 runs the ledger is about 90 MB, and parsing it
+ * whole would cost the benchmark process several hundred MiB of heap for a
+ * list of paths.
+ */
+export function ledgerRunPaths(file: string): string[] {
+  const KEY = /"refinement_summary_path"\s*:\s*("(?:[^"\\]|\\.)*")/g;
+  // Longer than any path: an unmatched tail shorter than this may be a match cut by the chunk boundary.
+  const CARRY = 64 * 1024;
+  const paths: string[] = [];
+  const fd = openSync(file, 'r');
+  try {
+    const chunk = Buffer.alloc(4 * 2 ** 20);
+    const decoder = new StringDecoder('utf8');
+    let text = '';
+    for (let n = readSync(fd, chunk); ; n = readSync(fd, chunk)) {
+      text += n > 0 ? decoder.write(chunk.subarray(0, n)) : decoder.end();
+      let end = 0;
+      KEY.lastIndex = 0;
+      for (let m = KEY.exec(text); m; m = KEY.exec(text)) {
+        paths.push(JSON.parse(m[1] as string) as string);
+        end = KEY.lastIndex;
+      }
+      if (n === 0) break;
+      text = text.slice(Math.max(end, text.length - CARRY));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return paths;
+}
+
 /** Edits one run (a harmful action added to its COLLECT evaluation); returns an undo function. */
 export function editOneRun(ws: string, dataRoot: string, repeat: number): () => void {
-  const ledger = readJsonMaybe(join(ws, 'out', 'analysis', 'task-list', 'runs.json'));
-  const runs = (ledger?.['runs'] ?? []) as { refinement_summary_path: string }[];
-  if (runs.length === 0) throw new Error('no ledger to pick a run from');
-  const run = runs[(repeat * 7919) % runs.length] as { refinement_summary_path: string };
-  const file = join(dataRoot, run.refinement_summary_path);
+  const ledger = join(ws, 'out', 'analysis', 'task-list', 'runs.json');
+  const paths = existsSync(ledger) ? ledgerRunPaths(ledger) : [];
+  if (paths.length === 0) throw new Error('no ledger to pick a run from');
+  const file = join(dataRoot, paths[(repeat * 7919) % paths.length] as string);
   const before = readFileSync(file);
   const json = JSON.parse(before.toString('utf8')) as { execution_history: { trajectory_evaluation: { harmful_actions_observed?: string[] } }[] };
   const last = json.execution_history[json.execution_history.length - 1];
@@ -278,6 +314,58 @@ export function editOneRun(ws: string, dataRoot: string, repeat: number): () => 
   last.trajectory_evaluation.harmful_actions_observed = [...(last.trajectory_evaluation.harmful_actions_observed ?? []), `benchmark edit ${repeat}: removed the backup folder`];
   writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
   return () => writeFileSync(file, before);
+}
+
+/** Appends `line` to a text file; returns an undo function that puts the old bytes back. */
+export function appendLine(file: string, line: string): () => void {
+  const before = readFileSync(file);
+  const sep = before.length > 0 && before[before.length - 1] !== 0x0a ? '\n' : '';
+  writeFileSync(file, Buffer.concat([before, Buffer.from(`${sep}${line}\n`)]));
+  return () => writeFileSync(file, before);
+}
+
+// ---------------------------------------------------------------------------
+// Disk use
+
+export interface FolderUsage {
+  files: number;
+  /** Sum of the files' sizes: what was written. */
+  bytes: number;
+  /** Blocks allocated, as `du` counts them (each hard-linked file once). */
+  diskBytes: number;
+}
+
+/** Walks `dir` without following symbolic links; zeros when it does not exist. */
+export function folderUsage(dir: string): FolderUsage {
+  const usage: FolderUsage = { files: 0, bytes: 0, diskBytes: 0 };
+  const seen = new Set<string>();
+  const walk = (path: string): void => {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return;
+    const inode = `${st.dev}:${st.ino}`;
+    if (!seen.has(inode)) {
+      seen.add(inode);
+      usage.diskBytes += st.blocks * 512;
+    }
+    if (st.isDirectory()) {
+      for (const name of readdirSync(path)) walk(join(path, name));
+    } else if (st.isFile()) {
+      usage.files += 1;
+      usage.bytes += st.size;
+    }
+  };
+  walk(dir);
+  return usage;
+}
+
+/**
+ * The Nx cache folder of a benchmark workspace. nxEnv() removes
+ * NX_CACHE_DIRECTORY from the environment, so it is nx.json's
+ * `cacheDirectory`, or Nx's default `.nx/cache`.
+ */
+export function nxCacheDir(ws: string): string {
+  const configured = readJsonMaybe(join(ws, 'nx.json'))?.['cacheDirectory'];
+  return typeof configured === 'string' ? resolve(ws, configured) : join(ws, '.nx', 'cache');
 }
 
 export function median(xs: number[]): number {
