@@ -31,7 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keyedRecordFile, keyMemoFile, keysDir } from '../stages/keyed-record.ts';
 
-const FORMAT = 2;
+const FORMAT = 3;
 /**
  * A path whose mtime or ctime is this close to the computation's start (or
  * later) is not trusted: 2 s covers the coarsest clocks of common file systems.
@@ -68,34 +68,60 @@ interface Memo {
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const memoOff = (): boolean => process.env['META_ANALYSIS_KEY_MEMO'] === 'off';
 
-/** What lstat says of a path (and stat, for a symbolic link), in one string; `!<code>` when it cannot be stat'ed. */
-function signature(path: string): { sig: string; time: number } {
-  let s: fs.Stats | undefined;
-  try {
-    s = fs.lstatSync(path, { throwIfNoEntry: false });
-  } catch (err) {
-    return { sig: `!${(err as NodeJS.ErrnoException).code ?? 'error'}`, time: 0 };
-  }
-  if (s === undefined) return { sig: '!ENOENT', time: 0 };
-  let sig = `${s.mode}:${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
-  let time = Math.max(s.mtimeMs, s.ctimeMs);
-  if (s.isSymbolicLink()) {
-    const t = signature2(path);
-    sig += `>${t.sig}`;
-    time = Math.max(time, t.time);
-  }
-  return { sig, time };
-}
+const NO_THROW = { throwIfNoEntry: false } as const;
+const errorCode = (err: unknown): string => (err as NodeJS.ErrnoException).code ?? 'error';
 
-/** stat (following links) of a symbolic link's target. */
-function signature2(path: string): { sig: string; time: number } {
+/** stat (following links) of a symbolic link's target, in one string. */
+function targetSignature(path: string): { sig: string; time: number } {
   try {
-    const t = fs.statSync(path, { throwIfNoEntry: false });
+    const t = fs.statSync(path, NO_THROW);
     if (t === undefined) return { sig: '!ENOENT', time: 0 };
     return { sig: `${t.mode}:${t.dev}:${t.ino}:${t.size}:${t.mtimeMs}:${t.ctimeMs}`, time: Math.max(t.mtimeMs, t.ctimeMs) };
   } catch (err) {
-    return { sig: `!${(err as NodeJS.ErrnoException).code ?? 'error'}`, time: 0 };
+    return { sig: `!${errorCode(err)}`, time: 0 };
   }
+}
+
+/**
+ * What lstat says of each path, in order, as one digest, and the latest mtime
+ * or ctime among them. Six numbers per path (mode, device, inode, size, mtime,
+ * ctime; -1 when missing, -2 when it cannot be stat'ed) go into one buffer
+ * (turning them into strings cost a third of the time at 500,000 paths); the
+ * error codes and the stat of symbolic links' targets follow as text.
+ */
+function signaturesOf(paths: Iterable<string>): { digest: string; latest: number } {
+  const list = Array.isArray(paths) ? (paths as string[]) : [...paths];
+  const numbers = new Float64Array(list.length * 6);
+  const text: string[] = [];
+  let latest = 0;
+  for (let i = 0, j = 0; i < list.length; i++, j += 6) {
+    let s: fs.Stats | undefined;
+    try {
+      s = fs.lstatSync(list[i]!, NO_THROW);
+    } catch (err) {
+      numbers[j] = -2;
+      text.push(`${i} !${errorCode(err)}`);
+      continue;
+    }
+    if (s === undefined) {
+      numbers[j] = -1;
+      continue;
+    }
+    numbers[j] = s.mode;
+    numbers[j + 1] = s.dev;
+    numbers[j + 2] = s.ino;
+    numbers[j + 3] = s.size;
+    numbers[j + 4] = s.mtimeMs;
+    numbers[j + 5] = s.ctimeMs;
+    latest = Math.max(latest, s.mtimeMs, s.ctimeMs);
+    if (s.isSymbolicLink()) {
+      const t = targetSignature(list[i]!);
+      text.push(`${i} ${t.sig}`);
+      latest = Math.max(latest, t.time);
+    }
+  }
+  const digest = createHash('sha256').update(numbers).update(text.join('\n')).digest('hex');
+  return { digest, latest };
 }
 
 function envDigest(names: readonly string[]): string {
@@ -138,18 +164,6 @@ export function memoHit(description: string, root: string): string | null {
     return null;
   }
   return signaturesOf(decodePaths(lines.slice(1))).digest === m.signatures ? m.line : null;
-}
-
-/** The stat signatures of paths, in order, as one digest, and the latest mtime or ctime among them. */
-function signaturesOf(paths: Iterable<string>): { digest: string; latest: number } {
-  const sigs: string[] = [];
-  let latest = 0;
-  for (const p of paths) {
-    const { sig, time } = signature(p);
-    sigs.push(sig);
-    if (time > latest) latest = time;
-  }
-  return { digest: sha256(sigs.join('\n')), latest };
 }
 
 function encodePaths(sorted: readonly string[]): string[] {
