@@ -19,6 +19,8 @@
 //   in one state and signed in another, or changed again within one tick of
 //   the clock: no memo is written, and the next run computes again;
 // - the record file it vouches for must still be the one it wrote.
+// Upstream outputs are the exception: Nx rewrites them when it restores them,
+// so they are checked by content against the record's own digests.
 // META_ANALYSIS_KEY_MEMO=off turns it off (file systems whose stat data cannot
 // be trusted, such as some network mounts with attribute caching).
 //
@@ -29,9 +31,9 @@ import fs from 'node:fs';
 import { registerHooks, syncBuiltinESMExports } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { keyedRecordFile, keyMemoFile, keysDir } from '../stages/keyed-record.ts';
+import { fileDigest, keyedRecordFile, keyMemoFile, keysDir, stageOutputDir } from '../stages/keyed-record.ts';
 
-const FORMAT = 3;
+const FORMAT = 4;
 /**
  * A path whose mtime or ctime is this close to the computation's start (or
  * later) is not trusted: 2 s covers the coarsest clocks of common file systems.
@@ -128,14 +130,34 @@ function envDigest(names: readonly string[]): string {
   return sha256(JSON.stringify(names.map((n) => [n, process.env[n] ?? null])));
 }
 
-/** The description's analysis and stage, or null when the argument is not one. */
-function stageOf(description: string): { analysis: string; stage: string } | null {
+/** What the memo needs of a description: where its record is, and the upstream files it reads. */
+interface Described {
+  analysis: string;
+  stage: string;
+  outDir: string;
+  reads: [string, string][];
+}
+
+/** The description's parts the memo uses, or null when the argument is not a description. */
+function stageOf(description: string): Described | null {
   try {
-    const d = JSON.parse(description) as { analysis?: unknown; stage?: unknown };
-    return typeof d.analysis === 'string' && typeof d.stage === 'string' ? { analysis: d.analysis, stage: d.stage } : null;
+    const d = JSON.parse(description) as Partial<Described>;
+    if (typeof d.analysis !== 'string' || typeof d.stage !== 'string' || typeof d.outDir !== 'string' || !Array.isArray(d.reads)) return null;
+    return { analysis: d.analysis, stage: d.stage, outDir: d.outDir, reads: d.reads };
   } catch {
     return null;
   }
+}
+
+/**
+ * The upstream files a stage reads, by path, with the name its record gives
+ * them. Nx writes them anew whenever it restores an upstream output from its
+ * cache (on every command without the daemon), so their stat data changes
+ * while their bytes do not: the memo checks them by content, against the
+ * digests in the record itself.
+ */
+function upstreamFiles(root: string, d: Described): Map<string, string> {
+  return new Map(d.reads.map(([stage, file]) => [join(stageOutputDir(root, d, stage), file), `${stage}/${file}`]));
 }
 
 /** The key line the memo vouches for, or null (no memo, or something it covers changed): then compute. */
@@ -158,11 +180,15 @@ export function memoHit(description: string, root: string): string | null {
   }
   if (m.format !== FORMAT || m.root !== root || m.description !== sha256(description) || m.node !== process.version) return null;
   if (lines.length !== m.count + 1 || envDigest(m.env.names) !== m.env.digest) return null;
+  let record: { upstream?: Record<string, string> };
   try {
-    if (sha256(fs.readFileSync(keyedRecordFile(root, d))) !== m.record) return null;
+    const bytes = fs.readFileSync(keyedRecordFile(root, d));
+    if (sha256(bytes) !== m.record) return null;
+    record = JSON.parse(bytes.toString('utf8')) as typeof record;
   } catch {
     return null;
   }
+  for (const [path, name] of upstreamFiles(root, d)) if (record.upstream?.[name] === undefined || fileDigest(path) !== record.upstream[name]) return null;
   return signaturesOf(decodePaths(lines.slice(1))).digest === m.signatures ? m.line : null;
 }
 
@@ -281,6 +307,7 @@ export class Witness {
     if (d === null) return;
     const file = keyMemoFile(this.root, d);
     this.paths.delete(file);
+    for (const path of upstreamFiles(this.root, d).keys()) this.paths.delete(path);
     const paths = [...this.paths].sort();
     const { digest, latest } = signaturesOf(paths);
     // A path with a line break cannot be written one per line; a racy one cannot be trusted.

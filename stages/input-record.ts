@@ -21,6 +21,7 @@ import { sha256 } from './llm/store.ts';
 import type { LlmSettings, ProviderName } from './llm/types.ts';
 import type { StageName, UpstreamRead } from './registry.ts';
 import type { SelectionSettings } from './task-list/settings.ts';
+import { fileDigest, stageOutputDir } from './keyed-record.ts';
 
 /** What a stage's output depends on besides its code: derived from pipeline.yaml by describeStage (stages/stage-inputs.ts). */
 export interface StageDescription {
@@ -83,24 +84,11 @@ export class InputsChangedError extends Error {
 /** In every stage's output: the record its key was computed from. */
 export const INPUT_RECORD_FILE = 'inputs.json';
 
-/** A file's digest, following symlinks; "missing", or "unreadable (<code>)". */
-export function fileDigest(path: string): string {
-  try {
-    return sha256(readFileSync(path));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'missing' : `unreadable (${code ?? 'error'})`;
-  }
-}
 
 /** How a named file appears in a record: as configured, or `(outside the workspace) <name>` for an absolute path (no machine's path in an output). */
 export const recordedName = (f: string): string => (isAbsolute(f) ? `(outside the workspace) ${basename(f)}` : f);
 
-/** Where an analysis' stage output lives. */
-export const stageOutputDir = (workspaceRoot: string, d: Pick<StageDescription, 'outDir' | 'analysis'>, stage: StageName): string =>
-  join(resolve(workspaceRoot, d.outDir), d.analysis, stage);
-
-export { keyedRecordFile } from './keyed-record.ts';
+export { fileDigest, keyedRecordFile, stageOutputDir } from './keyed-record.ts';
 
 /** The parts of the record that the stage reads when it runs; `endpoint` from endpointOf. */
 export function readParts(d: StageDescription, workspaceRoot: string, endpoint: string | null): ReadParts {

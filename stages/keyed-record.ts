@@ -1,8 +1,25 @@
 // Where the key script leaves what it computed, in the workspace's .cache
-// (gitignored): in no output and not under out/. Its own module, with nothing
-// but node:path, because the key's fast path (executors/key-memo.ts) reads it
-// on every nx command and must not load the record's code to find it.
-import { join } from 'node:path';
+// (gitignored): in no output and not under out/; where stage outputs live; and
+// how a record digests a file. Its own module, with nothing but node:
+// modules, because the key's fast path (executors/key-memo.ts) needs them on
+// every nx command and must not load the record's code to find them.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** A file's digest, following symlinks; "missing", or "unreadable (<code>)". */
+export function fileDigest(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'missing' : `unreadable (${code ?? 'error'})`;
+  }
+}
+
+/** Where an analysis' stage output lives. */
+export const stageOutputDir = (workspaceRoot: string, d: { outDir: string; analysis: string }, stage: string): string =>
+  join(resolve(workspaceRoot, d.outDir), d.analysis, stage);
 
 /** The folder of the keys' records and memos. */
 export const keysDir = (workspaceRoot: string): string => join(workspaceRoot, '.cache', 'keys');

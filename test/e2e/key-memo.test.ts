@@ -4,9 +4,9 @@
 // `node executors/key.mjs '<description>'` commands the plugin writes, in a
 // copy of the workspace, with and without the memo.
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNodes } from '../../executors/plugin.ts';
 import { copyWorkspace } from '../../scripts/copy-workspace.ts';
@@ -132,6 +132,24 @@ describe('the key memo', () => {
     dirs.push(copy);
     cpSync(ws, copy, { recursive: true, verbatimSymlinks: true });
     expect(key('report', { root: copy }).computed).toBe(true);
+  });
+
+  it('checks upstream outputs by content: Nx rewriting the same bytes keeps the memo, other bytes compute again', () => {
+    const description = JSON.parse(commands['summarize']!.replace(/^node executors\/key\.mjs '/, '').replace(/'$/, '')) as { reads: [string, string][] };
+    const [stage, file] = description.reads[0]!;
+    const upstream = join(ws, 'out', 'analysis', stage, file);
+    mkdirSync(dirname(upstream), { recursive: true });
+    writeFileSync(upstream, '{"runs": []}\n');
+    const first = key('summarize');
+    expect(first.computed).toBe(true);
+    // What Nx does when it restores an output from its cache: the same bytes, a new file.
+    rmSync(upstream);
+    writeFileSync(upstream, '{"runs": []}\n');
+    expect(key('summarize')).toEqual({ line: first.line, computed: false });
+    writeFileSync(upstream, '{"runs": [1]}\n');
+    const changed = agreedKey('summarize');
+    expect(changed.computed).toBe(true);
+    expect(changed.line).not.toBe(first.line);
   });
 
   it('computes again when an environment variable it looked up changes (the endpoint of an LLM stage)', async () => {
