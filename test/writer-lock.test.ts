@@ -17,7 +17,7 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** A process that takes the lock, prints "locked <ms waited>", and holds it until killed (or `holdMs`). */
+/** A process that takes the lock, prints "locked <ms waited>", and holds it until killed, `holdMs`, or a line on its stdin. */
 function locker(holdMs = 60_000): { child: ChildProcessWithoutNullStreams; locked: Promise<number>; out: () => string } {
   const script = [
     `const { lockAnalysis } = await import(${JSON.stringify(CONTEXT)});`,
@@ -25,6 +25,7 @@ function locker(holdMs = 60_000): { child: ChildProcessWithoutNullStreams; locke
     `lockAnalysis(${JSON.stringify(join(root, 'out/a'))}, ${JSON.stringify(root)});`,
     "console.log('locked ' + Math.round(performance.now() - t));",
     `setTimeout(() => process.exit(0), ${holdMs});`,
+    'process.stdin.once("data", () => process.exit(0));',
   ].join('\n');
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: root });
   children.push(child);
@@ -58,12 +59,18 @@ describe('the writer lock', () => {
   }, 20_000);
 
   it('waits for a live holder, and goes on when it ends', async () => {
-    const holder = locker(3_000);
+    const holder = locker();
     await holder.locked;
     const waiter = locker(100);
-    const waited = await waiter.locked;
-    expect(waited).toBeGreaterThan(1_500);
+    let waiterLocked = false;
+    void waiter.locked.then(() => (waiterLocked = true));
+    // However slowly this machine starts the waiter, it is released only once it says it waits.
+    while (!waiter.out().includes('waiting for it to finish')) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(waiterLocked).toBe(false);
+    holder.child.stdin.write('release\n');
+    await waiter.locked;
     expect(waiter.out()).toContain("another run is writing this analysis' outputs; waiting for it to finish.");
     expect(waiter.out()).not.toContain('took over');
-  }, 20_000);
+  }, 30_000);
 });
