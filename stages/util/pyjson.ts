@@ -141,37 +141,50 @@ function pyJsonFloat(x: number): string {
 
 /** A plain JS number as Python would print it: an int when integral, else a float. */
 function pyJsonNumber(x: number): string {
+  // String() prints a safe integer's digits (and -0 as "0"), as BigInt would, without allocating one.
+  if (Number.isSafeInteger(x)) return String(x);
   if (Number.isInteger(x)) return BigInt(x).toString();
   return pyJsonFloat(x);
 }
 
 const HEX = '0123456789abcdef';
 
+/** Text json.dumps copies unchanged between its quotes: printable ASCII but `"` and `\`. */
+const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** A string literal as `json.dumps(..., ensure_ascii=True)` writes it. */
 export function pyJsonQuote(s: string): string {
+  // Nearly every string of a task list is plain; a regular expression checks it far faster than a loop.
+  if (PLAIN_TEXT.test(s)) return `"${s}"`;
   let out = '"';
+  let plainFrom = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0x22) out += '\\"';
-    else if (c === 0x5c) out += '\\\\';
-    else if (c === 0x0a) out += '\\n';
-    else if (c === 0x0d) out += '\\r';
-    else if (c === 0x09) out += '\\t';
-    else if (c === 0x08) out += '\\b';
-    else if (c === 0x0c) out += '\\f';
-    else if (c < 0x20 || c > 0x7e) {
-      // Python escapes everything outside ' '..'~' (DEL included); code units
-      // above U+FFFF are already surrogate pairs in a JS string.
-      out += `\\u${HEX[(c >> 12) & 15]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
-    } else out += s[i];
+    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) continue;
+    out += s.slice(plainFrom, i) + escapeCodeUnit(c);
+    plainFrom = i + 1;
   }
-  return `${out}"`;
+  return `${out}${s.slice(plainFrom)}"`;
+}
+
+function escapeCodeUnit(c: number): string {
+  if (c === 0x22) return '\\"';
+  if (c === 0x5c) return '\\\\';
+  if (c === 0x0a) return '\\n';
+  if (c === 0x0d) return '\\r';
+  if (c === 0x09) return '\\t';
+  if (c === 0x08) return '\\b';
+  if (c === 0x0c) return '\\f';
+  // Python escapes everything outside ' '..'~' (DEL included); code units
+  // above U+FFFF are already surrogate pairs in a JS string.
+  return `\\u${HEX[(c >> 12) & 15]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
 }
 
 interface Printer {
   str(s: string): string;
-  num(x: number, path: string): string;
-  float(x: number, path: string): string;
+  /** `where` names the value in an error message (`$.a[0]`); called only to throw. */
+  num(x: number, where: () => string): string;
+  float(x: number, where: () => string): string;
   bigint(x: bigint): string;
   /** Text between items, after the opening bracket and before the closing one, by depth. */
   indent: string | null;
@@ -184,51 +197,105 @@ function isPlainObject(v: object): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function printValue(v: unknown, p: Printer, depth: number, path: string, seen: Set<object>): string {
-  if (v === null) return 'null';
-  if (v === true) return 'true';
-  if (v === false) return 'false';
-  if (typeof v === 'string') return p.str(v);
-  if (typeof v === 'number') return p.num(v, path);
-  if (typeof v === 'bigint') return p.bigint(v);
-  if (v instanceof PyFloat) return p.float(v.value, path);
-  if (v instanceof PyInt) return p.bigint(v.value);
-  if (typeof v !== 'object') {
-    throw new TypeError(`cannot write ${typeof v} as JSON (at ${path})`);
-  }
-  if (seen.has(v)) throw new TypeError(`circular reference (at ${path})`);
+/** The separators of a container's items at one depth. */
+interface Layout {
+  /** After the opening bracket. */
+  first: string;
+  /** Between two items. */
+  between: string;
+  /** Before the closing bracket. */
+  last: string;
+}
 
-  let items: string[];
-  let open: string;
-  let close: string;
-  seen.add(v);
-  if (Array.isArray(v)) {
-    open = '[';
-    close = ']';
-    items = v.map((item: unknown, i) => {
-      if (item === undefined) throw new TypeError(`undefined in an array (at ${path}[${i}])`);
-      return printValue(item, p, depth + 1, `${path}[${i}]`, seen);
-    });
-  } else {
-    open = '{';
-    close = '}';
-    let entries: [unknown, unknown][];
-    if (v instanceof Map) entries = [...(v as Map<unknown, unknown>).entries()];
-    else if (isPlainObject(v)) entries = Object.entries(v);
-    else throw new TypeError(`cannot write a ${v.constructor?.name ?? 'object'} as JSON (at ${path})`);
-    items = [];
-    for (const [key, value] of entries) {
-      if (typeof key !== 'string') throw new TypeError(`object key is not a string (at ${path})`);
-      if (value === undefined) continue; // as JSON.stringify does
-      items.push(`${p.str(key)}${p.keySep}${printValue(value, p, depth + 1, `${path}.${key}`, seen)}`);
+/**
+ * Prints one value into a single string. A task list has tens of thousands of
+ * values: the text is appended as it goes (no array of items per container),
+ * and the path of a value (`$.a[0]`) is kept as a stack of keys and spelled
+ * only for an error message.
+ */
+class JsonWriter {
+  out = '';
+  private readonly p: Printer;
+  private readonly keys: (string | number)[] = [];
+  private readonly seen = new Set<object>();
+  private readonly layouts: Layout[] = [];
+  constructor(p: Printer) {
+    this.p = p;
+  }
+
+  readonly where = (): string => `$${this.keys.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')}`;
+
+  private layout(depth: number): Layout {
+    let l = this.layouts[depth];
+    if (l === undefined) {
+      const { indent, compactItemSep } = this.p;
+      const inner = indent === null ? '' : `\n${indent.repeat(depth + 1)}`;
+      l = indent === null ? { first: '', between: compactItemSep, last: '' } : { first: inner, between: `,${inner}`, last: `\n${indent.repeat(depth)}` };
+      this.layouts[depth] = l;
+    }
+    return l;
+  }
+
+  value(v: unknown, depth: number): void {
+    const p = this.p;
+    if (v === null) this.out += 'null';
+    else if (v === true) this.out += 'true';
+    else if (v === false) this.out += 'false';
+    else if (typeof v === 'string') this.out += p.str(v);
+    else if (typeof v === 'number') this.out += p.num(v, this.where);
+    else if (typeof v === 'bigint') this.out += p.bigint(v);
+    else if (v instanceof PyFloat) this.out += p.float(v.value, this.where);
+    else if (v instanceof PyInt) this.out += p.bigint(v.value);
+    else if (typeof v !== 'object') throw new TypeError(`cannot write ${typeof v} as JSON (at ${this.where()})`);
+    else {
+      if (this.seen.has(v)) throw new TypeError(`circular reference (at ${this.where()})`);
+      this.seen.add(v);
+      if (Array.isArray(v)) this.array(v, depth);
+      else this.object(v, depth);
+      this.seen.delete(v);
     }
   }
-  seen.delete(v);
 
-  if (items.length === 0) return open + close;
-  if (p.indent === null) return open + items.join(p.compactItemSep) + close;
-  const inner = `\n${p.indent.repeat(depth + 1)}`;
-  return `${open}${inner}${items.join(`,${inner}`)}\n${p.indent.repeat(depth)}${close}`;
+  private array(v: unknown[], depth: number): void {
+    if (v.length === 0) {
+      this.out += '[]';
+      return;
+    }
+    const l = this.layout(depth);
+    this.out += `[${l.first}`;
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) this.out += l.between;
+      const item = v[i];
+      this.keys.push(i);
+      if (item === undefined) throw new TypeError(`undefined in an array (at ${this.where()})`);
+      this.value(item, depth + 1);
+      this.keys.pop();
+    }
+    this.out += `${l.last}]`;
+  }
+
+  private object(v: object, depth: number): void {
+    let n = 0;
+    const l = this.layout(depth);
+    const item = (key: unknown, value: unknown): void => {
+      if (typeof key !== 'string') throw new TypeError(`object key is not a string (at ${this.where()})`);
+      if (value === undefined) return; // as JSON.stringify does
+      this.out += `${n++ === 0 ? `{${l.first}` : l.between}${this.p.str(key)}${this.p.keySep}`;
+      this.keys.push(key);
+      this.value(value, depth + 1);
+      this.keys.pop();
+    };
+    if (v instanceof Map) for (const [key, value] of v as Map<unknown, unknown>) item(key, value);
+    else if (isPlainObject(v)) for (const key of Object.keys(v)) item(key, v[key]);
+    else throw new TypeError(`cannot write a ${v.constructor?.name ?? 'object'} as JSON (at ${this.where()})`);
+    this.out += n === 0 ? '{}' : `${l.last}}`;
+  }
+}
+
+function printJson(value: unknown, printer: Printer): string {
+  const w = new JsonWriter(printer);
+  w.value(value, 0);
+  return w.out;
 }
 
 /**
@@ -241,16 +308,15 @@ function printValue(v: unknown, p: Printer, depth: number, path: string, seen: S
  * Properties whose value is `undefined` are left out.
  */
 export function pyJsonDumps(value: unknown, indent: number | string | null = 4): string {
-  const printer: Printer = {
+  return printJson(value, {
     str: pyJsonQuote,
     num: pyJsonNumber,
-    float: (x) => pyJsonFloat(x),
+    float: pyJsonFloat,
     bigint: (x) => x.toString(),
     indent: indent === null ? null : typeof indent === 'string' ? indent : ' '.repeat(Math.max(0, indent)),
     keySep: ': ',
     compactItemSep: ', ',
-  };
-  return printValue(value, printer, 0, '$', new Set());
+  });
 }
 
 /**
@@ -260,20 +326,20 @@ export function pyJsonDumps(value: unknown, indent: number | string | null = 4):
  * not JSON.
  */
 export function stableJson(value: unknown): string {
-  const finite = (x: number, path: string): number => {
-    if (!Number.isFinite(x)) throw new TypeError(`cannot write ${String(x)} as JSON (at ${path})`);
+  const finite = (x: number, where: () => string): number => {
+    if (!Number.isFinite(x)) throw new TypeError(`cannot write ${String(x)} as JSON (at ${where()})`);
     return x;
   };
   const printer: Printer = {
     str: (s) => JSON.stringify(s),
-    num: (x, path) => pyJsonNumber(finite(x, path)),
-    float: (x, path) => pyFloatRepr(finite(x, path)),
+    num: (x, where) => pyJsonNumber(finite(x, where)),
+    float: (x, where) => pyFloatRepr(finite(x, where)),
     bigint: (x) => x.toString(),
     indent: '  ',
     keySep: ': ',
     compactItemSep: ',',
   };
-  return `${printValue(value, printer, 0, '$', new Set())}\n`;
+  return `${printJson(value, printer)}\n`;
 }
 
 /** A JSON syntax error as Python reports it: message, then line, column and character offset. */
