@@ -24,7 +24,7 @@
 // while a call through libuv's thread pool costs tens on a small machine (see
 // bench/README.md), so the Node driver is synchronous; the crawl of a large
 // tree is split over worker threads instead (task-list/crawl-workers.ts).
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, normalize } from 'node:path';
 import { dirEntry, errorCode, isNoPathError, kindOfStats, listedEntry } from '../util/fs.ts';
@@ -188,30 +188,59 @@ function readDirSyncDecoded(path: string, root?: string): DirEntry[] {
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 /** A buffer reused by transient reads (digest-only crawls): no allocation per file. */
-let scratch = Buffer.allocUnsafe(1 << 16);
+let scratch = Buffer.allocUnsafeSlow(1 << 16);
+
+/**
+ * Kept file bytes are carved out of shared slabs: a crawl keeps tens of
+ * thousands of small files, and one allocation per file (each its own
+ * ArrayBuffer, so that a worker thread can transfer it) cost more than reading
+ * them. A worker now transfers a few slabs. Own memory, not Node's pool.
+ */
+const SLAB_BYTES = 1 << 20;
+/** Larger files get memory of their own rather than most of a slab. */
+const SLAB_FILE_MAX = SLAB_BYTES >> 4;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
+/** Where a read of a file of about `sizeHint` bytes starts: a buffer and the offset in it. */
+function readTarget(sizeHint: number, transient: boolean): { buf: Buffer; start: number } {
+  // One byte more than fstat's size, so a file that grew meanwhile is read to its end.
+  const want = sizeHint + 1;
+  if (transient) {
+    if (scratch.length < want) scratch = Buffer.allocUnsafeSlow(want);
+    return { buf: scratch, start: 0 };
+  }
+  if (want > SLAB_FILE_MAX) return { buf: Buffer.allocUnsafeSlow(want), start: 0 };
+  if (slab.length - slabUsed < want) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  return { buf: slab, start: slabUsed };
+}
 
 /**
  * Reads the rest of an open file (its size may change while it is read). A
  * transient read returns a view of a shared buffer, valid until the next one.
  */
 function readAll(fd: number, sizeHint: number, transient: boolean): Uint8Array {
-  // Own memory (not Node's shared pool), so a worker thread can transfer it.
-  let buf = transient && scratch.length > sizeHint ? scratch : Buffer.allocUnsafeSlow(Math.max(1, sizeHint + 1));
+  let { buf, start } = readTarget(sizeHint, transient);
   let len = 0;
   for (;;) {
-    if (len === buf.length) {
-      const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
-      buf.copy(bigger, 0, 0, len);
+    if (start + len === buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(1, len * 2));
+      buf.copy(bigger, 0, start, start + len);
       buf = bigger;
+      start = 0;
+      if (transient) scratch = bigger;
     }
-    const want = buf.length - len;
-    const n = readSync(fd, buf, len, want, null);
+    const want = buf.length - start - len;
+    const n = readSync(fd, buf, start + len, want, null);
     len += n;
     // Past the size fstat gave, a short read is the end of the file: no extra read to see 0.
     if (n === 0 || (n < want && len >= sizeHint)) break;
   }
-  if (transient) scratch = buf;
-  return buf.subarray(0, len);
+  if (buf === slab) slabUsed = start + len;
+  return buf.subarray(start, start + len);
 }
 
 /** Node's file system through synchronous calls, as a TreeIo (for selection) and a TreeIoSync (for the crawl). */
@@ -339,7 +368,8 @@ function* walkTasks(spec: CrawlSpec, tasks: readonly TaskRef[]): Walk<void> {
 // Drivers
 
 function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  // The one-shot form: a Hash object per file costs more than hashing a small file.
+  return hash('sha256', bytes, 'hex');
 }
 
 function fileAnswer(cache: IoCache, bytes: Uint8Array): FileAnswer {
