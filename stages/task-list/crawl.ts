@@ -663,6 +663,31 @@ export function crawlDigest(cache: IoCache, base: string, labels: ReadonlyMap<st
   }
   for (const [p, a] of cache.files) lines.push(`${name(p)}\0file\0${isFailure(a) ? failureText(a.error) : a.sha256}`);
   lines.sort();
-  lines.push('');
-  return createHash('sha256').update(lines.join('\n')).digest('hex');
+  return hashLines(lines);
+}
+
+/**
+ * sha256 of `lines`, each followed by a newline, in UTF-8: what hashing
+ * `lines.join('\n') + '\n'` gives, without building that string (tens of
+ * megabytes for a large tree, slower to join than to hash). The lines are
+ * encoded into a reused buffer and hashed a megabyte at a time.
+ */
+function hashLines(lines: readonly string[]): string {
+  const h = createHash('sha256');
+  const chunk = Buffer.allocUnsafeSlow(1 << 20);
+  let used = 0;
+  for (const line of lines) {
+    // At most 3 UTF-8 bytes per UTF-16 code unit (a surrogate pair: 4 bytes for 2 units).
+    if (used + line.length * 3 + 1 > chunk.length) {
+      h.update(chunk.subarray(0, used));
+      used = 0;
+    }
+    if (line.length * 3 + 1 > chunk.length) h.update(`${line}\n`);
+    else {
+      used += chunk.write(line, used);
+      chunk[used++] = 0x0a;
+    }
+  }
+  h.update(chunk.subarray(0, used));
+  return h.digest('hex');
 }
