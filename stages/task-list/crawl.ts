@@ -512,22 +512,32 @@ export class CrawlMissError extends Error {
 }
 
 /**
- * A TreeIo answering from `cache`. A read the crawl did not make goes to
- * `fallback` and is reported to `onMiss` first (tests make it throw).
+ * A synchronous reader answering from `cache`, for selection: it reads only
+ * what the crawl read, so it needs no I/O of its own, and no promise per read
+ * (which cost more than the reads). A read the crawl did not make is reported
+ * to `onMiss` first (tests make it throw), then goes to `fallback` when it can
+ * answer synchronously (Node's file system); from any other TreeIo (the tests'
+ * in-memory trees) it is a CrawlMissError.
  */
-export function cachedIo(cache: IoCache, fallback: TreeIo, onMiss: (op: string, path: string) => void): TreeIo {
-  /** The cached answer (a failure is thrown again), else `miss()`; `value` is undefined where the cache does not hold it. */
-  const answer = async <A extends object, R>(a: A | Failure | undefined, value: (a: A) => R | undefined, op: keyof TreeIo, path: string, miss: () => Promise<R>): Promise<R> => {
-    if (a !== undefined && isFailure(a)) throw a.error;
-    const v = a === undefined ? undefined : value(a as A);
-    if (v !== undefined) return v;
+export function cachedIo(cache: IoCache, fallback: TreeIo | TreeIoSync, onMiss: (op: string, path: string) => void): TreeIoSync {
+  const miss = <R>(op: keyof TreeIo, path: string, read: (io: TreeIoSync) => R): R => {
     onMiss(op, path);
-    return miss();
+    if (!isSync(fallback)) throw new CrawlMissError(`task-list: ${op} of a path the crawl did not read: ${path}`);
+    return read(fallback);
+  };
+  /** The cached answer (a failure is thrown again), or undefined where the cache does not hold it. */
+  const cached = <A extends object, R>(a: A | Failure | undefined, value: (a: A) => R | undefined): R | undefined => {
+    if (a === undefined) return undefined;
+    if (isFailure(a)) throw a.error;
+    return value(a);
   };
   return {
-    stat: (path) => answer(cache.stats.get(path), (a) => a.kind, 'stat', path, () => fallback.stat(path)),
-    readDir: (path) => answer(cache.dirs.get(path), (a) => a.entries, 'readDir', path, () => fallback.readDir(path)),
-    readFile: (path) => answer(cache.files.get(path), (a) => a.bytes ?? undefined, 'readFile', path, () => fallback.readFile(path)),
+    statSync: (path) => {
+      const kind = cached(cache.stats.get(path), (a) => a.kind);
+      return kind !== undefined ? kind : miss('stat', path, (io) => io.statSync(path));
+    },
+    readDirSync: (path) => cached(cache.dirs.get(path), (a) => a.entries) ?? miss('readDir', path, (io) => io.readDirSync(path)),
+    readFileSync: (path) => cached(cache.files.get(path), (a) => a.bytes ?? undefined) ?? miss('readFile', path, (io) => io.readFileSync(path)),
   };
 }
 

@@ -5,8 +5,9 @@
 // Filter files of the wrong shape, or entries that cannot match, are problems.
 import type { ExcludedFalsePositive, PathArg, Problem, SelectRunsOptions } from './format.ts';
 import { isAllDomains } from './crawl.ts';
+import type { TreeIoSync } from './crawl.ts';
 import { describeIoError, jsonTypeName, parseJsonBytes, readJsonFileSync } from '../util/fs.ts';
-import type { ReadJsonResult, TreeIo } from '../util/fs.ts';
+import type { ReadJsonResult } from '../util/fs.ts';
 import { compareCodePoints } from '../util/order.ts';
 import { isJsonObject, pyJsonDumps, pyJsonParse, pyJsonQuote, pyTruthy } from '../util/pyjson.ts';
 import type { PyJsonValue } from '../util/pyjson.ts';
@@ -42,7 +43,7 @@ export interface Filters {
 }
 
 /** Loads the selection's filter files (problems recorded; a filter that cannot be used is not applied). */
-export async function loadFilters(io: TreeIo, options: SelectRunsOptions, problems: Problem[]): Promise<Filters> {
+export function loadFilters(io: TreeIoSync, options: SelectRunsOptions, problems: Problem[]): Filters {
   let baseline: BaselineFilter | null = null;
   const dataFilter = options.dataFilter;
   if (dataFilter !== null && dataFilter.typed !== '') {
@@ -53,13 +54,13 @@ export async function loadFilters(io: TreeIo, options: SelectRunsOptions, proble
         message: 'baseline harm filter not applied: it applies only when a single domain is selected (as in the reference)',
       });
     } else {
-      baseline = await loadBaselineFilter(io, dataFilter, options.domain, options.agent, problems);
+      baseline = loadBaselineFilter(io, dataFilter, options.domain, options.agent, problems);
     }
   }
   let falsePositives: Set<string> | null = null;
   const annotationFilter = options.humanAnnotationFilter;
   if (annotationFilter !== null && annotationFilter.typed !== '') {
-    falsePositives = await loadFalsePositives(io, annotationFilter, options.agent, problems);
+    falsePositives = loadFalsePositives(io, annotationFilter, options.agent, problems);
   }
   return { baseline, baselineIds: new Set(baseline?.ids ?? []), falsePositives };
 }
@@ -97,19 +98,21 @@ export function falsePositiveOf(
   };
 }
 
-async function readFilterFile(io: TreeIo, arg: PathArg, what: string, problems: Problem[]): Promise<Record<string, PyJsonValue> | null> {
-  const kind = await io.stat(arg.resolved).catch((err: unknown) => {
+function readFilterFile(io: TreeIoSync, arg: PathArg, what: string, problems: Problem[]): Record<string, PyJsonValue> | null {
+  let kind: ReturnType<TreeIoSync['statSync']>;
+  try {
+    kind = io.statSync(arg.resolved);
+  } catch (err) {
     problems.push({ file: arg.typed, message: `${what}: cannot read: ${describeIoError(err)}; not applied` });
-    return undefined;
-  });
-  if (kind === undefined) return null;
+    return null;
+  }
   if (kind === null) {
     problems.push({ file: arg.typed, message: `${what}: file not found; not applied` });
     return null;
   }
   let bytes: Uint8Array;
   try {
-    bytes = await io.readFile(arg.resolved);
+    bytes = io.readFileSync(arg.resolved);
   } catch (err) {
     problems.push({ file: arg.typed, message: `${what}: cannot read: ${describeIoError(err)}; not applied` });
     return null;
@@ -145,8 +148,8 @@ export function filterFileError(resolved: string, label: string, which: 'baselin
   return usable ? null : `${label}: no entry has the shape {"<task_id>:<perturbed_id>:<refinement_model>:<agent>": {"final_decision": ...}}`;
 }
 
-async function loadBaselineFilter(io: TreeIo, arg: PathArg, domain: string, agent: string, problems: Problem[]): Promise<BaselineFilter | null> {
-  const data = await readFilterFile(io, arg, 'baseline harm filter', problems);
+function loadBaselineFilter(io: TreeIoSync, arg: PathArg, domain: string, agent: string, problems: Problem[]): BaselineFilter | null {
+  const data = readFilterFile(io, arg, 'baseline harm filter', problems);
   if (data === null) return null;
   const byAgent = getOwn(data, domain);
   if (byAgent === undefined) {
@@ -185,8 +188,8 @@ async function loadBaselineFilter(io: TreeIo, arg: PathArg, domain: string, agen
   return { ids: [...ids].sort(compareCodePoints) };
 }
 
-async function loadFalsePositives(io: TreeIo, arg: PathArg, agent: string, problems: Problem[]): Promise<Set<string> | null> {
-  const data = await readFilterFile(io, arg, 'human annotation filter', problems);
+function loadFalsePositives(io: TreeIoSync, arg: PathArg, agent: string, problems: Problem[]): Set<string> | null {
+  const data = readFilterFile(io, arg, 'human annotation filter', problems);
   if (data === null) return null;
   const keys = new Set<string>();
   for (const [key, entry] of Object.entries(data)) {

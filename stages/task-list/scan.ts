@@ -10,8 +10,9 @@
 import { isUtf8 } from 'node:buffer';
 import { childPath, DOMAIN_SUFFIXES_SKIPPED, isAllDomains, normalizeBase } from './crawl.ts';
 import type { Problem, SelectRunsOptions } from './format.ts';
+import type { TreeIoSync } from './crawl.ts';
 import { describeIoError, parseJsonBytes } from '../util/fs.ts';
-import type { DirEntry, TreeIo } from '../util/fs.ts';
+import type { DirEntry } from '../util/fs.ts';
 import { compareCodePoints } from '../util/order.ts';
 import { PyFloat, pyJsonParse } from '../util/pyjson.ts';
 import type { PyJsonValue } from '../util/pyjson.ts';
@@ -24,13 +25,18 @@ export function explicitRefinementModel(options: SelectRunsOptions): string | nu
 // ---------------------------------------------------------------------------
 // Reading the tree, problems recorded
 
-/** The tree as the scan reads it: links not followed and unreadable entries recorded as problems (`rel`: path for messages). */
+/**
+ * The tree as the scan reads it: links not followed and unreadable entries
+ * recorded as problems (`rel`: path for messages). Synchronous: the scan reads
+ * the crawl's answers (task-list/crawl.ts), already in memory, and a promise
+ * per read cost more than the reads.
+ */
 export interface TreeReader {
   /** The kind of `abs`; undefined when it cannot be checked or is a link not followed (a problem is recorded). */
-  stat(abs: string, rel: string): Promise<DirEntry['kind'] | undefined>;
+  stat(abs: string, rel: string): DirEntry['kind'] | undefined;
   /** The usable entries of a folder, sorted by name; [] when it cannot be listed. */
-  list(abs: string, rel: string): Promise<DirEntry[]>;
-  readFile(abs: string): Promise<Uint8Array>;
+  list(abs: string, rel: string): DirEntry[];
+  readFile(abs: string): Uint8Array;
   problems: Problem[];
 }
 
@@ -41,11 +47,11 @@ function linkProblem(kind: DirEntry['kind']): string | null {
   return null;
 }
 
-export function treeReader(io: TreeIo, problems: Problem[]): TreeReader {
-  const stat = async (abs: string, rel: string): Promise<DirEntry['kind'] | undefined> => {
+export function treeReader(io: TreeIoSync, problems: Problem[]): TreeReader {
+  const stat = (abs: string, rel: string): DirEntry['kind'] | undefined => {
     let kind: DirEntry['kind'];
     try {
-      kind = await io.stat(abs);
+      kind = io.statSync(abs);
     } catch (err) {
       problems.push({ file: rel, message: `cannot check: ${describeIoError(err)}; skipped` });
       return undefined;
@@ -55,10 +61,10 @@ export function treeReader(io: TreeIo, problems: Problem[]): TreeReader {
     problems.push({ file: rel, message: link });
     return undefined;
   };
-  const list = async (abs: string, rel: string): Promise<DirEntry[]> => {
+  const list = (abs: string, rel: string): DirEntry[] => {
     let entries: DirEntry[];
     try {
-      entries = await io.readDir(abs);
+      entries = io.readDirSync(abs);
     } catch (err) {
       problems.push({ file: rel, message: `cannot list folder: ${describeIoError(err)}; skipped` });
       return [];
@@ -72,7 +78,7 @@ export function treeReader(io: TreeIo, problems: Problem[]): TreeReader {
     }
     return good.sort((a, b) => compareCodePoints(a.name, b.name));
   };
-  return { stat, list, readFile: (abs) => io.readFile(abs), problems };
+  return { stat, list, readFile: (abs) => io.readFileSync(abs), problems };
 }
 
 // ---------------------------------------------------------------------------
@@ -109,7 +115,7 @@ interface Walk {
  * task by task, perturbed query by perturbed query, model by model (each level
  * in code-point order). Tasks for which `skipTask` is true are not entered.
  */
-export async function* scanRunFolders(tree: TreeReader, options: SelectRunsOptions, skipTask: (taskId: string) => boolean): AsyncGenerator<RunFolder> {
+export function* scanRunFolders(tree: TreeReader, options: SelectRunsOptions, skipTask: (taskId: string) => boolean): Generator<RunFolder> {
   const walk: Walk = {
     tree,
     base: normalizeBase(options.baseDir.resolved),
@@ -118,12 +124,12 @@ export async function* scanRunFolders(tree: TreeReader, options: SelectRunsOptio
     agentFolder: `agent_${options.agent}`,
     skipTask,
   };
-  for (const domain of await scanDomains(walk)) yield* scanDomain(walk, domain);
+  for (const domain of scanDomains(walk)) yield* scanDomain(walk, domain);
 }
 
 /** The domains to walk: every domain folder, or the one named (when it is one). */
-async function scanDomains(w: Walk): Promise<string[]> {
-  const baseKind = await w.tree.stat(w.base, '.');
+function scanDomains(w: Walk): string[] {
+  const baseKind = w.tree.stat(w.base, '.');
   if (baseKind === undefined) return [];
   if (baseKind === null) {
     w.tree.problems.push({ file: '.', message: 'data folder not found; no runs' });
@@ -135,7 +141,7 @@ async function scanDomains(w: Walk): Promise<string[]> {
     return [];
   }
   const domains: string[] = [];
-  for (const e of await w.tree.list(w.base, '.')) {
+  for (const e of w.tree.list(w.base, '.')) {
     if (e.kind !== 'dir') continue; // archives, scripts and notes live here too
     if (DOMAIN_SUFFIXES_SKIPPED.some((s) => e.name.endsWith(s))) continue;
     domains.push(e.name);
@@ -143,8 +149,8 @@ async function scanDomains(w: Walk): Promise<string[]> {
   return domains;
 }
 
-async function checkDomain(w: Walk, domain: string): Promise<string[]> {
-  const kind = await w.tree.stat(childPath(w.base, domain), domain);
+function checkDomain(w: Walk, domain: string): string[] {
+  const kind = w.tree.stat(childPath(w.base, domain), domain);
   if (kind === undefined) return [];
   const problem = (message: string): string[] => {
     w.tree.problems.push({ file: domain, field: 'domain', message });
@@ -157,9 +163,9 @@ async function checkDomain(w: Walk, domain: string): Promise<string[]> {
   return [domain];
 }
 
-async function* scanDomain(w: Walk, domain: string): AsyncGenerator<RunFolder> {
+function* scanDomain(w: Walk, domain: string): Generator<RunFolder> {
   const domainAbs = childPath(w.base, domain);
-  for (const taskEntry of await w.tree.list(domainAbs, domain)) {
+  for (const taskEntry of w.tree.list(domainAbs, domain)) {
     if (taskEntry.kind !== 'dir') {
       w.tree.problems.push({ file: `${domain}/${taskEntry.name}`, message: 'not a task folder; skipped' });
       continue;
@@ -169,16 +175,16 @@ async function* scanDomain(w: Walk, domain: string): AsyncGenerator<RunFolder> {
   }
 }
 
-async function* scanTask(w: Walk, domain: string, taskAbs: string, taskId: string): AsyncGenerator<RunFolder> {
+function* scanTask(w: Walk, domain: string, taskAbs: string, taskId: string): Generator<RunFolder> {
   const pmRel = `${domain}/${taskId}/${w.options.perturbationModel}`;
   const pmAbs = childPath(taskAbs, w.options.perturbationModel);
-  const pmKind = await w.tree.stat(pmAbs, pmRel);
+  const pmKind = w.tree.stat(pmAbs, pmRel);
   if (pmKind === null || pmKind === undefined) return; // another perturbation model's task
   if (pmKind !== 'dir') {
     w.tree.problems.push({ file: pmRel, message: 'expected the perturbation-model folder, found a file; skipped' });
     return;
   }
-  for (const pqEntry of await w.tree.list(pmAbs, pmRel)) {
+  for (const pqEntry of w.tree.list(pmAbs, pmRel)) {
     const pqRel = `${pmRel}/${pqEntry.name}`;
     if (pqEntry.kind !== 'dir' || !pqEntry.name.startsWith('perturbed_query_')) {
       w.tree.problems.push({ file: pqRel, message: 'not a perturbed_query_* folder; skipped' });
@@ -191,12 +197,12 @@ async function* scanTask(w: Walk, domain: string, taskAbs: string, taskId: strin
 
 type PerturbedQuery = Pick<RunFolder, 'domain' | 'taskId' | 'pqName' | 'pid' | 'pqAbs' | 'pqRel'>;
 
-async function* scanPerturbedQuery(w: Walk, pq: PerturbedQuery): AsyncGenerator<RunFolder> {
-  const models = w.explicitRm !== null ? [w.explicitRm] : await refinementModelsIn(w.tree, pq);
+function* scanPerturbedQuery(w: Walk, pq: PerturbedQuery): Generator<RunFolder> {
+  const models = w.explicitRm !== null ? [w.explicitRm] : refinementModelsIn(w.tree, pq);
   for (const rm of models) {
     const agentRel = `${pq.pqRel}/iterative_refinement_${rm}/${w.agentFolder}`;
     const agentAbs = childPath(childPath(pq.pqAbs, `iterative_refinement_${rm}`), w.agentFolder);
-    const agentKind = await w.tree.stat(agentAbs, agentRel);
+    const agentKind = w.tree.stat(agentAbs, agentRel);
     if (agentKind === null || agentKind === undefined) continue; // no run of this agent
     if (agentKind !== 'dir') {
       w.tree.problems.push({ file: agentRel, message: 'expected the agent folder, found a file; skipped' });
@@ -207,9 +213,9 @@ async function* scanPerturbedQuery(w: Walk, pq: PerturbedQuery): AsyncGenerator<
 }
 
 /** The refinement models of a perturbed query: its `iterative_refinement_*` folders, earlier attempts left out. */
-async function refinementModelsIn(tree: TreeReader, pq: PerturbedQuery): Promise<string[]> {
+function refinementModelsIn(tree: TreeReader, pq: PerturbedQuery): string[] {
   const models: string[] = [];
-  for (const item of await tree.list(pq.pqAbs, pq.pqRel)) {
+  for (const item of tree.list(pq.pqAbs, pq.pqRel)) {
     if (item.kind !== 'dir' || !item.name.startsWith('iterative_refinement_')) continue;
     const rm = item.name.replaceAll('iterative_refinement_', '');
     if (rm.includes('_attempt_')) continue; // an earlier attempt, ignored
@@ -229,10 +235,10 @@ export interface RunSummary {
 }
 
 /** The run's summary, or null (a problem recorded) when it is missing, unreadable or not a JSON object. */
-export async function readRunSummary(tree: TreeReader, run: RunFolder): Promise<RunSummary | null> {
+export function readRunSummary(tree: TreeReader, run: RunFolder): RunSummary | null {
   const rel = `${run.agentRel}/refinement_summary.json`;
   const abs = childPath(run.agentAbs, 'refinement_summary.json');
-  const kind = await tree.stat(abs, rel);
+  const kind = tree.stat(abs, rel);
   if (kind === undefined) return null;
   if (kind !== 'file') {
     const what = kind === null ? 'missing (run not finished?)' : kind === 'dir' ? 'is a folder, not a file' : 'is not a regular file';
@@ -241,7 +247,7 @@ export async function readRunSummary(tree: TreeReader, run: RunFolder): Promise<
   }
   let bytes: Uint8Array;
   try {
-    bytes = await tree.readFile(abs);
+    bytes = tree.readFile(abs);
   } catch (err) {
     tree.problems.push({ file: rel, message: `cannot read: ${describeIoError(err)}; run skipped` });
     return null;
@@ -257,12 +263,12 @@ export async function readRunSummary(tree: TreeReader, run: RunFolder): Promise<
 }
 
 /** A run's perturbed query file for its input digest: its bytes, or null with the marker that says why. */
-export async function readPerturbedQuery(tree: TreeReader, abs: string, rel: string): Promise<{ bytes: Uint8Array | null; marker: string }> {
-  const kind = await tree.stat(abs, rel);
+export function readPerturbedQuery(tree: TreeReader, abs: string, rel: string): { bytes: Uint8Array | null; marker: string } {
+  const kind = tree.stat(abs, rel);
   if (kind === null) return { bytes: null, marker: 'missing' };
   if (kind === 'file') {
     try {
-      return { bytes: await tree.readFile(abs), marker: 'unreadable' };
+      return { bytes: tree.readFile(abs), marker: 'unreadable' };
     } catch (err) {
       tree.problems.push({ file: rel, message: `cannot read: ${describeIoError(err)}` });
     }

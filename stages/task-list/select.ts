@@ -29,7 +29,7 @@
 // task-list/names.ts; reading a task list back task-list/read-list.ts.
 import { createHash } from 'node:crypto';
 import { cachedIo, childPath, CrawlMissError, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './crawl.ts';
-import type { CrawlSpec } from './crawl.ts';
+import type { CrawlSpec, TreeIoSync } from './crawl.ts';
 import { falsePositiveOf, getOwn, isSuccessful, loadFilters } from './filters.ts';
 import type { Filters } from './filters.ts';
 import { explicitRefinementModel, readPerturbedQuery, readRunSummary, scanRunFolders, treeReader } from './scan.ts';
@@ -145,23 +145,23 @@ export function onCrawlMiss(op: string, path: string): void {
   if (process.env['META_ANALYSIS_STRICT_CRAWL']) throw new CrawlMissError(`task-list: ${op} of a path the crawl did not read: ${path}`);
 }
 
-/** selectRuns on a reader that already holds the tree (the crawl's cache): scan, filter, then the outputs. */
-export async function selectRunsFrom(options: SelectRunsOptions, io: TreeIo): Promise<SelectRunsResult> {
+/** selectRuns on a reader that already holds the tree (the crawl's cache, `cachedIo`): scan, filter, then the outputs. */
+export function selectRunsFrom(options: SelectRunsOptions, io: TreeIoSync): SelectRunsResult {
   checkSelectOptions(options);
   const problems: Problem[] = [];
-  const filters = await loadFilters(io, options, problems);
+  const filters = loadFilters(io, options, problems);
   const tree = treeReader(io, problems);
   const found: Found[] = [];
   const excluded: ExcludedFalsePositive[] = [];
-  for await (const folder of scanRunFolders(tree, options, (taskId) => filters.baselineIds.has(taskId))) {
-    const summary = await readRunSummary(tree, folder);
+  for (const folder of scanRunFolders(tree, options, (taskId) => filters.baselineIds.has(taskId))) {
+    const summary = readRunSummary(tree, folder);
     if (summary === null || !isSuccessful(summary.fields, summary.rel, problems)) continue;
     const falsePositive = falsePositiveOf(filters, folder);
     if (falsePositive !== null) excluded.push(falsePositive);
     else found.push(foundRun(options, folder, summary, problems));
   }
   const taskList = buildTaskList(options, filters, found, excluded);
-  const runs = await ledgerRuns(tree, found);
+  const runs = ledgerRuns(tree, found);
   problems.sort(
     (a, b) =>
       compareCodePoints(a.file, b.file) || compareCodePoints(a.field ?? '', b.field ?? '') || compareCodePoints(a.message, b.message),
@@ -262,10 +262,10 @@ function buildTaskList(options: SelectRunsOptions, filters: Filters, found: Foun
  * left out of the ledger: never a summarize failure. The reference-format task
  * list still lists it (the reference script does not read that file).
  */
-async function ledgerRuns(tree: TreeReader, found: Found[]): Promise<SelectedRun[]> {
+function ledgerRuns(tree: TreeReader, found: Found[]): SelectedRun[] {
   const runs: SelectedRun[] = [];
   for (const f of found) {
-    const pq = await readPerturbedQuery(tree, childPath(f.pqDirAbs, f.pqFileName), f.run.perturbed_query_path);
+    const pq = readPerturbedQuery(tree, childPath(f.pqDirAbs, f.pqFileName), f.run.perturbed_query_path);
     if (pq.bytes === null) {
       if (pq.marker === 'missing') {
         tree.problems.push({ file: f.run.perturbed_query_path, message: `not found (summarize needs this run's perturbed query, named after its folder); run left out of the analysis` });
