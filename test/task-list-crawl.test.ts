@@ -120,7 +120,7 @@ describe('selectionFingerprint', () => {
     const one = await fingerprint();
     vi.stubEnv('META_ANALYSIS_CRAWL_THREADS', '3');
     try {
-      // Small trees stay in one thread unless forced; forced, every task folder goes to a worker.
+      // Small trees stay in one thread unless forced; forced, this thread and two workers share the task folders.
       expect(await fingerprint()).toBe(one);
       const inThreads = await selectAnalysis(options());
       vi.stubEnv('META_ANALYSIS_CRAWL_THREADS', '1');
