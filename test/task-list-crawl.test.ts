@@ -2,6 +2,7 @@
 // fingerprint (anything selection reads) and what does not (anything else, the
 // tree's location, the thread count), and the quick reading of run summaries.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -154,6 +155,45 @@ describe('answers posted by a worker thread', () => {
     expect((back.stats.get('/d/locked') as { error: { code: string; name: string } }).error).toMatchObject({ code: 'EACCES', name: 'Error' });
     expect(new TextDecoder().decode((back.files.get('/d/f.json') as { bytes: Uint8Array }).bytes)).toBe('{"success": true}');
     expect(crawlDigest(back, '/d', new Map())).toBe(crawlDigest(cache, '/d', new Map()));
+  });
+});
+
+describe('crawlDigest', () => {
+  // The definition both the key and the executor compute, so that a faster way of computing it keeps its value.
+  const byDefinition = (cache: IoCache, base: string, labels: Map<string, string>): string => {
+    const name = (abs: string) => labels.has(abs) ? `label:${labels.get(abs)}` : abs === base ? '.' : abs.slice(base.length + 1);
+    const answer = (a: object) => ('error' in a ? `error ${(a.error as { code?: string }).code}` : '');
+    const lines = [
+      ...[...cache.stats].map(([p, a]) => `${name(p)}\0stat\0${answer(a) || String((a as { kind: unknown }).kind)}`),
+      ...[...cache.dirs].map(([p, a]) => `${name(p)}\0dir\0${answer(a) || (a as { entries: { name: string; kind: unknown; badName?: boolean }[] }).entries.map((e) => `${e.name}\u0001${String(e.kind)}${e.badName ? '\u0001bad' : ''}`).sort().join('\u0002')}`),
+      ...[...cache.files].map(([p, a]) => `${name(p)}\0file\0${answer(a) || (a as { sha256: string }).sha256}`),
+    ];
+    return createHash('sha256').update(`${lines.sort().join('\n')}\n`).digest('hex');
+  };
+
+  it('is the sha256 of its sorted lines, whatever the order of the answers, with labels and shared names', () => {
+    const eacces = Object.assign(new Error('EACCES'), { code: 'EACCES' });
+    const cache = new IoCache(false);
+    cache.stats.set('/d/t\u00e9\ud83d\ude00/x', { kind: 'file' });
+    cache.files.set('/d/t\u00e9\ud83d\ude00/x', { bytes: null, sha256: 'ab' });
+    cache.stats.set('/d', { kind: 'dir' });
+    cache.dirs.set('/d', { entries: [{ name: 'b', kind: null }, { name: 'a\uFFFD', kind: 'dir', badName: true }, { name: 'label:f', kind: 'dir' }] });
+    cache.stats.set('/d/label:f', { kind: 'dir' });
+    cache.dirs.set('/d/label:f', { entries: [] });
+    cache.stats.set('/d/a-b', { kind: null });
+    cache.stats.set('/d/a', { error: eacces });
+    cache.dirs.set('/d/a/b', { entries: [] });
+    cache.files.set('/d/only-read', { error: eacces });
+    cache.stats.set('/elsewhere/f', { kind: 'file' });
+    cache.files.set('/elsewhere/f', { bytes: null, sha256: 'cd' });
+    cache.stats.set('/elsewhere/g', { kind: null });
+    // "/elsewhere/f" is labelled like the path "label:f" below the root: one name, two paths.
+    const labels = new Map([['/elsewhere/f', 'f'], ['/elsewhere/g', 'g']]);
+    expect(crawlDigest(cache, '/d', labels)).toBe(byDefinition(cache, '/d', labels));
+    const reversed = new IoCache(false);
+    for (const m of ['stats', 'dirs', 'files'] as const) for (const [k, v] of [...cache[m]].reverse()) (reversed[m] as Map<string, unknown>).set(k, v);
+    expect(crawlDigest(reversed, '/d', labels)).toBe(crawlDigest(cache, '/d', labels));
+    expect(() => crawlDigest(cache, '/d', new Map())).toThrow(/outside the data root/);
   });
 });
 

@@ -648,56 +648,117 @@ function failureText(err: unknown): string {
 
 /**
  * The digest of every answer in `cache`: path (relative to `base`, or the
- * label `labels` gives it), operation and answer, in sorted order. No absolute
- * path enters it, so a tree moved elsewhere keeps its fingerprint.
+ * label `labels` gives it), operation and answer, one line each, in sorted
+ * order. No absolute path enters it, so a tree moved elsewhere keeps its
+ * fingerprint.
  */
 export function crawlDigest(cache: IoCache, base: string, labels: ReadonlyMap<string, string>): string {
-  const prefix = childPath(base, '');
-  const name = (abs: string): string => {
-    const label = labels.get(abs);
-    if (label !== undefined) return `label:${label}`;
-    if (abs === base) return '.';
-    if (!abs.startsWith(prefix)) throw new Error('crawlDigest: a path outside the data root has no label');
-    return abs.slice(prefix.length);
+  // Sorted lines are sorted by name first (no name holds a NUL), then by
+  // operation: the lines of one path are written in order ("dir" < "file" <
+  // "stat") as the paths come by name, each line in pieces, instead of
+  // building and sorting every line (a large tree has tens of thousands). Only
+  // a name shared by several paths (a label spelled like a path) has its
+  // lines built and sorted.
+  const out = new LineHasher();
+  const group: string[] = [];
+  let groupName = '';
+  const flush = () => {
+    if (group.length === 1) writeAnswerLines(out, cache, groupName, group[0] as string);
+    else {
+      const lines: string[] = [];
+      for (const abs of group) writeAnswerLines({ line: (name, tail) => lines.push(name + tail) }, cache, groupName, abs);
+      for (const line of lines.sort()) out.line(line, '');
+    }
+    group.length = 0;
   };
-  const lines: string[] = [];
-  for (const [p, a] of cache.stats) lines.push(`${name(p)}\0stat\0${isFailure(a) ? failureText(a.error) : String(a.kind)}`);
-  for (const [p, a] of cache.dirs) {
-    const body = isFailure(a)
-      ? failureText(a.error)
-      : a.entries
-          .map((e) => `${e.name}\u0001${String(e.kind)}${e.badName ? '\u0001bad' : ''}`)
-          .sort()
-          .join('\u0002');
-    lines.push(`${name(p)}\0dir\0${body}`);
-  }
-  for (const [p, a] of cache.files) lines.push(`${name(p)}\0file\0${isFailure(a) ? failureText(a.error) : a.sha256}`);
-  lines.sort();
-  return hashLines(lines);
+  forEachPathByName(cache, base, labels, (name, abs) => {
+    if (group.length > 0 && name !== groupName) flush();
+    groupName = name;
+    group.push(abs);
+  });
+  if (group.length > 0) flush();
+  return out.digest();
 }
 
 /**
- * sha256 of `lines`, each followed by a newline, in UTF-8: what hashing
+ * Every path of `cache`, by name in sorted order (code units, as Array#sort):
+ * below the data root a path's name is its relative path, so these sort as
+ * their absolute paths do; the root (".") and labelled files are merged in.
+ */
+function forEachPathByName(cache: IoCache, base: string, labels: ReadonlyMap<string, string>, visit: (name: string, abs: string) => void): void {
+  const prefix = childPath(base, '');
+  const below: string[] = [];
+  const named: { name: string; abs: string }[] = [];
+  const add = (abs: string) => {
+    const label = labels.get(abs);
+    if (label !== undefined) named.push({ name: `label:${label}`, abs });
+    else if (abs === base) named.push({ name: '.', abs });
+    else if (abs.startsWith(prefix)) below.push(abs);
+    else throw new Error('crawlDigest: a path outside the data root has no label');
+  };
+  for (const p of cache.stats.keys()) add(p);
+  for (const p of cache.dirs.keys()) if (!cache.stats.has(p)) add(p);
+  for (const p of cache.files.keys()) if (!cache.stats.has(p) && !cache.dirs.has(p)) add(p);
+  below.sort();
+  named.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  let j = 0;
+  for (const abs of below) {
+    const name = abs.slice(prefix.length);
+    for (; j < named.length && (named[j] as { name: string }).name <= name; j++) visit((named[j] as { name: string }).name, (named[j] as { abs: string }).abs);
+    visit(name, abs);
+  }
+  for (; j < named.length; j++) visit((named[j] as { name: string }).name, (named[j] as { abs: string }).abs);
+}
+
+/** The digest's lines of one path, as its name and the rest: its listing, its file digest and its kind, in that (sorted) order. */
+function writeAnswerLines(out: { line(name: string, tail: string): void }, cache: IoCache, name: string, abs: string): void {
+  const dir = cache.dirs.get(abs);
+  if (dir !== undefined) {
+    const body = isFailure(dir)
+      ? failureText(dir.error)
+      : dir.entries
+          .map((e) => `${e.name}\u0001${String(e.kind)}${e.badName ? '\u0001bad' : ''}`)
+          .sort()
+          .join('\u0002');
+    out.line(name, `\0dir\0${body}`);
+  }
+  const file = cache.files.get(abs);
+  if (file !== undefined) out.line(name, `\0file\0${isFailure(file) ? failureText(file.error) : file.sha256}`);
+  const stat = cache.stats.get(abs);
+  if (stat !== undefined) out.line(name, `\0stat\0${isFailure(stat) ? failureText(stat.error) : String(stat.kind)}`);
+}
+
+/**
+ * sha256 of lines, each followed by a newline, in UTF-8: what hashing
  * `lines.join('\n') + '\n'` gives, without building that string (tens of
  * megabytes for a large tree, slower to join than to hash). The lines are
  * encoded into a reused buffer and hashed a megabyte at a time.
  */
-function hashLines(lines: readonly string[]): string {
-  const h = createHash('sha256');
-  const chunk = Buffer.allocUnsafeSlow(1 << 20);
-  let used = 0;
-  for (const line of lines) {
+class LineHasher {
+  private readonly h = createHash('sha256');
+  private readonly chunk = Buffer.allocUnsafeSlow(1 << 20);
+  private used = 0;
+
+  /** One line, `head` then `tail`: written in two pieces, a line's path need not be copied into a new string first. */
+  line(head: string, tail: string): void {
     // At most 3 UTF-8 bytes per UTF-16 code unit (a surrogate pair: 4 bytes for 2 units).
-    if (used + line.length * 3 + 1 > chunk.length) {
-      h.update(chunk.subarray(0, used));
-      used = 0;
-    }
-    if (line.length * 3 + 1 > chunk.length) h.update(`${line}\n`);
+    const most = (head.length + tail.length) * 3 + 1;
+    if (this.used + most > this.chunk.length) this.flush();
+    if (most > this.chunk.length) this.h.update(`${head}${tail}\n`);
     else {
-      used += chunk.write(line, used);
-      chunk[used++] = 0x0a;
+      this.used += this.chunk.write(head, this.used);
+      this.used += this.chunk.write(tail, this.used);
+      this.chunk[this.used++] = 0x0a;
     }
   }
-  h.update(chunk.subarray(0, used));
-  return h.digest('hex');
+
+  digest(): string {
+    this.flush();
+    return this.h.digest('hex');
+  }
+
+  private flush(): void {
+    this.h.update(this.chunk.subarray(0, this.used));
+    this.used = 0;
+  }
 }
