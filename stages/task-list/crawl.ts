@@ -86,6 +86,16 @@ export class IoCache {
 
 const isFailure = (a: object): a is Failure => 'error' in a;
 
+/**
+ * One answer object per kind, shared by every path of that kind: a large
+ * crawl records tens of thousands of kinds, and each object of its own was
+ * copied by every young-generation collection it survived.
+ */
+const KIND_ANSWERS = new Map<EntryKind | null, StatAnswer>(
+  ([null, 'dir', 'file', 'other', 'link-out', 'link-loop'] as const).map((kind) => [kind, Object.freeze({ kind })]),
+);
+const kindAnswer = (kind: EntryKind | null): StatAnswer => KIND_ANSWERS.get(kind) ?? { kind };
+
 // ---------------------------------------------------------------------------
 // Node's file system, synchronously
 
@@ -410,12 +420,12 @@ function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
   if (!cache.stats.has(path)) {
     const probed = req.op === 'probe' && io.probeSync ? io.probeSync(path, !cache.keepBytes, req.root) : null;
     if (probed) {
-      cache.stats.set(path, { kind: probed.kind });
+      cache.stats.set(path, kindAnswer(probed.kind));
       if (probed.bytes) cache.files.set(path, fileAnswer(cache, probed.bytes));
       else if (probed.readError !== undefined) cache.files.set(path, { error: probed.readError });
     } else {
       try {
-        cache.stats.set(path, { kind: io.statSync(path, req.root) });
+        cache.stats.set(path, kindAnswer(io.statSync(path, req.root)));
       } catch (error) {
         cache.stats.set(path, { error });
       }
@@ -446,7 +456,7 @@ async function answerAsync(req: Req, io: TreeIo, cache: IoCache): Promise<unknow
   }
   if (!cache.stats.has(path)) {
     try {
-      cache.stats.set(path, { kind: await io.stat(path, req.root) });
+      cache.stats.set(path, kindAnswer(await io.stat(path, req.root)));
     } catch (error) {
       cache.stats.set(path, { error });
     }
@@ -622,7 +632,7 @@ export function addRecords(cache: IoCache, r: CacheRecords): void {
   const split = (s: string) => (s === '' ? [] : s.split(SEP));
   split(r.statPaths).forEach((p, i) => {
     const code = r.statKinds[i] as number;
-    cache.stats.set(p, code === FAILED ? (failures.get(`stat:${i}`) as Failure) : { kind: CODE_KIND[code] ?? null });
+    cache.stats.set(p, code === FAILED ? (failures.get(`stat:${i}`) as Failure) : kindAnswer(CODE_KIND[code] ?? null));
   });
   const entries = JSON.parse(r.dirEntries) as ([string, number, 1?][] | null)[];
   split(r.dirPaths).forEach((p, i) => {
