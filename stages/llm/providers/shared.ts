@@ -4,7 +4,6 @@
 // raw body of a response whose structured parse failed (so a paid answer can
 // still be re-asked about instead of being lost).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { z } from 'zod';
 import type { ZodType } from 'zod';
 import type { EnvLookup } from '../env.ts';
 import type { EndpointIdentity } from '../endpoint-url.ts';
@@ -214,8 +213,10 @@ export async function withFormatFallback<M>(
 
 // --- structured answers without server support ------------------------------
 
+// The schema's own method, not z.toJSONSchema: the same JSON, without loading zod
+// where only an endpoint identity is needed (a stage's key script loads this file).
 export function jsonSchemaOf(zod: ZodType): Record<string, unknown> {
-  return z.toJSONSchema(zod, { unrepresentable: 'any' }) as Record<string, unknown>;
+  return zod.toJSONSchema({ unrepresentable: 'any' }) as Record<string, unknown>;
 }
 
 /** The instruction used when the server cannot be told the schema directly. */
