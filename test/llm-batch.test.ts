@@ -46,12 +46,18 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'llm-batch-'));
   const inner = openStore(join(dir, 'store'));
   puts = new Map();
+  // Every write counts, whichever way it is made (the batch engine puts, normal calls save).
+  const count = (hash: string) => puts.set(hash, (puts.get(hash) ?? 0) + 1);
   store = {
     dir: inner.dir,
     get: (hash, request) => inner.get(hash, request),
     put: (hash, answer) => {
-      puts.set(hash, (puts.get(hash) ?? 0) + 1);
+      count(hash);
       inner.put(hash, answer);
+    },
+    save: (hash, answer) => {
+      count(hash);
+      return inner.save(hash, answer);
     },
   };
   // Each request is answered with a valid category named after the run in its prompt.

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { z } from 'zod';
 import { createLlmClient } from '../stages/llm/client.ts';
 import { LlmConfigError, MissingCredentialsError, ProviderError } from '../stages/llm/errors.ts';
-import { azureBaseURL } from '../stages/llm/providers/azure.ts';
+import { azureBaseURL } from '../stages/llm/providers/endpoints.ts';
 import { schemaName, usesMaxCompletionTokens, usesResponsesApi } from '../stages/llm/providers/openai.ts';
 import type { LlmSettings, ProviderName } from '../stages/llm/types.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';

@@ -1,10 +1,12 @@
 // A provider is said once: its module's spec, registered by one line in
-// stages/llm/providers/index.ts, named in PROVIDER_NAMES. What the pipeline
+// stages/llm/providers/index.ts, its endpoint rules in
+// stages/llm/providers/endpoints.ts, named in PROVIDER_NAMES. What the pipeline
 // knows of providers (endpoint variables and identity, batch support,
-// factories, pipeline.yaml's enum) is derived from the specs.
+// factories, pipeline.yaml's enum) is derived from these.
 import { describe, expect, it } from 'vitest';
 import { BATCH_UNSUPPORTED } from '../stages/llm/batch/backend.ts';
 import { ENDPOINT_ENV_VARS } from '../stages/llm/endpoint.ts';
+import { PROVIDER_ENDPOINTS } from '../stages/llm/providers/endpoints.ts';
 import { PROVIDER_FACTORIES, PROVIDER_SPECS } from '../stages/llm/providers/index.ts';
 import { BATCH_PROVIDERS, PROVIDER_NAMES } from '../stages/llm/types.ts';
 import { pipelineJsonSchema } from '../stages/config.ts';
@@ -14,7 +16,8 @@ describe('the provider registry', () => {
     const network = PROVIDER_NAMES.filter((p) => p !== 'offline');
     expect(Object.keys(PROVIDER_SPECS).sort()).toEqual([...network].sort());
     expect(Object.keys(PROVIDER_FACTORIES).sort()).toEqual([...network].sort());
-    for (const p of network) expect(ENDPOINT_ENV_VARS[p]).toBe(PROVIDER_SPECS[p].endpointEnvVars);
+    expect(Object.keys(PROVIDER_ENDPOINTS).sort()).toEqual([...network].sort());
+    for (const p of network) expect(ENDPOINT_ENV_VARS[p]).toBe(PROVIDER_ENDPOINTS[p].envVars);
     expect(ENDPOINT_ENV_VARS.offline).toEqual([]);
   });
 

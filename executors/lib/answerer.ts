@@ -25,7 +25,6 @@ import { openStore } from '../../stages/llm/store.ts';
 import type { LlmRequest, LlmSettings, Usage } from '../../stages/llm/types.ts';
 import type { LlmClient, LlmEvent, LlmPlan } from '../../stages/llm/client.ts';
 import { addCost, addUsage, ZERO_USAGE } from '../../stages/llm/usage.ts';
-import { offlineSummarize } from '../../stages/offline/summarize.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
 import { renderSummaryPrompt } from '../../stages/summarize/summary.ts';
 import type { CallPlan, LlmRunOptions, StageAnswerer, StageContext } from '../../stages/stage-context.ts';
@@ -185,7 +184,11 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
     store,
     refresh,
     async summarize(input, template) {
-      if (settings.provider === 'offline') return offline('summarize', input, () => offlineSummarize(input));
+      if (settings.provider === 'offline') {
+        // Loaded on the first offline summary: an LLM-answered run never loads the offline analyzer.
+        const { offlineSummarize } = await import('../../stages/offline/summarize.ts');
+        return offline('summarize', input, () => offlineSummarize(input));
+      }
       return complete<string>(summaryRequest(input, template));
     },
     offline,

@@ -13,8 +13,6 @@ import { checkUpstreamFile } from '../../stages/file-format.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
 import { LLM_STAGES, STAGE_INFO } from '../../stages/registry.ts';
 import type { LlmStageName } from '../../stages/registry.ts';
-import { preflightProblems } from '../../stages/llm/preflight.ts';
-import { createStageAnswerer } from './answerer.ts';
 import { guardInputs, progressPrinter, runExecutor, stageContext, writeRunLog } from './context.ts';
 import type { BaseOptions, ExecutorContextLike, LlmRunOptions, LlmStageDefinition, LlmTools, Schema, StageAnswerer, StageContext, StageDefinition, StageResult, StageTools } from '../../stages/stage-context.ts';
 import { buildOutputDir, readUpstream } from './io.ts';
@@ -43,6 +41,8 @@ export function llmStageExecutor<O, In>(def: LlmStageDefinition<O, In>): Executo
       await preflight(def.stage, base.ctx);
       const input = await def.read(base);
       const settings = base.ctx.analysis[def.stage];
+      // Loaded here, not at the top: the stages that ask no one (task-list, report) start without the LLM glue.
+      const { createStageAnswerer } = await import('./answerer.ts');
       const answerer = await createStageAnswerer(base.ctx, settings, options, def.stage);
       const label = analyzerLabel(settings);
       console.log(`${def.stage}: ${def.subject(input)} with ${label}`);
@@ -74,6 +74,7 @@ export class PreflightError extends Error {
  */
 async function preflight(stage: LlmStageName, ctx: StageContext): Promise<void> {
   const from = LLM_STAGES.indexOf(stage);
+  const { preflightProblems } = await import('../../stages/llm/preflight.ts');
   const problems = await preflightProblems(LLM_STAGES.slice(from).map((s) => ({ stage: s, settings: ctx.analysis[s] })), { workspaceRoot: ctx.workspaceRoot });
   if (problems.length > 0) throw new PreflightError(`stopped before any request, nothing written: ${problems.join('; ')}`);
 }

@@ -168,6 +168,10 @@ export function withCarriedAnswers(local: ResponseStore, carried: ReadonlyMap<st
       local.put(hash, answer);
       remote?.put(hash, answer);
     },
+    async save(hash, answer) {
+      await local.save(hash, answer);
+      remote?.put(hash, answer);
+    },
     flush() {
       remote?.flush();
     },

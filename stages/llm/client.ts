@@ -346,8 +346,8 @@ export function createLlmClient(settings: LlmSettings, opts: LlmClientOptions): 
           value = check.value;
         }
 
-        // Stored under the hash of the original request, even when a re-ask produced it.
-        store?.put(hash, { request: canonical, text: answer.text, usage: used, cost_usd: cost });
+        // Stored under the hash of the original request, even when a re-ask produced it; on disk before it is used.
+        await store?.save(hash, { request: canonical, text: answer.text, usage: used, cost_usd: cost });
         boughtHere.add(hash);
         totals.paid += 1;
         totals.attempts += attempts;

@@ -11,7 +11,7 @@
 import type { EnvLookup } from './env.ts';
 import { endpointUrl } from './endpoint-url.ts';
 import type { EndpointIdentity } from './endpoint-url.ts';
-import { PROVIDER_SPECS, providerSpec } from './providers/index.ts';
+import { PROVIDER_ENDPOINTS } from './providers/endpoints.ts';
 import type { LlmSettings, ProviderName } from './types.ts';
 
 export { endpointUrl };
@@ -20,14 +20,14 @@ export type { EndpointIdentity };
 /**
  * Per provider, the non-secret environment variables that decide where its
  * calls go (and so enter its request hash and its stage's key): each
- * provider's spec says them (providers/<name>.ts). base_url from
+ * provider's endpoint rules say them (providers/endpoints.ts). base_url from
  * pipeline.yaml is not here: it is a setting. Keys, tokens,
  * OPENAI_ORG_ID / OPENAI_PROJECT_ID (billing, not the server) and AWS_PROFILE
  * (credentials) are not either.
  */
 export const ENDPOINT_ENV_VARS: Readonly<Record<ProviderName, readonly string[]>> = Object.fromEntries([
   ['offline', []],
-  ...Object.entries(PROVIDER_SPECS).map(([name, spec]) => [name, spec.endpointEnvVars]),
+  ...Object.entries(PROVIDER_ENDPOINTS).map(([name, endpoint]) => [name, endpoint.envVars]),
 ]) as Record<ProviderName, readonly string[]>;
 
 /**
@@ -37,5 +37,6 @@ export const ENDPOINT_ENV_VARS: Readonly<Record<ProviderName, readonly string[]>
  * is created).
  */
 export function endpointIdentity(settings: LlmSettings, env: EnvLookup): EndpointIdentity | null {
-  return providerSpec(settings.provider)?.endpoint(settings, env) ?? null;
+  const name = settings.provider;
+  return name !== 'offline' && Object.hasOwn(PROVIDER_ENDPOINTS, name) ? PROVIDER_ENDPOINTS[name].identity(settings, env) : null;
 }

@@ -7,27 +7,11 @@
 // these the first call fails naming the variable, so nothing ever falls back
 // to probing the EC2 metadata endpoint by surprise.
 import { MissingCredentialsError } from '../errors.ts';
-import type { LlmSettings } from '../types.ts';
 import { messagesProvider } from './anthropic.ts';
 import type { MessagesClient, MessagesClientHandle } from './anthropic.ts';
 import { lazy, sdkTransport } from './shared.ts';
 import type { ProviderFactory, ProviderSpec } from './shared.ts';
-import { orNull, unlessDefault } from '../endpoint-url.ts';
-
-export const DEFAULT_BEDROCK_REGION = 'us-east-1';
-
-export function bedrockRegion(env: (name: string) => string | undefined): string {
-  return env('AWS_DEFAULT_REGION') ?? env('AWS_REGION') ?? DEFAULT_BEDROCK_REGION;
-}
-
-export function defaultBedrockBaseURL(region: string): string {
-  return `https://bedrock-runtime.${region}.amazonaws.com`;
-}
-
-/** Where Bedrock calls go: base_url, else ANTHROPIC_BEDROCK_BASE_URL, else the region's runtime endpoint. */
-export function bedrockBaseURL(settings: LlmSettings, env: (name: string) => string | undefined, region: string): string {
-  return settings.base_url ?? env('ANTHROPIC_BEDROCK_BASE_URL') ?? defaultBedrockBaseURL(region);
-}
+import { bedrockBaseURL, bedrockRegion } from './endpoints.ts';
 
 export const createAnthropicBedrockProvider: ProviderFactory = (settings, opts) => {
   const getClient = lazy(async (): Promise<MessagesClientHandle> => {
@@ -65,14 +49,6 @@ export const createAnthropicBedrockProvider: ProviderFactory = (settings, opts) 
 
 export const anthropicBedrockSpec: ProviderSpec = {
   create: createAnthropicBedrockProvider,
-  endpointEnvVars: ['AWS_DEFAULT_REGION', 'AWS_REGION', 'ANTHROPIC_BEDROCK_BASE_URL'],
-  endpoint: (settings, env) => {
-    const region = bedrockRegion(env);
-    return orNull({
-      ...(region !== DEFAULT_BEDROCK_REGION ? { region } : {}),
-      ...unlessDefault(bedrockBaseURL(settings, env, region), defaultBedrockBaseURL(region)),
-    });
-  },
   noBatch:
     'Bedrock batch inference (CreateModelInvocationJob) needs S3 input and output buckets and an IAM role, ' +
     'and @anthropic-ai/bedrock-sdk has no batches; not supported yet, normal calls are used',

@@ -7,7 +7,6 @@
 import type { Anthropic } from '@anthropic-ai/sdk';
 import type { MessageCreateParamsNonStreaming } from '@anthropic-ai/sdk/resources/messages/messages';
 import type { zodOutputFormat as ZodOutputFormat } from '@anthropic-ai/sdk/helpers/zod';
-import type { EnvLookup } from '../env.ts';
 import type { ChatMessage, LlmSettings } from '../types.ts';
 import {
   jsonInstruction,
@@ -20,7 +19,7 @@ import {
   withFormatFallback,
 } from './shared.ts';
 import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest, ProviderSpec } from './shared.ts';
-import { orNull, unlessDefault } from '../endpoint-url.ts';
+import { anthropicBaseURL } from './endpoints.ts';
 
 /** The part of an Anthropic SDK client we use; AnthropicBedrock has it too. */
 export interface MessagesClient {
@@ -143,13 +142,6 @@ export function answerFromMessage(name: string, message: unknown): ProviderAnswe
   return { text, usage: usage(input, u.output_tokens) };
 }
 
-export const DEFAULT_ANTHROPIC_BASE_URL = 'https://api.anthropic.com';
-
-/** Where Anthropic calls go: base_url, else ANTHROPIC_BASE_URL, else the public API. */
-export function anthropicBaseURL(settings: LlmSettings, env: EnvLookup): string {
-  return settings.base_url ?? env('ANTHROPIC_BASE_URL') ?? DEFAULT_ANTHROPIC_BASE_URL;
-}
-
 /** The Anthropic SDK client the provider calls through (also the batch engine's); reads the key on first use. */
 export async function createAnthropicClient(settings: LlmSettings, opts: ProviderOptions): Promise<{ client: Anthropic; secrets: string[] }> {
   const apiKey = requireEnv(opts.env, 'anthropic', [settings.api_key_env ?? 'ANTHROPIC_API_KEY']);
@@ -170,7 +162,5 @@ export const createAnthropicProvider: ProviderFactory = (settings, opts) => {
 
 export const anthropicSpec: ProviderSpec = {
   create: createAnthropicProvider,
-  endpointEnvVars: ['ANTHROPIC_BASE_URL'],
-  endpoint: (settings, env) => orNull(unlessDefault(anthropicBaseURL(settings, env), DEFAULT_ANTHROPIC_BASE_URL)),
   noBatch: null,
 };

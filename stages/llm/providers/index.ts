@@ -1,5 +1,5 @@
 // The provider registry: one line per provider, its spec (providers/<name>.ts:
-// factory, endpoint variables and identity, batch support). Factories are
+// factory, batch support; its endpoint is in providers/endpoints.ts). Factories are
 // cheap (no SDK import, no key lookup); each imports its SDK and reads its key
 // on the first call. The compiler asks for a spec for every name in
 // PROVIDER_NAMES (llm/types.ts).

@@ -9,7 +9,6 @@ import { chatProvider } from './openai.ts';
 import type { ChatClientHandle } from './openai.ts';
 import { lazy, requireEnv, sdkTransport } from './shared.ts';
 import type { ProviderFactory, ProviderSpec } from './shared.ts';
-import { endpointUrl } from '../endpoint-url.ts';
 
 export const createOpenAICompatibleProvider: ProviderFactory = (settings, opts) => {
   const getClient = lazy(async (): Promise<ChatClientHandle> => {
@@ -33,8 +32,5 @@ export const createOpenAICompatibleProvider: ProviderFactory = (settings, opts) 
 
 export const openaiCompatibleSpec: ProviderSpec = {
   create: createOpenAICompatibleProvider,
-  // base_url is a setting (and required: the provider refuses to start without it).
-  endpointEnvVars: [],
-  endpoint: (settings) => (settings.base_url ? { base_url: endpointUrl(settings.base_url) } : null),
   noBatch: 'OpenAI-compatible servers (vLLM, Ollama, LM Studio, proxies) have no common batch API; not supported, normal calls are used',
 };

@@ -8,7 +8,6 @@
 import type { OpenAI } from 'openai';
 import type { ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import type { ResponseCreateParamsNonStreaming } from 'openai/resources/responses/responses';
-import type { EnvLookup } from '../env.ts';
 import type { LlmSettings } from '../types.ts';
 import {
   lazy,
@@ -22,7 +21,7 @@ import {
   withJsonInstruction,
 } from './shared.ts';
 import type { NetworkProvider, ProviderAnswer, ProviderFactory, ProviderOptions, ProviderRequest, ProviderSpec } from './shared.ts';
-import { orNull, unlessDefault } from '../endpoint-url.ts';
+import { openaiBaseURL } from './endpoints.ts';
 
 /**
  * Reasoning models take `max_completion_tokens` and reject `max_tokens`. The
@@ -250,13 +249,6 @@ export function responsesAnswerFromJson(name: string, raw: unknown): ProviderAns
   return { text, usage: usage(body.usage?.input_tokens, body.usage?.output_tokens, body.usage?.total_tokens) };
 }
 
-export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
-
-/** Where OpenAI calls go: base_url, else OPENAI_BASE_URL, else the public API. */
-export function openaiBaseURL(settings: LlmSettings, env: EnvLookup): string {
-  return settings.base_url ?? env('OPENAI_BASE_URL') ?? DEFAULT_OPENAI_BASE_URL;
-}
-
 /** The OpenAI SDK client the provider calls through (also the batch engine's); reads the key on first use. */
 export async function createOpenAIClient(settings: LlmSettings, opts: ProviderOptions): Promise<ChatClientHandle> {
   const apiKey = requireEnv(opts.env, 'openai', [settings.api_key_env ?? 'OPENAI_API_KEY']);
@@ -278,7 +270,5 @@ export const createOpenAIProvider: ProviderFactory = (settings, opts) => {
 
 export const openaiSpec: ProviderSpec = {
   create: createOpenAIProvider,
-  endpointEnvVars: ['OPENAI_BASE_URL'],
-  endpoint: (settings, env) => orNull(unlessDefault(openaiBaseURL(settings, env), DEFAULT_OPENAI_BASE_URL)),
   noBatch: null,
 };

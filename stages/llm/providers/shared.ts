@@ -4,10 +4,8 @@
 // raw body of a response whose structured parse failed (so a paid answer can
 // still be re-asked about instead of being lost).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { z } from 'zod';
 import type { ZodType } from 'zod';
 import type { EnvLookup } from '../env.ts';
-import type { EndpointIdentity } from '../endpoint-url.ts';
 import { AbortedError, LlmError, MissingCredentialsError, ProviderError, isRetryableStatus, redactSecrets } from '../errors.ts';
 import { parseRetryAfter } from '../retry.ts';
 import type { HeaderSource } from '../retry.ts';
@@ -38,21 +36,14 @@ export interface ProviderOptions {
 export type ProviderFactory = (settings: LlmSettings, opts: ProviderOptions) => NetworkProvider;
 
 /**
- * Everything the pipeline needs to know of a provider, said in its module:
- * adding a provider is its module, its spec in providers/index.ts and its
- * name in PROVIDER_NAMES (llm/types.ts).
+ * What the pipeline needs to know of a provider besides its endpoint, said in
+ * its module: adding a provider is its module, its spec in providers/index.ts,
+ * its endpoint rules in providers/endpoints.ts and its name in PROVIDER_NAMES
+ * (llm/types.ts).
  */
 export interface ProviderSpec {
   /** Builds the provider (no network access, no key lookup until the first call). */
   create: ProviderFactory;
-  /**
-   * The non-secret environment variables that decide where its calls go (and
-   * so enter its request hash and its stage's key). base_url from
-   * pipeline.yaml is a setting, not here; keys, tokens and billing ids never.
-   */
-  endpointEnvVars: readonly string[];
-  /** The endpoint identity of its calls, read the way it reads them (settings, then `env`); null for its default endpoint. */
-  endpoint(settings: LlmSettings, env: EnvLookup): EndpointIdentity | null;
   /** Why its requests cannot go through a batch API here; null when one is supported (its backend: llm/batch/backend.ts). */
   noBatch: string | null;
 }
@@ -214,8 +205,10 @@ export async function withFormatFallback<M>(
 
 // --- structured answers without server support ------------------------------
 
+// The schema's own method, not z.toJSONSchema: the same JSON, without loading zod
+// where only an endpoint identity is needed (a stage's key script loads this file).
 export function jsonSchemaOf(zod: ZodType): Record<string, unknown> {
-  return z.toJSONSchema(zod, { unrepresentable: 'any' }) as Record<string, unknown>;
+  return zod.toJSONSchema({ unrepresentable: 'any' }) as Record<string, unknown>;
 }
 
 /** The instruction used when the server cannot be told the schema directly. */
