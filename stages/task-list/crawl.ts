@@ -723,13 +723,17 @@ function forEachPathByName(cache: IoCache, base: string, labels: ReadonlyMap<str
   for (const p of cache.files.keys()) if (!cache.stats.has(p) && !cache.dirs.has(p)) add(p);
   below.sort();
   named.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-  let j = 0;
+  let next = 0;
+  /** The named paths not yet visited whose names sort before or at `bound` (null: all of them). */
+  const visitNamed = (bound: string | null) => {
+    for (let n = named[next]; n !== undefined && (bound === null || n.name <= bound); n = named[++next]) visit(n.name, n.abs);
+  };
   for (const abs of below) {
     const name = abs.slice(prefix.length);
-    for (; j < named.length && (named[j] as { name: string }).name <= name; j++) visit((named[j] as { name: string }).name, (named[j] as { abs: string }).abs);
+    visitNamed(name);
     visit(name, abs);
   }
-  for (; j < named.length; j++) visit((named[j] as { name: string }).name, (named[j] as { abs: string }).abs);
+  visitNamed(null);
 }
 
 /** The digest's lines of one path, as its name and the rest: its listing, its file digest and its kind, in that (sorted) order. */
