@@ -10,7 +10,8 @@ export interface TaskListOptions extends BaseOptions, SelectionOverrides {}
 
 // Nx loads this file without Node's compile cache: turned on here, the stage's
 // modules, imported below, load without stripping their types again (as in
-// executors/key.mjs); measured at 10k runs, about 0.4 s of CPU less per run.
+// executors/key.mjs): loading the stage and the runner took about 0.35 s of
+// CPU instead of 0.65 s (measured at 10k runs).
 module.enableCompileCache?.();
 
 export default async function taskListExecutor(options: TaskListOptions, context: ExecutorContextLike): Promise<{ success: boolean }> {

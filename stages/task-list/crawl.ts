@@ -386,13 +386,14 @@ function fileAnswer(cache: IoCache, bytes: Uint8Array): FileAnswer {
   return { bytes: cache.keepBytes ? bytes : null, sha256: sha256(bytes) };
 }
 
-/** What the walk sees of a recorded answer. */
-function seen(req: Req, cache: IoCache): unknown {
-  if (req.op === 'readDir') {
-    const a = cache.dirs.get(req.path) as DirAnswer;
-    return isFailure(a) ? [] : a.entries.filter((e) => !e.badName);
-  }
-  const a = cache.stats.get(req.path) as StatAnswer;
+/** What the walk sees of a recorded listing: its entries with valid names (none when the listing failed). */
+function seenEntries(a: DirAnswer): DirEntry[] {
+  if (isFailure(a)) return [];
+  return a.entries.some((e) => e.badName) ? a.entries.filter((e) => !e.badName) : a.entries;
+}
+
+/** What the walk sees of a recorded kind (undefined: the stat failed). */
+function seenKind(a: StatAnswer): EntryKind | null | undefined {
   return isFailure(a) ? undefined : a.kind;
 }
 
@@ -405,33 +406,40 @@ function readable(kind: unknown): boolean {
   return kind === 'file' || kind === 'dir';
 }
 
+// The answer of a path is looked up once and recorded once: a large crawl
+// makes hundreds of thousands of requests, each a lookup by a long path.
 function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
   const { path } = req;
   if (req.op === 'readDir') {
-    if (!cache.dirs.has(path)) {
+    let listing = cache.dirs.get(path);
+    if (listing === undefined) {
       try {
-        cache.dirs.set(path, { entries: io.readDirSync(path, req.root) });
+        listing = { entries: io.readDirSync(path, req.root) };
       } catch (error) {
-        cache.dirs.set(path, { error });
+        listing = { error };
       }
+      cache.dirs.set(path, listing);
     }
-    return seen(req, cache);
+    return seenEntries(listing);
   }
-  if (!cache.stats.has(path)) {
+  let stat = cache.stats.get(path);
+  if (stat === undefined) {
     const probed = req.op === 'probe' && io.probeSync ? io.probeSync(path, !cache.keepBytes, req.root) : null;
     if (probed) {
-      cache.stats.set(path, kindAnswer(probed.kind));
+      stat = kindAnswer(probed.kind);
+      cache.stats.set(path, stat);
       if (probed.bytes) cache.files.set(path, fileAnswer(cache, probed.bytes));
       else if (probed.readError !== undefined) cache.files.set(path, { error: probed.readError });
     } else {
       try {
-        cache.stats.set(path, kindAnswer(io.statSync(path, req.root)));
+        stat = kindAnswer(io.statSync(path, req.root));
       } catch (error) {
-        cache.stats.set(path, { error });
+        stat = { error };
       }
+      cache.stats.set(path, stat);
     }
   }
-  const kind = seen(req, cache);
+  const kind = seenKind(stat);
   if (req.op === 'probe' && readable(kind) && !cache.files.has(path)) {
     try {
       cache.files.set(path, fileAnswer(cache, io.readFileSync(path)));
@@ -445,23 +453,27 @@ function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
 async function answerAsync(req: Req, io: TreeIo, cache: IoCache): Promise<unknown> {
   const { path } = req;
   if (req.op === 'readDir') {
-    if (!cache.dirs.has(path)) {
+    let listing = cache.dirs.get(path);
+    if (listing === undefined) {
       try {
-        cache.dirs.set(path, { entries: await io.readDir(path, req.root) });
+        listing = { entries: await io.readDir(path, req.root) };
       } catch (error) {
-        cache.dirs.set(path, { error });
+        listing = { error };
       }
+      cache.dirs.set(path, listing);
     }
-    return seen(req, cache);
+    return seenEntries(listing);
   }
-  if (!cache.stats.has(path)) {
+  let stat = cache.stats.get(path);
+  if (stat === undefined) {
     try {
-      cache.stats.set(path, kindAnswer(await io.stat(path, req.root)));
+      stat = kindAnswer(await io.stat(path, req.root));
     } catch (error) {
-      cache.stats.set(path, { error });
+      stat = { error };
     }
+    cache.stats.set(path, stat);
   }
-  const kind = seen(req, cache);
+  const kind = seenKind(stat);
   if (req.op === 'probe' && readable(kind) && !cache.files.has(path)) {
     try {
       cache.files.set(path, fileAnswer(cache, await io.readFile(path)));
@@ -711,13 +723,17 @@ function forEachPathByName(cache: IoCache, base: string, labels: ReadonlyMap<str
   for (const p of cache.files.keys()) if (!cache.stats.has(p) && !cache.dirs.has(p)) add(p);
   below.sort();
   named.sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
-  let j = 0;
+  let next = 0;
+  /** The named paths not yet visited whose names sort before or at `bound` (null: all of them). */
+  const visitNamed = (bound: string | null) => {
+    for (let n = named[next]; n !== undefined && (bound === null || n.name <= bound); n = named[++next]) visit(n.name, n.abs);
+  };
   for (const abs of below) {
     const name = abs.slice(prefix.length);
-    for (; j < named.length && (named[j] as { name: string }).name <= name; j++) visit((named[j] as { name: string }).name, (named[j] as { abs: string }).abs);
+    visitNamed(name);
     visit(name, abs);
   }
-  for (; j < named.length; j++) visit((named[j] as { name: string }).name, (named[j] as { abs: string }).abs);
+  visitNamed(null);
 }
 
 /** The digest's lines of one path, as its name and the rest: its listing, its file digest and its kind, in that (sorted) order. */
