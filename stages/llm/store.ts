@@ -52,14 +52,14 @@ export interface ResponseStore {
    * it with that request.
    */
   get(hash: string, request?: unknown): StoredAnswer | undefined;
-  /** Stores an answer before it returns: for callers that cannot wait (a lookup that copies an answer in, the offline analyzer, the batch engine). */
+  /** Stores an answer before it returns: for synchronous callers (a lookup that copies an answer in, the offline analyzer) and the batch engine, which stores results as it reads them. */
   put(hash: string, answer: StoredAnswer): void;
   /**
    * Stores an answer without blocking the event loop, resolving once it is on
    * disk (never rejecting): for the LLM client, whose answers arrive while
    * other calls are in flight. A synchronous write there held every other
-   * call's answer and next request up behind it (about 1 s over 1,000 calls
-   * when the disk was busy).
+   * call's answer and next request up behind it (0.7 to 1.5 s of the call
+   * phase of 1,000 calls, on a machine whose disk other work kept busy).
    */
   save(hash: string, answer: StoredAnswer): Promise<void>;
 }
