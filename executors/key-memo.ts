@@ -126,8 +126,15 @@ function signaturesOf(paths: Iterable<string>): { digest: string; latest: number
   return { digest, latest };
 }
 
+/**
+ * Credentials are left out: no record holds one (an endpoint's identity never
+ * does), so a new key cannot change a record, and no digest of a secret is
+ * written anywhere.
+ */
+const CREDENTIAL = /KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL/i;
+
 function envDigest(names: readonly string[]): string {
-  return sha256(JSON.stringify(names.map((n) => [n, process.env[n] ?? null])));
+  return sha256(JSON.stringify(names.filter((n) => !CREDENTIAL.test(n)).map((n) => [n, process.env[n] ?? null])));
 }
 
 /** What the memo needs of a description: where its record is, and the upstream files it reads. */

@@ -165,6 +165,8 @@ describe('the key memo', () => {
       expect(memo.env.names).toContain('OPENAI_BASE_URL');
       // The memo holds a digest of the values, never a value.
       expect(readFileSync(keyMemoFile(ws, { analysis: 'analysis', stage: 'summarize' }), 'utf8')).not.toContain('127.0.0.1:9');
+      // A credential is never part of a record, nor of the memo's digest.
+      expect(key('summarize', { env: { ...local, OPENAI_API_KEY: 'sk-memo-test-secret' } })).toEqual({ line: first.line, computed: false });
       const moved = key('summarize', { env: { OPENAI_BASE_URL: 'http://127.0.0.1:10/v1' } });
       expect(moved.computed).toBe(true);
       expect(moved.line).not.toBe(first.line);
