@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import { registerHooks, syncBuiltinESMExports } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fileDigest, keyedRecordFile, keyMemoFile, keysDir, stageOutputDir } from '../stages/keyed-record.ts';
+import { fileDigest, keyedRecordFile, keyMemoFile, keysDir, sha256, stageOutputDir } from '../stages/keyed-record.ts';
 
 const FORMAT = 4;
 /**
@@ -67,7 +67,6 @@ interface Memo {
 // a data tree's paths share most of their characters, and at 100,000 runs the
 // list is what the fast path reads.
 
-const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 const memoOff = (): boolean => process.env['META_ANALYSIS_KEY_MEMO'] === 'off';
 
 const NO_THROW = { throwIfNoEntry: false } as const;
@@ -221,6 +220,19 @@ function* decodePaths(lines: readonly string[]): Generator<string> {
 
 type Wrapped = Record<string, (...args: unknown[]) => unknown>;
 
+/** Replaces each function of `target` named in `names` by one that first tells `note` the path it reads (an open for writing is not a read). */
+function wrapReads(target: Wrapped, names: readonly string[], note: (path: unknown) => void): void {
+  for (const name of names) {
+    const original = target[name];
+    if (typeof original !== 'function') continue;
+    const opens = name === 'open' || name === 'openSync';
+    target[name] = Object.assign(function (this: unknown, ...args: unknown[]) {
+      if (!opens || !opensForWriting(args[1])) note(args[0]);
+      return original.apply(this, args);
+    }, original);
+  }
+}
+
 /** The absolute path of an fs path argument (string, Buffer, file URL); null for a file descriptor. */
 function pathOf(p: unknown): string | null {
   if (typeof p === 'string') return resolve(p);
@@ -255,26 +267,10 @@ export class Witness {
       const abs = pathOf(p);
       if (abs !== null) this.paths.add(abs);
     };
-    const reads = ['readFileSync', 'existsSync', 'statSync', 'lstatSync', 'readdirSync', 'opendirSync', 'accessSync', 'realpathSync', 'readlinkSync', 'readFile', 'stat', 'lstat', 'readdir', 'opendir', 'access', 'realpath', 'readlink'];
-    const target = fs as unknown as Wrapped;
-    for (const name of [...reads, 'openSync', 'open']) {
-      const original = target[name];
-      if (typeof original !== 'function') continue;
-      const opens = name === 'openSync' || name === 'open';
-      target[name] = Object.assign(function (this: unknown, ...args: unknown[]) {
-        if (!opens || !opensForWriting(args[1])) note(args[0]);
-        return original.apply(this, args);
-      }, original);
-    }
-    const promises = fs.promises as unknown as Wrapped;
-    for (const name of ['readFile', 'stat', 'lstat', 'readdir', 'opendir', 'access', 'realpath', 'readlink', 'open']) {
-      const original = promises[name];
-      if (typeof original !== 'function') continue;
-      promises[name] = function (this: unknown, ...args: unknown[]) {
-        if (name !== 'open' || !opensForWriting(args[1])) note(args[0]);
-        return original.apply(this, args);
-      };
-    }
+    // Each read, callback and synchronous; existsSync has no callback twin worth watching.
+    const reads = ['readFile', 'stat', 'lstat', 'readdir', 'opendir', 'access', 'realpath', 'readlink', 'open'];
+    wrapReads(fs as unknown as Wrapped, [...reads, ...reads.map((n) => `${n}Sync`), 'existsSync'], note);
+    wrapReads(fs.promises as unknown as Wrapped, reads, note);
     syncBuiltinESMExports();
     registerHooks({
       load: (url, context, nextLoad) => {

@@ -84,7 +84,6 @@ export class InputsChangedError extends Error {
 /** In every stage's output: the record its key was computed from. */
 export const INPUT_RECORD_FILE = 'inputs.json';
 
-
 /** How a named file appears in a record: as configured, or `(outside the workspace) <name>` for an absolute path (no machine's path in an output). */
 export const recordedName = (f: string): string => (isAbsolute(f) ? `(outside the workspace) ${basename(f)}` : f);
 
