@@ -1,11 +1,13 @@
 // nx run <analysis>:categorize — the taxonomy of benign-input vulnerability
 // categories (the stage: stages/categorize/stage.ts; around it: executors/lib/runner.ts).
-import { categorizeStage } from '../../stages/categorize/stage.ts';
 import type { CategorizeRunOptions } from '../../stages/categorize/outcome.ts';
 import type { LlmRunOptions } from '../lib/answerer.ts';
 import type { BaseOptions } from '../lib/context.ts';
-import { llmStageExecutor } from '../lib/runner.ts';
+import { lazyExecutor } from '../lib/lazy.ts';
 
 export interface CategorizeOptions extends BaseOptions, LlmRunOptions, CategorizeRunOptions {}
 
-export default llmStageExecutor(categorizeStage);
+export default lazyExecutor<CategorizeOptions>(async () => {
+  const [{ categorizeStage }, { llmStageExecutor }] = await Promise.all([import('../../stages/categorize/stage.ts'), import('../lib/runner.ts')]);
+  return llmStageExecutor(categorizeStage);
+});

@@ -20,7 +20,7 @@ import { plural } from '../../stages/util/words.ts';
 
 export type { LlmStageDefinition, LlmTools, Schema, StageDefinition, StageResult, StageTools };
 
-type Executor<O> = (options: O & BaseOptions, context: ExecutorContextLike) => Promise<{ success: boolean }>;
+import type { Executor } from './lazy.ts';
 
 /** The executor of a stage that asks no one (task-list, report). */
 export function stageExecutor<O, In>(def: StageDefinition<O, In>): Executor<O> {
