@@ -7,17 +7,30 @@ import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:
 import type { Dirent } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
+// Temporary names: the pid and a random nonce drawn once (pids repeat across
+// machines sharing a folder), then a counter; no random bytes per write.
+const processNonce = `${process.pid}.${randomBytes(6).toString('hex')}`;
+let tempCounter = 0;
+
 /** A temporary file next to `path`, unique to this process and call. */
 function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${processNonce}.${(tempCounter++).toString(36)}.tmp`);
 }
 
-/** Write `data` to `path` through a temporary file in the same folder and a rename; creates the folder. */
+/**
+ * Write `data` to `path` through a temporary file in the same folder and a
+ * rename; creates the folder when the first write finds it missing (the
+ * response store writes thousands of answers into existing folders: a mkdir
+ * per write cost more than the write).
+ */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    await writeFile(tmp, data);
+    await writeFile(tmp, data).catch(async (err: unknown) => {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(tmp, data);
+    });
     await rename(tmp, path);
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
@@ -27,10 +40,15 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 
 /** The synchronous twin of `writeFileAtomic`, for executors and the response store. */
 export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   try {
-    writeFileSync(tmp, data);
+    try {
+      writeFileSync(tmp, data);
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(tmp, data);
+    }
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
