@@ -248,7 +248,7 @@ export async function startFakeProviderServer(opts: FakeServerOptions = {}): Pro
       res.end(JSON.stringify({ error: { message: `fake server failure: ${(err as Error).message}` } }));
     });
   });
-  server.keepAliveTimeout = 1000;
+  server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
