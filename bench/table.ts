@@ -370,6 +370,10 @@ interface LlmResult {
   rejected: number;
   rejectedTwice: number;
   startupS: number;
+  /** Seconds from spawn: each target's start line, the first request and the last request the server received. */
+  marks: { target: string; atS: number }[];
+  firstRequestS: number | null;
+  lastRequestS: number | null;
 }
 
 function useFakeEndpoint(ws: string, url: string, maxRetries: number): void {
@@ -419,7 +423,12 @@ async function measureSummarize(runs: number, perMinute: number | null, o: Optio
   setDataRoot(ws, tree);
   const server = await startFakeProviderServer({ maxLifetimeMs: 3_600_000 });
   const limiter = perMinute === null ? null : rateLimited(perMinute, LATENCY_MS);
-  server.handle(limiter ? limiter.handler : () => ({ text: 'A summary of the run.', delayMs: LATENCY_MS }));
+  const arrivals: number[] = [];
+  const answer = limiter ? limiter.handler : (): FakeReply => ({ text: 'A summary of the run.', delayMs: LATENCY_MS });
+  server.handle((req) => {
+    arrivals.push(Date.now());
+    return answer(req);
+  });
   try {
     useFakeEndpoint(ws, server.url, perMinute === null ? 4 : 10);
     settle();
@@ -434,6 +443,9 @@ async function measureSummarize(runs: number, perMinute: number | null, o: Optio
       rejected: histories.reduce((k, h) => k + h.filter((x) => x === '429').length, 0),
       rejectedTwice: histories.filter((h) => h.some((x, i) => x === '429' && h[i - 1] === '429')).length,
       startupS: m.marks[0]?.atS ?? 0,
+      marks: m.marks.map(({ target, atS }) => ({ target, atS })),
+      firstRequestS: arrivals.length > 0 ? ((arrivals[0] as number) - m.startedAtMs) / 1000 : null,
+      lastRequestS: arrivals.length > 0 ? ((arrivals[arrivals.length - 1] as number) - m.startedAtMs) / 1000 : null,
     };
   } finally {
     await server.close();
@@ -442,6 +454,13 @@ async function measureSummarize(runs: number, perMinute: number | null, o: Optio
       rmSync(tree, { recursive: true, force: true });
     }
   }
+}
+
+/** Where a summarize run's wall time went, in seconds from spawn: each target's start, the first and the last call the server received, the exit. */
+function summarizeTimeline(r: LlmResult): string {
+  const at = (x: number | null) => (x === null ? 'n/a' : `${s2(x)} s`);
+  const targets = r.marks.map((m) => `${m.target} ${at(m.atS)}`).join(', ');
+  return `from spawn: ${targets}, first call ${at(r.firstRequestS)}, last call ${at(r.lastRequestS)}, exit ${at(r.wallS)}`;
 }
 
 /** Both LLM categorization strategies on 10,000 runs at 2 s per call (bench/categorize-parallel.ts), in a child process. */
@@ -560,7 +579,7 @@ function llmRows(o: Options, sizes: SizeResult[], latency: LlmResult | null, rat
       `Summarize, C=${CONCURRENCY}, L=${LATENCY_MS} ms, Nx start-up and task-list included`,
       ...col((s) =>
         latency && latency.runs === s.runs
-          ? `${s2(latency.wallS)} s / ${s2(latency.boundS)} s = ${(latency.wallS / latency.boundS).toFixed(3)}x (${latency.requests} calls)`
+          ? `${s2(latency.wallS)} s / ${s2(latency.boundS)} s = ${(latency.wallS / latency.boundS).toFixed(3)}x (${latency.requests} calls); ${summarizeTimeline(latency)}`
           : '–',
       ),
       '<= 1.10x of N*L/C (N = 1,000)',
