@@ -13,12 +13,13 @@ import { ANSWERS_FILE } from '../llm/carried.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../llm/errors.ts';
 import { formatUsd } from '../llm/pricing.ts';
 import { sha256 } from '../llm/store.ts';
-import { shardOf, shardTexts, summaryDigest } from './summaries.ts';
+import { shardWriter, summaryDigest } from './summaries.ts';
+import type { ShardWriter } from './summaries.ts';
 import { EVALUATIONS_FILE, loadRun, runEvaluationOf } from './run-data.ts';
 import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
 import { loadSummaryInput, RunInputError, summaryFileFrom } from './summary.ts';
-import type { SummaryFile, SummaryIndexEntry, SummaryIndexFile } from './summary.ts';
-import { writeJson, writeFileAtomicSync } from '../util/fs.ts';
+import type { SummaryIndexEntry, SummaryIndexFile } from './summary.ts';
+import { writeJson } from '../util/fs.ts';
 
 interface Input {
   ledger: Ledger;
@@ -37,8 +38,6 @@ interface PerRun {
 /** What the per-run loop gathers. */
 interface Tally {
   index: SummaryIndexEntry[];
-  /** The summaries written, by run id: packed into the shards once every run is done. */
-  files: Map<string, SummaryFile>;
   failed: FailedRun[];
   perRun: PerRun[];
   /** Every run's evaluation, summarized or not: later stages read it here, not in the run's file. */
@@ -67,7 +66,7 @@ export const summarizeStage: LlmStageDefinition<object, Input> = {
 
 async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): Promise<StageResult> {
   const settings = t.ctx.analysis.summarize;
-  const tally: Tally = { index: [], files: new Map(), failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
+  const tally: Tally = { index: [], failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
   if (settings.provider !== 'offline' && settings.batch) await prefetch(ledger, template, t);
   const show = t.progress(ledger.runs.length);
   // Counted per finished run, so that reused + computed + failed is always the runs done.
@@ -75,16 +74,18 @@ async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): 
   const spent = () => (settings.provider === 'offline' ? '' : `, spent ${formatUsd(t.answerer.totals().paidCostUsd)}`);
   const limit = pLimit(settings.concurrency);
   await t.output(async (dir) => {
+    // Each summary goes to its shard as its run finishes: none is kept in memory.
+    const shards = shardWriter(dir);
     await Promise.all(
       ledger.runs.map((run) =>
         limit(async () => {
-          finished[await summarizeOne(run, template, t, tally)] += 1;
+          finished[await summarizeOne(run, template, t, tally, shards)] += 1;
           const done = finished.reused + finished.computed + finished.failed;
           show(done, `reused ${finished.reused}, computed ${finished.computed}, failed ${finished.failed}${spent()}`);
         }),
       ),
     );
-    for (const [rel, text] of shardTexts(tally.files.values())) writeFileAtomicSync(join(dir, rel), text);
+    shards.finish();
     tally.index.sort((x, y) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0));
     tally.failed.sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
     writeJson(join(dir, 'index.json'), indexFile(ledger, template, tally, t));
@@ -105,17 +106,17 @@ async function prefetch(ledger: Ledger, template: string, t: LlmTools<object>): 
   await t.answerer.prefetchBatch(requests);
 }
 
-/** One run: its summary kept for its shard and indexed, or its failure recorded; what it was. */
-async function summarizeOne(run: LedgerRun, template: string, t: LlmTools<object>, tally: Tally): Promise<'reused' | 'computed' | 'failed'> {
+/** One run: its summary added to its shard and indexed, or its failure recorded; what it was. */
+async function summarizeOne(run: LedgerRun, template: string, t: LlmTools<object>, tally: Tally, shards: ShardWriter): Promise<'reused' | 'computed' | 'failed'> {
   const loaded = loadRun(t.ctx.dataRoot, run);
   tally.evaluations.set(run.run_id, runEvaluationOf(loaded.evaluation));
   try {
     if (tally.stopReason) throw new StoppedError(`not attempted: ${tally.stopReason}`);
     const input = loaded.input();
     const answer = await t.answerer.summarize(input, template);
-    const file: SummaryFile = summaryFileFrom(run, input, answer, t.ctx.analysis.summarize, t.label);
-    tally.files.set(run.run_id, file);
-    tally.index.push({ run_id: run.run_id, status: 'done', file: shardOf(run.run_id), request_hash: answer.requestHash, sha256: summaryDigest(file), reason: null });
+    const file = summaryFileFrom(run, input, answer, t.ctx.analysis.summarize, t.label);
+    const shard = shards.add(file);
+    tally.index.push({ run_id: run.run_id, status: 'done', file: shard, request_hash: answer.requestHash, sha256: summaryDigest(file), reason: null });
     tally.perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
     return answer.cached ? 'reused' : 'computed';
   } catch (err) {
