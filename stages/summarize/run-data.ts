@@ -34,12 +34,20 @@ export function readSuccessfulEvaluation(file: string): SuccessfulEvaluation {
   return successfulEvaluation(readJsonFileSync<RawSummary>(file, { parse: pyJsonParsePlain }));
 }
 
+/** What summarize reads of a ledger run: its id and its two files. */
+export type RunFiles = Pick<LedgerRun, 'run_id' | 'refinement_summary_path' | 'perturbed_query_path'>;
+
+/** A run's RunFiles, in an object of their own: summarize keeps these three fields of every run and lets the rest of the ledger go. */
+export function runFilesOf(run: LedgerRun): RunFiles {
+  return { run_id: run.run_id, refinement_summary_path: run.refinement_summary_path, perturbed_query_path: run.perturbed_query_path };
+}
+
 /**
  * A run's files, its refinement_summary.json parsed once: its successful
  * evaluation (nulls when unreadable), and its summary input (a RunInputError
  * names the file when either file is unusable).
  */
-export function loadRun(dataRoot: string, run: LedgerRun): { evaluation: SuccessfulEvaluation; input(): SummaryInput } {
+export function loadRun(dataRoot: string, run: RunFiles): { evaluation: SuccessfulEvaluation; input(): SummaryInput } {
   const rs = readRunFile(dataRoot, run.refinement_summary_path);
   return {
     evaluation: successfulEvaluation(rs),
