@@ -229,8 +229,8 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
       if (!store) return;
       // The end of the stage: this run's answers reach the shared store (bounded wait; never fails the stage).
       store.flush();
-      // In blocks of the records sorted by hash, whose texts joined are formatAnswers' of them all: at 100,000
-      // runs the file is 120 MiB, which was one string (and its lines) in memory.
+      // Written in blocks of 1,000 records sorted by hash (formatAnswers of each block, joined, is formatAnswers
+      // of them all): at 100,000 runs the file is 120 MiB, which was one string, and its lines, in memory.
       const records = [...used.values()].sort((x, y) => (x.request_hash < y.request_hash ? -1 : x.request_hash > y.request_hash ? 1 : 0));
       const blocks = function* () {
         for (let i = 0; i < records.length; i += 1000) yield formatAnswers(records.slice(i, i + 1000));
