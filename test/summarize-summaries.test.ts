@@ -1,13 +1,13 @@
 // summarize's packed summaries (stages/summarize/summaries.ts): the shards'
 // bytes, their bounded number, and the checked reader.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UpstreamFormatError } from '../stages/file-format.ts';
 import type { SummaryFile, SummaryIndexEntry } from '../stages/summarize/format.ts';
-import { readSummaries, shardOf, shardTexts, summaryDigest, summaryText } from '../stages/summarize/summaries.ts';
+import { readSummaries, shardOf, shardWriter, summaryDigest, summaryText } from '../stages/summarize/summaries.ts';
 
 function summary(runId: string, text = `summary of ${runId}`): SummaryFile {
   return {
@@ -33,13 +33,29 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+/** The shards the writer leaves in `out` for these summaries, added in this order: path -> text. */
+function shardTexts(files: SummaryFile[]): Map<string, string> {
+  const out = mkdtempSync(join(dir, 'out-'));
+  const writer = shardWriter(out);
+  for (const f of files) expect(writer.add(f)).toBe(shardOf(f.run_id));
+  const written = writer.finish();
+  expect(readdirSync(out)).toEqual(written.length > 0 ? ['summaries'] : []); // the spill files are gone
+  return new Map(written.map((rel) => [rel, readFileSync(join(out, rel), 'utf8')]));
+}
+
 function writeShards(files: SummaryFile[]): Map<string, string> {
   const shards = shardTexts(files);
-  for (const [rel, text] of shards) {
-    mkdirSync(join(dir, 'summaries'), { recursive: true });
-    writeFileSync(join(dir, rel), text);
-  }
+  mkdirSync(join(dir, 'summaries'), { recursive: true });
+  for (const [rel, text] of shards) writeFileSync(join(dir, rel), text);
   return shards;
+}
+
+/** What the shards must hold, computed here: per shard, each summary's compact JSON on a line, by run id. */
+function expectedShards(files: SummaryFile[]): Map<string, string> {
+  const byShard = new Map<string, SummaryFile[]>();
+  for (const f of files) byShard.set(shardOf(f.run_id), [...(byShard.get(shardOf(f.run_id)) ?? []), f]);
+  const byId = (x: SummaryFile, y: SummaryFile) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0);
+  return new Map([...byShard.keys()].sort().map((rel) => [rel, byShard.get(rel)!.sort(byId).map((f) => `${JSON.stringify(f)}\n`).join('')]));
 }
 
 describe('packed summaries', () => {
@@ -57,11 +73,24 @@ describe('packed summaries', () => {
     const one = shardTexts(files);
     const other = shardTexts([...files].reverse());
     expect([...other.entries()]).toEqual([...one.entries()]);
+    expect([...one.entries()]).toEqual([...expectedShards(files).entries()]);
     for (const text of one.values()) {
       const ids = text.trimEnd().split('\n').map((l) => JSON.parse(l).run_id as string);
       expect(ids).toEqual([...ids].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
     }
     expect(() => shardTexts([summary('a'), summary('a', 'other')])).toThrow(/two summaries for the run a/);
+  });
+
+  it('hold no summary in memory: long shards go to a spill file while runs finish, with the same bytes', () => {
+    // About 40 KiB per summary, 8 runs in each of 3 shards: each shard spills more than once, and ends with a line not yet spilled.
+    const ids = Array.from({ length: 2000 }, (_, i) => `long-${i}`);
+    const shardsOf = [...new Set(ids.map(shardOf))].slice(0, 3);
+    const files = shardsOf.flatMap((rel) => ids.filter((id) => shardOf(id) === rel).slice(0, 8)).map((id) => summary(id, `${id} ${'word '.repeat(8000)}`));
+    const shards = shardTexts(files);
+    expect([...shards.entries()]).toEqual([...expectedShards(files).entries()]);
+    expect([...shardTexts([...files].reverse()).entries()]).toEqual([...shards.entries()]);
+    expect(Math.max(...[...shards.values()].map((t) => t.length))).toBeGreaterThan(3 * 64 * 1024);
+    expect(() => shardTexts([...files, summary(files[3]!.run_id)])).toThrow(`two summaries for the run ${files[3]!.run_id}`);
   });
 
   it('index.json digests the summary as the reference writes it alone; the reader gives back that very object', () => {

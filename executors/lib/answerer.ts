@@ -28,7 +28,7 @@ import { addCost, addUsage, ZERO_USAGE } from '../../stages/llm/usage.ts';
 import { formatUsd } from '../../stages/llm/pricing.ts';
 import { renderSummaryPrompt } from '../../stages/summarize/summary.ts';
 import type { CallPlan, LlmRunOptions, StageAnswerer, StageContext } from '../../stages/stage-context.ts';
-import { writeText } from './io.ts';
+import { writePiecesAtomicSync } from '../../stages/util/fs.ts';
 import { plural } from '../../stages/util/words.ts';
 
 export type { CallPlan, LlmRunOptions, StageAnswerer };
@@ -229,7 +229,13 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
       if (!store) return;
       // The end of the stage: this run's answers reach the shared store (bounded wait; never fails the stage).
       store.flush();
-      writeText(join(dir, ANSWERS_FILE), formatAnswers(used.values()));
+      // Written in blocks of 1,000 records sorted by hash (formatAnswers of each block, joined, is formatAnswers
+      // of them all): at 100,000 runs the file is 120 MiB, which was one string, and its lines, in memory.
+      const records = [...used.values()].sort((x, y) => (x.request_hash < y.request_hash ? -1 : x.request_hash > y.request_hash ? 1 : 0));
+      const blocks = function* () {
+        for (let i = 0; i < records.length; i += 1000) yield formatAnswers(records.slice(i, i + 1000));
+      };
+      writePiecesAtomicSync(join(dir, ANSWERS_FILE), blocks());
     },
     async prefetchBatch(requests) {
       if (!client || requests.length === 0) return;

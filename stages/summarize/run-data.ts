@@ -34,12 +34,20 @@ export function readSuccessfulEvaluation(file: string): SuccessfulEvaluation {
   return successfulEvaluation(readJsonFileSync<RawSummary>(file, { parse: pyJsonParsePlain }));
 }
 
+/** What summarize reads of a ledger run: its id and its two files. */
+export type RunFiles = Pick<LedgerRun, 'run_id' | 'refinement_summary_path' | 'perturbed_query_path'>;
+
+/** A run's RunFiles, in an object of their own: summarize keeps these three fields of every run and lets the rest of the ledger go. */
+export function runFilesOf(run: LedgerRun): RunFiles {
+  return { run_id: run.run_id, refinement_summary_path: run.refinement_summary_path, perturbed_query_path: run.perturbed_query_path };
+}
+
 /**
  * A run's files, its refinement_summary.json parsed once: its successful
  * evaluation (nulls when unreadable), and its summary input (a RunInputError
  * names the file when either file is unusable).
  */
-export function loadRun(dataRoot: string, run: LedgerRun): { evaluation: SuccessfulEvaluation; input(): SummaryInput } {
+export function loadRun(dataRoot: string, run: RunFiles): { evaluation: SuccessfulEvaluation; input(): SummaryInput } {
   const rs = readRunFile(dataRoot, run.refinement_summary_path);
   return {
     evaluation: successfulEvaluation(rs),
@@ -84,8 +92,20 @@ export const evaluationsFile = z.object({ runs: z.record(z.string(), runEvaluati
 
 export type EvaluationsFile = z.infer<typeof evaluationsFile>;
 
+/**
+ * What evaluations.json records of an evaluation. Its strings are copies: the
+ * run files' parser (util/pyjson.ts) returns slices of a file's text, and V8
+ * keeps the whole text alive for a slice of it, so an evaluation kept for
+ * every run would keep every run's refinement_summary.json in memory
+ * (hundreds of MiB at 100,000 runs).
+ */
 export function runEvaluationOf(ev: SuccessfulEvaluation): RunEvaluation {
-  return { severity: ev.severity, score: ev.score, strategy: ev.strategy, harmful: ev.harmful };
+  return { severity: ownCopy(ev.severity), score: ev.score, strategy: ownCopy(ev.strategy), harmful: ev.harmful.map(ownCopy) };
+}
+
+/** A string that holds only its own characters (JSON.parse makes a fresh string; the round trip keeps every code unit, lone surrogates included). */
+function ownCopy<S extends string | null>(s: S): S {
+  return s === null ? s : (JSON.parse(JSON.stringify(s)) as S);
 }
 
 /** A run's evaluation as evaluations.json records it; nulls for a run it does not list. */

@@ -8,20 +8,23 @@ import pLimit from 'p-limit';
 import type { LlmStageDefinition, LlmTools, StageResult } from '../stage-context.ts';
 import { OFFLINE_NOTICE } from '../analyzer.ts';
 import { LEDGER_FILE, ledgerFile } from '../task-list/ledger.ts';
-import type { FailedRun, Ledger, LedgerRun } from '../task-list/ledger.ts';
+import type { FailedRun } from '../task-list/ledger.ts';
 import { ANSWERS_FILE } from '../llm/carried.ts';
 import { AbortedError, BudgetExceededError, LlmConfigError, MissingCredentialsError } from '../llm/errors.ts';
 import { formatUsd } from '../llm/pricing.ts';
 import { sha256 } from '../llm/store.ts';
-import { shardOf, shardTexts, summaryDigest } from './summaries.ts';
-import { EVALUATIONS_FILE, loadRun, runEvaluationOf } from './run-data.ts';
-import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
+import { shardWriter, summaryDigest } from './summaries.ts';
+import type { ShardWriter } from './summaries.ts';
+import { EVALUATIONS_FILE, loadRun, runEvaluationOf, runFilesOf } from './run-data.ts';
+import type { EvaluationsFile, RunEvaluation, RunFiles } from './run-data.ts';
 import { loadSummaryInput, RunInputError, summaryFileFrom } from './summary.ts';
-import type { SummaryFile, SummaryIndexEntry, SummaryIndexFile } from './summary.ts';
-import { writeJson, writeFileAtomicSync } from '../util/fs.ts';
+import type { SummaryIndexEntry, SummaryIndexFile } from './summary.ts';
+import { writePiecesAtomicSync } from '../util/fs.ts';
+import { jsonPieces } from '../util/json-pieces.ts';
 
 interface Input {
-  ledger: Ledger;
+  /** The ledger's runs, only what is read of each (the rest of the ledger is let go once read). */
+  runs: RunFiles[];
   template: string;
 }
 
@@ -37,8 +40,6 @@ interface PerRun {
 /** What the per-run loop gathers. */
 interface Tally {
   index: SummaryIndexEntry[];
-  /** The summaries written, by run id: packed into the shards once every run is done. */
-  files: Map<string, SummaryFile>;
   failed: FailedRun[];
   perRun: PerRun[];
   /** Every run's evaluation, summarized or not: later stages read it here, not in the run's file. */
@@ -58,44 +59,47 @@ interface Tally {
 export const summarizeStage: LlmStageDefinition<object, Input> = {
   stage: 'summarize',
   read: (t) => ({
-    ledger: t.upstream('task-list', LEDGER_FILE, ledgerFile),
+    runs: t.upstream('task-list', LEDGER_FILE, ledgerFile).runs.map(runFilesOf),
     template: readFileSync(t.ctx.resolvePath(t.ctx.analysis.summarize.prompt), 'utf8'),
   }),
-  subject: ({ ledger }) => `${ledger.runs.length} runs`,
+  subject: ({ runs }) => `${runs.length} runs`,
   run: summarizeRuns,
 };
 
-async function summarizeRuns({ ledger, template }: Input, t: LlmTools<object>): Promise<StageResult> {
+async function summarizeRuns({ runs, template }: Input, t: LlmTools<object>): Promise<StageResult> {
   const settings = t.ctx.analysis.summarize;
-  const tally: Tally = { index: [], files: new Map(), failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
-  if (settings.provider !== 'offline' && settings.batch) await prefetch(ledger, template, t);
-  const show = t.progress(ledger.runs.length);
+  const tally: Tally = { index: [], failed: [], perRun: [], evaluations: new Map(), providerFailures: 0, notAttempted: 0, budgetStop: false, stopReason: null };
+  if (settings.provider !== 'offline' && settings.batch) await prefetch(runs, template, t);
+  const show = t.progress(runs.length);
   // Counted per finished run, so that reused + computed + failed is always the runs done.
   const finished = { reused: 0, computed: 0, failed: 0 };
   const spent = () => (settings.provider === 'offline' ? '' : `, spent ${formatUsd(t.answerer.totals().paidCostUsd)}`);
   const limit = pLimit(settings.concurrency);
   await t.output(async (dir) => {
+    // Each summary goes to its shard as its run finishes: none is kept in memory.
+    const shards = shardWriter(dir);
     await Promise.all(
-      ledger.runs.map((run) =>
+      runs.map((run) =>
         limit(async () => {
-          finished[await summarizeOne(run, template, t, tally)] += 1;
+          finished[await summarizeOne(run, template, t, tally, shards)] += 1;
           const done = finished.reused + finished.computed + finished.failed;
           show(done, `reused ${finished.reused}, computed ${finished.computed}, failed ${finished.failed}${spent()}`);
         }),
       ),
     );
-    for (const [rel, text] of shardTexts(tally.files.values())) writeFileAtomicSync(join(dir, rel), text);
+    shards.finish();
     tally.index.sort((x, y) => (x.run_id < y.run_id ? -1 : x.run_id > y.run_id ? 1 : 0));
     tally.failed.sort((x, y) => (x.run_id < y.run_id ? -1 : 1));
-    writeJson(join(dir, 'index.json'), indexFile(ledger, template, tally, t));
-    writeJson(join(dir, EVALUATIONS_FILE), evaluationsOf(tally));
+    // A line per run each (40 and 24 MiB at 100,000 runs): written as their text is made.
+    writePiecesAtomicSync(join(dir, 'index.json'), jsonPieces(indexFile(runs, template, tally, t)));
+    writePiecesAtomicSync(join(dir, EVALUATIONS_FILE), jsonPieces(evaluationsOf(tally)));
   }, (dir) => [...new Set(tally.index.filter((e) => e.status === 'done' && e.file !== null && !existsSync(join(dir, e.file))).map((e) => e.file as string))]);
-  return result(ledger, tally, t);
+  return result(runs, tally, t);
 }
 
 /** Batch mode: the requests go to the provider's batch API first; the per-run loop then reads them from the store. */
-async function prefetch(ledger: Ledger, template: string, t: LlmTools<object>): Promise<void> {
-  const requests = ledger.runs.flatMap((run) => {
+async function prefetch(runs: RunFiles[], template: string, t: LlmTools<object>): Promise<void> {
+  const requests = runs.flatMap((run) => {
     try {
       return [t.answerer.summaryRequest(loadSummaryInput(t.ctx.dataRoot, run), template)];
     } catch {
@@ -105,17 +109,17 @@ async function prefetch(ledger: Ledger, template: string, t: LlmTools<object>): 
   await t.answerer.prefetchBatch(requests);
 }
 
-/** One run: its summary kept for its shard and indexed, or its failure recorded; what it was. */
-async function summarizeOne(run: LedgerRun, template: string, t: LlmTools<object>, tally: Tally): Promise<'reused' | 'computed' | 'failed'> {
+/** One run: its summary added to its shard and indexed, or its failure recorded; what it was. */
+async function summarizeOne(run: RunFiles, template: string, t: LlmTools<object>, tally: Tally, shards: ShardWriter): Promise<'reused' | 'computed' | 'failed'> {
   const loaded = loadRun(t.ctx.dataRoot, run);
   tally.evaluations.set(run.run_id, runEvaluationOf(loaded.evaluation));
   try {
     if (tally.stopReason) throw new StoppedError(`not attempted: ${tally.stopReason}`);
     const input = loaded.input();
     const answer = await t.answerer.summarize(input, template);
-    const file: SummaryFile = summaryFileFrom(run, input, answer, t.ctx.analysis.summarize, t.label);
-    tally.files.set(run.run_id, file);
-    tally.index.push({ run_id: run.run_id, status: 'done', file: shardOf(run.run_id), request_hash: answer.requestHash, sha256: summaryDigest(file), reason: null });
+    const file = summaryFileFrom(run, input, answer, t.ctx.analysis.summarize, t.label);
+    const shard = shards.add(file);
+    tally.index.push({ run_id: run.run_id, status: 'done', file: shard, request_hash: answer.requestHash, sha256: summaryDigest(file), reason: null });
     tally.perRun.push({ run_id: run.run_id, status: 'done', cached: answer.cached, input_tokens: answer.usage.input_tokens, output_tokens: answer.usage.output_tokens, cost_usd: answer.costUsd });
     return answer.cached ? 'reused' : 'computed';
   } catch (err) {
@@ -125,7 +129,7 @@ async function summarizeOne(run: LedgerRun, template: string, t: LlmTools<object
 }
 
 /** A run that got no summary: counted by why (bad data, provider, budget) and listed with the reason. */
-function recordFailure(run: LedgerRun, err: unknown, tally: Tally): void {
+function recordFailure(run: RunFiles, err: unknown, tally: Tally): void {
   const reason = (err as Error).message;
   // Runs the budget stopped are not provider failures: they were never sent.
   const unsent = err instanceof BudgetExceededError || (err instanceof StoppedError && tally.budgetStop);
@@ -142,7 +146,7 @@ function recordFailure(run: LedgerRun, err: unknown, tally: Tally): void {
   if (!(err instanceof StoppedError)) console.error(`summarize: ${run.run_id}: ${reason}`);
 }
 
-function indexFile(ledger: Ledger, template: string, tally: Tally, t: LlmTools<object>) {
+function indexFile(runs: RunFiles[], template: string, tally: Tally, t: LlmTools<object>) {
   const settings = t.ctx.analysis.summarize;
   const totals = t.answerer.totals();
   return {
@@ -152,7 +156,7 @@ function indexFile(ledger: Ledger, template: string, tally: Tally, t: LlmTools<o
     prompt_file: settings.prompt,
     prompt_sha256: sha256(template),
     statistics: {
-      total_runs: ledger.runs.length,
+      total_runs: runs.length,
       summarized: tally.index.filter((e) => e.status === 'done').length,
       failed: tally.failed.length,
       input_tokens: totals.answers.input_tokens,
@@ -171,8 +175,8 @@ function evaluationsOf(tally: Tally): EvaluationsFile {
   return { runs: Object.fromEntries(ids.map((id) => [id, tally.evaluations.get(id) as RunEvaluation])) };
 }
 
-function result(ledger: Ledger, tally: Tally, t: LlmTools<object>): StageResult {
-  const total = ledger.runs.length;
+function result(runs: RunFiles[], tally: Tally, t: LlmTools<object>): StageResult {
+  const total = runs.length;
   return {
     log: { total, failed: tally.failed, runs: tally.perRun.sort((x, y) => (x.run_id < y.run_id ? -1 : 1)) },
     summary: (logFile) => {

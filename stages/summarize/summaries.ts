@@ -12,11 +12,12 @@
 // written by the export-summaries target (summarize/export.ts), never on the
 // way to the report.
 //
-// The one writer (shardTexts) and the one reader (readSummaries).
+// The one writer (shardWriter) and the one reader (readSummaries).
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { UpstreamFormatError } from '../file-format.ts';
+import { writeFileAtomicSync } from '../util/fs.ts';
 import type { SummaryFile, SummaryIndexEntry } from './format.ts';
 
 /** The folder of the shards in summarize's output. */
@@ -44,24 +45,76 @@ export function summaryDigest(file: SummaryFile): string {
 
 const byCodePoint = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
-/** The shards for these summaries: path (relative to the output) -> text; deterministic bytes whatever the order given. */
-export function shardTexts(files: Iterable<SummaryFile>): Map<string, string> {
-  const lines = new Map<string, [string, string][]>();
-  for (const file of files) {
-    const shard = shardOf(file.run_id);
-    let list = lines.get(shard);
-    if (!list) lines.set(shard, (list = []));
-    list.push([file.run_id, JSON.stringify(file)]);
-  }
-  const out = new Map<string, string>();
-  for (const shard of [...lines.keys()].sort(byCodePoint)) {
-    const list = (lines.get(shard) as [string, string][]).sort(([x], [y]) => byCodePoint(x, y));
-    for (let i = 1; i < list.length; i++) {
-      if (list[i]![0] === list[i - 1]![0]) throw new Error(`summarize: two summaries for the run ${list[i]![0]}`);
-    }
-    out.set(shard, list.map(([, line]) => `${line}\n`).join(''));
-  }
-  return out;
+/** What summarize keeps of the shards while its runs finish (shardWriter). */
+export interface ShardWriter {
+  /** Adds a run's summary to its shard; returns the shard (index.json's `file`). */
+  add(file: SummaryFile): string;
+  /** Writes every shard, lines by run id, and removes the spill files; returns the shards written. Two summaries for one run are an error. */
+  finish(): string[];
+}
+
+/** Where lines wait for their shard, inside the output being built (removed by `finish`; the whole folder by a failed build). */
+const SPILL_DIR = '.summaries-unsorted';
+
+/** A shard's lines while runs finish: its run ids in the order their lines were added, the lines not yet spilled, whether its spill file exists. */
+interface ShardLines {
+  ids: string[];
+  pending: string[];
+  pendingChars: number;
+  spilled: boolean;
+}
+
+/** Past this many characters of a shard's lines in memory, they are appended to its spill file. */
+const SPILL_AT = 64 * 1024;
+
+/**
+ * The one writer of the shards, into the output folder `outDir` being built:
+ * deterministic bytes whatever the order the runs finish in. The summaries are
+ * not kept: each line is appended (a shard's lines buffered up to SPILL_AT) to
+ * its shard's spill file in run-finish order, and `finish` sorts one shard at
+ * a time (held in memory until the end, the lines were about 200 MiB at
+ * 100,000 runs, besides the summaries). Lines are JSON.stringify's (no raw
+ * newline, no lone surrogate), so they come back from the spill file unchanged.
+ */
+export function shardWriter(outDir: string): ShardWriter {
+  const spillDir = join(outDir, SPILL_DIR);
+  const shards = new Map<string, ShardLines>();
+  const spillFile = (shard: string) => join(spillDir, basename(shard));
+  return {
+    add(file) {
+      const shard = shardOf(file.run_id);
+      let s = shards.get(shard);
+      if (!s) shards.set(shard, (s = { ids: [], pending: [], pendingChars: 0, spilled: false }));
+      const line = `${JSON.stringify(file)}\n`;
+      s.ids.push(file.run_id);
+      s.pending.push(line);
+      s.pendingChars += line.length;
+      if (s.pendingChars >= SPILL_AT) {
+        if (!s.spilled) mkdirSync(spillDir, { recursive: true });
+        appendFileSync(spillFile(shard), s.pending.join(''));
+        s.spilled = true;
+        s.pending = [];
+        s.pendingChars = 0;
+      }
+      return shard;
+    },
+    finish() {
+      const written = [...shards.keys()].sort(byCodePoint);
+      for (const shard of written) {
+        const s = shards.get(shard) as ShardLines;
+        const lines = `${s.spilled ? readFileSync(spillFile(shard), 'utf8') : ''}${s.pending.join('')}`.split('\n').slice(0, -1);
+        if (lines.length !== s.ids.length) throw new Error(`summarize: ${spillFile(shard)} holds ${lines.length} lines for ${s.ids.length} runs`);
+        const order = s.ids.map((_, i) => i).sort((x, y) => byCodePoint(s.ids[x]!, s.ids[y]!));
+        for (let i = 1; i < order.length; i++) {
+          if (s.ids[order[i]!] === s.ids[order[i - 1]!]) throw new Error(`summarize: two summaries for the run ${s.ids[order[i]!]}`);
+        }
+        writeFileAtomicSync(join(outDir, shard), order.map((i) => `${lines[i]}\n`).join(''));
+        shards.delete(shard);
+      }
+      rmSync(spillDir, { recursive: true, force: true });
+      return written;
+    },
+  };
 }
 
 /**

@@ -142,7 +142,7 @@ export function summaryFileFrom(
 }
 
 /** Reads a run's two files and builds its summary input; a failure names the file relative to the data root, never an absolute path. */
-export function loadSummaryInput(dataRoot: string, run: LedgerRun): SummaryInput {
+export function loadSummaryInput(dataRoot: string, run: Pick<LedgerRun, 'refinement_summary_path' | 'perturbed_query_path'>): SummaryInput {
   const read = (rel: string): unknown => runFileValue(readRunFile(dataRoot, rel), rel);
   return extractSummaryInput(run, read(run.refinement_summary_path), read(run.perturbed_query_path));
 }

@@ -2,7 +2,7 @@
 // nothing changed, a JSON reader whose failures say what went wrong and where,
 // and the tree-reading interface the task-list stage scans through.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -51,6 +51,43 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
     }
     renameSync(tmp, path);
   } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * `writeFileAtomicSync` for a text given in pieces, written as they come
+ * (gathered to about 1 MiB per write): a large file is never one string in
+ * memory (stages/util/json-pieces.ts makes the pieces of a JSON file).
+ */
+export function writePiecesAtomicSync(path: string, pieces: Iterable<string>): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = tempPathFor(path);
+  const fd = openSync(tmp, 'w');
+  try {
+    let pending: string[] = [];
+    let size = 0;
+    const flush = () => {
+      const bytes = Buffer.from(pending.join(''), 'utf8');
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+      pending = [];
+      size = 0;
+    };
+    for (const piece of pieces) {
+      pending.push(piece);
+      size += piece.length;
+      if (size >= 1 << 20) flush();
+    }
+    flush();
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
     rmSync(tmp, { force: true });
     throw err;
   }
