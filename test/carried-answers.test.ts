@@ -12,7 +12,7 @@ import { createStageAnswerer, parseRefresh } from '../executors/lib/answerer.ts'
 import type { StageAnswerer } from '../executors/lib/answerer.ts';
 import { stageContext } from '../executors/lib/context.ts';
 import type { StageContext } from '../executors/lib/context.ts';
-import { ANSWERS_FILE, formatAnswers, parseAnswers } from '../stages/llm/carried.ts';
+import { ANSWERS_FILE, formatAnswers, indexCarriedAnswers, parseAnswers, readCarriedAnswers } from '../stages/llm/carried.ts';
 import type { LlmRequest } from '../stages/llm/types.ts';
 import { startFakeProviderServer } from './helpers/fake-provider-server.ts';
 import type { FakeProviderServer } from './helpers/fake-provider-server.ts';
@@ -310,5 +310,31 @@ describe('answers carried in the output (answers.jsonl)', () => {
         `{"request_hash":"${'b'.repeat(64)}","text":"second","usage":{"input_tokens":1,"output_tokens":2,"total_tokens":3},"cost_usd":null}\n`,
     );
     expect(formatAnswers([])).toBe('');
+  });
+  it('the index of answers.jsonl finds what reading it whole finds: same answers, same warning, lines longer than a read block, no final newline', () => {
+    const r = (h: string, text: string) => ({ cost_usd: 0.5, usage: { input_tokens: 1, output_tokens: 2, total_tokens: 3 }, text, request_hash: h.repeat(64) });
+    const long = 'é'.repeat(1_500_000); // 3 MB of UTF-8: longer than the 1 MiB block, split inside a character
+    const lines = formatAnswers([r('a', 'first'), r('b', long), r('c', 'third')]).split('\n');
+    // A damaged line, a blank one, a duplicate of a (the first line of a hash wins) and no newline at the end.
+    const text = [lines[0], '{"request_hash": "not a hash"}', '', lines[1], formatAnswers([r('a', 'duplicate')]).trim(), lines[2]].join('\n');
+    const file = join(root, 'answers.jsonl');
+    writeFileSync(file, text);
+    const whole: string[] = [];
+    const indexed: string[] = [];
+    const all = readCarriedAnswers(file, (m) => whole.push(m));
+    const index = indexCarriedAnswers(file, (m) => indexed.push(m));
+    expect(indexed).toEqual(whole);
+    expect(whole).toHaveLength(1);
+    expect(whole[0]).toContain('skipped 1 damaged line(s)');
+    expect(whole[0]).toContain('line 2: request_hash is not a sha256 hex digest');
+    for (const h of ['a', 'b', 'c', 'd']) expect(index.get(h.repeat(64))).toEqual(all.get(h.repeat(64)));
+    expect(index.get('b'.repeat(64))?.text).toBe(long);
+    expect(index.get('a'.repeat(64))?.text).toBe('first');
+
+    // The file replaced after it was indexed: a line that no longer holds its answer is a miss, never another answer.
+    writeFileSync(file, formatAnswers([r('c', 'third'), r('a', 'first')]));
+    expect(index.get('c'.repeat(64))).toBeUndefined();
+    expect(indexCarriedAnswers(join(root, 'missing.jsonl'), (m) => indexed.push(m)).get('a'.repeat(64))).toBeUndefined();
+    expect(indexed).toHaveLength(1);
   });
 });

@@ -17,7 +17,7 @@ import type { Answer } from '../../stages/llm/answer.ts';
 import { LLM_STAGES, STAGES } from '../../stages/config.ts';
 import type { LlmStageName, StageName } from '../../stages/config.ts';
 import type { SummaryInput } from '../../stages/formats.ts';
-import { ANSWERS_FILE, formatAnswers, readCarriedAnswers, withCarriedAnswers } from '../../stages/llm/carried.ts';
+import { ANSWERS_FILE, formatAnswers, indexCarriedAnswers, withCarriedAnswers } from '../../stages/llm/carried.ts';
 import type { AnswerRecord, CarriedStore } from '../../stages/llm/carried.ts';
 import { invocationBudget } from '../../stages/llm/budget.ts';
 import { sharedRemoteStore } from '../../stages/llm/remote-store.ts';
@@ -119,7 +119,7 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
   const remote = local && settings.provider !== 'offline' ? sharedRemoteStore(process.env, warn) : null;
   // Under refresh the carried answers would never be read: not even loaded.
   const store: CarriedStore | null = local
-    ? withCarriedAnswers(local, refresh ? new Map() : readCarriedAnswers(join(ctx.outputOf(own), ANSWERS_FILE), warn), remote)
+    ? withCarriedAnswers(local, refresh ? new Map() : indexCarriedAnswers(join(ctx.outputOf(own), ANSWERS_FILE), warn), remote)
     : null;
   let client: LlmClient | null = null;
   if (settings.provider !== 'offline') {

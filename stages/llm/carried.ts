@@ -10,7 +10,7 @@
 // withCarriedAnswers is also where the layers meet: the local store, these
 // carried answers, then the team's shared store (remote-store.ts) when one is
 // configured.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { RemoteStore } from './remote-store.ts';
 import type { ResponseStore, StoredAnswer } from './store.ts';
 import type { Usage } from './types.ts';
@@ -76,10 +76,16 @@ function parseLine(line: string): AnswerRecord | string {
   };
 }
 
+/** A line that cannot be used: its number (1-based) and why. */
+interface DamagedLine {
+  line: number;
+  reason: string;
+}
+
 /** Parses answers.jsonl text; damaged lines are listed (1-based), never thrown. Blank lines are ignored. */
-export function parseAnswers(text: string): { answers: Map<string, AnswerRecord>; damaged: { line: number; reason: string }[] } {
+export function parseAnswers(text: string): { answers: Map<string, AnswerRecord>; damaged: DamagedLine[] } {
   const answers = new Map<string, AnswerRecord>();
-  const damaged: { line: number; reason: string }[] = [];
+  const damaged: DamagedLine[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
@@ -89,6 +95,15 @@ export function parseAnswers(text: string): { answers: Map<string, AnswerRecord>
     else if (!answers.has(r.request_hash)) answers.set(r.request_hash, r);
   }
   return { answers, damaged };
+}
+
+function warnDamaged(file: string, damaged: readonly DamagedLine[], warn: (msg: string) => void): void {
+  if (damaged.length === 0) return;
+  const first = damaged[0]!;
+  warn(
+    `carried answers: skipped ${damaged.length} damaged line(s) of ${file} (line ${first.line}: ${first.reason}` +
+      `${damaged.length > 1 ? `; lines ${damaged.map((d) => d.line).join(', ')}` : ''}); their answers are asked again if needed`,
+  );
 }
 
 /**
@@ -105,14 +120,93 @@ export function readCarriedAnswers(file: string, warn: (msg: string) => void): M
     return new Map();
   }
   const { answers, damaged } = parseAnswers(text);
-  if (damaged.length > 0) {
-    const first = damaged[0]!;
-    warn(
-      `carried answers: skipped ${damaged.length} damaged line(s) of ${file} (line ${first.line}: ${first.reason}` +
-        `${damaged.length > 1 ? `; lines ${damaged.map((d) => d.line).join(', ')}` : ''}); their answers are asked again if needed`,
-    );
-  }
+  warnDamaged(file, damaged, warn);
   return answers;
+}
+
+/** Carried answers looked up by request hash: a Map, or an index of the file (indexCarriedAnswers). */
+export interface CarriedAnswers {
+  get(hash: string): AnswerRecord | undefined;
+}
+
+/** Lines are read from the file this many bytes at a time while it is indexed. */
+const INDEX_BLOCK = 1 << 20;
+
+/**
+ * The answers carried in `file`, as readCarriedAnswers finds them (same
+ * warnings, same answers), but kept on disk: every line is checked once,
+ * then only its place in the file is kept, and a lookup reads its line
+ * again. At 100,000 runs summarize's answers.jsonl is about 120 MiB, and a
+ * stage whose answers are all in the local store never looks one up.
+ * A line that no longer holds its answer when it is read (the file replaced
+ * meanwhile) is a miss.
+ */
+export function indexCarriedAnswers(file: string, warn: (msg: string) => void): CarriedAnswers {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`carried answers: ignoring unreadable ${file}: ${(err as Error).message}`);
+    return new Map();
+  }
+  // Each answer's first line: where it starts and how many bytes it has.
+  const at = new Map<string, { start: number; length: number }>();
+  const damaged: DamagedLine[] = [];
+  try {
+    const block = Buffer.allocUnsafe(INDEX_BLOCK);
+    let carry = Buffer.alloc(0);
+    let carryStart = 0;
+    let lineNo = 0;
+    const take = (bytes: Buffer, start: number) => {
+      lineNo += 1;
+      const line = bytes.toString('utf8').trim();
+      if (line === '') return;
+      const r = parseLine(line);
+      if (typeof r === 'string') damaged.push({ line: lineNo, reason: r });
+      else if (!at.has(r.request_hash)) at.set(r.request_hash, { start, length: bytes.length });
+    };
+    for (let pos = 0; ; ) {
+      const n = readSync(fd, block, 0, INDEX_BLOCK, pos);
+      if (n === 0) break;
+      const chunk = carry.length > 0 ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
+      const chunkStart = carry.length > 0 ? carryStart : pos;
+      let from = 0;
+      for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
+        take(chunk.subarray(from, nl), chunkStart + from);
+        from = nl + 1;
+      }
+      // The unfinished line, copied: the block is reused.
+      carry = Buffer.from(chunk.subarray(from));
+      carryStart = chunkStart + from;
+      pos += n;
+    }
+    if (carry.length > 0) take(carry, carryStart);
+  } catch (err) {
+    warn(`carried answers: ignoring unreadable ${file}: ${(err as Error).message}`);
+    at.clear();
+  } finally {
+    closeSync(fd);
+  }
+  warnDamaged(file, damaged, warn);
+  return {
+    get(hash) {
+      const place = at.get(hash);
+      if (!place) return undefined;
+      const bytes = Buffer.alloc(place.length);
+      try {
+        const fd = openSync(file, 'r');
+        try {
+          readSync(fd, bytes, 0, place.length, place.start);
+        } finally {
+          closeSync(fd);
+        }
+      } catch {
+        return undefined;
+      }
+      const r = parseLine(bytes.toString('utf8').trim());
+      return typeof r !== 'string' && r.request_hash === hash ? r : undefined;
+    },
+  };
 }
 
 export interface CarriedStore extends ResponseStore {
@@ -135,7 +229,7 @@ export interface CarriedStore extends ResponseStore {
  * returned. Writes (answers bought in this run) go to the local store and,
  * in the background, to the shared store.
  */
-export function withCarriedAnswers(local: ResponseStore, carried: ReadonlyMap<string, AnswerRecord>, remote: RemoteStore | null = null): CarriedStore {
+export function withCarriedAnswers(local: ResponseStore, carried: CarriedAnswers, remote: RemoteStore | null = null): CarriedStore {
   let carriedHits = 0;
   let remoteHits = 0;
   return {
