@@ -13,13 +13,13 @@ import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
 import type { SummaryFile } from '../summarize/format.ts';
 import { readSummaries } from '../summarize/summaries.ts';
 import { readAnalysisLock } from '../categorize/taxonomy-lock.ts';
-import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
+import { writeFileAtomicSync, writeJson, writeTextAtomicSync } from '../util/fs.ts';
 import { stableIds } from '../util/ids.ts';
 import type { CategorizationOut, ClustersOut, SummariesOut } from './assemble.ts';
 import { agentSlices, htmlInput, lockBaseline, markdownInput, qualityInput, reportProvenance, reportSnapshot, runCategories, runCoverage, runLink, stageCalls } from './assemble.ts';
 import { renderChangesMarkdown, summarizeChanges } from './changes.ts';
 import type { ReportBaseline } from './changes.ts';
-import { renderHtmlReport } from './html.ts';
+import { writeHtmlReport } from './html.ts';
 import { renderMarkdownReport } from './markdown.ts';
 import { referenceReportStatistics } from './reference-stats.ts';
 import { runDetails } from './run-details.ts';
@@ -89,11 +89,12 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
   markdown = `${markdown.trimEnd()}\n\n${renderQualityMarkdown(quality).join('\n').trimEnd()}\n`;
   if (changes) markdown = `${markdown.trimEnd()}\n\n${renderChangesMarkdown(changes)}`;
 
-  const html = renderHtmlReport({ ...htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes), quality });
+  const html = { ...htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes), quality };
 
   await t.output(async (dir) => {
     writeFileAtomicSync(join(dir, 'report.md'), markdown);
-    writeFileAtomicSync(join(dir, 'report.html'), html);
+    // Written as it is rendered: at 100,000 runs the page is hundreds of MB.
+    writeTextAtomicSync(join(dir, 'report.html'), (write) => writeHtmlReport(html, write));
     writeJson(join(dir, 'report-data.json'), {
       analysis: a.name,
       coverage,

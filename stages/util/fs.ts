@@ -2,7 +2,7 @@
 // nothing changed, a JSON reader whose failures say what went wrong and where,
 // and the tree-reading interface the task-list stage scans through.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -33,6 +33,40 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
     writeFileSync(tmp, data);
     renameSync(tmp, path);
   } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * `writeFileAtomicSync` for a text given piece by piece: `fill` calls `write`
+ * with the pieces in order; they go to the temporary file in blocks of about
+ * 1 MiB, so the whole text is never one string in memory.
+ */
+export function writeTextAtomicSync(path: string, fill: (write: (text: string) => void) => void): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = tempPathFor(path);
+  let fd: number | null = openSync(tmp, 'w');
+  try {
+    let block: string[] = [];
+    let size = 0;
+    const flush = () => {
+      const bytes = Buffer.from(block.join(''), 'utf8');
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd as number, bytes, done);
+      block = [];
+      size = 0;
+    };
+    fill((text) => {
+      block.push(text);
+      size += text.length;
+      if (size >= 1 << 20) flush();
+    });
+    flush();
+    closeSync(fd);
+    fd = null;
+    renameSync(tmp, path);
+  } catch (err) {
+    if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
