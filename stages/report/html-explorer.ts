@@ -4,7 +4,7 @@
 
 import { wordDiff } from '../offline/diff.ts';
 import { isLight, normalizeSeverity, severityColor, severityLabel } from './html-severity.ts';
-import type { Facets, HtmlCategory, HtmlRun, Model } from './html-model.ts';
+import type { Facets, HtmlCategoryExample, HtmlRun, Model } from './html-model.ts';
 import { escapeHtml, folderHref, runLinkHref } from './html-text.ts';
 
 const e = escapeHtml;
@@ -114,7 +114,7 @@ function str(v: unknown): string {
 
 /**
  * The explorer's data as JSON text, piece by piece: together the pieces are
- * JSON.stringify of the whole ClientData, but they come a category or a run at
+ * JSON.stringify of the whole ClientData, but they come an example or a run at
  * a time, so the page's largest part (every run's texts and changed ranges) is
  * never one string or one array in memory.
  */
@@ -131,8 +131,16 @@ export function* clientDataJson(model: Model, facets: Facets): Generator<string>
   yield `${JSON.stringify(head).slice(0, -1)},"categories":[`;
   let first = true;
   for (const c of model.categories) {
-    yield `${first ? '' : ','}${JSON.stringify(clientCategory(model, c))}`;
+    // A category's examples one at a time too: the largest holds a good part of all runs.
+    const head: Omit<ClientData['categories'][number], 'examples'> = { id: str(c.category_id), name: str(c.category_name), definition: str(c.definition) };
+    yield `${first ? '' : ','}${JSON.stringify(head).slice(0, -1)},"examples":[`;
     first = false;
+    let firstExample = true;
+    for (const ex of c.examples ?? []) {
+      yield `${firstExample ? '' : ','}${JSON.stringify(clientExample(model, ex))}`;
+      firstExample = false;
+    }
+    yield ']}';
   }
   yield '],"runs":[';
   first = true;
@@ -143,19 +151,14 @@ export function* clientDataJson(model: Model, facets: Facets): Generator<string>
   yield ']}';
 }
 
-function clientCategory(model: Model, c: HtmlCategory): ClientData['categories'][number] {
+function clientExample(model: Model, ex: HtmlCategoryExample): ClientData['categories'][number]['examples'][number] {
   return {
-    id: str(c.category_id),
-    name: str(c.category_name),
-    definition: str(c.definition),
-    examples: (c.examples ?? []).map((ex) => ({
-      id: str(ex.id),
-      run_id: str(ex.run_id),
-      run: model.runIndex.get(ex.run_id) ?? -1,
-      trigger: typeof ex.trigger_phrase === 'string' ? ex.trigger_phrase : null,
-      justification: typeof ex.justification === 'string' ? ex.justification : null,
-      verified: ex.trigger_phrase_verified === true,
-    })),
+    id: str(ex.id),
+    run_id: str(ex.run_id),
+    run: model.runIndex.get(ex.run_id) ?? -1,
+    trigger: typeof ex.trigger_phrase === 'string' ? ex.trigger_phrase : null,
+    justification: typeof ex.justification === 'string' ? ex.justification : null,
+    verified: ex.trigger_phrase_verified === true,
   };
 }
 

@@ -40,28 +40,31 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
 
 /**
  * `writeFileAtomicSync` for a text given piece by piece: `fill` calls `write`
- * with the pieces in order; they go to the temporary file in blocks of about
- * 1 MiB, so the whole text is never one string in memory.
+ * with the pieces in order; they are encoded (UTF-8) into one reused 4 MiB
+ * buffer and written out each time it fills, so the whole text is never in
+ * memory, as one string or as bytes.
  */
 export function writeTextAtomicSync(path: string, fill: (write: (text: string) => void) => void): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
   let fd: number | null = openSync(tmp, 'w');
   try {
-    let block: string[] = [];
-    let size = 0;
-    const flush = () => {
-      const bytes = Buffer.from(block.join(''), 'utf8');
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd as number, bytes, done);
-      block = [];
-      size = 0;
+    const out = fd;
+    const writeAll = (bytes: Uint8Array, length: number) => {
+      for (let done = 0; done < length; ) done += writeSync(out, bytes, done, length - done);
     };
+    const buffer = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
+    let used = 0;
     fill((text) => {
-      block.push(text);
-      size += text.length;
-      if (size >= 1 << 20) flush();
+      const size = Buffer.byteLength(text, 'utf8');
+      if (used + size > buffer.length) {
+        writeAll(buffer, used);
+        used = 0;
+      }
+      if (size > buffer.length) writeAll(Buffer.from(text, 'utf8'), size);
+      else used += buffer.write(text, used, 'utf8');
     });
-    flush();
+    writeAll(buffer, used);
     closeSync(fd);
     fd = null;
     renameSync(tmp, path);
