@@ -50,6 +50,7 @@ export const reportStage: StageDefinition<object, Input> = {
   stage: 'report',
   read: (t) => {
     const { sums, texts } = readSummarized(t);
+    // Each collection drops what the reads before it threw away (util/memory.ts).
     collectGarbage();
     const ledger = readLedger(t);
     const input = {
