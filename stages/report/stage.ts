@@ -53,10 +53,12 @@ export const reportStage: StageDefinition<object, Input> = {
     // Each collection drops what the reads before it threw away (util/memory.ts).
     collectGarbage();
     const ledger = readLedger(t);
+    const runs = readRuns(t, ledger, texts);
+    collectGarbage();
     const input = {
       ledger,
       sums,
-      runs: readRuns(t, ledger, texts),
+      runs,
       cat: t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument),
       clu: t.upstream('cluster', CLUSTERS_FILE, clustersDocument),
       heldout: t.upstream('categorize', HELDOUT_FILE, heldoutDocument),
