@@ -4,19 +4,31 @@
 // modules, because the key's fast path (executors/key-memo.ts) needs them on
 // every nx command and must not load the record's code to find them.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** Hex sha256, as every record digest is written. */
 export const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
-/** A file's digest, following symlinks; "missing", or "unreadable (<code>)". */
+/**
+ * A file's digest, following symlinks; "missing", or "unreadable (<code>)".
+ * Read in blocks through one buffer: an upstream output can be a hundred MB,
+ * and a stage digests them again when its output is complete, when it holds
+ * the most.
+ */
 export function fileDigest(path: string): string {
+  let fd: number | null = null;
   try {
-    return sha256(readFileSync(path));
+    fd = openSync(path, 'r');
+    const hash = createHash('sha256');
+    const block = Buffer.allocUnsafe(1024 * 1024);
+    for (let n = readSync(fd, block, 0, block.length, null); n > 0; n = readSync(fd, block, 0, block.length, null)) hash.update(block.subarray(0, n));
+    return hash.digest('hex');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? 'missing' : `unreadable (${code ?? 'error'})`;
+  } finally {
+    if (fd !== null) closeSync(fd);
   }
 }
 

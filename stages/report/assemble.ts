@@ -6,7 +6,7 @@
 import { posix, win32 } from 'node:path';
 import type { OutputCategory } from '../categorize/format.ts';
 import type { Cluster } from '../formats.ts';
-import type { FailedRun, Ledger } from '../task-list/ledger.ts';
+import type { FailedRun, Ledger, LedgerRun } from '../task-list/ledger.ts';
 import type { SummaryIndexEntry } from '../summarize/format.ts';
 import type { TaxonomyLock } from '../categorize/taxonomy-lock.ts';
 import type { ReportBaseline, ReportSnapshot } from './changes.ts';
@@ -33,6 +33,19 @@ export interface ClustersOut {
   statistics: Record<string, unknown>;
   metadata: Record<string, unknown> & { analyzer?: string; prompt?: { file: string; sha256: string } };
   unclustered_categories?: { category_name: string; reason: string }[];
+}
+
+/** What the report reads of a ledger run (task-list/runs.json; the shape is task-list's): its identity and the paths its folder and problems are found by. */
+export type ReportLedgerRun = Pick<
+  LedgerRun,
+  'run_id' | 'agent' | 'domain' | 'task_id' | 'perturbed_id' | 'refinement_model' | 'refinement_summary_path' | 'perturbed_query_path'
+>;
+
+/** What the report reads of the ledger. */
+export interface ReportLedger {
+  agents: string[];
+  runs: ReportLedgerRun[];
+  problems?: Ledger['problems'];
 }
 
 /** What the report reads of one run of the summarize index (summarize/index.json; the shape is summarize's). */
@@ -73,7 +86,7 @@ function problemRunOf(file: string): string {
   return file.replace(/\/refinement_summary\.json$/, '');
 }
 
-export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: CategorizationOut, clu: ClustersOut): RunCoverage {
+export function runCoverage(ledger: ReportLedger, sums: SummariesOut | null, cat: CategorizationOut, clu: ClustersOut): RunCoverage {
   const inLedger = new Set(ledger.runs.map((r) => r.run_id));
   const categorized = new Set(cat.categorization.categories.flatMap((c) => c.examples.map((e) => e.run_id)).filter((id) => inLedger.has(id)));
   // A category placed in a cluster of its own by fallback is not "in a cluster": the model never placed it.
@@ -113,16 +126,23 @@ export function runCoverage(ledger: Ledger, sums: SummariesOut | null, cat: Cate
 }
 
 /** What the quality section reads: runs with their facets and summary text, categories, clusters, the clusterer's flags, --stability. */
-export function qualityInput(ledger: Ledger, sums: SummariesOut, cat: CategorizationOut, clu: ClustersOut, runs: Record<string, HtmlRun>, idOf: (name: string) => string, heldout: HeldoutDocument | null): QualityInput {
+export function qualityInput(ledger: ReportLedger, sums: SummariesOut, cat: CategorizationOut, clu: ClustersOut, runs: Record<string, HtmlRun>, idOf: (name: string) => string, heldout: HeldoutDocument | null): QualityInput {
   const done = new Set(sums.runs.filter((r) => r.status === 'done').map((r) => r.run_id));
   return {
-    runs: ledger.runs.map((r) => ({
-      run_id: r.run_id,
-      agent: r.agent,
-      refinement_model: r.refinement_model,
-      domain: r.domain,
-      summary: done.has(r.run_id) ? (runs[r.run_id]?.summary ?? '') : null,
-    })),
+    // `summary` is read when used: a run's texts may be decoded on each read (run-details.ts), and all of them at once would be the report's largest object.
+    runs: ledger.runs.map((r) => {
+      const summarized = done.has(r.run_id);
+      const run = runs[r.run_id];
+      return {
+        run_id: r.run_id,
+        agent: r.agent,
+        refinement_model: r.refinement_model,
+        domain: r.domain,
+        get summary() {
+          return summarized ? (run?.summary ?? '') : null;
+        },
+      };
+    }),
     categories: cat.categorization.categories.map((c) => ({
       category_id: c.category_id,
       category_name: c.category_name,
@@ -136,7 +156,7 @@ export function qualityInput(ledger: Ledger, sums: SummariesOut, cat: Categoriza
   };
 }
 
-export function agentSlices(ledger: Ledger, cat: CategorizationOut): Record<string, AgentSlice> {
+export function agentSlices(ledger: ReportLedger, cat: CategorizationOut): Record<string, AgentSlice> {
   const agentOf = new Map(ledger.runs.map((r) => [r.run_id, r.agent]));
   const slices: Record<string, AgentSlice> = {};
   for (const agent of ledger.agents) slices[agent] = { runs: ledger.runs.filter((r) => r.agent === agent).length, categories: {} };
@@ -184,7 +204,7 @@ const shortHashes = (entries: { file: string; sha256: string }[]) =>
 
 export function reportProvenance(
   analysis: string,
-  ledger: Ledger,
+  ledger: ReportLedger,
   sums: SummariesOut | null,
   cat: CategorizationOut,
   clu: ClustersOut,
@@ -216,7 +236,7 @@ export function reportProvenance(
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** What this report shows, for report-data.json and the comparison. Sorted, so equal content gives equal bytes. */
-export function reportSnapshot(ledger: Ledger, cat: CategorizationOut, clu: ClustersOut, idOf: (name: string) => string): ReportSnapshot {
+export function reportSnapshot(ledger: ReportLedger, cat: CategorizationOut, clu: ClustersOut, idOf: (name: string) => string): ReportSnapshot {
   const catIdOf = new Map(cat.categorization.categories.map((c) => [c.category_name, c.category_id]));
   return {
     runs: ledger.runs.map((r) => r.run_id).sort(cmp),

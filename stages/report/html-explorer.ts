@@ -4,7 +4,7 @@
 
 import { wordDiff } from '../offline/diff.ts';
 import { isLight, normalizeSeverity, severityColor, severityLabel } from './html-severity.ts';
-import type { Facets, HtmlRun, Model } from './html-model.ts';
+import type { Facets, HtmlCategoryExample, HtmlRun, Model } from './html-model.ts';
 import { escapeHtml, folderHref, runLinkHref } from './html-text.ts';
 
 const e = escapeHtml;
@@ -112,51 +112,78 @@ function str(v: unknown): string {
   return typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v);
 }
 
-export function clientData(model: Model, facets: Facets): ClientData {
-  const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
-  return {
+/**
+ * The explorer's data as JSON text, piece by piece: together the pieces are
+ * JSON.stringify of the whole ClientData, but they come an example or a run at
+ * a time, so the page's largest part (every run's texts and changed ranges) is
+ * never one string or one array in memory.
+ */
+export function* clientDataJson(model: Model, facets: Facets): Generator<string> {
+  const head: Omit<ClientData, 'categories' | 'runs'> = {
     severities: model.severityOrder.map((s) => {
       const color = severityColor(s, model.severityOrder);
       return { value: s, color, light: isLight(color) };
     }),
     facets,
     groups: model.groups.map((g) => ({ ...g, members: g.members.map((m) => ({ ...m })) })),
-    categories: model.categories.map((c) => ({
-      id: str(c.category_id),
-      name: str(c.category_name),
-      definition: str(c.definition),
-      examples: (c.examples ?? []).map((ex) => ({
-        id: str(ex.id),
-        run_id: str(ex.run_id),
-        run: model.runIndex.get(ex.run_id) ?? -1,
-        trigger: typeof ex.trigger_phrase === 'string' ? ex.trigger_phrase : null,
-        justification: typeof ex.justification === 'string' ? ex.justification : null,
-        verified: ex.trigger_phrase_verified === true,
-      })),
-    })),
-    runs: model.runs.map((r) => {
-      const original = str(r.original_instruction);
-      const perturbed = str(r.perturbed_instruction);
-      const diff = wordDiff(original, perturbed);
-      return {
-        run_id: str(r.run_id),
-        agent: text(r.agent),
-        domain: text(r.domain),
-        task_id: str(r.task_id),
-        perturbed_id: str(r.perturbed_id),
-        refinement_model: text(r.refinement_model),
-        original,
-        perturbed,
-        summary: str(r.summary),
-        severity: normalizeSeverity(r.severity),
-        score: typeof r.score === 'number' && Number.isFinite(r.score) ? r.score : null,
-        strategy: text(r.strategy),
-        folder: str(r.run_folder),
-        href: runHref(r),
-        removed: diff.segments.filter((s) => s.op === 'remove').map((s): [number, number] => [s.start, s.end]),
-        added: diff.segments.filter((s) => s.op === 'add').map((s): [number, number] => [s.start, s.end]),
-      };
-    }),
+  };
+  // The head as an object without its closing brace; the two lists follow in ClientData's key order.
+  yield `${JSON.stringify(head).slice(0, -1)},"categories":[`;
+  let first = true;
+  for (const c of model.categories) {
+    // A category's examples one at a time too: the largest holds a good part of all runs.
+    const head: Omit<ClientData['categories'][number], 'examples'> = { id: str(c.category_id), name: str(c.category_name), definition: str(c.definition) };
+    yield `${first ? '' : ','}${JSON.stringify(head).slice(0, -1)},"examples":[`;
+    first = false;
+    let firstExample = true;
+    for (const ex of c.examples ?? []) {
+      yield `${firstExample ? '' : ','}${JSON.stringify(clientExample(model, ex))}`;
+      firstExample = false;
+    }
+    yield ']}';
+  }
+  yield '],"runs":[';
+  first = true;
+  for (const r of model.runs) {
+    yield `${first ? '' : ','}${JSON.stringify(clientRun(r))}`;
+    first = false;
+  }
+  yield ']}';
+}
+
+function clientExample(model: Model, ex: HtmlCategoryExample): ClientData['categories'][number]['examples'][number] {
+  return {
+    id: str(ex.id),
+    run_id: str(ex.run_id),
+    run: model.runIndex.get(ex.run_id) ?? -1,
+    trigger: typeof ex.trigger_phrase === 'string' ? ex.trigger_phrase : null,
+    justification: typeof ex.justification === 'string' ? ex.justification : null,
+    verified: ex.trigger_phrase_verified === true,
+  };
+}
+
+function clientRun(r: HtmlRun): ClientData['runs'][number] {
+  const text = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+  const original = str(r.original_instruction);
+  const perturbed = str(r.perturbed_instruction);
+  const diff = wordDiff(original, perturbed);
+  return {
+    run_id: str(r.run_id),
+    agent: text(r.agent),
+    domain: text(r.domain),
+    task_id: str(r.task_id),
+    perturbed_id: str(r.perturbed_id),
+    refinement_model: text(r.refinement_model),
+    original,
+    perturbed,
+    summary: str(r.summary),
+    severity: normalizeSeverity(r.severity),
+    score: typeof r.score === 'number' && Number.isFinite(r.score) ? r.score : null,
+    strategy: text(r.strategy),
+    folder: str(r.run_folder),
+    href: runHref(r),
+    removed: diff.segments.filter((s) => s.op === 'remove').map((s): [number, number] => [s.start, s.end]),
+    added: diff.segments.filter((s) => s.op === 'add').map((s): [number, number] => [s.start, s.end]),
   };
 }
 

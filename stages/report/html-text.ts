@@ -23,7 +23,17 @@ export function escapeHtml(text: string): string {
  * back the same value.
  */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&]/g, charEscape).replace(HIDDEN_CHARS, charEscape);
+  return scriptSafe(JSON.stringify(value));
+}
+
+/**
+ * `jsonForScript`'s escapes applied to JSON text (a whole document or any
+ * piece of one: each escape replaces one character, so pieces escaped one by
+ * one join to the escaped whole; JSON.stringify writes lone surrogates as
+ * escapes, so no piece ends inside a character).
+ */
+export function scriptSafe(json: string): string {
+  return json.replace(/[<>&]/g, charEscape).replace(HIDDEN_CHARS, charEscape);
 }
 
 /** Percent-encodes each `/`-separated segment of a path. */

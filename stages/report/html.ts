@@ -22,7 +22,7 @@
 
 import { CONTENT_SECURITY_POLICY, CSS, SCRIPT } from './html-assets.ts';
 import { renderChanges } from './html-changes.ts';
-import { clientData, renderExplorer } from './html-explorer.ts';
+import { clientDataJson, renderExplorer } from './html-explorer.ts';
 import { renderHeader } from './html-header.ts';
 import { buildModel, facetValues } from './html-model.ts';
 import type { HtmlReportInput } from './html-model.ts';
@@ -30,7 +30,7 @@ import { renderCoverage } from './html-coverage.ts';
 import { renderOverview, renderRanking } from './html-overview.ts';
 import { renderProvenance } from './html-provenance.ts';
 import { renderComparisons, renderQuality } from './quality/html.ts';
-import { escapeHtml, jsonForScript } from './html-text.ts';
+import { escapeHtml, scriptSafe } from './html-text.ts';
 
 export { CONTENT_SECURITY_POLICY } from './html-assets.ts';
 export type { HtmlCategory, HtmlCategoryExample, HtmlCluster, HtmlClusterMember, HtmlReportInput, HtmlRun } from './html-model.ts';
@@ -38,8 +38,20 @@ export { escapeHtml, folderHref, jsonForScript, runLinkHref } from './html-text.
 
 const e = escapeHtml;
 
-/** The whole report as one HTML document (UTF-8). */
+/** The whole report as one HTML document (UTF-8), as one string: `writeHtmlReport`'s pieces joined. */
 export function renderHtmlReport(input: HtmlReportInput): string {
+  const parts: string[] = [];
+  writeHtmlReport(input, (text) => parts.push(text));
+  return parts.join('');
+}
+
+/**
+ * The whole report as one HTML document (UTF-8), handed to `write` piece by
+ * piece in document order. The explorer's data, most of the page (every run's
+ * texts), goes out a run at a time (clientDataJson), so a report of many runs
+ * is never one string in memory.
+ */
+export function writeHtmlReport(input: HtmlReportInput, write: (text: string) => void): void {
   const model = buildModel(input);
   const facets = facetValues(model);
   const sections = [
@@ -52,7 +64,8 @@ export function renderHtmlReport(input: HtmlReportInput): string {
     input.quality ? renderQuality(input.quality) : '',
     renderProvenance(input.provenance, input.analysis),
   ].filter((s) => s !== '');
-  return [
+  const lines = (xs: string[]) => write(xs.map((x) => `${x}\n`).join(''));
+  lines([
     '<!doctype html>',
     '<html lang="en">',
     '<head>',
@@ -73,10 +86,9 @@ export function renderHtmlReport(input: HtmlReportInput): string {
     '</main>',
     '<footer class="wrap"><p>One self-contained file: no network access is made or needed. ' +
       `Run folders are linked by relative path from where the report was written, or by file:// URL when the data root is absolute.</p></footer>`,
-    `<script type="application/json" id="report-data">${jsonForScript(clientData(model, facets))}</script>`,
-    `<script>${SCRIPT}</script>`,
-    '</body>',
-    '</html>',
-    '',
-  ].join('\n');
+  ]);
+  write('<script type="application/json" id="report-data">');
+  for (const piece of clientDataJson(model, facets)) write(scriptSafe(piece));
+  write('</script>\n');
+  lines([`<script>${SCRIPT}</script>`, '</body>', '</html>']);
 }

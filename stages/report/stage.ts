@@ -4,61 +4,111 @@ import { join } from 'node:path';
 import { CATEGORIZATION_FILE, categorizationDocument } from '../categorize/format.ts';
 import { CLUSTERS_FILE, clustersDocument } from '../cluster/format.ts';
 import { LEDGER_FILE, ledgerFile } from '../task-list/ledger.ts';
-import type { Ledger } from '../task-list/ledger.ts';
 import { EVALUATIONS_FILE, evaluationsFile } from '../summarize/run-data.ts';
-import type { EvaluationsFile } from '../summarize/run-data.ts';
 import { sha256 } from '../llm/store.ts';
 import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
 import { SUMMARY_INDEX_FILE, summaryIndexFile } from '../summarize/format.ts';
-import type { SummaryFile } from '../summarize/format.ts';
 import { readSummaries } from '../summarize/summaries.ts';
 import { readAnalysisLock } from '../categorize/taxonomy-lock.ts';
-import { writeFileAtomicSync, writeJson } from '../util/fs.ts';
+import { writeFileAtomicSync, writeJson, writeTextAtomicSync } from '../util/fs.ts';
+import { collectGarbage } from '../util/memory.ts';
 import { stableIds } from '../util/ids.ts';
-import type { CategorizationOut, ClustersOut, SummariesOut } from './assemble.ts';
+import type { CategorizationOut, ClustersOut, ReportLedger, SummariesOut } from './assemble.ts';
 import { agentSlices, htmlInput, lockBaseline, markdownInput, qualityInput, reportProvenance, reportSnapshot, runCategories, runCoverage, runLink, stageCalls } from './assemble.ts';
 import { renderChangesMarkdown, summarizeChanges } from './changes.ts';
 import type { ReportBaseline } from './changes.ts';
-import { renderHtmlReport } from './html.ts';
+import { writeHtmlReport } from './html.ts';
 import { renderMarkdownReport } from './markdown.ts';
 import { referenceReportStatistics } from './reference-stats.ts';
-import { runDetails } from './run-details.ts';
+import { runDetails, TextPacker } from './run-details.ts';
+import type { RunTexts } from './run-details.ts';
+import type { HtmlRun } from './html.ts';
 import { computeQuality } from './quality/compute.ts';
 import { renderQualityMarkdown } from './quality/markdown.ts';
 import { HELDOUT_FILE, heldoutDocument } from '../categorize/heldout.ts';
 import type { HeldoutDocument } from '../categorize/heldout.ts';
 
 interface Input {
-  ledger: Ledger;
+  ledger: ReportLedger;
   sums: SummariesOut;
-  /** Each summarized run's summary, by run id (summarize's shards, checked against its index). */
-  summaries: Map<string, SummaryFile>;
+  /** What the drill-down shows of each run in the ledger, by run id: its texts (summarize's shards, checked against its index) and evaluation. */
+  runs: Record<string, HtmlRun>;
   cat: CategorizationOut;
   clu: ClustersOut;
-  evaluations: EvaluationsFile;
   /** categorize's held-out re-assignment, shown in the quality section. */
   heldout: HeldoutDocument;
   /** "What changed" is compared with the analysis' committed taxonomy lock (an input of this target), never with a previous report. */
   baseline: ReportBaseline | null;
 }
 
+// The ledger, the summarize index, the summaries and the evaluations are cut
+// down to what the report uses as soon as each is read and checked, in
+// functions of their own so that the whole parse is garbage on return: at
+// 100,000 runs they hold hundreds of MB the report never shows (digests,
+// token counts, metadata).
 export const reportStage: StageDefinition<object, Input> = {
   stage: 'report',
   read: (t) => {
-    const sums = t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile);
-    return {
-      ledger: t.upstream('task-list', LEDGER_FILE, ledgerFile),
+    const { sums, texts } = readSummarized(t);
+    // Each collection drops what the reads before it threw away (util/memory.ts).
+    collectGarbage();
+    const ledger = readLedger(t);
+    const runs = readRuns(t, ledger, texts);
+    collectGarbage();
+    const input = {
+      ledger,
       sums,
-      summaries: readSummaries(t.ctx.outputOf('summarize'), sums.runs, t.ctx.analysis.name),
+      runs,
       cat: t.upstream('categorize', CATEGORIZATION_FILE, categorizationDocument),
       clu: t.upstream('cluster', CLUSTERS_FILE, clustersDocument),
-      evaluations: t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile),
       heldout: t.upstream('categorize', HELDOUT_FILE, heldoutDocument),
       baseline: baselineOf(t),
     };
+    collectGarbage();
+    return input;
   },
   run: reportRun,
 };
+
+/** summarize's index (each run's id, status and reason) and each summarized run's texts, packed outside the heap (run-details.ts). */
+function readSummarized(t: StageTools<object>): { sums: SummariesOut; texts: Map<string, RunTexts> } {
+  const index = t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile);
+  const texts = new Map<string, RunTexts>();
+  const packer = new TextPacker();
+  for (const [runId, summary] of readSummaries(t.ctx.outputOf('summarize'), index.runs, t.ctx.analysis.name)) texts.set(runId, packer.pack(summary));
+  return { sums: { ...index, runs: index.runs.map((r) => ({ run_id: r.run_id, status: r.status, reason: r.reason })) }, texts };
+}
+
+/** task-list's ledger: the agents, the problems met in the tree, and each run's identity and paths. */
+function readLedger(t: StageTools<object>): ReportLedger {
+  const ledger = t.upstream('task-list', LEDGER_FILE, ledgerFile);
+  return {
+    agents: ledger.agents,
+    problems: ledger.problems,
+    runs: ledger.runs.map((r) => ({
+      run_id: r.run_id,
+      agent: r.agent,
+      domain: r.domain,
+      task_id: r.task_id,
+      perturbed_id: r.perturbed_id,
+      refinement_model: r.refinement_model,
+      refinement_summary_path: r.refinement_summary_path,
+      perturbed_query_path: r.perturbed_query_path,
+    })),
+  };
+}
+
+/** Each ledger run's details for the drill-down, with summarize's evaluations. */
+function readRuns(t: StageTools<object>, ledger: ReportLedger, texts: ReadonlyMap<string, RunTexts>): Record<string, HtmlRun> {
+  const link = linkConfig(t);
+  return runDetails(ledger.runs, texts, t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile), (folder) => runLink(link, folder));
+}
+
+/** Where the report's run folder links start from: the configuration, never where the workspace lives. */
+function linkConfig(t: StageTools<object>) {
+  const a = t.ctx.analysis;
+  return { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
+}
 
 function baselineOf(t: StageTools<object>): ReportBaseline | null {
   const found = readAnalysisLock(t.ctx.workspaceRoot, t.ctx.analysis.name);
@@ -66,7 +116,7 @@ function baselineOf(t: StageTools<object>): ReportBaseline | null {
 }
 
 async function reportRun(input: Input, t: StageTools<object>): Promise<StageResult> {
-  const { ledger, sums, cat, clu, evaluations, baseline } = input;
+  const { ledger, sums, runs, cat, clu, baseline } = input;
   const a = t.ctx.analysis;
   const idOf = (name: string) => stableIds('clu', [name], sha256)[0] as string;
   const calls = stageCalls(sums, cat, clu);
@@ -76,8 +126,6 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
   const snapshot = reportSnapshot(ledger, cat, clu, idOf);
   const changes = summarizeChanges(baseline, snapshot, runCategories(cat));
 
-  const linkConfig = { dataRoot: a.data.root, outDir: t.options.outDir ?? 'out', analysis: a.name };
-  const runs = runDetails(ledger.runs, input.summaries, evaluations, (folder) => runLink(linkConfig, folder));
   const quality = computeQuality(qualityInput(ledger, sums, cat, clu, runs, idOf, input.heldout));
 
   let markdown = renderMarkdownReport(
@@ -89,11 +137,14 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
   markdown = `${markdown.trimEnd()}\n\n${renderQualityMarkdown(quality).join('\n').trimEnd()}\n`;
   if (changes) markdown = `${markdown.trimEnd()}\n\n${renderChangesMarkdown(changes)}`;
 
-  const html = renderHtmlReport({ ...htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes), quality });
+  // What the sections above threw away goes before the page, the stage's longest write.
+  collectGarbage();
+  const html = { ...htmlInput(`Benign-input vulnerabilities: ${a.name}`, a.name, cat, clu, runs, provenance, coverage, idOf, changes), quality };
 
   await t.output(async (dir) => {
     writeFileAtomicSync(join(dir, 'report.md'), markdown);
-    writeFileAtomicSync(join(dir, 'report.html'), html);
+    // Written as it is rendered: at 100,000 runs the page is hundreds of MB.
+    writeTextAtomicSync(join(dir, 'report.html'), (write) => writeHtmlReport(html, write));
     writeJson(join(dir, 'report-data.json'), {
       analysis: a.name,
       coverage,
@@ -106,7 +157,7 @@ async function reportRun(input: Input, t: StageTools<object>): Promise<StageResu
     });
   });
   // Workspace-relative: Nx replays this output on a cache hit, in whichever clone restores it.
-  const shown = `${linkConfig.outDir}/${a.name}/report`;
+  const shown = `${linkConfig(t).outDir}/${a.name}/report`;
   return {
     log: null,
     summary: () => [

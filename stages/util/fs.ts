@@ -57,40 +57,47 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
 }
 
 /**
- * `writeFileAtomicSync` for a text given in pieces, written as they come
- * (gathered to about 1 MiB per write): a large file is never one string in
- * memory (stages/util/json-pieces.ts makes the pieces of a JSON file).
+ * `writeFileAtomicSync` for a text given piece by piece: `fill` calls `write`
+ * with the pieces in order; they are encoded (UTF-8) into one reused 4 MiB
+ * buffer and written out each time it fills, so the whole text is never in
+ * memory, as one string or as bytes.
  */
-export function writePiecesAtomicSync(path: string, pieces: Iterable<string>): void {
+export function writeTextAtomicSync(path: string, fill: (write: (text: string) => void) => void): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
-  const fd = openSync(tmp, 'w');
+  let fd: number | null = openSync(tmp, 'w');
   try {
-    let pending: string[] = [];
-    let size = 0;
-    const flush = () => {
-      const bytes = Buffer.from(pending.join(''), 'utf8');
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
-      pending = [];
-      size = 0;
+    const out = fd;
+    const writeAll = (bytes: Uint8Array, length: number) => {
+      for (let done = 0; done < length; ) done += writeSync(out, bytes, done, length - done);
     };
-    for (const piece of pieces) {
-      pending.push(piece);
-      size += piece.length;
-      if (size >= 1 << 20) flush();
-    }
-    flush();
+    const buffer = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
+    let used = 0;
+    fill((text) => {
+      const size = Buffer.byteLength(text, 'utf8');
+      if (used + size > buffer.length) {
+        writeAll(buffer, used);
+        used = 0;
+      }
+      if (size > buffer.length) writeAll(Buffer.from(text, 'utf8'), size);
+      else used += buffer.write(text, used, 'utf8');
+    });
+    writeAll(buffer, used);
     closeSync(fd);
+    fd = null;
     renameSync(tmp, path);
   } catch (err) {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
+    if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/** `writeTextAtomicSync` for a text given as an iterable of pieces (stages/util/json-pieces.ts makes the pieces of a JSON file). */
+export function writePiecesAtomicSync(path: string, pieces: Iterable<string>): void {
+  writeTextAtomicSync(path, (write) => {
+    for (const piece of pieces) write(piece);
+  });
 }
 
 /** JSON with 2-space indent and a trailing newline: the format of our own files. */

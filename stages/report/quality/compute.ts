@@ -3,6 +3,7 @@
 // agreement figures. Pure: it takes what the report stage read and returns
 // plain data (report-data.json's `quality`), rendered by markdown.ts and
 // html.ts next to it. Every list is sorted, so equal inputs give equal bytes.
+import { createHash } from 'node:crypto';
 import { compareCodePoints } from '../../util/order.ts';
 import { newcombeDifference, wilsonInterval } from './intervals.ts';
 import { fallbackPlaced } from './placement.ts';
@@ -243,17 +244,29 @@ export function computeQuality(input: QualityInput): QualityData {
   }
 
   const flagged: SummaryHealth['flagged'] = [];
-  const texts = input.runs.filter((r) => r.summary !== null).map((r) => ({ run_id: r.run_id, text: r.summary as string }));
+  // The runs, not their texts: a run's summary is read (decoded: report/run-details.ts) where it is used, never all at once.
+  const checked = input.runs.filter((r) => r.summary !== null);
+  // Runs by the digest of their normalized summary text: the texts themselves
+  // (all the summaries again, lower-cased) would be held at once. UTF-16 code
+  // units are hashed, so distinct texts (lone surrogates too) stay distinct.
+  const textKey = (text: string): string | null => {
+    const key = text.toLowerCase().replace(/\s+/g, ' ').trim();
+    return key ? createHash('sha256').update(key, 'utf16le').digest('base64') : null;
+  };
   const seenText = new Map<string, string[]>();
-  for (const t of texts) {
-    const key = t.text.toLowerCase().replace(/\s+/g, ' ').trim();
-    if (key) seenText.set(key, [...(seenText.get(key) ?? []), t.run_id]);
+  for (const r of checked) {
+    const key = textKey(r.summary as string);
+    if (key === null) continue;
+    const ids = seenText.get(key);
+    if (ids) ids.push(r.run_id);
+    else seenText.set(key, [r.run_id]);
   }
-  for (const t of texts) {
-    const key = t.text.toLowerCase().replace(/\s+/g, ' ').trim();
-    const twins = (seenText.get(key) ?? []).filter((id) => id !== t.run_id);
-    const issue = summaryIssue(t.text, twins.length);
-    if (issue) flagged.push({ run_id: t.run_id, ...issue });
+  for (const r of checked) {
+    const text = r.summary as string;
+    const key = textKey(text);
+    const twins = (key === null ? [] : (seenText.get(key) ?? [])).filter((id) => id !== r.run_id);
+    const issue = summaryIssue(text, twins.length);
+    if (issue) flagged.push({ run_id: r.run_id, ...issue });
   }
   flagged.sort((x, y) => compareCodePoints(x.run_id, y.run_id));
 
@@ -268,7 +281,7 @@ export function computeQuality(input: QualityInput): QualityData {
     slices,
     prevalence: { clusters: clusterGroups.map(prevalenceOf), categories: categoryGroups.map(prevalenceOf) },
     comparisons,
-    summary_health: { checked: texts.length, flagged },
+    summary_health: { checked: checked.length, flagged },
     category_health: categoryHealth(input.categories.map((c) => ({ id: c.category_id, name: c.category_name, definition: c.definition, runs: runsOfCategory.get(c.category_name)?.size ?? 0 }))),
     placement: {
       categories: distinctNames.length,
