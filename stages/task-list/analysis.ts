@@ -59,13 +59,18 @@ function selectionCalls(o: AnalysisSelectionOptions): { agent: string; options: 
   return calls;
 }
 
-/** Crawls what the analysis' selection reads, every agent in one walk per domain and model setting. */
+/**
+ * Crawls what the analysis' selection reads: every agent and refinement-model
+ * setting in one walk per domain (a perturbed query folder's run files are
+ * read in one visit: see SummaryReading in task-list/run-files.ts).
+ */
 async function crawlAnalysis(o: AnalysisSelectionOptions, io: TreeIo, cache: IoCache): Promise<SelectRunsOptions[]> {
   const calls = selectionCalls(o);
   for (const c of calls) checkSelectOptions(c.options);
   const firstAgent = o.agents[0];
-  const perSetting = calls.filter((c) => c.agent === firstAgent).map((c) => c.options);
-  for (const options of perSetting) await crawlParallel(crawlSpecOf(options, o.agents), io, cache);
+  const firstModel = o.refinementModels[0];
+  const perDomain = calls.filter((c) => c.agent === firstAgent && c.options.refinementModel === firstModel).map((c) => c.options);
+  for (const options of perDomain) await crawlParallel(crawlSpecOf(options, o.agents, o.refinementModels), io, cache);
   return calls.map((c) => c.options);
 }
 
@@ -83,8 +88,8 @@ export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = n
     for (const c of calls) if (c.agent === agent) parts.push(await selectRunsFrom(c.options, cio));
     lists.push({ agent, json: mergeTaskLists(parts.map((p) => p.taskList as unknown as Record<string, unknown>), [...o.domains], [...o.refinementModels]) });
     for (const p of parts) {
-      runs.push(...p.runs);
-      problems.push(...p.problems);
+      for (const r of p.runs) runs.push(r);
+      for (const q of p.problems) problems.push(q);
     }
   }
   return { runs: dedupe(runs), problems: dedupeProblems(problems), lists, fingerprint: fingerprintOf(cache, o) };

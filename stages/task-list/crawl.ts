@@ -29,6 +29,8 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, read
 import { dirname, normalize } from 'node:path';
 import { dirEntry, errorCode, isNoPathError, kindOfStats, listedEntry } from '../util/fs.ts';
 import type { DirEntry, EntryKind, TreeIo } from '../util/fs.ts';
+import { decodeReading, encodeReading, quickSummaryFields, runInputDigest } from './run-files.ts';
+import type { SummaryReading } from './run-files.ts';
 
 /** What one crawl covers: the options of one `selectRuns` call, for several agents. */
 export interface CrawlSpec {
@@ -37,8 +39,12 @@ export interface CrawlSpec {
   /** A domain folder name, or `all` (any case) or `""` for every domain. */
   domain: string;
   perturbationModel: string;
-  /** An explicit refinement model, or null / `""` to discover them. */
-  refinementModel: string | null;
+  /**
+   * The refinement models: explicit ones, or null / `""` to discover them
+   * (walked in one go, so that the files of a perturbed query folder are all
+   * read in one visit: see SummaryReading).
+   */
+  refinementModels: readonly (string | null)[];
   agents: readonly string[];
   /** Absolute paths of the filter files (baseline harm, human annotation). */
   filters: readonly string[];
@@ -69,16 +75,26 @@ export function childPath(dir: string, name: string): string {
 type Failure = { error: unknown };
 type StatAnswer = { kind: EntryKind | null } | Failure;
 type DirAnswer = { entries: DirEntry[] } | Failure;
-/** `bytes` is null when the cache keeps only digests. */
-type FileAnswer = { bytes: Uint8Array | null; sha256: string } | Failure;
+/**
+ * `bytes` is null when the cache keeps only digests, and for a run's two files
+ * when it keeps what selection reads of them instead (`summary`).
+ */
+type FileAnswer = { bytes: Uint8Array | null; sha256: string; summary?: SummaryReading } | Failure;
 
 /** Every answer of the file system a crawl received, by absolute path. */
 export class IoCache {
   readonly stats = new Map<string, StatAnswer>();
   readonly dirs = new Map<string, DirAnswer>();
   readonly files = new Map<string, FileAnswer>();
-  /** Keep file bytes (selection) or only their digests (fingerprint). */
+  /**
+   * Keep what selection reads of the files (selection) or only their digests
+   * (fingerprint). Selection keeps the bytes of the filter files, and of a run's
+   * summary and perturbed query only until the crawl has derived what selection
+   * reads of them (SummaryReading): at 100,000 runs the bytes were 400 MiB.
+   */
   readonly keepBytes: boolean;
+  /** The bytes of run files read in the current perturbed query folder, until they are derived. */
+  readonly pending = new Map<string, Uint8Array>();
   constructor(keepBytes: boolean) {
     this.keepBytes = keepBytes;
   }
@@ -108,10 +124,19 @@ export interface TreeIoSync {
   /**
    * The kind of `path` and, for a regular file, its bytes, from one open:
    * what stat then readFile would answer, or null when it cannot tell (then
-   * the caller asks stat and readFile).
+   * the caller asks stat and readFile). `into`: where the bytes go (ReadInto).
    */
-  probeSync?(path: string, transient?: boolean, root?: string): { kind: EntryKind | null; bytes?: Uint8Array; readError?: unknown } | null;
+  probeSync?(path: string, into?: ReadInto, root?: string): { kind: EntryKind | null; bytes?: Uint8Array; readError?: unknown } | null;
+  /** What the crawl derived from a run summary instead of keeping its bytes (a cached reader: `cachedIo`). */
+  summarySync?(path: string): SummaryReading | undefined;
 }
+
+/**
+ * Where a probe's bytes go: `keep`, memory of their own (kept); `scratch`, one
+ * buffer reused by the next read (digest only); `arena`, a buffer reused once
+ * the run files of a perturbed query folder are derived (`resetArena`).
+ */
+export type ReadInto = 'keep' | 'scratch' | 'arena';
 
 function kindOfSync(path: string | Buffer, root?: string): EntryKind | null {
   try {
@@ -201,6 +226,20 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 let scratch = Buffer.allocUnsafeSlow(1 << 16);
 
 /**
+ * The run files of one perturbed query folder, read for selection, live here
+ * until the crawl derives what selection reads of them; then it is reused. A
+ * file that does not fit gets a new arena (the files still pending keep the old one).
+ */
+const ARENA_BYTES = 1 << 20;
+let arena = Buffer.allocUnsafeSlow(0);
+let arenaUsed = 0;
+
+/** Once no bytes of the arena are pending. */
+function resetArena(): void {
+  arenaUsed = 0;
+}
+
+/**
  * Kept file bytes are carved out of shared slabs: a crawl keeps tens of
  * thousands of small files, and one allocation per file (each its own
  * ArrayBuffer, so that a worker thread can transfer it) cost more than reading
@@ -213,12 +252,19 @@ let slab = Buffer.allocUnsafeSlow(0);
 let slabUsed = 0;
 
 /** Where a read of a file of about `sizeHint` bytes starts: a buffer and the offset in it. */
-function readTarget(sizeHint: number, transient: boolean): { buf: Buffer; start: number } {
+function readTarget(sizeHint: number, into: ReadInto): { buf: Buffer; start: number } {
   // One byte more than fstat's size, so a file that grew meanwhile is read to its end.
   const want = sizeHint + 1;
-  if (transient) {
+  if (into === 'scratch') {
     if (scratch.length < want) scratch = Buffer.allocUnsafeSlow(want);
     return { buf: scratch, start: 0 };
+  }
+  if (into === 'arena') {
+    if (arena.length - arenaUsed < want) {
+      arena = Buffer.allocUnsafeSlow(Math.max(ARENA_BYTES, want));
+      arenaUsed = 0;
+    }
+    return { buf: arena, start: arenaUsed };
   }
   if (want > SLAB_FILE_MAX) return { buf: Buffer.allocUnsafeSlow(want), start: 0 };
   if (slab.length - slabUsed < want) {
@@ -230,10 +276,10 @@ function readTarget(sizeHint: number, transient: boolean): { buf: Buffer; start:
 
 /**
  * Reads the rest of an open file (its size may change while it is read). A
- * transient read returns a view of a shared buffer, valid until the next one.
+ * scratch read returns a view of a shared buffer, valid until the next one.
  */
-function readAll(fd: number, sizeHint: number, transient: boolean): Uint8Array {
-  let { buf, start } = readTarget(sizeHint, transient);
+function readAll(fd: number, sizeHint: number, into: ReadInto): Uint8Array {
+  let { buf, start } = readTarget(sizeHint, into);
   let len = 0;
   for (;;) {
     if (start + len === buf.length) {
@@ -241,7 +287,7 @@ function readAll(fd: number, sizeHint: number, transient: boolean): Uint8Array {
       buf.copy(bigger, 0, start, start + len);
       buf = bigger;
       start = 0;
-      if (transient) scratch = bigger;
+      if (into === 'scratch') scratch = bigger;
     }
     const want = buf.length - start - len;
     const n = readSync(fd, buf, start + len, want, null);
@@ -250,7 +296,16 @@ function readAll(fd: number, sizeHint: number, transient: boolean): Uint8Array {
     if (n === 0 || (n < want && len >= sizeHint)) break;
   }
   if (buf === slab) slabUsed = start + len;
+  else if (buf === arena) arenaUsed = start + len;
   return buf.subarray(start, start + len);
+}
+
+/** A copy of `bytes` to keep, out of a slab (as readAll keeps a file). */
+function keptCopy(bytes: Uint8Array): Uint8Array {
+  const { buf, start } = readTarget(bytes.length, 'keep');
+  buf.set(bytes, start);
+  if (buf === slab) slabUsed = start + bytes.length;
+  return buf.subarray(start, start + bytes.length);
 }
 
 /** Node's file system through synchronous calls, as a TreeIo (for selection) and a TreeIoSync (for the crawl). */
@@ -261,7 +316,7 @@ export const nodeTreeIoSync: TreeIo & TreeIoSync = {
   statSync: (path, root) => kindOfSync(path, root),
   readDirSync: (path, root) => readDirSyncDecoded(path, root),
   readFileSync: (path) => readFileSync(path),
-  probeSync(path, transient = false, root) {
+  probeSync(path, into = 'keep', root) {
     let fd: number;
     try {
       // O_NONBLOCK: opening a FIFO must not wait for a writer; it has no effect on a regular file.
@@ -278,7 +333,7 @@ export const nodeTreeIoSync: TreeIo & TreeIoSync = {
       const kind: EntryKind = kindOfStats(s);
       if (kind !== 'file') return { kind };
       try {
-        return { kind, bytes: readAll(fd, s.size, transient) };
+        return { kind, bytes: readAll(fd, s.size, into) };
       } catch (readError) {
         return { kind, readError };
       }
@@ -291,8 +346,16 @@ export const nodeTreeIoSync: TreeIo & TreeIoSync = {
 // ---------------------------------------------------------------------------
 // The walk
 
-/** A request of the walk. `probe`: stat, then read when it is a regular file. */
-type Req = { op: 'stat' | 'readDir' | 'probe'; path: string; root?: string };
+/**
+ * A request of the walk. `probe`: stat, then read when it is a regular file
+ * (`run`: a run's file, whose bytes selection needs only until `derive`).
+ * `derive`: the run files of a perturbed query folder are read, `path` its
+ * perturbed query file and `summaries` the run summaries found.
+ */
+type Req =
+  | { op: 'stat' | 'readDir'; path: string; root?: string }
+  | { op: 'probe'; path: string; root?: string; run?: true }
+  | { op: 'derive'; path: string; summaries: readonly string[] };
 /** The walk sees kinds (undefined: the stat failed) and entries (none when the listing failed). */
 type Walk<T> = Generator<Req, T, unknown>;
 
@@ -313,6 +376,9 @@ function* readDir(path: string, root: string): Walk<DirEntry[]> {
 }
 function* probe(path: string, root?: string): Walk<EntryKind | null | undefined> {
   return (yield root === undefined ? { op: 'probe', path } : { op: 'probe', path, root }) as EntryKind | null | undefined;
+}
+function* probeRunFile(path: string, root: string): Walk<EntryKind | null | undefined> {
+  return (yield { op: 'probe', path, root, run: true }) as EntryKind | null | undefined;
 }
 
 /** The filter files, the data root and its domains: the task folders to walk. */
@@ -339,36 +405,48 @@ function* walkTop(spec: CrawlSpec): Walk<TaskRef[]> {
   return tasks;
 }
 
+/** The explicit refinement models of a spec (deduplicated), and whether the others are discovered too. */
+function refinementModelsOf(spec: CrawlSpec): { explicit: string[]; discover: boolean } {
+  const explicit: string[] = [];
+  let discover = false;
+  for (const rm of spec.refinementModels) {
+    if (rm === null || rm === '') discover = true;
+    else if (!explicit.includes(rm)) explicit.push(rm);
+  }
+  return { explicit, discover };
+}
+
 /** Everything selection may read below some task folders. */
 function* walkTasks(spec: CrawlSpec, tasks: readonly TaskRef[]): Walk<void> {
-  const explicitRm = spec.refinementModel !== null && spec.refinementModel !== '' ? spec.refinementModel : null;
+  const { explicit, discover } = refinementModelsOf(spec);
   for (const { domain, task } of tasks) {
     const pmAbs = childPath(childPath(childPath(spec.base, domain), task), spec.perturbationModel);
     if ((yield* stat(pmAbs, spec.base)) !== 'dir') continue;
     for (const pq of yield* readDir(pmAbs, spec.base)) {
       if (pq.kind !== 'dir' || !pq.name.startsWith('perturbed_query_')) continue;
       const pqAbs = childPath(pmAbs, pq.name);
-      let models: string[];
-      if (explicitRm !== null) models = [explicitRm];
-      else {
-        models = [];
+      const models = [...explicit];
+      if (discover) {
         for (const item of yield* readDir(pqAbs, spec.base)) {
           if (item.kind !== 'dir' || !item.name.startsWith('iterative_refinement_')) continue;
           const rm = item.name.replaceAll('iterative_refinement_', '');
-          if (!rm.includes('_attempt_')) models.push(rm);
+          if (!rm.includes('_attempt_') && !models.includes(rm)) models.push(rm);
         }
       }
-      let anySummary = false;
+      const summaries: string[] = [];
       for (const rm of models) {
         for (const agent of spec.agents) {
           const agentAbs = childPath(childPath(pqAbs, `iterative_refinement_${rm}`), `agent_${agent}`);
           if ((yield* stat(agentAbs, spec.base)) !== 'dir') continue;
-          if ((yield* probe(childPath(agentAbs, 'refinement_summary.json'), spec.base)) === 'file') anySummary = true;
+          const summary = childPath(agentAbs, 'refinement_summary.json');
+          if ((yield* probeRunFile(summary, spec.base)) === 'file') summaries.push(summary);
         }
       }
-      if (anySummary) {
+      if (summaries.length > 0) {
         const pid = pq.name.replaceAll('perturbed_query_', '');
-        yield* probe(childPath(pqAbs, `perturbed_query_${pid}.json`), spec.base);
+        const pqFile = childPath(pqAbs, `perturbed_query_${pid}.json`);
+        yield* probeRunFile(pqFile, spec.base);
+        yield { op: 'derive', path: pqFile, summaries };
       }
     }
   }
@@ -382,8 +460,48 @@ function sha256(bytes: Uint8Array): string {
   return hash('sha256', bytes, 'hex');
 }
 
-function fileAnswer(cache: IoCache, bytes: Uint8Array): FileAnswer {
-  return { bytes: cache.keepBytes ? bytes : null, sha256: sha256(bytes) };
+/** Records a file read: its digest, and its bytes when selection keeps them (a run file's until `derive`). */
+function recordFile(cache: IoCache, path: string, bytes: Uint8Array, runFile: boolean): void {
+  const keep = cache.keepBytes && !runFile;
+  cache.files.set(path, { bytes: keep ? bytes : null, sha256: sha256(bytes) });
+  if (cache.keepBytes && runFile) cache.pending.set(path, bytes);
+}
+
+/** Where a probe of `req` reads a file's bytes into. */
+function readInto(cache: IoCache, runFile: boolean): ReadInto {
+  return !cache.keepBytes ? 'scratch' : runFile ? 'arena' : 'keep';
+}
+
+/**
+ * The run files of a perturbed query folder are read: what selection reads of
+ * each summary (SummaryReading) takes the place of the bytes, which are
+ * dropped, the perturbed query's with them. A summary whose fields only
+ * Python's reading can tell keeps its bytes. Nothing to do for a digest-only crawl.
+ */
+function derive(cache: IoCache, pqPath: string, summaries: readonly string[]): void {
+  if (!cache.keepBytes) return;
+  const bytesOf = (path: string): Uint8Array | null => {
+    const pending = cache.pending.get(path);
+    if (pending !== undefined) return pending;
+    const a = cache.files.get(path);
+    return a === undefined || isFailure(a) ? null : a.bytes;
+  };
+  const pq = cache.files.get(pqPath);
+  const pqRead = pq !== undefined && !isFailure(pq);
+  // Null when read before and already dropped (a folder visited twice): then the summary keeps its bytes.
+  const pqBytes = pqRead ? bytesOf(pqPath) : null;
+  for (const path of summaries) {
+    const a = cache.files.get(path);
+    const bytes = bytesOf(path);
+    if (a === undefined || isFailure(a) || a.summary !== undefined || bytes === null) continue;
+    const fields = quickSummaryFields(bytes);
+    const inputDigest = !pqRead ? null : pqBytes === null ? undefined : runInputDigest(bytes, pqBytes);
+    const kept = a.bytes ?? (fields === null || inputDigest === undefined ? keptCopy(bytes) : null);
+    cache.files.set(path, { bytes: kept, sha256: a.sha256, summary: { fields, inputDigest } });
+  }
+  cache.pending.delete(pqPath);
+  for (const path of summaries) cache.pending.delete(path);
+  if (cache.pending.size === 0) resetArena();
 }
 
 /** What the walk sees of a recorded listing: its entries with valid names (none when the listing failed). */
@@ -410,6 +528,8 @@ function readable(kind: unknown): boolean {
 // makes hundreds of thousands of requests, each a lookup by a long path.
 function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
   const { path } = req;
+  if (req.op === 'derive') return derive(cache, path, req.summaries);
+  const runFile = req.op === 'probe' && req.run === true;
   if (req.op === 'readDir') {
     let listing = cache.dirs.get(path);
     if (listing === undefined) {
@@ -424,11 +544,11 @@ function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
   }
   let stat = cache.stats.get(path);
   if (stat === undefined) {
-    const probed = req.op === 'probe' && io.probeSync ? io.probeSync(path, !cache.keepBytes, req.root) : null;
+    const probed = req.op === 'probe' && io.probeSync ? io.probeSync(path, readInto(cache, runFile), req.root) : null;
     if (probed) {
       stat = kindAnswer(probed.kind);
       cache.stats.set(path, stat);
-      if (probed.bytes) cache.files.set(path, fileAnswer(cache, probed.bytes));
+      if (probed.bytes) recordFile(cache, path, probed.bytes, runFile);
       else if (probed.readError !== undefined) cache.files.set(path, { error: probed.readError });
     } else {
       try {
@@ -442,7 +562,7 @@ function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
   const kind = seenKind(stat);
   if (req.op === 'probe' && readable(kind) && !cache.files.has(path)) {
     try {
-      cache.files.set(path, fileAnswer(cache, io.readFileSync(path)));
+      recordFile(cache, path, io.readFileSync(path), runFile);
     } catch (error) {
       cache.files.set(path, { error });
     }
@@ -452,6 +572,8 @@ function answerSync(req: Req, io: TreeIoSync, cache: IoCache): unknown {
 
 async function answerAsync(req: Req, io: TreeIo, cache: IoCache): Promise<unknown> {
   const { path } = req;
+  if (req.op === 'derive') return derive(cache, path, req.summaries);
+  const runFile = req.op === 'probe' && req.run === true;
   if (req.op === 'readDir') {
     let listing = cache.dirs.get(path);
     if (listing === undefined) {
@@ -476,7 +598,7 @@ async function answerAsync(req: Req, io: TreeIo, cache: IoCache): Promise<unknow
   const kind = seenKind(stat);
   if (req.op === 'probe' && readable(kind) && !cache.files.has(path)) {
     try {
-      cache.files.set(path, fileAnswer(cache, await io.readFile(path)));
+      recordFile(cache, path, await io.readFile(path), runFile);
     } catch (error) {
       cache.files.set(path, { error });
     }
@@ -560,6 +682,10 @@ export function cachedIo(cache: IoCache, fallback: TreeIo | TreeIoSync, onMiss: 
     },
     readDirSync: (path) => cached(cache.dirs.get(path), (a) => a.entries) ?? miss('readDir', path, (io) => io.readDirSync(path)),
     readFileSync: (path) => cached(cache.files.get(path), (a) => a.bytes ?? undefined) ?? miss('readFile', path, (io) => io.readFileSync(path)),
+    summarySync: (path) => {
+      const a = cache.files.get(path);
+      return a === undefined || isFailure(a) ? undefined : a.summary;
+    },
   };
 }
 
@@ -580,6 +706,8 @@ export interface CacheRecords {
   /** Per file: its sha256 (or "" for an error). */
   fileDigests: string;
   fileBytes: (Uint8Array | null)[];
+  /** JSON: per file, its SummaryReading (encodeReading) or null. */
+  fileReadings: string;
   /** [section, index, name, message, code] of each failure. */
   errors: [string, number, string, string, string | null][];
 }
@@ -616,6 +744,7 @@ export function cacheRecords(cache: IoCache): { records: CacheRecords; transfer:
     if (a.bytes.buffer instanceof ArrayBuffer) transfer.add(a.bytes.buffer);
     return a.bytes;
   });
+  const fileReadings = files.map(([, a]) => (isFailure(a) || a.summary === undefined ? null : encodeReading(a.summary)));
   const fileDigests = files.map(([, a], i) => {
     if (!isFailure(a)) return a.sha256;
     fail('file', i, a.error);
@@ -630,6 +759,7 @@ export function cacheRecords(cache: IoCache): { records: CacheRecords; transfer:
       filePaths: files.map(([p]) => p).join(SEP),
       fileDigests: fileDigests.join(SEP),
       fileBytes,
+      fileReadings: JSON.stringify(fileReadings),
       errors,
     },
     transfer: [...transfer],
@@ -658,9 +788,16 @@ export function addRecords(cache: IoCache, r: CacheRecords): void {
     });
   });
   const digests = split(r.fileDigests);
+  const readings = JSON.parse(r.fileReadings) as unknown[];
   split(r.filePaths).forEach((p, i) => {
-    if (failures.has(`file:${i}`)) cache.files.set(p, failures.get(`file:${i}`) as Failure);
-    else cache.files.set(p, { bytes: cache.keepBytes ? (r.fileBytes[i] ?? null) : null, sha256: digests[i] as string });
+    if (failures.has(`file:${i}`)) {
+      cache.files.set(p, failures.get(`file:${i}`) as Failure);
+      return;
+    }
+    const reading = readings[i];
+    const a: FileAnswer = { bytes: cache.keepBytes ? (r.fileBytes[i] ?? null) : null, sha256: digests[i] as string };
+    if (reading !== null && reading !== undefined && cache.keepBytes) a.summary = decodeReading(reading);
+    cache.files.set(p, a);
   });
 }
 

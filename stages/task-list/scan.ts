@@ -7,15 +7,18 @@
 //         iterative_refinement_<refinement model>/agent_<agent>/refinement_summary.json
 // Folders are listed in code-point order; anything unreadable or out of place
 // is a problem and the walk goes on.
-import { isUtf8 } from 'node:buffer';
 import { childPath, DOMAIN_SUFFIXES_SKIPPED, isAllDomains, normalizeBase } from './crawl.ts';
 import type { Problem, SelectRunsOptions } from './format.ts';
 import type { TreeIoSync } from './crawl.ts';
 import { describeIoError, parseJsonBytes } from '../util/fs.ts';
 import type { DirEntry } from '../util/fs.ts';
 import { compareCodePoints } from '../util/order.ts';
-import { PyFloat, pyJsonParse } from '../util/pyjson.ts';
+import { pyJsonParse } from '../util/pyjson.ts';
 import type { PyJsonValue } from '../util/pyjson.ts';
+import { quickSummaryFields } from './run-files.ts';
+import type { SummaryReading } from './run-files.ts';
+
+export { quickSummaryFields } from './run-files.ts';
 
 /** The explicit refinement model of the options (null: discover them). */
 export function explicitRefinementModel(options: SelectRunsOptions): string | null {
@@ -37,6 +40,8 @@ export interface TreeReader {
   /** The usable entries of a folder, sorted by name; [] when it cannot be listed. */
   list(abs: string, rel: string): DirEntry[];
   readFile(abs: string): Uint8Array;
+  /** What the crawl derived from a run summary instead of keeping its bytes (undefined: read them). */
+  summary(abs: string): SummaryReading | undefined;
   problems: Problem[];
 }
 
@@ -78,7 +83,7 @@ export function treeReader(io: TreeIoSync, problems: Problem[]): TreeReader {
     }
     return good.sort((a, b) => compareCodePoints(a.name, b.name));
   };
-  return { stat, list, readFile: (abs) => io.readFileSync(abs), problems };
+  return { stat, list, readFile: (abs) => io.readFileSync(abs), summary: (abs) => io.summarySync?.(abs), problems };
 }
 
 // ---------------------------------------------------------------------------
@@ -212,6 +217,8 @@ function* scanPerturbedQuery(w: Walk, pq: PerturbedQuery): Generator<RunFolder> 
   }
 }
 
+const NOT_READ = new Uint8Array(0);
+
 /** The refinement models of a perturbed query: its `iterative_refinement_*` folders, earlier attempts left out. */
 function refinementModelsIn(tree: TreeReader, pq: PerturbedQuery): string[] {
   const models: string[] = [];
@@ -227,11 +234,14 @@ function refinementModelsIn(tree: TreeReader, pq: PerturbedQuery): string[] {
 // ---------------------------------------------------------------------------
 // Reading a run's files
 
-/** A run's refinement_summary.json: its bytes and the fields selection uses. */
+/** A run's refinement_summary.json: the fields selection uses, and its bytes or the run's input digest. */
 export interface RunSummary {
   rel: string;
-  bytes: Uint8Array;
+  /** Null when the crawl read the fields (`SummaryReading`). */
+  bytes: Uint8Array | null;
   fields: Record<string, PyJsonValue>;
+  /** The run's input digest as the crawl computed it (see SummaryReading); undefined: digest `bytes`. */
+  inputDigest: string | null | undefined;
 }
 
 /** The run's summary, or null (a problem recorded) when it is missing, unreadable or not a JSON object. */
@@ -245,6 +255,9 @@ export function readRunSummary(tree: TreeReader, run: RunFolder): RunSummary | n
     tree.problems.push({ file: rel, message: `${what}; run skipped` });
     return null;
   }
+  // Read by the crawl: the fields, and the input digest unless the crawl kept the bytes for it.
+  const reading = tree.summary(abs);
+  if (reading?.fields && reading.inputDigest !== undefined) return { rel, bytes: null, fields: reading.fields, inputDigest: reading.inputDigest };
   let bytes: Uint8Array;
   try {
     bytes = tree.readFile(abs);
@@ -252,21 +265,28 @@ export function readRunSummary(tree: TreeReader, run: RunFolder): RunSummary | n
     tree.problems.push({ file: rel, message: `cannot read: ${describeIoError(err)}; run skipped` });
     return null;
   }
-  const quick = quickSummaryFields(bytes);
-  if (quick !== null) return { rel, bytes, fields: quick };
+  const inputDigest = reading?.inputDigest;
+  const quick = reading ? reading.fields : quickSummaryFields(bytes);
+  if (quick !== null) return { rel, bytes, fields: quick, inputDigest };
   const parsed = parseJsonBytes<PyJsonValue>(bytes, 'refinement_summary.json', { parse: pyJsonParse, expect: 'object' });
   if (!parsed.ok) {
     tree.problems.push({ file: rel, message: `${parsed.message}; run skipped` });
     return null;
   }
-  return { rel, bytes, fields: parsed.value as Record<string, PyJsonValue> };
+  return { rel, bytes, fields: parsed.value as Record<string, PyJsonValue>, inputDigest };
 }
 
-/** A run's perturbed query file for its input digest: its bytes, or null with the marker that says why. */
-export function readPerturbedQuery(tree: TreeReader, abs: string, rel: string): { bytes: Uint8Array | null; marker: string } {
+/**
+ * A run's perturbed query file for its input digest: its bytes, or null with
+ * the marker that says why. `digested`: the crawl digested its bytes already
+ * (a SummaryReading's input digest), so only whether it is a readable file is
+ * asked, and `bytes` is empty.
+ */
+export function readPerturbedQuery(tree: TreeReader, abs: string, rel: string, digested = false): { bytes: Uint8Array | null; marker: string } {
   const kind = tree.stat(abs, rel);
   if (kind === null) return { bytes: null, marker: 'missing' };
   if (kind === 'file') {
+    if (digested) return { bytes: NOT_READ, marker: 'unreadable' };
     try {
       return { bytes: tree.readFile(abs), marker: 'unreadable' };
     } catch (err) {
@@ -276,68 +296,4 @@ export function readPerturbedQuery(tree: TreeReader, abs: string, rel: string): 
     tree.problems.push({ file: rel, message: 'is not a regular file' });
   }
   return { bytes: null, marker: 'unreadable' };
-}
-
-/** The fields of refinement_summary.json selection uses. */
-const SUMMARY_FIELDS = ['success', 'execution_iterations', 'final_score'] as const;
-const NUMBER_TOKEN = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
-/** \u escapes of "_" and of lower-case letters (Python's json.dump never writes them). */
-const ESCAPED_KEY_LETTER = /\\u00(?:5[fF]|6[1-9a-fA-F]|7[0-9aA])/;
-
-/**
- * The fields selection uses, as `pyJsonParse` would give them, read with the
- * engine's JSON.parse (several times faster) when that is sure to agree: the
- * bytes are UTF-8 and JSON.parse reads them (every such text reads the same in
- * Python), the top level is an object, `success` is a boolean, and each copied
- * number's token is found once in the text (an int or a float, as written).
- * Anything else returns null, and the caller parses as Python does, with its
- * exact messages.
- */
-export function quickSummaryFields(bytes: Uint8Array): Record<string, PyJsonValue> | null {
-  if (!isUtf8(bytes)) return null;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const obj = value as Record<string, unknown>;
-  const out: Record<string, PyJsonValue> = {};
-  for (const key of SUMMARY_FIELDS) {
-    if (!Object.hasOwn(obj, key)) continue;
-    const v = quickField(text, key, obj[key]);
-    if (v === null) return null;
-    out[key] = v.value;
-  }
-  return out;
-}
-
-/** One field as pyJsonParse would give it (null: JSON.parse cannot be trusted to agree). */
-function quickField(text: string, key: (typeof SUMMARY_FIELDS)[number], v: unknown): { value: PyJsonValue } | null {
-  if (key === 'success') return typeof v === 'boolean' ? { value: v } : null;
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return { value: v };
-  if (typeof v !== 'number') return null; // an object or list: its numbers need Python's reading
-  // A key spelled with escapes of its letters ("final\u005fscore") would hide from the search below.
-  if (ESCAPED_KEY_LETTER.test(text)) return null;
-  const token = numberToken(text, key);
-  if (token === null || !Object.is(Number(token), v)) return null;
-  const isFloat = token.includes('.') || token.includes('e') || token.includes('E');
-  if (!isFloat && !Number.isSafeInteger(v)) return null;
-  return { value: isFloat ? new PyFloat(v) : v === 0 ? 0 : v };
-}
-
-/** The number token after `"key":`, when the key's text occurs exactly once (so it is the top-level key). */
-function numberToken(text: string, key: string): string | null {
-  const needle = `"${key}"`;
-  const at = text.indexOf(needle);
-  if (at < 0 || text.indexOf(needle, at + needle.length) >= 0) return null;
-  let i = at + needle.length;
-  while (i < text.length && /\s/.test(text[i] as string)) i++;
-  if (text[i] !== ':') return null;
-  i++;
-  while (i < text.length && /\s/.test(text[i] as string)) i++;
-  NUMBER_TOKEN.lastIndex = i;
-  return NUMBER_TOKEN.exec(text)?.[0] ?? null;
 }

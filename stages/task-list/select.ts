@@ -27,7 +27,6 @@
 // and refinement-model setting and builds the task list and the ledger's
 // runs. A whole analysis is task-list/analysis.ts; the default file name
 // task-list/names.ts; reading a task list back task-list/read-list.ts.
-import { createHash } from 'node:crypto';
 import { cachedIo, childPath, CrawlMissError, IoCache, isAllDomains, nodeTreeIoSync, normalizeBase } from './crawl.ts';
 import type { CrawlSpec, TreeIoSync } from './crawl.ts';
 import { falsePositiveOf, getOwn, isSuccessful, loadFilters } from './filters.ts';
@@ -38,12 +37,14 @@ import { crawlParallel } from './crawl-workers.ts';
 import type { TreeIo } from '../util/fs.ts';
 import { compareCodePoints } from '../util/order.ts';
 import { PyFloat } from '../util/pyjson.ts';
+import { inputDigest } from './run-files.ts';
 
 import { TaskListOptionsError } from './format.ts';
 import type { ExcludedFalsePositive, PathArg, Problem, SelectedRun, SelectRunsOptions, SelectRunsResult, TaskDetail, TaskList } from './format.ts';
 
 export { filterFileError } from './filters.ts';
 export { quickSummaryFields } from './scan.ts';
+export { inputDigest } from './run-files.ts';
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -77,20 +78,6 @@ function checkName(field: string, value: string, allowEmpty: boolean): void {
   if (!allowEmpty && value === '') throw new TaskListOptionsError(field, 'must not be empty');
 }
 
-/** Framing of the digest input: each file by name, then its length and bytes, or a marker. */
-export function inputDigest(files: { name: string; bytes: Uint8Array | null; marker?: string }[]): string {
-  const h = createHash('sha256');
-  for (const f of files) {
-    h.update(`${f.name}\0`);
-    if (f.bytes === null) h.update(`${f.marker ?? 'missing'}\0`);
-    else {
-      h.update(`${f.bytes.length}\0`);
-      h.update(f.bytes);
-    }
-  }
-  return h.digest('hex');
-}
-
 // ---------------------------------------------------------------------------
 // Selection: the scan (task-list/scan.ts), the filters (task-list/filters.ts),
 // the reference's task list and the ledger's runs
@@ -99,7 +86,10 @@ export function inputDigest(files: { name: string; bytes: Uint8Array | null; mar
 interface Found {
   detail: TaskDetail;
   run: Omit<SelectedRun, 'input_digest'>;
-  summaryBytes: Uint8Array;
+  /** Null when the crawl digested the run (inputDigest). */
+  summaryBytes: Uint8Array | null;
+  /** The run's input digest as the crawl computed it (see SummaryReading); undefined: digest the bytes here. */
+  inputDigest: string | null | undefined;
   pqDirAbs: string;
   pqFileName: string;
 }
@@ -125,12 +115,13 @@ export function checkSelectOptions(options: SelectRunsOptions): void {
   if (explicitRm !== null) checkName('refinement_model', explicitRm, false);
 }
 
-export function crawlSpecOf(options: SelectRunsOptions, agents: readonly string[]): CrawlSpec {
+/** The crawl of `options` for several agents and, when given, several refinement-model settings (else the one of `options`). */
+export function crawlSpecOf(options: SelectRunsOptions, agents: readonly string[], refinementModels: readonly (string | null)[] = [options.refinementModel]): CrawlSpec {
   return {
     base: normalizeBase(options.baseDir.resolved),
     domain: options.domain,
     perturbationModel: options.perturbationModel,
-    refinementModel: options.refinementModel,
+    refinementModels,
     agents,
     filters: [options.dataFilter, options.humanAnnotationFilter].filter((f): f is PathArg => f !== null && f.typed !== '').map((f) => f.resolved),
   };
@@ -206,6 +197,7 @@ function foundRun(options: SelectRunsOptions, f: RunFolder, summary: RunSummary,
       perturbed_query_path: `${f.pqRel}/perturbed_query_${pid}.json`,
     },
     summaryBytes: summary.bytes,
+    inputDigest: summary.inputDigest,
     pqDirAbs: f.pqAbs,
     pqFileName: `perturbed_query_${pid}.json`,
   };
@@ -265,7 +257,8 @@ function buildTaskList(options: SelectRunsOptions, filters: Filters, found: Foun
 function ledgerRuns(tree: TreeReader, found: Found[]): SelectedRun[] {
   const runs: SelectedRun[] = [];
   for (const f of found) {
-    const pq = readPerturbedQuery(tree, childPath(f.pqDirAbs, f.pqFileName), f.run.perturbed_query_path);
+    const digested = typeof f.inputDigest === 'string';
+    const pq = readPerturbedQuery(tree, childPath(f.pqDirAbs, f.pqFileName), f.run.perturbed_query_path, digested);
     if (pq.bytes === null) {
       if (pq.marker === 'missing') {
         tree.problems.push({ file: f.run.perturbed_query_path, message: `not found (summarize needs this run's perturbed query, named after its folder); run left out of the analysis` });
@@ -276,10 +269,12 @@ function ledgerRuns(tree: TreeReader, found: Found[]): SelectedRun[] {
     }
     runs.push({
       ...f.run,
-      input_digest: inputDigest([
-        { name: 'refinement_summary.json', bytes: f.summaryBytes },
-        { name: 'perturbed_query.json', bytes: pq.bytes, marker: pq.marker },
-      ]),
+      input_digest: digested
+        ? (f.inputDigest as string)
+        : inputDigest([
+            { name: 'refinement_summary.json', bytes: f.summaryBytes },
+            { name: 'perturbed_query.json', bytes: pq.bytes, marker: pq.marker },
+          ]),
     });
   }
   runs.sort((a, b) => compareCodePoints(a.run_id, b.run_id) || compareCodePoints(a.refinement_summary_path, b.refinement_summary_path));

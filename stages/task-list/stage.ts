@@ -4,7 +4,7 @@
 // own output is never written (see task-list/settings.ts for how overrides
 // meet the cache): the selection is printed, or copied to --output. Run by
 // the stage runner (executors/lib/runner.ts).
-import { closeSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StageDefinition, StageResult, StageTools } from '../stage-context.ts';
 import { ConfigError } from '../config.ts';
@@ -17,7 +17,9 @@ import type { AnalysisSelection, AnalysisSelectionOptions } from './analysis.ts'
 import { selectionOptions, selectionSettings, uncoveredOverrides } from './settings.ts';
 import type { SelectionOverrides } from './settings.ts';
 import { writeFileAtomicSync } from '../util/fs.ts';
-import { pyJsonDumps } from '../util/pyjson.ts';
+import { pyJsonDumps, pyJsonDumpTo } from '../util/pyjson.ts';
+import { fileHoldsText, jsonIndented2To, writeFileText } from './output-text.ts';
+import type { FileText } from './output-text.ts';
 import { plural } from '../util/words.ts';
 import { dataRootHint } from './data-root.ts';
 
@@ -99,7 +101,7 @@ async function writeSelection({ overrides, selection, selected }: Input, t: Tool
   if (!isOneOff(options)) {
     const files = analysisOutputFiles(a.name, selection.baseDir, selection.agents, selected);
     await t.output(async (dir) => {
-      for (const [name, text] of files) writeText(join(dir, name), text);
+      for (const [name, text] of files) writeFileText(join(dir, name), text);
     });
   } else if (underNxCache()) {
     // Nx stores the outputs folder under this run's key (not under --skip-nx-cache): it must hold the
@@ -129,8 +131,11 @@ function writeCopy(selected: AnalysisSelection, target: string): void {
   console.log(`task-list: wrote a copy to ${target}`);
 }
 
-/** The files of the analysis' task-list output: one reference task list per agent and the ledger. */
-function analysisOutputFiles(analysis: string, baseDir: string, agents: readonly string[], sel: AnalysisSelection): Map<string, string> {
+/**
+ * The files of the analysis' task-list output: one reference task list per
+ * agent and the ledger, each as text made as it is written (task-list/output-text.ts).
+ */
+function analysisOutputFiles(analysis: string, baseDir: string, agents: readonly string[], sel: AnalysisSelection): Map<string, FileText> {
   const ledger: Ledger = {
     analysis,
     data_root: baseDir,
@@ -139,41 +144,21 @@ function analysisOutputFiles(analysis: string, baseDir: string, agents: readonly
     runs: sel.runs,
     problems: sel.problems,
   };
-  const files = new Map<string, string>();
-  for (const l of sel.lists) files.set(taskListFileName(l.agent), pyJsonDumps(l.json) + '\n');
-  files.set('runs.json', JSON.stringify(ledger, null, 2) + '\n');
+  const files = new Map<string, FileText>();
+  for (const l of sel.lists) {
+    files.set(taskListFileName(l.agent), (write) => {
+      pyJsonDumpTo(l.json, 4, write);
+      write('\n');
+    });
+  }
+  files.set('runs.json', (write) => {
+    jsonIndented2To(ledger, write);
+    write('\n');
+  });
   return files;
 }
 
-/** UTF-16 code units encoded per write: at most 3 bytes each, so a chunk fits the reused buffer. */
-const WRITE_CHUNK = 1 << 18;
-let writeBuffer: Buffer | null = null;
-
-/**
- * Writes `text` as UTF-8 a chunk at a time through one reused buffer. At 100k
- * runs the outputs are about 170 MB (runs.json 90), and writeFileSync encoded
- * each whole into fresh memory first: on the bench machine ten times slower
- * than the writes. Into the fresh folder buildOutputDir swaps in whole, so a
- * file needs no atomic write of its own.
- */
-function writeText(path: string, text: string): void {
-  const buf = (writeBuffer ??= Buffer.allocUnsafeSlow(WRITE_CHUNK * 3));
-  const fd = openSync(path, 'w');
-  try {
-    for (let at = 0; at < text.length; ) {
-      let end = Math.min(text.length, at + WRITE_CHUNK);
-      // A surrogate pair stays in one chunk: split, each half would be written as U+FFFD.
-      if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
-      const n = buf.write(text.slice(at, end));
-      for (let done = 0; done < n; ) done += writeSync(fd, buf, done, n - done);
-      at = end;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const isHighSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdbff;
+const holds = (path: string, text: FileText | undefined): boolean => text !== undefined && fileHoldsText(path, text);
 
 /** Throws unless `dir` holds exactly what the analysis' own selection writes now. */
 async function requireCurrentAnalysisOutput(dir: string, analysis: string, own: AnalysisSelectionOptions): Promise<void> {
@@ -182,7 +167,7 @@ async function requireCurrentAnalysisOutput(dir: string, analysis: string, own: 
   try {
     // The input record says what built the folder (stages/input-record.ts), not what it selects.
     const names = readdirSync(dir).filter((n) => n !== INPUT_RECORD_FILE).sort();
-    if (names.length !== expected.size || names.some((n) => readFileSync(join(dir, n), 'utf8') !== expected.get(n))) current = false;
+    if (names.length !== expected.size || names.some((n) => !holds(join(dir, n), expected.get(n)))) current = false;
   } catch {
     current = false;
   }

@@ -207,11 +207,14 @@ interface Layout {
   last: string;
 }
 
+/** Text a writer with a sink holds before handing it over: a task list is tens of megabytes at 100,000 runs. */
+const SPILL_AT = 1 << 16;
+
 /**
- * Prints one value into a single string. A task list has tens of thousands of
- * values: the text is appended as it goes (no array of items per container),
- * and the path of a value (`$.a[0]`) is kept as a stack of keys and spelled
- * only for an error message.
+ * Prints one value into a single string, or in pieces to a sink. A task list
+ * has tens of thousands of values: the text is appended as it goes (no array
+ * of items per container), and the path of a value (`$.a[0]`) is kept as a
+ * stack of keys and spelled only for an error message.
  */
 class JsonWriter {
   out = '';
@@ -219,8 +222,18 @@ class JsonWriter {
   private readonly keys: (string | number)[] = [];
   private readonly seen = new Set<object>();
   private readonly layouts: Layout[] = [];
-  constructor(p: Printer) {
+  private readonly sink: ((text: string) => void) | null;
+  constructor(p: Printer, sink: ((text: string) => void) | null = null) {
     this.p = p;
+    this.sink = sink;
+  }
+
+  /** Hands the text so far to the sink, once there is enough of it. */
+  private spill(): void {
+    if (this.sink !== null && this.out.length >= SPILL_AT) {
+      this.sink(this.out);
+      this.out = '';
+    }
   }
 
   readonly where = (): string => `$${this.keys.map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`)).join('')}`;
@@ -270,6 +283,7 @@ class JsonWriter {
       if (item === undefined) throw new TypeError(`undefined in an array (at ${this.where()})`);
       this.value(item, depth + 1);
       this.keys.pop();
+      this.spill();
     }
     this.out += `${l.last}]`;
   }
@@ -284,6 +298,7 @@ class JsonWriter {
       this.keys.push(key);
       this.value(value, depth + 1);
       this.keys.pop();
+      this.spill();
     };
     if (v instanceof Map) for (const [key, value] of v as Map<unknown, unknown>) item(key, value);
     else if (isPlainObject(v)) for (const key of Object.keys(v)) item(key, v[key]);
@@ -298,6 +313,16 @@ function printJson(value: unknown, printer: Printer): string {
   return w.out;
 }
 
+const pyPrinter = (indent: number | string | null): Printer => ({
+  str: pyJsonQuote,
+  num: pyJsonNumber,
+  float: pyJsonFloat,
+  bigint: (x) => x.toString(),
+  indent: indent === null ? null : typeof indent === 'string' ? indent : ' '.repeat(Math.max(0, indent)),
+  keySep: ': ',
+  compactItemSep: ', ',
+});
+
 /**
  * Exactly what Python's `json.dumps(value, indent=indent)` returns (default
  * settings otherwise: ensure_ascii, allow_nan, insertion-ordered keys).
@@ -308,15 +333,18 @@ function printJson(value: unknown, printer: Printer): string {
  * Properties whose value is `undefined` are left out.
  */
 export function pyJsonDumps(value: unknown, indent: number | string | null = 4): string {
-  return printJson(value, {
-    str: pyJsonQuote,
-    num: pyJsonNumber,
-    float: pyJsonFloat,
-    bigint: (x) => x.toString(),
-    indent: indent === null ? null : typeof indent === 'string' ? indent : ' '.repeat(Math.max(0, indent)),
-    keySep: ': ',
-    compactItemSep: ', ',
-  });
+  return printJson(value, pyPrinter(indent));
+}
+
+/**
+ * pyJsonDumps' text handed to `sink` in pieces of tens of kilobytes, in order,
+ * instead of built whole: their concatenation is pyJsonDumps(value, indent).
+ * On an error some pieces may have been handed over already.
+ */
+export function pyJsonDumpTo(value: unknown, indent: number | string | null, sink: (text: string) => void): void {
+  const w = new JsonWriter(pyPrinter(indent), sink);
+  w.value(value, 0);
+  if (w.out !== '') sink(w.out);
 }
 
 /**
