@@ -1,7 +1,7 @@
 // What keeps the task-list stage's memory small at 100,000 runs without
 // changing a byte of what it writes: the crawl keeps what selection reads of a
 // run's files instead of their bytes (task-list/run-files.ts), and the outputs
-// are written as they are made (task-list/output-text.ts, pyJsonDumpTo).
+// are written as they are made (util/fs.ts writeTextAtomicSync, util/json-pieces.ts, pyJsonDumpTo).
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,9 @@ import { IoCache, nodeTreeIoSync } from '../stages/task-list/crawl.ts';
 import { crawlParallel } from '../stages/task-list/crawl-workers.ts';
 import { crawlSpecOf, selectRuns, selectRunsFrom } from '../stages/task-list/select.ts';
 import { runInputDigest } from '../stages/task-list/run-files.ts';
-import { fileHoldsText, jsonIndented2To, writeFileText } from '../stages/task-list/output-text.ts';
+import { fileHoldsText } from '../stages/task-list/output-text.ts';
+import { writeTextAtomicSync } from '../stages/util/fs.ts';
+import { jsonPieces } from '../stages/util/json-pieces.ts';
 import type { SelectRunsOptions } from '../stages/task-list/format.ts';
 import { pyFloat, pyJsonDumps, pyJsonDumpTo } from '../stages/util/pyjson.ts';
 
@@ -75,12 +77,12 @@ describe('the crawl for selection', () => {
 
 describe('output text made in pieces', () => {
   const join2 = (value: Record<string, unknown>) => {
-    const pieces: string[] = [];
-    jsonIndented2To(value, (p) => pieces.push(p));
+    const pieces = [...jsonPieces(value)];
+    expect(pieces.pop()).toBe('\n');
     return pieces;
   };
 
-  it('is JSON.stringify(value, null, 2), one piece per item of a top-level array', () => {
+  it('is JSON.stringify(value, null, 2) (and a newline), in pieces: the ledger written as runs.json', () => {
     const run = (i: number) => ({ run_id: `d:t${i}:p:m:a`, path: 'a/"b"\n\u00e9\ud83d\ude00', n: i, f: 1.5, nested: { x: [1, { y: null }], e: [], o: {} } });
     const values: Record<string, unknown>[] = [
       { analysis: 'a', agents: ['x', 'y'], task_list_files: { x: 'task_list_x.json' }, runs: [run(1), run(2), run(3)], problems: [] },
@@ -120,7 +122,7 @@ describe('output text made in pieces', () => {
       const text = (write: (t: string) => void) => {
         for (const p of pieces) write(p);
       };
-      writeFileText(file, text);
+      writeTextAtomicSync(file, text);
       expect(readFileSync(file).equals(Buffer.from(pieces.join(''), 'utf8')), `case ${k}`).toBe(true);
       expect(fileHoldsText(file, text)).toBe(true);
       writeFileSync(file, Buffer.concat([Buffer.from(pieces.join(''), 'utf8'), Buffer.from('!')]));

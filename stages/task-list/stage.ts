@@ -16,9 +16,10 @@ import { InputsChangedError } from '../input-record.ts';
 import type { AnalysisSelection, AnalysisSelectionOptions } from './analysis.ts';
 import { selectionOptions, selectionSettings, uncoveredOverrides } from './settings.ts';
 import type { SelectionOverrides } from './settings.ts';
-import { writeFileAtomicSync } from '../util/fs.ts';
+import { writeFileAtomicSync, writeTextAtomicSync } from '../util/fs.ts';
 import { pyJsonDumps, pyJsonDumpTo } from '../util/pyjson.ts';
-import { fileHoldsText, jsonIndented2To, writeFileText } from './output-text.ts';
+import { fileHoldsText } from './output-text.ts';
+import { jsonPieces } from '../util/json-pieces.ts';
 import type { FileText } from './output-text.ts';
 import { plural } from '../util/words.ts';
 import { dataRootHint } from './data-root.ts';
@@ -101,7 +102,7 @@ async function writeSelection({ overrides, selection, selected }: Input, t: Tool
   if (!isOneOff(options)) {
     const files = analysisOutputFiles(a.name, selection.baseDir, selection.agents, selected);
     await t.output(async (dir) => {
-      for (const [name, text] of files) writeFileText(join(dir, name), text);
+      for (const [name, text] of files) writeTextAtomicSync(join(dir, name), text);
     });
   } else if (underNxCache()) {
     // Nx stores the outputs folder under this run's key (not under --skip-nx-cache): it must hold the
@@ -152,8 +153,7 @@ function analysisOutputFiles(analysis: string, baseDir: string, agents: readonly
     });
   }
   files.set('runs.json', (write) => {
-    jsonIndented2To(ledger, write);
-    write('\n');
+    for (const piece of jsonPieces(ledger)) write(piece);
   });
   return files;
 }

@@ -58,31 +58,27 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
 
 /**
  * `writeFileAtomicSync` for a text given piece by piece: `fill` calls `write`
- * with the pieces in order; they are encoded (UTF-8) into one reused 4 MiB
- * buffer and written out each time it fills, so the whole text is never in
+ * with the pieces in order; they are encoded (UTF-8, Utf8Chunks) through one
+ * reused buffer and written out as it fills, so the whole text is never in
  * memory, as one string or as bytes.
  */
 export function writeTextAtomicSync(path: string, fill: (write: (text: string) => void) => void): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
-  let fd: number | null = openSync(tmp, 'w');
+  let fd: number | null = null;
   try {
+    try {
+      fd = openSync(tmp, 'w');
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      mkdirSync(dirname(path), { recursive: true });
+      fd = openSync(tmp, 'w');
+    }
     const out = fd;
-    const writeAll = (bytes: Uint8Array, length: number) => {
-      for (let done = 0; done < length; ) done += writeSync(out, bytes, done, length - done);
-    };
-    const buffer = Buffer.allocUnsafeSlow(4 * 1024 * 1024);
-    let used = 0;
-    fill((text) => {
-      const size = Buffer.byteLength(text, 'utf8');
-      if (used + size > buffer.length) {
-        writeAll(buffer, used);
-        used = 0;
-      }
-      if (size > buffer.length) writeAll(Buffer.from(text, 'utf8'), size);
-      else used += buffer.write(text, used, 'utf8');
+    const chunks = new Utf8Chunks((bytes) => {
+      for (let done = 0; done < bytes.length; ) done += writeSync(out, bytes, done, bytes.length - done);
     });
-    writeAll(buffer, used);
+    fill((text) => chunks.write(text));
+    chunks.end();
     closeSync(fd);
     fd = null;
     renameSync(tmp, path);
@@ -90,6 +86,50 @@ export function writeTextAtomicSync(path: string, fill: (write: (text: string) =
     if (fd !== null) closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
+  }
+}
+
+/** UTF-16 code units encoded at a time: at most 3 bytes each, so a chunk fits the reused buffer. */
+export const CHUNK = 1 << 18;
+let chunkBuffer: Buffer | null = null;
+
+const isHighSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdbff;
+
+/**
+ * Text pieces as UTF-8 bytes, a chunk at a time through one reused buffer
+ * (`onBytes` gets a view of it, valid until it returns). A surrogate pair is
+ * never split between chunks (each half would be encoded as U+FFFD), so the
+ * bytes are those of the whole text encoded at once.
+ */
+export class Utf8Chunks {
+  private pending = '';
+  private readonly onBytes: (bytes: Buffer) => void;
+  constructor(onBytes: (bytes: Buffer) => void) {
+    this.onBytes = onBytes;
+  }
+
+  write(text: string): void {
+    this.pending += text;
+    if (this.pending.length >= CHUNK) this.flush(false);
+  }
+
+  end(): void {
+    this.flush(true);
+  }
+
+  private flush(final: boolean): void {
+    const buf = (chunkBuffer ??= Buffer.allocUnsafeSlow(CHUNK * 3));
+    const text = this.pending;
+    let at = 0;
+    while (at < text.length) {
+      let end = Math.min(text.length, at + CHUNK);
+      // A high surrogate last waits for the low one that may follow (in the next piece when not final).
+      if (isHighSurrogate(text.charCodeAt(end - 1)) && (end < text.length || !final)) end--;
+      if (end <= at) break;
+      this.onBytes(buf.subarray(0, buf.write(text.slice(at, end))));
+      at = end;
+    }
+    this.pending = text.slice(at);
   }
 }
 
