@@ -11,6 +11,7 @@
 // carried answers, then the team's shared store (remote-store.ts) when one is
 // configured.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { errorCode } from '../util/fs.ts';
 import type { RemoteStore } from './remote-store.ts';
 import type { ResponseStore, StoredAnswer } from './store.ts';
 import type { Usage } from './types.ts';
@@ -106,6 +107,12 @@ function warnDamaged(file: string, damaged: readonly DamagedLine[], warn: (msg: 
   );
 }
 
+/** No answers carried, as when `file` cannot be read: a warning, unless it does not exist. */
+function noneCarried(file: string, err: unknown, warn: (msg: string) => void): Map<string, AnswerRecord> {
+  if (errorCode(err) !== 'ENOENT') warn(`carried answers: ignoring unreadable ${file}: ${(err as Error).message}`);
+  return new Map();
+}
+
 /**
  * The answers carried in `file` (a stage's own answers.jsonl). A missing file
  * is an empty one; an unreadable file or damaged lines give one warning and
@@ -116,8 +123,7 @@ export function readCarriedAnswers(file: string, warn: (msg: string) => void): M
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`carried answers: ignoring unreadable ${file}: ${(err as Error).message}`);
-    return new Map();
+    return noneCarried(file, err, warn);
   }
   const { answers, damaged } = parseAnswers(text);
   warnDamaged(file, damaged, warn);
@@ -146,8 +152,7 @@ export function indexCarriedAnswers(file: string, warn: (msg: string) => void): 
   try {
     fd = openSync(file, 'r');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(`carried answers: ignoring unreadable ${file}: ${(err as Error).message}`);
-    return new Map();
+    return noneCarried(file, err, warn);
   }
   // Each answer's first line: where it starts and how many bytes it has.
   const at = new Map<string, { start: number; length: number }>();
