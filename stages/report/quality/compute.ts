@@ -253,19 +253,19 @@ export function computeQuality(input: QualityInput): QualityData {
     const key = text.toLowerCase().replace(/\s+/g, ' ').trim();
     return key ? createHash('sha256').update(key, 'utf16le').digest('base64') : null;
   };
+  const keys = checked.map((r) => textKey(r.summary as string));
   const seenText = new Map<string, string[]>();
-  for (const r of checked) {
-    const key = textKey(r.summary as string);
-    if (key === null) continue;
+  checked.forEach((r, i) => {
+    const key = keys[i];
+    if (key === null || key === undefined) return;
     const ids = seenText.get(key);
     if (ids) ids.push(r.run_id);
     else seenText.set(key, [r.run_id]);
-  }
-  for (const r of checked) {
-    const text = r.summary as string;
-    const key = textKey(text);
-    const twins = (key === null ? [] : (seenText.get(key) ?? [])).filter((id) => id !== r.run_id);
-    const issue = summaryIssue(text, twins.length);
+  });
+  for (const [i, r] of checked.entries()) {
+    const key = keys[i];
+    const twins = (key === null || key === undefined ? [] : (seenText.get(key) ?? [])).filter((id) => id !== r.run_id);
+    const issue = summaryIssue(r.summary as string, twins.length);
     if (issue) flagged.push({ run_id: r.run_id, ...issue });
   }
   flagged.sort((x, y) => compareCodePoints(x.run_id, y.run_id));
