@@ -159,8 +159,9 @@ export function indexCarriedAnswers(file: string, warn: (msg: string) => void): 
   const damaged: DamagedLine[] = [];
   try {
     const block = Buffer.allocUnsafe(INDEX_BLOCK);
-    let carry = Buffer.alloc(0);
-    let carryStart = 0;
+    // The line being read, when it began in an earlier block: those blocks' bytes (copied, the block is reused) and where it starts.
+    let pending: Buffer[] = [];
+    let pendingStart = 0;
     let lineNo = 0;
     const take = (bytes: Buffer, start: number) => {
       lineNo += 1;
@@ -173,19 +174,22 @@ export function indexCarriedAnswers(file: string, warn: (msg: string) => void): 
     for (let pos = 0; ; ) {
       const n = readSync(fd, block, 0, INDEX_BLOCK, pos);
       if (n === 0) break;
-      const chunk = carry.length > 0 ? Buffer.concat([carry, block.subarray(0, n)]) : block.subarray(0, n);
-      const chunkStart = carry.length > 0 ? carryStart : pos;
       let from = 0;
-      for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
-        take(chunk.subarray(from, nl), chunkStart + from);
+      // Only the new block is searched: a line longer than a block costs one copy of each of its blocks and one join.
+      for (let nl = block.indexOf(0x0a, from); nl !== -1 && nl < n; nl = block.indexOf(0x0a, from)) {
+        if (pending.length > 0) {
+          take(Buffer.concat([...pending, block.subarray(0, nl)]), pendingStart);
+          pending = [];
+        } else take(block.subarray(from, nl), pos + from);
         from = nl + 1;
       }
-      // The unfinished line, copied: the block is reused.
-      carry = Buffer.from(chunk.subarray(from));
-      carryStart = chunkStart + from;
+      if (from < n) {
+        if (pending.length === 0) pendingStart = pos + from;
+        pending.push(Buffer.from(block.subarray(from, n)));
+      }
       pos += n;
     }
-    if (carry.length > 0) take(carry, carryStart);
+    if (pending.length > 0) take(Buffer.concat(pending), pendingStart);
   } catch (err) {
     warn(`carried answers: ignoring unreadable ${file}: ${(err as Error).message}`);
     at.clear();
