@@ -9,9 +9,50 @@ import { join } from 'node:path';
 import type { Usage } from './types.ts';
 import { writeFileAtomic, writeFileAtomicSync } from '../util/fs.ts';
 
-/** JSON with object keys sorted recursively: the canonical form that is hashed. */
+/** JSON with object keys sorted recursively (members without a value left out): the canonical form that is hashed. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
+  return [...canonicalJsonPieces(value)].join('');
+}
+
+/**
+ * Containers this deep or less are written member by member; a deeper value
+ * is one piece. An offline request holds every run (`input.items[i]`, depth
+ * 3): at 100,000 runs its text is hundreds of MiB, so it is hashed a run at
+ * a time, never built as one string.
+ */
+const OPEN_DEPTH = 3;
+
+/** canonicalJson's text in pieces (test/canonical-json.test.ts: joined, they are that text). */
+export function* canonicalJsonPieces(value: unknown, depth = 0): Generator<string> {
+  if (depth >= OPEN_DEPTH || value === null || typeof value !== 'object') {
+    yield JSON.stringify(sortKeys(value));
+    return;
+  }
+  if (Array.isArray(value)) {
+    yield '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) yield ',';
+      // As JSON.stringify: an element without a JSON text (undefined, a function, a symbol) is null.
+      if (hasText(value[i])) yield* canonicalJsonPieces(value[i], depth + 1);
+      else yield 'null';
+    }
+    yield ']';
+    return;
+  }
+  // The order JSON.stringify gives an object whose keys were added sorted: integer-like keys first, ascending.
+  const order: Record<string, true> = {};
+  for (const key of Object.keys(value).sort()) if (hasText((value as Record<string, unknown>)[key])) order[key] = true;
+  let first = true;
+  for (const key of Object.keys(order)) {
+    yield `${first ? '{' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    yield* canonicalJsonPieces((value as Record<string, unknown>)[key], depth + 1);
+  }
+  yield first ? '{}' : '}';
+}
+
+function hasText(value: unknown): boolean {
+  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
 }
 
 function sortKeys(value: unknown): unknown {
@@ -31,8 +72,18 @@ export function sha256(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** The sha256 of canonicalJson(request), hashed in pieces of about 64 KiB (a piece boundary never splits a character). */
 export function requestHash(canonicalRequest: unknown): string {
-  return sha256(canonicalJson(canonicalRequest));
+  const hash = createHash('sha256');
+  let pending = '';
+  for (const piece of canonicalJsonPieces(canonicalRequest)) {
+    pending += piece;
+    if (pending.length >= 65_536) {
+      hash.update(pending);
+      pending = '';
+    }
+  }
+  return hash.update(pending).digest('hex');
 }
 
 export interface StoredAnswer {
