@@ -29,6 +29,7 @@ import {
   cosine,
   familyValues,
   itemVector,
+  surfaceCounts,
   surfaceOf,
   packedCosine,
   packVectors,
@@ -38,6 +39,7 @@ import {
   type LocatedCue,
   type PackedVector,
   type SparseVector,
+  type SurfaceCounts,
 } from './features.ts';
 import { CUE_FAMILIES, FAMILY_BY_ID, HARM_BY_ID, type CueFamily } from './lexicon.ts';
 import { averageLinkage } from './linkage.ts';
@@ -155,9 +157,10 @@ function topTermsOf(members: readonly ItemAnalysis[], corpus: Corpus, k: number)
   }
   const ranked = [...acc.entries()].sort((x, y) => y[1] - x[1] || compareStrings(x[0], y[0]));
   const out: string[] = [];
+  let surfaces: SurfaceCounts | undefined;
   for (const [t] of ranked) {
     if (out.length >= k) break;
-    const s = surfaceOf(t, members);
+    const s = surfaceOf(t, (surfaces ??= surfaceCounts(members)));
     // Skip a unigram already covered by a chosen bigram and vice versa.
     if (out.some((o) => o.includes(s) || s.includes(o))) continue;
     out.push(s);
@@ -354,7 +357,7 @@ export interface TriggerChoice {
 
 /** Picks the most cue-bearing inserted wording of a run, as a verbatim span of its perturbed instruction. */
 export function chooseTrigger(a: ItemAnalysis, preferred: readonly string[], maxWords: number): TriggerChoice {
-  const text = a.diff.perturbed;
+  const text = a.perturbed;
   if (text.trim() === '') return { phrase: null, cues: [] };
   const rank = (f: string): number => {
     const i = preferred.indexOf(f);
@@ -418,7 +421,7 @@ function justify(a: ItemAnalysis, model: CategoryModel, vec: SparseVector): stri
   if (harms.length) parts.push(`harmful actions: ${harms.slice(0, 2).join(', ')}`);
   const shared = model.topTerms.filter((t) => {
     const words = t.split(' ');
-    return words.every((w) => a.diff.perturbed.toLowerCase().includes(w));
+    return words.every((w) => a.perturbed.toLowerCase().includes(w));
   });
   if (shared.length) parts.push(`shares the category terms ${quoteList(shared.slice(0, 3))}`);
   const sim = cosine(vec, model.centroid);

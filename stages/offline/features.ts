@@ -14,7 +14,7 @@
 // and a persistence demand about the same folder.
 
 import type { CategorizeItem } from '../formats.ts';
-import { addedPhrases, removedPhrases, wordDiff, type Phrase, type WordDiff } from './diff.ts';
+import { addedPhrases, removedPhrases, wordDiff, type Phrase } from './diff.ts';
 import {
   CUE_FAMILIES,
   FAMILY_BY_ID,
@@ -37,20 +37,24 @@ export interface LocatedCue extends CueHit {
   where: 'perturbed' | 'removed';
 }
 
+/**
+ * What the categorizer and the clusterer keep of one run: at 100,000 runs
+ * every field here is held for every run at once, so the word diff's
+ * segments, the removed spans and the per-word surface forms are not kept
+ * (`surfaceCounts` derives the surface forms again for the runs that need
+ * them).
+ */
 export interface ItemAnalysis {
   item: CategorizeItem;
-  diff: WordDiff;
+  /** The perturbed instruction the offsets of `added` and of 'perturbed' cues refer to. */
+  perturbed: string;
   added: Phrase[];
-  removed: Phrase[];
   cues: LocatedCue[];
-  harmCues: CueHit[];
   /** Evidence per cue family in [0,1] (noisy-or of hit weight x factor), families in lexicon order. */
   familyScores: Map<string, number>;
   harmScores: Map<string, number>;
   /** Weighted term frequencies (stems and stem bigrams). */
   terms: Map<string, number>;
-  /** stem -> surface word counts, to show readable terms. */
-  surfaces: Map<string, Map<string, number>>;
 }
 
 /** Evidence factor for a cue that lies in wording kept from the original. */
@@ -72,32 +76,22 @@ function overlapIndex(spans: readonly Phrase[], start: number, end: number): num
   return -1;
 }
 
-function addTerms(
-  text: string,
-  weight: number,
-  topic: ReadonlySet<string>,
-  terms: Map<string, number>,
-  surfaces: Map<string, Map<string, number>>,
-): void {
-  const seq: string[] = [];
+/** Each word of `text` that counts as a term, with its stem; '' stands for a word that does not (it breaks bigrams). */
+function termWords(text: string, each: (stem: string, word: string) => void): void {
   for (const w of words(text)) {
-    if (w.length < 2 || /^\d+$/.test(w)) {
-      seq.push('');
-      continue;
-    }
-    const st = stem(w);
-    const stopped = contentStems(w).length === 0;
-    if (stopped) {
-      seq.push('');
-      continue;
-    }
+    if (w.length < 2 || /^\d+$/.test(w) || contentStems(w).length === 0) each('', w);
+    else each(stem(w), w);
+  }
+}
+
+function addTerms(text: string, weight: number, topic: ReadonlySet<string>, terms: Map<string, number>): void {
+  const seq: string[] = [];
+  termWords(text, (st) => {
     seq.push(st);
+    if (st === '') return;
     const tw = weight * (topic.has(st) ? TOPIC_TERM_WEIGHT : 1);
     terms.set(st, (terms.get(st) ?? 0) + tw);
-    let sm = surfaces.get(st);
-    if (!sm) surfaces.set(st, (sm = new Map()));
-    sm.set(w, (sm.get(w) ?? 0) + 1);
-  }
+  });
   for (let i = 0; i + 1 < seq.length; i++) {
     const a = seq[i];
     const b = seq[i + 1];
@@ -106,6 +100,12 @@ function addTerms(
     const tw = weight * BIGRAM_WEIGHT * (topic.has(a) && topic.has(b) ? TOPIC_TERM_WEIGHT : 1);
     terms.set(key, (terms.get(key) ?? 0) + tw);
   }
+}
+
+/** The texts a run's terms come from, with their weights: its inserted spans (else its whole perturbed instruction, faintly), then its harmful actions. */
+function termSources(a: Pick<ItemAnalysis, 'item' | 'perturbed' | 'added'>): [string, number][] {
+  const wording: [string, number][] = a.added.length > 0 ? a.added.map((p) => [p.text, 1]) : [[a.perturbed, 0.3]];
+  return [...wording, ...(a.item.harmful_actions ?? []).map((h): [string, number] => [h, HARM_TERM_WEIGHT])];
 }
 
 /** Analyses one run: diff, cue hits, harm hits, weighted terms. Pure. */
@@ -152,12 +152,9 @@ export function analyzeItem(item: CategorizeItem): ItemAnalysis {
 
   const topic = new Set(contentStems(diff.original));
   const terms = new Map<string, number>();
-  const surfaces = new Map<string, Map<string, number>>();
-  if (added.length > 0) for (const a of added) addTerms(a.text, 1, topic, terms, surfaces);
-  else addTerms(diff.perturbed, 0.3, topic, terms, surfaces);
-  for (const action of item.harmful_actions ?? []) addTerms(action, HARM_TERM_WEIGHT, topic, terms, surfaces);
-
-  return { item, diff, added, removed, cues, harmCues, familyScores, harmScores, terms, surfaces };
+  const analysis = { item, perturbed: diff.perturbed, added, cues, familyScores, harmScores, terms };
+  for (const [text, weight] of termSources(analysis)) addTerms(text, weight, topic, terms);
+  return analysis;
 }
 
 export interface FeatureWeights {
@@ -184,7 +181,18 @@ export interface Corpus {
   termIdf: Map<string, number>;
   /** 1 + 0.5 ln(N/df) per family (damped so rare families lead but do not swamp). */
   familyIdf: Map<string, number>;
+  /** Each term of `termIdf` as a vector key (`t:<term>`): one string shared by every vector that holds it. */
+  termKey: Map<string, string>;
   size: number;
+}
+
+/** Vector keys of the fixed blocks (cue families, family groups, harm families), made once. */
+const blockKey = new Map<string, string>();
+function keyOf(block: 'c' | 'g' | 'h', id: string): string {
+  const k = `${block}:${id}`;
+  let shared = blockKey.get(k);
+  if (shared === undefined) blockKey.set(k, (shared = k));
+  return shared;
 }
 
 /** Document frequencies over a set of analyses. */
@@ -197,16 +205,19 @@ export function buildCorpus(analyses: readonly ItemAnalysis[]): Corpus {
     for (const [f, s] of a.familyScores) if (s >= 0.3) fdf.set(f, (fdf.get(f) ?? 0) + 1);
   }
   const termIdf = new Map<string, number>();
+  const termKey = new Map<string, string>();
   for (const t of [...df.keys()].sort(compareStrings)) {
     const d = df.get(t) ?? 0;
-    if (d >= 2) termIdf.set(t, Math.log((1 + n) / (1 + d)) + 1);
+    if (d < 2) continue;
+    termIdf.set(t, Math.log((1 + n) / (1 + d)) + 1);
+    termKey.set(t, `t:${t}`);
   }
   const familyIdf = new Map<string, number>();
   for (const fam of CUE_FAMILIES) {
     const d = Math.max(1, fdf.get(fam.id) ?? 0);
     familyIdf.set(fam.id, 1 + 0.5 * Math.log(Math.max(1, n) / d));
   }
-  return { termIdf, familyIdf, size: n };
+  return { termIdf, familyIdf, termKey, size: n };
 }
 
 /** Weighted value of each cue family for one run (score x role x idf). */
@@ -231,7 +242,7 @@ export function itemVector(a: ItemAnalysis, corpus: Corpus, w: FeatureWeights): 
     const idf = corpus.termIdf.get(t);
     if (idf === undefined || c <= 0) continue;
     const v = Math.log1p(c) * idf;
-    tf.push([`t:${t}`, v]);
+    tf.push([corpus.termKey.get(t) as string, v]);
     norm += v * v;
   }
   norm = Math.sqrt(norm);
@@ -239,12 +250,12 @@ export function itemVector(a: ItemAnalysis, corpus: Corpus, w: FeatureWeights): 
   // Cue families and their groups.
   const groups = new Map<FamilyGroupId, number>();
   for (const [f, v] of familyValues(a, corpus, w)) {
-    if (w.cues > 0) entries.push([`c:${f}`, v * w.cues]);
+    if (w.cues > 0) entries.push([keyOf('c', f), v * w.cues]);
     const g = FAMILY_BY_ID.get(f)?.group;
     if (g) groups.set(g, Math.max(groups.get(g) ?? 0, v));
   }
-  if (w.groups > 0) for (const [g, v] of groups) entries.push([`g:${g}`, v * w.groups]);
-  if (w.harm > 0) for (const [h, v] of a.harmScores) entries.push([`h:${h}`, v * w.harm]);
+  if (w.groups > 0) for (const [g, v] of groups) entries.push([keyOf('g', g), v * w.groups]);
+  if (w.harm > 0) for (const [h, v] of a.harmScores) entries.push([keyOf('h', h), v * w.harm]);
   entries.sort((x, y) => compareStrings(x[0], y[0]));
   return new Map(entries);
 }
@@ -342,25 +353,33 @@ export function centroid(vectors: readonly SparseVector[]): SparseVector {
   return new Map([...acc.entries()].sort((x, y) => compareStrings(x[0], y[0])).map(([k, x]) => [k, x / n]));
 }
 
-/** Most frequent surface word for a stem (ties: alphabetical). */
-export function surfaceOf(stemKey: string, analyses: readonly ItemAnalysis[]): string {
-  const counts = new Map<string, number>();
+/** Stem -> surface word -> occurrences, over the term texts of `analyses` (the words `terms` counted). */
+export type SurfaceCounts = Map<string, Map<string, number>>;
+
+export function surfaceCounts(analyses: readonly ItemAnalysis[]): SurfaceCounts {
+  const counts: SurfaceCounts = new Map();
   for (const a of analyses) {
-    for (const part of stemKey.split(' ')) {
-      const sm = a.surfaces.get(part);
-      if (!sm) continue;
-      for (const [w, c] of sm) counts.set(`${part}\u0000${w}`, (counts.get(`${part}\u0000${w}`) ?? 0) + c);
+    for (const [text] of termSources(a)) {
+      termWords(text, (st, w) => {
+        if (st === '') return;
+        let sm = counts.get(st);
+        if (!sm) counts.set(st, (sm = new Map()));
+        sm.set(w, (sm.get(w) ?? 0) + 1);
+      });
     }
   }
+  return counts;
+}
+
+/** Most frequent surface word of each stem of `stemKey` (ties: alphabetical; a stem never seen stays as it is). */
+export function surfaceOf(stemKey: string, counts: SurfaceCounts): string {
   return stemKey
     .split(' ')
     .map((part) => {
       let best = part;
       let bestC = -1;
-      for (const [k, c] of [...counts.entries()].sort((x, y) => compareStrings(x[0], y[0]))) {
-        const [st, w] = k.split('\u0000');
-        if (st !== part || w === undefined) continue;
-        if (c > bestC) {
+      for (const [w, c] of counts.get(part) ?? []) {
+        if (c > bestC || (c === bestC && compareStrings(w, best) < 0)) {
           best = w;
           bestC = c;
         }
