@@ -51,6 +51,14 @@ describe('jsonPieces', () => {
     expect(parts.length).toBeGreaterThan(2000);
     expect(Math.max(...parts.map((p) => p.length))).toBeLessThan(100);
   });
+
+  it('opens a large array at any depth (a category holding every run), with the same text', () => {
+    const examples = Array.from({ length: 3000 }, (_, i) => (i % 500 === 7 ? undefined : i % 500 === 9 ? () => 1 : { id: `r${i}`, trigger_phrase: i % 3 ? `x "${i}"\n é` : null }));
+    const value = { categories: [{ category_name: 'A', examples, nested: [examples.slice(0, 100)] }, { category_name: 'B', examples: [] }] };
+    const parts = [...jsonPieces(value)];
+    expect(parts.join('')).toBe(whole(value));
+    expect(Math.max(...parts.map((p) => p.length))).toBeLessThan(200);
+  });
 });
 
 describe('writePiecesAtomicSync', () => {
@@ -60,13 +68,14 @@ describe('writePiecesAtomicSync', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes what writeJson writes (several MiB: more than one write), through a temporary file', () => {
-    const value = { runs: Array.from({ length: 40_000 }, (_, i) => ({ run_id: `run ${i} é \ud800`, score: i / 7 })) };
+  it('writes the bytes of the whole text encoded at once (several MiB: more than one write), through a temporary file; so does writeJson', () => {
+    const value = { runs: Array.from({ length: 40_000 }, (_, i) => ({ run_id: `run ${i} é \ud800 😀`, score: i / 7 })) };
     writeJson(join(dir, 'whole.json'), value);
     writePiecesAtomicSync(join(dir, 'sub', 'pieces.json'), jsonPieces(value));
-    const [pieces, wholeFile] = [readFileSync(join(dir, 'sub', 'pieces.json')), readFileSync(join(dir, 'whole.json'))];
-    expect(wholeFile.length).toBeGreaterThan(2 * 2 ** 20);
-    expect(pieces.equals(wholeFile)).toBe(true);
+    const expected = Buffer.from(whole(value), 'utf8');
+    expect(expected.length).toBeGreaterThan(2 * 2 ** 20);
+    expect(readFileSync(join(dir, 'sub', 'pieces.json')).equals(expected)).toBe(true);
+    expect(readFileSync(join(dir, 'whole.json')).equals(expected)).toBe(true);
     expect(readdirSync(join(dir, 'sub'))).toEqual(['pieces.json']);
   });
 

@@ -6,6 +6,8 @@
 
 /** Containers this deep or less are opened here; deeper values are one JSON.stringify each (a run's entry, say). */
 const OPEN_DEPTH = 2;
+/** An array with more members than this, and a container that holds one, is opened at any depth (a category's examples: one per run it holds). */
+const LARGE_ARRAY = 64;
 
 /** The pieces of `${JSON.stringify(value, null, 2)}\n`, for a value that stringifies to something (not undefined). */
 export function* jsonPieces(value: unknown): Generator<string> {
@@ -14,7 +16,7 @@ export function* jsonPieces(value: unknown): Generator<string> {
 }
 
 function* pieces(value: unknown, depth: number, indent: string): Generator<string> {
-  if (depth >= OPEN_DEPTH || !isOpenable(value)) {
+  if (!isOpenable(value) || (depth >= OPEN_DEPTH && !isLarge(value) && !Object.values(value).some(isLarge))) {
     // Each line of a nested value's text, after the first, moves right by the indentation it sits at (strings hold no raw newline).
     yield JSON.stringify(value, null, 2).replaceAll('\n', `\n${indent}`);
     return;
@@ -51,6 +53,10 @@ function isOpenable(value: unknown): value is object {
   if (value === null || typeof value !== 'object' || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
   const proto = Object.getPrototypeOf(value) as unknown;
   return Array.isArray(value) || proto === Object.prototype || proto === null;
+}
+
+function isLarge(value: unknown): boolean {
+  return Array.isArray(value) && value.length > LARGE_ARRAY;
 }
 
 /** Whether JSON.stringify gives the value a text (undefined, functions and symbols have none). */
