@@ -12,7 +12,7 @@
 import type { CategorizeItem } from '../formats.ts';
 import { sortItems } from '../offline/categorize.ts';
 import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, centroid, cosine, itemVector } from '../offline/features.ts';
-import type { SparseVector } from '../offline/features.ts';
+import type { SparseVector, VectorSource } from '../offline/features.ts';
 
 /** The offline categorizer's default average-linkage cut (cosine distance; `threshold` in offline/categorize.ts), used as the farthest a category may be. */
 export const NEAREST_MAX_DISTANCE = 0.6;
@@ -37,15 +37,24 @@ export function nearestCategories(
   runs: readonly string[],
   maxDistance = NEAREST_MAX_DISTANCE,
 ): NearestAnswer[] {
-  const analyses = sortItems(items).map(analyzeItem);
-  const corpus = buildCorpus(analyses);
-  const vectorOf = new Map<string, SparseVector>(analyses.map((a) => [a.item.id, itemVector(a, corpus, CATEGORY_WEIGHTS)]));
-  const centroids = categories
-    .map((c) => ({ name: c.name, vectors: c.members.map((id) => vectorOf.get(id)).filter((v): v is SparseVector => v !== undefined) }))
-    .filter((c) => c.vectors.length > 0)
-    .map((c) => ({ name: c.name, centroid: centroid(c.vectors) }));
+  // Only what a vector is made of is kept of each run (at 100,000 runs, every run's cues, spans and vector would be held at once).
+  const sources = sortItems(items).map((item): VectorSource & { id: string } => {
+    const { terms, familyScores, harmScores } = analyzeItem(item);
+    return { id: item.id, terms, familyScores, harmScores };
+  });
+  const corpus = buildCorpus(sources);
+  const sourceOf = new Map(sources.map((s) => [s.id, s]));
+  const vectorOf = (id: string): SparseVector | undefined => {
+    const source = sourceOf.get(id);
+    return source ? itemVector(source, corpus, CATEGORY_WEIGHTS) : undefined;
+  };
+  // A category's member vectors are made when its centroid is, then dropped.
+  const centroids = categories.flatMap((c) => {
+    const vectors = c.members.map(vectorOf).filter((v): v is SparseVector => v !== undefined);
+    return vectors.length > 0 ? [{ name: c.name, centroid: centroid(vectors) }] : [];
+  });
   return runs.map((id) => {
-    const v = vectorOf.get(id) ?? new Map<string, number>();
+    const v = vectorOf(id) ?? new Map<string, number>();
     let best: string | null = null;
     let bestSim = 0;
     for (const c of centroids) {

@@ -29,6 +29,7 @@ import type { SummaryFile, SummaryIndexEntry } from '../summarize/format.ts';
 import { readSummaries } from '../summarize/summaries.ts';
 import { planFromLock, readAnalysisLock } from './taxonomy-lock.ts';
 import { writeJson } from '../util/fs.ts';
+import { collectGarbage } from '../util/memory.ts';
 import { lockedStableIds, stableIds } from '../util/ids.ts';
 import { EVALUATIONS_FILE, evaluationOf, evaluationsFile } from '../summarize/run-data.ts';
 import type { EvaluationsFile, RunEvaluation } from '../summarize/run-data.ts';
@@ -87,15 +88,19 @@ export function lockBase(t: { ctx: Tools['ctx'] }, built: Pick<CategorizeInput['
 
 async function categorizeRun(input: CategorizeInput, t: Tools): Promise<StageResult> {
   const { ledger, built, templates, base } = input;
+  // Between phases, what the last one dropped is collected (util/memory.ts): the upstream files' texts, then the categorizer's working data, then the check's.
+  collectGarbage();
   const outcome = t.ctx.analysis.categorize.provider === 'offline'
     ? offlineOutcome(t, built.items, base)
     : await llmOutcome(t, built.items, templates, base, runSampleKey(built.runOf));
+  collectGarbage();
   const coverage = checkCoverage(outcome.categories, built.items.map((i) => i.id));
   const unassigned = unassignedRuns(input, outcome, coverage.unassigned);
   const idOf = categoryIds(outcome, base);
   const decorated = decorateCategories(outcome.categories, built.items, built.runOf, idOf);
   // After the taxonomy is final, and apart from it: categorization.json is what it would be without the check.
   const heldout = await runHeldout(t, { categories: outcome.categories, items: built.items, runIdOf: (id) => built.runOf.get(id)?.run_id ?? id, idOf: (name) => idOf({ category_name: name }) }, templates.assign);
+  collectGarbage();
   await t.output(async (dir) => {
     writeJson(join(dir, 'categorization.json'), categorizationFile(t, input, outcome, decorated, coverage.assigned.size, unassigned));
     writeJson(join(dir, HELDOUT_FILE), heldout);

@@ -196,7 +196,7 @@ function keyOf(block: 'c' | 'g' | 'h', id: string): string {
 }
 
 /** Document frequencies over a set of analyses. */
-export function buildCorpus(analyses: readonly ItemAnalysis[]): Corpus {
+export function buildCorpus(analyses: readonly Pick<ItemAnalysis, 'terms' | 'familyScores'>[]): Corpus {
   const n = analyses.length;
   const df = new Map<string, number>();
   const fdf = new Map<string, number>();
@@ -221,7 +221,7 @@ export function buildCorpus(analyses: readonly ItemAnalysis[]): Corpus {
 }
 
 /** Weighted value of each cue family for one run (score x role x idf). */
-export function familyValues(a: ItemAnalysis, corpus: Corpus, w: FeatureWeights): Map<string, number> {
+export function familyValues(a: Pick<ItemAnalysis, 'familyScores'>, corpus: Corpus, w: FeatureWeights): Map<string, number> {
   const out = new Map<string, number>();
   for (const [f, s] of a.familyScores) {
     const fam = FAMILY_BY_ID.get(f);
@@ -233,7 +233,10 @@ export function familyValues(a: ItemAnalysis, corpus: Corpus, w: FeatureWeights)
 }
 
 /** The feature vector of one run. */
-export function itemVector(a: ItemAnalysis, corpus: Corpus, w: FeatureWeights): SparseVector {
+/** What a run's feature vector is made of. */
+export type VectorSource = Pick<ItemAnalysis, 'terms' | 'familyScores' | 'harmScores'>;
+
+export function itemVector(a: VectorSource, corpus: Corpus, w: FeatureWeights): SparseVector {
   const entries: [string, number][] = [];
   // TF-IDF block, scaled to norm w.terms.
   const tf: [string, number][] = [];
