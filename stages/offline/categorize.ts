@@ -25,14 +25,13 @@ import {
   analyzeItem,
   buildCorpus,
   CATEGORY_WEIGHTS,
-  centroid,
-  cosine,
   familyValues,
-  itemVector,
+  packedCentroid,
+  packedCosine,
+  packedCosineTo,
   surfaceCounts,
   surfaceOf,
-  packedCosine,
-  packVectors,
+  vectorTable,
   type Corpus,
   type FeatureWeights,
   type ItemAnalysis,
@@ -170,7 +169,7 @@ function topTermsOf(members: readonly ItemAnalysis[], corpus: Corpus, k: number)
 
 export function buildModel(
   members: ItemAnalysis[],
-  vectors: ReadonlyMap<ItemAnalysis, SparseVector>,
+  vectors: RunVectors,
   corpus: Corpus,
   w: FeatureWeights,
   residual: boolean,
@@ -190,7 +189,7 @@ export function buildModel(
     dominant,
     cueTerms,
     topTerms: topTermsOf(members, corpus, 4),
-    centroid: centroid(members.map((m) => vectors.get(m) ?? new Map())),
+    centroid: packedCentroid(members.map(vectors.of), vectors.keys),
     residual,
   };
 }
@@ -388,7 +387,7 @@ export function chooseTrigger(a: ItemAnalysis, preferred: readonly string[], max
   return { phrase, cues };
 }
 
-function justify(a: ItemAnalysis, model: CategoryModel, vec: SparseVector): string {
+function justify(a: ItemAnalysis, model: CategoryModel, sim: number): string {
   const byFam = new Map<string, string[]>();
   const inserted = a.cues.filter((c) => c.factor >= 0.5);
   for (const c of inserted) {
@@ -424,7 +423,6 @@ function justify(a: ItemAnalysis, model: CategoryModel, vec: SparseVector): stri
     return words.every((w) => a.perturbed.toLowerCase().includes(w));
   });
   if (shared.length) parts.push(`shares the category terms ${quoteList(shared.slice(0, 3))}`);
-  const sim = cosine(vec, model.centroid);
   return `${OFFLINE_MARK} Assigned because ${parts.join('; ')} (cosine similarity ${sim.toFixed(2)} to the category centroid).`;
 }
 
@@ -508,11 +506,17 @@ function groupIndices(members: readonly number[], runs: readonly ItemAnalysis[],
   return out.sort((x, y) => (x[0] as number) - (y[0] as number));
 }
 
+/** Every run's packed vector (features.ts vectorTable) and the numbering of their keys. */
+export interface RunVectors {
+  of(a: ItemAnalysis): PackedVector;
+  keys: readonly string[];
+}
+
 /** Everything the categorization computes, for the cluster stage and the bench. */
 export interface CategorizeAnalysis {
   analyses: ItemAnalysis[];
   corpus: Corpus;
-  vectors: Map<ItemAnalysis, SparseVector>;
+  vectors: RunVectors;
   models: CategoryModel[];
   names: string[];
   weights: FeatureWeights;
@@ -525,8 +529,9 @@ export function analyzeCategories(items: readonly CategorizeItem[], opts: Offlin
   const weights: FeatureWeights = { ...CATEGORY_WEIGHTS, ...opts.weights };
   const analyses = sortItems(items).map(analyzeItem);
   const corpus = buildCorpus(analyses);
-  const vectors = new Map<ItemAnalysis, SparseVector>();
-  for (const a of analyses) vectors.set(a, itemVector(a, corpus, weights));
+  const table = vectorTable(analyses, corpus, weights);
+  const position = new Map(analyses.map((a, i) => [a, i]));
+  const vectors: RunVectors = { of: (a) => table.packed[position.get(a) as number] as PackedVector, keys: table.keys };
 
   const cued: ItemAnalysis[] = [];
   const uncued: ItemAnalysis[] = [];
@@ -534,8 +539,7 @@ export function analyzeCategories(items: readonly CategorizeItem[], opts: Offlin
     if (maxFamilyValue(a, corpus, weights) >= minCue || a.harmScores.size > 0) cued.push(a);
     else uncued.push(a);
   }
-  const vec = (a: ItemAnalysis): SparseVector => vectors.get(a) ?? new Map();
-  const { packed } = packVectors(cued.map(vec));
+  const packed = cued.map(vectors.of);
   const groups = groupByLinkage(cued, packed, threshold);
 
   const models: CategoryModel[] = groups.map((g) => buildModel(g, vectors, corpus, weights, false));
@@ -545,7 +549,7 @@ export function analyzeCategories(items: readonly CategorizeItem[], opts: Offlin
     let best = -1;
     let bestSim = 0;
     models.forEach((m, i) => {
-      const s = cosine(vec(a), m.centroid);
+      const s = packedCosineTo(vectors.of(a), vectors.keys, m.centroid);
       if (s > bestSim) {
         bestSim = s;
         best = i;
@@ -554,7 +558,6 @@ export function analyzeCategories(items: readonly CategorizeItem[], opts: Offlin
     if (best >= 0 && 1 - bestSim <= threshold) (models[best] as CategoryModel).members.push(a);
     else residual.push(a);
   }
-  const position = new Map(analyses.map((a, i) => [a, i]));
   const finalModels = models.map((m) =>
     buildModel(
       [...m.members].sort((x, y) => (position.get(x) ?? 0) - (position.get(y) ?? 0)),
@@ -586,17 +589,15 @@ export function offlineCategorize(items: readonly CategorizeItem[], opts: Offlin
   const categories: Category[] = res.models.map((m, i) => {
     const preferred = m.families.map(([f]) => f);
     // Most central runs first, so the first examples shown are the most representative.
-    const vecOf = (a: ItemAnalysis): SparseVector => res.vectors.get(a) ?? new Map();
     const ordered = m.members
-      .map((a, k) => ({ a, k, sim: cosine(vecOf(a), m.centroid) }))
-      .sort((x, y) => y.sim - x.sim || x.k - y.k)
-      .map((x) => x.a);
-    const examples: CategoryExample[] = ordered.map((a) => {
+      .map((a, k) => ({ a, k, sim: packedCosineTo(res.vectors.of(a), res.vectors.keys, m.centroid) }))
+      .sort((x, y) => y.sim - x.sim || x.k - y.k);
+    const examples: CategoryExample[] = ordered.map(({ a, sim }) => {
       const choice = chooseTrigger(a, preferred, maxWords);
       return {
         id: a.item.id,
         trigger_phrase: choice.phrase ? choice.phrase.text : null,
-        justification: justify(a, m, vecOf(a)),
+        justification: justify(a, m, sim),
       };
     });
     return { category_name: res.names[i] ?? '', definition: defineModel(m), examples };

@@ -308,19 +308,75 @@ export interface PackedVector {
 
 /** Packs vectors over one shared numbering of their keys (ids follow the keys' sort order). */
 export function packVectors(vectors: readonly SparseVector[]): { packed: PackedVector[]; keys: string[] } {
+  return pack(vectors.length, (i) => vectors[i] as SparseVector);
+}
+
+/**
+ * Every run's feature vector, packed: the same vectors as `itemVector` of
+ * each, with their keys numbered as `packVectors` numbers them. No run's
+ * vector is kept as a map (at 100,000 runs those maps held two million
+ * entries); each is made once to find the keys and once to be packed.
+ */
+export function vectorTable(sources: readonly VectorSource[], corpus: Corpus, w: FeatureWeights): { packed: PackedVector[]; keys: string[] } {
+  return pack(sources.length, (i) => itemVector(sources[i] as VectorSource, corpus, w));
+}
+
+/** Packs `count` vectors, each asked for twice (`vectorAt` must give the same vector both times), into two shared buffers. */
+function pack(count: number, vectorAt: (i: number) => SparseVector): { packed: PackedVector[]; keys: string[] } {
   const all = new Set<string>();
-  for (const v of vectors) for (const k of v.keys()) all.add(k);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const v = vectorAt(i);
+    total += v.size;
+    for (const k of v.keys()) all.add(k);
+  }
   const keys = [...all].sort(compareStrings);
   const id = new Map(keys.map((k, i) => [k, i]));
-  const packed = vectors.map((v) => {
+  const idx = new Int32Array(total);
+  const val = new Float64Array(total);
+  const packed: PackedVector[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const v = vectorAt(i);
     const entries = [...v.entries()].sort((x, y) => compareStrings(x[0], y[0]));
-    return {
-      idx: Int32Array.from(entries, ([k]) => id.get(k) as number),
-      val: Float64Array.from(entries, ([, x]) => x),
-      norm: norm(v),
-    };
-  });
+    const from = at;
+    for (const [k, x] of entries) {
+      idx[at] = id.get(k) as number;
+      val[at] = x;
+      at++;
+    }
+    packed.push({ idx: idx.subarray(from, at), val: val.subarray(from, at), norm: norm(v) });
+  }
   return { packed, keys };
+}
+
+/** `centroid` of the vectors these were packed from (`keys`: their numbering), as a sparse vector with sorted keys. */
+export function packedCentroid(vectors: readonly PackedVector[], keys: readonly string[]): SparseVector {
+  const acc = new Float64Array(keys.length);
+  const seen = new Uint8Array(keys.length);
+  for (const v of vectors) {
+    for (let k = 0; k < v.idx.length; k++) {
+      const id = v.idx[k] as number;
+      acc[id] = (acc[id] as number) + (v.val[k] as number);
+      seen[id] = 1;
+    }
+  }
+  const n = Math.max(1, vectors.length);
+  const out: SparseVector = new Map();
+  for (let id = 0; id < keys.length; id++) if (seen[id]) out.set(keys[id] as string, (acc[id] as number) / n);
+  return out;
+}
+
+/** `cosine` of the vector `a` was packed from (`keys`: its numbering) and `b`: the same products, added in the same order. */
+export function packedCosineTo(a: PackedVector, keys: readonly string[], b: SparseVector): number {
+  const nb = norm(b);
+  if (a.norm === 0 || nb === 0) return 0;
+  let s = 0;
+  for (let k = 0; k < a.idx.length; k++) {
+    const o = b.get(keys[a.idx[k] as number] as string);
+    if (o !== undefined) s += (a.val[k] as number) * o;
+  }
+  return Math.min(1, Math.max(-1, s / (a.norm * nb)));
 }
 
 export function packedDot(a: PackedVector, b: PackedVector): number {

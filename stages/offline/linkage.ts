@@ -28,14 +28,11 @@ export function averageLinkage(
   opts: LinkageOptions,
 ): number[][] {
   const minClusters = Math.max(1, opts.minClusters ?? 1);
-  const d = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = i + 1; j < n; j++) {
-      const v = distance(i, j);
-      d[i * n + j] = v;
-      d[j * n + i] = v;
-    }
-  }
+  // The distances above the diagonal, row by row (half of an n x n matrix: 64 MiB at 4,000 points).
+  const d = new Float64Array((n * (n - 1)) / 2);
+  const rowStart = (i: number): number => (i * (2 * n - i - 1)) / 2 - i - 1;
+  const at = (i: number, j: number): number => (i < j ? rowStart(i) + j : rowStart(j) + i);
+  for (let i = 0, k = 0; i < n; i++) for (let j = i + 1; j < n; j++) d[k++] = distance(i, j);
   const members: number[][] = Array.from({ length: n }, (_, i) => [i]);
   const active = new Uint8Array(n).fill(1);
   const blocked = new Set<number>(); // pair keys i*n+j (i<j) vetoed by canMerge
@@ -48,7 +45,7 @@ export function averageLinkage(
     let bestD = Infinity;
     for (let j = 0; j < n; j++) {
       if (j === i || !active[j] || blocked.has(pairKey(i, j))) continue;
-      const v = d[i * n + j] ?? Infinity;
+      const v = d[at(i, j)] ?? Infinity;
       if (v < bestD) {
         bestD = v;
         best = j;
@@ -91,9 +88,7 @@ export function averageLinkage(
     const nj = mj.length;
     for (let k = 0; k < n; k++) {
       if (!active[k] || k === bi || k === bj) continue;
-      const v = ((d[bi * n + k] ?? 0) * ni + (d[bj * n + k] ?? 0) * nj) / (ni + nj);
-      d[bi * n + k] = v;
-      d[k * n + bi] = v;
+      d[at(bi, k)] = ((d[at(bi, k)] ?? 0) * ni + (d[at(bj, k)] ?? 0) * nj) / (ni + nj);
     }
     members[bi] = [...mi, ...mj].sort((x, y) => x - y);
     members[bj] = [];
@@ -109,7 +104,7 @@ export function averageLinkage(
       if (!active[k] || k === bi) continue;
       if (nnIdx[k] === bi || nnIdx[k] === bj) recompute(k);
       else {
-        const v = d[k * n + bi] ?? Infinity;
+        const v = d[at(k, bi)] ?? Infinity;
         if (!blocked.has(pairKey(k, bi)) && (v < (nnDist[k] ?? Infinity) || (v === nnDist[k] && bi < (nnIdx[k] ?? n)))) {
           nnIdx[k] = bi;
           nnDist[k] = v;
