@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeJson, writePiecesAtomicSync } from '../stages/util/fs.ts';
-import { jsonPieces } from '../stages/util/json-pieces.ts';
+import { jsonPieces, jsonStringPieces } from '../stages/util/json-pieces.ts';
 
 const whole = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 const joined = (v: unknown) => [...jsonPieces(v)].join('');
@@ -52,9 +52,25 @@ describe('jsonPieces', () => {
     expect(Math.max(...parts.map((p) => p.length))).toBeLessThan(100);
   });
 
+  it('escapes a long string a part at a time, never between the halves of a surrogate pair', () => {
+    const part = 1 << 16;
+    const texts = [
+      `${'a'.repeat(part - 1)}😀${'b'.repeat(part)}`,
+      `${'"\\\n'.repeat(part)}\ud800 lone ${'é'.repeat(part)}\udc00`,
+      '😀'.repeat(part + 3),
+    ];
+    for (const text of texts) {
+      const parts = [...jsonStringPieces(text)];
+      expect(parts.length).toBeGreaterThan(2);
+      expect(parts.join('')).toBe(JSON.stringify(text));
+      expect([...jsonPieces({ text })].join('')).toBe(whole({ text }));
+    }
+  });
+
   it('opens a large array at any depth (a category holding every run), with the same text', () => {
     const examples = Array.from({ length: 3000 }, (_, i) => (i % 500 === 7 ? undefined : i % 500 === 9 ? () => 1 : { id: `r${i}`, trigger_phrase: i % 3 ? `x "${i}"\n é` : null }));
-    const value = { categories: [{ category_name: 'A', examples, nested: [examples.slice(0, 100)] }, { category_name: 'B', examples: [] }] };
+    const byId = Object.fromEntries(examples.map((e, i) => [`id ${i}`, e]));
+    const value = { categorization: { categories: [{ category_name: 'A', examples, nested: [examples.slice(0, 100)], byId }, { category_name: 'B', examples: [] }] } };
     const parts = [...jsonPieces(value)];
     expect(parts.join('')).toBe(whole(value));
     expect(Math.max(...parts.map((p) => p.length))).toBeLessThan(200);

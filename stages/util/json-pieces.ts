@@ -4,10 +4,35 @@
 // besides the value. The pieces joined, plus the newline writeJson adds, are
 // writeJson's bytes exactly (test/json-pieces.test.ts).
 
+/** A string longer than this (UTF-16 code units) is escaped a part at a time (an offline categorization stored as one answer: 45 MB). */
+const LONG_STRING = 1 << 16;
+
+/**
+ * JSON.stringify(text) in pieces: the text is cut into parts, never between
+ * the two halves of a surrogate pair (JSON.stringify keeps a pair and escapes
+ * a lone half), and each part is escaped on its own.
+ */
+export function* jsonStringPieces(text: string): Generator<string> {
+  if (text.length <= LONG_STRING) {
+    yield JSON.stringify(text);
+    return;
+  }
+  yield '"';
+  for (let at = 0; at < text.length; ) {
+    let end = Math.min(text.length, at + LONG_STRING);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    yield JSON.stringify(text.slice(at, end)).slice(1, -1);
+    at = end;
+  }
+  yield '"';
+}
+
 /** Containers this deep or less are opened here; deeper values are one JSON.stringify each (a run's entry, say). */
 const OPEN_DEPTH = 2;
-/** An array with more members than this, and a container that holds one, is opened at any depth (a category's examples: one per run it holds). */
+/** A container with more members than this, and one that holds such a container within HOLDS_DEPTH levels, is opened at any depth (categorization.json: categories, each with one example per run it holds). */
 const LARGE_ARRAY = 64;
+const HOLDS_DEPTH = 3;
 
 /** The pieces of `${JSON.stringify(value, null, 2)}\n`, for a value that stringifies to something (not undefined). */
 export function* jsonPieces(value: unknown): Generator<string> {
@@ -16,7 +41,11 @@ export function* jsonPieces(value: unknown): Generator<string> {
 }
 
 function* pieces(value: unknown, depth: number, indent: string): Generator<string> {
-  if (!isOpenable(value) || (depth >= OPEN_DEPTH && !isLarge(value) && !Object.values(value).some(isLarge))) {
+  if (typeof value === 'string') {
+    yield* jsonStringPieces(value);
+    return;
+  }
+  if (!isOpenable(value) || (depth >= OPEN_DEPTH && !holdsLarge(value, HOLDS_DEPTH))) {
     // Each line of a nested value's text, after the first, moves right by the indentation it sits at (strings hold no raw newline).
     yield JSON.stringify(value, null, 2).replaceAll('\n', `\n${indent}`);
     return;
@@ -55,8 +84,12 @@ function isOpenable(value: unknown): value is object {
   return Array.isArray(value) || proto === Object.prototype || proto === null;
 }
 
-function isLarge(value: unknown): boolean {
-  return Array.isArray(value) && value.length > LARGE_ARRAY;
+/** Whether `value` is a large container or holds one `levels` deep or less (only small containers are looked into: cheap). */
+function holdsLarge(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const members = Array.isArray(value) ? value : Object.values(value);
+  if (members.length > LARGE_ARRAY) return true;
+  return levels > 0 && members.some((m) => holdsLarge(m, levels - 1));
 }
 
 /** Whether JSON.stringify gives the value a text (undefined, functions and symbols have none). */
