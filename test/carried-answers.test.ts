@@ -302,6 +302,12 @@ describe('answers carried in the output (answers.jsonl)', () => {
     expect(plain.offline('cluster', input, compute)).toMatchObject({ cached: true, value: { n: 2 } });
   });
 
+  it('formatAnswers writes each record as JSON.stringify writes it, a long text included', () => {
+    const record = { request_hash: 'e'.repeat(64), text: `${'x'.repeat((1 << 16) - 1)}😀 "quoted" \ud800 é${'y'.repeat(1 << 17)}`, usage: { input_tokens: 1, output_tokens: 2, total_tokens: 3 }, cost_usd: 0.25 };
+    expect(formatAnswers([record])).toBe(`${JSON.stringify(record)}\n`);
+    expect(formatAnswers([{ ...record, cost_usd: null }])).toBe(`${JSON.stringify({ ...record, cost_usd: null })}\n`);
+  });
+
   it('formatAnswers sorts, deduplicates and fixes the key order', () => {
     const r = (h: string, text: string) => ({ cost_usd: null, usage: { total_tokens: 3, output_tokens: 2, input_tokens: 1 }, text, request_hash: h.repeat(64) });
     const text = formatAnswers([r('b', 'second'), r('a', 'first'), r('b', 'ignored')]);

@@ -17,7 +17,7 @@ import type { Answer } from '../../stages/llm/answer.ts';
 import { LLM_STAGES, STAGES } from '../../stages/config.ts';
 import type { LlmStageName, StageName } from '../../stages/config.ts';
 import type { SummaryInput } from '../../stages/formats.ts';
-import { ANSWERS_FILE, formatAnswers, indexCarriedAnswers, withCarriedAnswers } from '../../stages/llm/carried.ts';
+import { ANSWERS_FILE, answerPieces, indexCarriedAnswers, withCarriedAnswers } from '../../stages/llm/carried.ts';
 import type { AnswerRecord, CarriedStore } from '../../stages/llm/carried.ts';
 import { invocationBudget } from '../../stages/llm/budget.ts';
 import { sharedRemoteStore } from '../../stages/llm/remote-store.ts';
@@ -229,13 +229,8 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
       if (!store) return;
       // The end of the stage: this run's answers reach the shared store (bounded wait; never fails the stage).
       store.flush();
-      // Written in blocks of 1,000 records sorted by hash (formatAnswers of each block, joined, is formatAnswers
-      // of them all): at 100,000 runs the file is 120 MiB, which was one string, and its lines, in memory.
-      const records = [...used.values()].sort((x, y) => (x.request_hash < y.request_hash ? -1 : x.request_hash > y.request_hash ? 1 : 0));
-      const blocks = function* () {
-        for (let i = 0; i < records.length; i += 1000) yield formatAnswers(records.slice(i, i + 1000));
-      };
-      writePiecesAtomicSync(join(dir, ANSWERS_FILE), blocks());
+      // Written in pieces: at 100,000 runs the file is 120 MiB, and one offline answer can be 45 MB.
+      writePiecesAtomicSync(join(dir, ANSWERS_FILE), answerPieces(used.values()));
     },
     async prefetchBatch(requests) {
       if (!client || requests.length === 0) return;

@@ -19,6 +19,7 @@ import type { Category, CategorizeItem } from '../formats.ts';
 import type { LlmRequest, Usage } from '../llm/types.ts';
 import { ZERO_USAGE } from '../llm/usage.ts';
 import { offlineCategorize } from '../offline/categorize.ts';
+import { collectGarbage } from '../util/memory.ts';
 import { plural } from '../util/words.ts';
 
 export interface CategorizeRunOptions {
@@ -68,7 +69,12 @@ export function offlineMode(base: LockBase | null): { mode: 'offline-global' | '
 const OFFLINE = { provider: 'offline', model: '' };
 
 export function offlineOutcome(t: Tools, items: CategorizeItem[], base: LockBase | null): Outcome {
-  const answer = t.answerer.offline('categorize', { items }, () => offlineCategorize(items));
+  const answer = t.answerer.offline('categorize', { items }, () => {
+    const categories = offlineCategorize(items);
+    // The analyzer's working data (every run's analysis and vector) is dropped: collected before the answer is written out.
+    collectGarbage();
+    return categories;
+  });
   const common = { unassigned: [], usage: answer.usage, costUsd: answer.costUsd, batches: [], batchLog: [], resumedFrom: null, stability: null, induceAssign: null };
   const { mode, reason } = offlineMode(base);
   const categories = mode === 'offline-locked' && base ? joinLockedByMajority(base.plan.keep, base.plan.toAdd.map((i) => i.id), answer.value.categories) : answer.value.categories;

@@ -12,6 +12,7 @@
 // configured.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { errorCode } from '../util/fs.ts';
+import { jsonStringPieces } from '../util/json-pieces.ts';
 import type { RemoteStore } from './remote-store.ts';
 import type { ResponseStore, StoredAnswer } from './store.ts';
 import type { Usage } from './types.ts';
@@ -33,22 +34,28 @@ function isCount(x: unknown): x is number {
   return typeof x === 'number' && Number.isFinite(x) && x >= 0;
 }
 
-/** One line, keys in a fixed order. */
-export function answerLine(r: AnswerRecord): string {
-  return JSON.stringify({
-    request_hash: r.request_hash,
-    text: r.text,
-    usage: { input_tokens: r.usage.input_tokens, output_tokens: r.usage.output_tokens, total_tokens: r.usage.total_tokens },
-    cost_usd: r.cost_usd,
-  });
+/** One line, keys in a fixed order, in pieces: the text (one answer can be 45 MB) escaped a part at a time. */
+function* answerLinePieces(r: AnswerRecord): Generator<string> {
+  yield `{"request_hash":${JSON.stringify(r.request_hash)},"text":`;
+  yield* jsonStringPieces(r.text);
+  const usage = { input_tokens: r.usage.input_tokens, output_tokens: r.usage.output_tokens, total_tokens: r.usage.total_tokens };
+  yield `,"usage":${JSON.stringify(usage)},"cost_usd":${JSON.stringify(r.cost_usd)}}`;
 }
 
-/** The file text: one line per distinct hash, sorted by hash (code-point order), each ending in a newline. */
+/** answers.jsonl: one line per request hash (the first record of each), sorted by hash. */
 export function formatAnswers(records: Iterable<AnswerRecord>): string {
+  return [...answerPieces(records)].join('');
+}
+
+/** formatAnswers in pieces, for writePiecesAtomicSync. */
+export function* answerPieces(records: Iterable<AnswerRecord>): Generator<string> {
   const byHash = new Map<string, AnswerRecord>();
   for (const r of records) if (!byHash.has(r.request_hash)) byHash.set(r.request_hash, r);
   const hashes = [...byHash.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return hashes.map((h) => `${answerLine(byHash.get(h) as AnswerRecord)}\n`).join('');
+  for (const h of hashes) {
+    yield* answerLinePieces(byHash.get(h) as AnswerRecord);
+    yield '\n';
+  }
 }
 
 /** The record on one line, or why it cannot be used. */

@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Usage } from './types.ts';
-import { writeFileAtomic, writeFileAtomicSync } from '../util/fs.ts';
+import { writeFileAtomic, writePiecesAtomicSync } from '../util/fs.ts';
+import { jsonPieces } from '../util/json-pieces.ts';
 
 /** JSON with object keys sorted recursively (members without a value left out): the canonical form that is hashed. */
 export function canonicalJson(value: unknown): string {
@@ -115,7 +116,7 @@ export interface ResponseStore {
   save(hash: string, answer: StoredAnswer): Promise<void>;
 }
 
-/** An entry's file text. */
+/** An entry's file text (put writes the same text in pieces, jsonPieces). */
 const entryText = (answer: StoredAnswer) => `${JSON.stringify(answer, null, 2)}\n`;
 
 export function openStore(dir: string, warn: (msg: string) => void = () => {}): ResponseStore {
@@ -143,7 +144,8 @@ export function openStore(dir: string, warn: (msg: string) => void = () => {}): 
     },
     put(hash, answer) {
       try {
-        writeFileAtomicSync(pathOf(hash), entryText(answer));
+        // In pieces: an offline categorization at 100,000 runs is one answer of 45 MB.
+        writePiecesAtomicSync(pathOf(hash), jsonPieces(answer));
       } catch (err) {
         writeFailed(hash, err);
       }
