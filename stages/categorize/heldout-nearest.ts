@@ -11,7 +11,7 @@
 // bytes as they were.
 import type { CategorizeItem } from '../formats.ts';
 import { sortItems } from '../offline/categorize.ts';
-import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, centroid, cosine, itemVector } from '../offline/features.ts';
+import { buildCorpus, itemAnalyzer, CATEGORY_WEIGHTS, centroid, cosine, itemVector } from '../offline/features.ts';
 import type { SparseVector, VectorSource } from '../offline/features.ts';
 
 /** The offline categorizer's default average-linkage cut (cosine distance; `threshold` in offline/categorize.ts), used as the farthest a category may be. */
@@ -38,8 +38,9 @@ export function nearestCategories(
   maxDistance = NEAREST_MAX_DISTANCE,
 ): NearestAnswer[] {
   // Only what a vector is made of is kept of each run (at 100,000 runs, every run's cues, spans and vector would be held at once).
+  const analyze = itemAnalyzer();
   const sources = sortItems(items).map((item): VectorSource & { id: string } => {
-    const { terms, familyScores, harmScores } = analyzeItem(item);
+    const { terms, familyScores, harmScores } = analyze(item);
     return { id: item.id, terms, familyScores, harmScores };
   });
   const corpus = buildCorpus(sources);

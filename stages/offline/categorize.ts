@@ -22,7 +22,7 @@
 import type { CategorizeItem, Category, CategoryExample } from '../formats.ts';
 import { trimPhrase, type Phrase } from './diff.ts';
 import {
-  analyzeItem,
+  itemAnalyzer,
   buildCorpus,
   CATEGORY_WEIGHTS,
   familyValues,
@@ -148,7 +148,9 @@ export function cueCounts(members: readonly ItemAnalysis[], family: string): [st
 function topTermsOf(members: readonly ItemAnalysis[], corpus: Corpus, k: number): string[] {
   const acc = new Map<string, number>();
   for (const m of members) {
-    for (const [t, c] of m.terms) {
+    for (let i = 0; i < m.terms.keys.length; i++) {
+      const t = m.terms.keys[i] as string;
+      const c = m.terms.weights[i] as number;
       const idf = corpus.termIdf.get(t);
       if (idf === undefined || c < 0.5) continue;
       acc.set(t, (acc.get(t) ?? 0) + Math.log1p(c) * idf);
@@ -527,7 +529,8 @@ export function analyzeCategories(items: readonly CategorizeItem[], opts: Offlin
   const threshold = opts.threshold ?? 0.6;
   const minCue = opts.minCueValue ?? 0.25;
   const weights: FeatureWeights = { ...CATEGORY_WEIGHTS, ...opts.weights };
-  const analyses = sortItems(items).map(analyzeItem);
+  const analyze = itemAnalyzer();
+  const analyses = sortItems(items).map((item) => analyze(item));
   const corpus = buildCorpus(analyses);
   const table = vectorTable(analyses, corpus, weights);
   const position = new Map(analyses.map((a, i) => [a, i]));

@@ -8,7 +8,7 @@
 
 import type { CategorizeItem, Category, Cluster, ClusterMember } from '../formats.ts';
 import {
-  analyzeItem,
+  itemAnalyzer,
   buildCorpus,
   centroid,
   CLUSTER_WEIGHTS,
@@ -103,7 +103,8 @@ function buildViews(categories: readonly Category[], items: readonly CategorizeI
     if (out.length === 0) out.push(pseudoItem(`${ci}:definition`, `${c.category_name}. ${c.definition}`));
     return out;
   });
-  const analysesPerCat = memberItems.map((list) => list.map(analyzeItem));
+  const analyze = itemAnalyzer();
+  const analysesPerCat = memberItems.map((list) => list.map((item) => analyze(item)));
   const corpus: Corpus = buildCorpus(analysesPerCat.flat());
   return sortedCats.map((category, i) => {
     const members = analysesPerCat[i] ?? [];

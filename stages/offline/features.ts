@@ -51,11 +51,20 @@ export interface ItemAnalysis {
   added: Phrase[];
   cues: LocatedCue[];
   /** Evidence per cue family in [0,1] (noisy-or of hit weight x factor), families in lexicon order. */
-  familyScores: Map<string, number>;
-  harmScores: Map<string, number>;
+  familyScores: ReadonlyMap<string, number>;
+  harmScores: ReadonlyMap<string, number>;
   /** Weighted term frequencies (stems and stem bigrams). */
-  terms: Map<string, number>;
+  terms: Terms;
 }
+
+/** Terms and their weights, in the order first seen: two arrays, not a map (every run's are held at once). */
+export interface Terms {
+  keys: string[];
+  weights: number[];
+}
+
+/** No scores: shared by every run that has none (never changed once made). */
+const NO_SCORES: ReadonlyMap<string, number> = new Map();
 
 /** Evidence factor for a cue that lies in wording kept from the original. */
 export const KEPT_CUE_FACTOR = 0.12;
@@ -84,19 +93,31 @@ function termWords(text: string, each: (stem: string, word: string) => void): vo
   }
 }
 
-function addTerms(text: string, weight: number, topic: ReadonlySet<string>, terms: Map<string, number>): void {
+/** One copy of each term string for many runs' terms (at 100,000 runs, two million keys hold about 100,000 distinct terms). */
+type Strings = Map<string, string>;
+
+function shared(strings: Strings | null, s: string): string {
+  if (strings === null) return s;
+  const known = strings.get(s);
+  if (known !== undefined) return known;
+  strings.set(s, s);
+  return s;
+}
+
+function addTerms(text: string, weight: number, topic: ReadonlySet<string>, terms: Map<string, number>, strings: Strings | null): void {
   const seq: string[] = [];
   termWords(text, (st) => {
     seq.push(st);
     if (st === '') return;
     const tw = weight * (topic.has(st) ? TOPIC_TERM_WEIGHT : 1);
-    terms.set(st, (terms.get(st) ?? 0) + tw);
+    const key = shared(strings, st);
+    terms.set(key, (terms.get(key) ?? 0) + tw);
   });
   for (let i = 0; i + 1 < seq.length; i++) {
     const a = seq[i];
     const b = seq[i + 1];
     if (!a || !b) continue;
-    const key = `${a} ${b}`;
+    const key = shared(strings, `${a} ${b}`);
     const tw = weight * BIGRAM_WEIGHT * (topic.has(a) && topic.has(b) ? TOPIC_TERM_WEIGHT : 1);
     terms.set(key, (terms.get(key) ?? 0) + tw);
   }
@@ -110,6 +131,16 @@ function termSources(a: Pick<ItemAnalysis, 'item' | 'perturbed' | 'added'>): [st
 
 /** Analyses one run: diff, cue hits, harm hits, weighted terms. Pure. */
 export function analyzeItem(item: CategorizeItem): ItemAnalysis {
+  return analyze(item, null);
+}
+
+/** `analyzeItem` for many runs, whose analyses share one copy of each term string. */
+export function itemAnalyzer(): (item: CategorizeItem) => ItemAnalysis {
+  const strings: Strings = new Map();
+  return (item) => analyze(item, strings);
+}
+
+function analyze(item: CategorizeItem, strings: Strings | null): ItemAnalysis {
   const diff = wordDiff(item.original_instruction ?? '', item.perturbed_instruction ?? '');
   const added = addedPhrases(diff);
   const removed = removedPhrases(diff);
@@ -151,10 +182,17 @@ export function analyzeItem(item: CategorizeItem): ItemAnalysis {
   }
 
   const topic = new Set(contentStems(diff.original));
-  const terms = new Map<string, number>();
-  const analysis = { item, perturbed: diff.perturbed, added, cues, familyScores, harmScores, terms };
-  for (const [text, weight] of termSources(analysis)) addTerms(text, weight, topic, terms);
-  return analysis;
+  const counted = new Map<string, number>();
+  for (const [text, weight] of termSources({ item, perturbed: diff.perturbed, added })) addTerms(text, weight, topic, counted, strings);
+  return {
+    item,
+    perturbed: diff.perturbed,
+    added,
+    cues,
+    familyScores: familyScores.size > 0 ? familyScores : NO_SCORES,
+    harmScores: harmScores.size > 0 ? harmScores : NO_SCORES,
+    terms: { keys: [...counted.keys()], weights: [...counted.values()] },
+  };
 }
 
 export interface FeatureWeights {
@@ -201,7 +239,7 @@ export function buildCorpus(analyses: readonly Pick<ItemAnalysis, 'terms' | 'fam
   const df = new Map<string, number>();
   const fdf = new Map<string, number>();
   for (const a of analyses) {
-    for (const t of a.terms.keys()) df.set(t, (df.get(t) ?? 0) + 1);
+    for (const t of a.terms.keys) df.set(t, (df.get(t) ?? 0) + 1);
     for (const [f, s] of a.familyScores) if (s >= 0.3) fdf.set(f, (fdf.get(f) ?? 0) + 1);
   }
   const termIdf = new Map<string, number>();
@@ -232,16 +270,18 @@ export function familyValues(a: Pick<ItemAnalysis, 'familyScores'>, corpus: Corp
   return out;
 }
 
-/** The feature vector of one run. */
 /** What a run's feature vector is made of. */
 export type VectorSource = Pick<ItemAnalysis, 'terms' | 'familyScores' | 'harmScores'>;
 
+/** The feature vector of one run. */
 export function itemVector(a: VectorSource, corpus: Corpus, w: FeatureWeights): SparseVector {
   const entries: [string, number][] = [];
   // TF-IDF block, scaled to norm w.terms.
   const tf: [string, number][] = [];
   let norm = 0;
-  for (const [t, c] of a.terms) {
+  for (let i = 0; i < a.terms.keys.length; i++) {
+    const t = a.terms.keys[i] as string;
+    const c = a.terms.weights[i] as number;
     const idf = corpus.termIdf.get(t);
     if (idf === undefined || c <= 0) continue;
     const v = Math.log1p(c) * idf;
