@@ -7,6 +7,7 @@ import type { LlmSettings } from './llm/types.ts';
 import { requestHash, sha256 } from './llm/store.ts';
 import type { ResponseStore } from './llm/store.ts';
 import { ZERO_USAGE } from './llm/usage.ts';
+import { compactJson } from './util/json-pieces.ts';
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -58,7 +59,7 @@ export function offlineAnswer<T>(
     }
   }
   const value = compute();
-  const text = JSON.stringify(value);
+  const text = compactJson(value);
   store?.put(hash, { request: stored, text, usage: ZERO_USAGE, cost_usd: 0 });
   return { value, usage: ZERO_USAGE, costUsd: 0, cached: false, requestHash: hash, text };
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeJson, writePiecesAtomicSync } from '../stages/util/fs.ts';
-import { jsonPieces, jsonStringPieces } from '../stages/util/json-pieces.ts';
+import { compactJson, compactJsonPieces, jsonPieces, jsonStringPieces } from '../stages/util/json-pieces.ts';
 
 const whole = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
 const joined = (v: unknown) => [...jsonPieces(v)].join('');
@@ -35,13 +35,18 @@ describe('jsonPieces', () => {
       [undefined, { toJSON: () => ({ replaced: [1, 2] }) }, new Map([[1, 2]]), Object.assign(Object.create(null), { n: 1 })],
       { deep: { deeper: { deepest: [1, { x: [2, [3]] }] } } },
     ];
-    for (const v of values) expect(joined(v)).toBe(whole(v));
+    for (const v of values) {
+      expect(joined(v)).toBe(whole(v));
+      expect([...compactJsonPieces(v)].join('')).toBe(JSON.stringify(v));
+    }
     const withProto = {};
     Object.defineProperty(withProto, '__proto__', { value: { a: 1 }, enumerable: true });
     expect(joined(withProto)).toBe(whole(withProto));
     for (let seed = 1; seed <= 500; seed++) {
       const v = randomValue(seed);
-      if (JSON.stringify(v) !== undefined) expect(joined(v)).toBe(whole(v));
+      if (JSON.stringify(v) === undefined) continue;
+      expect(joined(v)).toBe(whole(v));
+      expect([...compactJsonPieces(v)].join('')).toBe(JSON.stringify(v));
     }
   });
 
@@ -74,6 +79,11 @@ describe('jsonPieces', () => {
     const parts = [...jsonPieces(value)];
     expect(parts.join('')).toBe(whole(value));
     expect(Math.max(...parts.map((p) => p.length))).toBeLessThan(200);
+    const compact = [...compactJsonPieces(value)];
+    expect(compact.join('')).toBe(JSON.stringify(value));
+    expect(compactJson(value)).toBe(JSON.stringify(value));
+    expect(compactJson({ small: [1, 2] })).toBe('{"small":[1,2]}');
+    expect(Math.max(...compact.map((p) => p.length))).toBeLessThan(200);
   });
 });
 

@@ -34,11 +34,14 @@ export function verifyTrigger(phrase: string | null | undefined, perturbed: stri
   return unquoted(perturbed).includes(p);
 }
 
+/** What the categorizer needs of a run's ledger entry (the rest, mostly paths, is dropped with the ledger). */
+export type RunRef = Pick<LedgerRun, 'run_id' | 'domain' | 'agent' | 'refinement_model'>;
+
 export interface ItemsResult {
   items: CategorizeItem[];
   /** run id -> id used in prompts and examples */
   idOf: Map<string, string>;
-  runOf: Map<string, LedgerRun>;
+  runOf: Map<string, RunRef>;
   /** Runs that cannot be categorized (no summary), with the reason. */
   missing: FailedRun[];
 }
@@ -51,10 +54,10 @@ export function buildItems(
 ): ItemsResult {
   const items: CategorizeItem[] = [];
   const missing: FailedRun[] = [];
-  const runOf = new Map<string, LedgerRun>();
+  const runOf = new Map<string, RunRef>();
   for (const run of runs) {
     const id = idOf.get(run.run_id) as string;
-    runOf.set(id, run);
+    runOf.set(id, { run_id: run.run_id, domain: run.domain, agent: run.agent, refinement_model: run.refinement_model });
     const s = summaryOf(run);
     if ('error' in s) {
       missing.push({ run_id: run.run_id, stage: 'categorize', reason: s.error });
@@ -77,7 +80,7 @@ export function buildItems(
 export function decorateCategories(
   categories: Category[],
   items: readonly CategorizeItem[],
-  runOf: Map<string, LedgerRun>,
+  runOf: Map<string, RunRef>,
   stableId: (c: Category) => string,
 ): OutputCategory[] {
   const perturbedOf = new Map(items.map((i) => [i.id, i.perturbed_instruction]));

@@ -31,7 +31,7 @@ export function categorizationFile(
 
 function statistics({ ledger }: CategorizeInput, outcome: Outcome, categories: OutputCategory[], categorized: number, unassigned: FailedRun[]) {
   return {
-    total_tasks: ledger.runs.length,
+    total_tasks: ledger.runCount,
     total_categories: categories.length,
     total_examples: categories.reduce((n, c) => n + c.examples.length, 0),
     input_tokens: outcome.usage.input_tokens,
@@ -57,9 +57,9 @@ function metadata(t: LlmTools<unknown>, { ledger, built, templates, base }: Cate
   };
   const runIdOf = (itemId: string) => built.runOf.get(itemId)?.run_id ?? itemId;
   return {
-    task_list_path: Object.values(ledger.task_list_files).join(', '),
+    task_list_path: Object.values(ledger.taskListFiles).join(', '),
     perturbation_model: a.data.perturbation_model,
-    refinement_models_included: [...new Set(ledger.runs.map((r) => r.refinement_model))].sort(),
+    refinement_models_included: ledger.refinementModels,
     agent: a.agents.join(','),
     api_type: settings.provider,
     model_name: settings.provider === 'offline' ? 'offline-analyzer' : settings.model,

@@ -36,6 +36,7 @@ import type { EvaluationsFile, RunEvaluation } from '../summarize/run-data.ts';
 
 type Tools = LlmTools<CategorizeRunOptions>;
 
+import { ledgerFacts } from './input.ts';
 import type { CategorizeInput } from './input.ts';
 
 export type { CategorizeInput };
@@ -47,7 +48,7 @@ export const categorizeStage: LlmStageDefinition<CategorizeRunOptions, Categoriz
     const evaluations = t.upstream('summarize', EVALUATIONS_FILE, evaluationsFile);
     const index = t.upstream('summarize', SUMMARY_INDEX_FILE, summaryIndexFile).runs;
     const built = summarizedItems(ledger, index, readSummaries(t.ctx.outputOf('summarize'), index, t.ctx.analysis.name), evaluations);
-    return { ledger, built, templates: templatesOf(t), base: lockBase(t, built) };
+    return { ledger: ledgerFacts(ledger), built, templates: templatesOf(t), base: lockBase(t, built) };
   },
   subject: ({ built }) => `${built.items.length} summarized runs`,
   run: categorizeRun,
@@ -110,7 +111,7 @@ async function categorizeRun(input: CategorizeInput, t: Tools): Promise<StageRes
     summary: (logFile) => {
       const s = t.answerer.totals();
       return [
-        `categorize: ${coverage.assigned.size}/${ledger.runs.length} runs in ${plural(decorated.length, 'category', 'categories')}` +
+        `categorize: ${coverage.assigned.size}/${ledger.runCount} runs in ${plural(decorated.length, 'category', 'categories')}` +
           `${unassigned.length ? `, ${unassigned.length} unassigned (listed in the output)` : ''}; mode ${outcome.mode}; ` +
           `${plural(s.reused, 'answer', 'answers')} reused from the response store, ${s.computed} computed; spent ${formatUsd(s.paidCostUsd)} to build this output. Log: ${logFile}`,
         ...heldoutLine(heldout),

@@ -36,32 +36,48 @@ const HOLDS_DEPTH = 3;
 
 /** The pieces of `${JSON.stringify(value, null, 2)}\n`, for a value that stringifies to something (not undefined). */
 export function* jsonPieces(value: unknown): Generator<string> {
-  yield* pieces(value, 0, '');
+  yield* pieces(value, 0, '', false);
   yield '\n';
 }
 
-function* pieces(value: unknown, depth: number, indent: string): Generator<string> {
+/**
+ * JSON.stringify(value). A value that holds a large container is joined
+ * from pieces: V8's own builder of an offline categorization at 100,000
+ * runs (43 million characters) peaked at twice the text's size.
+ */
+export function compactJson(value: unknown): string {
+  return holdsLarge(value, HOLDS_DEPTH) ? [...compactJsonPieces(value)].join('') : (JSON.stringify(value) as string);
+}
+
+/** The pieces of JSON.stringify(value) (compact), for a value that stringifies to something. */
+export function* compactJsonPieces(value: unknown): Generator<string> {
+  yield* pieces(value, 0, '', true);
+}
+
+function* pieces(value: unknown, depth: number, indent: string, compact: boolean): Generator<string> {
   if (typeof value === 'string') {
     yield* jsonStringPieces(value);
     return;
   }
   if (!isOpenable(value) || (depth >= OPEN_DEPTH && !holdsLarge(value, HOLDS_DEPTH))) {
     // Each line of a nested value's text, after the first, moves right by the indentation it sits at (strings hold no raw newline).
-    yield JSON.stringify(value, null, 2).replaceAll('\n', `\n${indent}`);
+    yield compact ? (JSON.stringify(value) as string) : JSON.stringify(value, null, 2).replaceAll('\n', `\n${indent}`);
     return;
   }
-  const inner = `${indent}  `;
+  const inner = compact ? '' : `${indent}  `;
+  // What comes before a member, and before the closing bracket: a new line at the member's (the container's) indentation.
+  const br = (at: string) => (compact ? '' : `\n${at}`);
   if (Array.isArray(value)) {
     if (value.length === 0) {
       yield '[]';
       return;
     }
     for (let i = 0; i < value.length; i++) {
-      yield i === 0 ? `[\n${inner}` : `,\n${inner}`;
+      yield `${i === 0 ? '[' : ','}${br(inner)}`;
       // As JSON.stringify: an element that has no JSON text (undefined, a function) is null.
-      yield* stringifies(value[i]) ? pieces(value[i], depth + 1, inner) : ['null'];
+      yield* stringifies(value[i]) ? pieces(value[i], depth + 1, inner, compact) : ['null'];
     }
-    yield `\n${indent}]`;
+    yield `${br(indent)}]`;
     return;
   }
   // As JSON.stringify: own enumerable string keys in their order, members without a JSON text left out.
@@ -71,10 +87,10 @@ function* pieces(value: unknown, depth: number, indent: string): Generator<strin
     return;
   }
   for (const [i, k] of keys.entries()) {
-    yield `${i === 0 ? '{' : ','}\n${inner}${JSON.stringify(k)}: `;
-    yield* pieces((value as Record<string, unknown>)[k], depth + 1, inner);
+    yield `${i === 0 ? '{' : ','}${br(inner)}${JSON.stringify(k)}:${compact ? '' : ' '}`;
+    yield* pieces((value as Record<string, unknown>)[k], depth + 1, inner, compact);
   }
-  yield `\n${indent}}`;
+  yield `${br(indent)}}`;
 }
 
 /** An array or a plain object whose members are stringified here; anything else (a value with toJSON, a Map, a boxed value) goes to JSON.stringify whole. */
