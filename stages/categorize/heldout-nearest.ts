@@ -1,18 +1,19 @@
 // The offline analyzer's nearest-category rule, for the held-out check
 // (categorize/heldout.ts): a run joins the category whose centroid is most
 // similar to it, or none when even that one is farther than the categorizer's
-// own linkage cut. The same features and weights as the offline
-// categorization (offline/features.ts, CATEGORY_WEIGHTS); the TF-IDF corpus
-// is built from every run, which uses no category. Pure and deterministic.
+// own linkage cut. The vectors are the offline categorization's own
+// (offline/categorize.ts categoryVectors: made once per items array, so a
+// categorization that ran in this process is not analysed again); the TF-IDF
+// corpus is built from every run, which uses no category. Deterministic.
 //
 // It lives here, not under stages/offline/: every file there is part of the
 // offline analyzer's version (analyzer.ts), which is written into
 // categorization.json and clusters.json, and the check must leave those
 // bytes as they were.
 import type { CategorizeItem } from '../formats.ts';
-import { sortItems } from '../offline/categorize.ts';
-import { buildCorpus, itemAnalyzer, CATEGORY_WEIGHTS, centroid, cosine, itemVector } from '../offline/features.ts';
-import type { SparseVector, VectorSource } from '../offline/features.ts';
+import { categoryVectors } from '../offline/categorize.ts';
+import { packedCentroid, packedCosineTo } from '../offline/features.ts';
+import type { PackedVector } from '../offline/features.ts';
 
 /** The offline categorizer's default average-linkage cut (cosine distance; `threshold` in offline/categorize.ts), used as the farthest a category may be. */
 export const NEAREST_MAX_DISTANCE = 0.6;
@@ -37,29 +38,20 @@ export function nearestCategories(
   runs: readonly string[],
   maxDistance = NEAREST_MAX_DISTANCE,
 ): NearestAnswer[] {
-  // Only what a vector is made of is kept of each run (at 100,000 runs, every run's cues, spans and vector would be held at once).
-  const analyze = itemAnalyzer();
-  const sources = sortItems(items).map((item): VectorSource & { id: string } => {
-    const { terms, familyScores, harmScores } = analyze(item);
-    return { id: item.id, terms, familyScores, harmScores };
-  });
-  const corpus = buildCorpus(sources);
-  const sourceOf = new Map(sources.map((s) => [s.id, s]));
-  const vectorOf = (id: string): SparseVector | undefined => {
-    const source = sourceOf.get(id);
-    return source ? itemVector(source, corpus, CATEGORY_WEIGHTS) : undefined;
-  };
-  // A category's member vectors are made when its centroid is, then dropped.
+  // The categorizer's own vectors when it ran in this process (offline/categorize.ts categoryVectors).
+  const { byId, keys } = categoryVectors(items);
+  // A category's member vectors are gathered when its centroid is made.
   const centroids = categories.flatMap((c) => {
-    const vectors = c.members.map(vectorOf).filter((v): v is SparseVector => v !== undefined);
-    return vectors.length > 0 ? [{ name: c.name, centroid: centroid(vectors) }] : [];
+    const vectors = c.members.map((id) => byId.get(id)).filter((v): v is PackedVector => v !== undefined);
+    return vectors.length > 0 ? [{ name: c.name, centroid: packedCentroid(vectors, keys) }] : [];
   });
   return runs.map((id) => {
-    const v = vectorOf(id) ?? new Map<string, number>();
+    const v = byId.get(id);
     let best: string | null = null;
     let bestSim = 0;
     for (const c of centroids) {
-      const sim = cosine(v, c.centroid);
+      // A run with no vector is as far from every category as an empty vector (similarity 0).
+      const sim = v ? packedCosineTo(v, keys, c.centroid) : 0;
       if (best === null || sim > bestSim) {
         best = c.name;
         bestSim = sim;

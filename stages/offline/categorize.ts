@@ -514,6 +514,39 @@ export interface RunVectors {
   keys: readonly string[];
 }
 
+/** Every run's vector under the categorizer's own weights (CATEGORY_WEIGHTS), by item id (the last run of an id), and their keys' numbering. */
+export interface ItemVectors {
+  byId: Map<string, PackedVector>;
+  keys: readonly string[];
+}
+
+/** Made once per items array: by the categorization, when it runs with its own weights, else by the first caller. */
+const itemVectorsOf = new WeakMap<readonly CategorizeItem[], ItemVectors>();
+
+/**
+ * The vectors the categorization of `items` groups (the held-out check,
+ * categorize/heldout-nearest.ts, places runs by them): the ones it made when
+ * it ran in this process on this array, else made here the same way.
+ */
+export function categoryVectors(items: readonly CategorizeItem[]): ItemVectors {
+  const known = itemVectorsOf.get(items);
+  if (known) return known;
+  const analyze = itemAnalyzer();
+  // Only what a vector is made of is kept of each run while all are analysed.
+  const sources = sortItems(items).map((item) => {
+    const { terms, familyScores, harmScores } = analyze(item);
+    return { item, terms, familyScores, harmScores };
+  });
+  const table = vectorTable(sources, buildCorpus(sources), CATEGORY_WEIGHTS);
+  return remember(items, sources, table);
+}
+
+function remember(items: readonly CategorizeItem[], analyses: readonly Pick<ItemAnalysis, 'item'>[], table: { packed: PackedVector[]; keys: string[] }): ItemVectors {
+  const vectors = { byId: new Map(analyses.map((a, i) => [a.item.id, table.packed[i] as PackedVector])), keys: table.keys };
+  itemVectorsOf.set(items, vectors);
+  return vectors;
+}
+
 /** Everything the categorization computes, for the cluster stage and the bench. */
 export interface CategorizeAnalysis {
   analyses: ItemAnalysis[];
@@ -533,6 +566,7 @@ export function analyzeCategories(items: readonly CategorizeItem[], opts: Offlin
   const analyses = sortItems(items).map((item) => analyze(item));
   const corpus = buildCorpus(analyses);
   const table = vectorTable(analyses, corpus, weights);
+  if (opts.weights === undefined) remember(items, analyses, table);
   const position = new Map(analyses.map((a, i) => [a, i]));
   const vectors: RunVectors = { of: (a) => table.packed[position.get(a) as number] as PackedVector, keys: table.keys };
 
