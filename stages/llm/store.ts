@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Usage } from './types.ts';
-import { writeFileAtomic, writePiecesAtomicSync } from '../util/fs.ts';
-import { jsonPieces } from '../util/json-pieces.ts';
+import { Utf8Chunks, writeFileAtomic, writePiecesAtomicSync } from '../util/fs.ts';
+import { jsonPieces, stringifies } from '../util/json-pieces.ts';
 
 /** JSON with object keys sorted recursively (members without a value left out): the canonical form that is hashed. */
 export function canonicalJson(value: unknown): string {
@@ -34,7 +34,7 @@ export function* canonicalJsonPieces(value: unknown, depth = 0): Generator<strin
     for (let i = 0; i < value.length; i++) {
       if (i > 0) yield ',';
       // As JSON.stringify: an element without a JSON text (undefined, a function, a symbol) is null.
-      if (hasText(value[i])) yield* canonicalJsonPieces(value[i], depth + 1);
+      if (stringifies(value[i])) yield* canonicalJsonPieces(value[i], depth + 1);
       else yield 'null';
     }
     yield ']';
@@ -42,7 +42,7 @@ export function* canonicalJsonPieces(value: unknown, depth = 0): Generator<strin
   }
   // The order JSON.stringify gives an object whose keys were added sorted: integer-like keys first, ascending.
   const order: Record<string, true> = {};
-  for (const key of Object.keys(value).sort()) if (hasText((value as Record<string, unknown>)[key])) order[key] = true;
+  for (const key of Object.keys(value).sort()) if (stringifies((value as Record<string, unknown>)[key])) order[key] = true;
   let first = true;
   for (const key of Object.keys(order)) {
     yield `${first ? '{' : ','}${JSON.stringify(key)}:`;
@@ -50,10 +50,6 @@ export function* canonicalJsonPieces(value: unknown, depth = 0): Generator<strin
     yield* canonicalJsonPieces((value as Record<string, unknown>)[key], depth + 1);
   }
   yield first ? '{}' : '}';
-}
-
-function hasText(value: unknown): boolean {
-  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
 }
 
 function sortKeys(value: unknown): unknown {
@@ -73,18 +69,13 @@ export function sha256(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** The sha256 of canonicalJson(request), hashed in pieces of about 64 KiB (a piece boundary never splits a character). */
+/** The sha256 of canonicalJson(request), its pieces hashed as UTF-8 a chunk at a time (Utf8Chunks, the writers' encoder). */
 export function requestHash(canonicalRequest: unknown): string {
   const hash = createHash('sha256');
-  let pending = '';
-  for (const piece of canonicalJsonPieces(canonicalRequest)) {
-    pending += piece;
-    if (pending.length >= 65_536) {
-      hash.update(pending);
-      pending = '';
-    }
-  }
-  return hash.update(pending).digest('hex');
+  const chunks = new Utf8Chunks((bytes) => hash.update(bytes));
+  for (const piece of canonicalJsonPieces(canonicalRequest)) chunks.write(piece);
+  chunks.end();
+  return hash.digest('hex');
 }
 
 export interface StoredAnswer {

@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:
 import type { Dirent } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { jsonPieces } from './json-pieces.ts';
+import { isHighSurrogate, pairSafeEnd } from './utf16.ts';
 
 // Temporary names: the pid and a random nonce drawn once (pids repeat across
 // machines sharing a folder), then a counter; no random bytes per write.
@@ -95,8 +96,6 @@ export const CHUNK = 1 << 18;
 /** The buffer of a writer that ended, for the next one (a writer holds its own while it runs: two may be open at once). */
 let spareBuffer: Buffer | null = null;
 
-const isHighSurrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdbff;
-
 /**
  * Text pieces as UTF-8 bytes, a chunk at a time through one reused buffer
  * (`onBytes` gets a view of it, valid until it returns). Each piece is
@@ -143,8 +142,7 @@ export class Utf8Chunks {
         spareBuffer = null;
       }
       const room = Math.floor((this.buffer.length - this.used) / 3);
-      let end = Math.min(text.length, at + room);
-      if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+      const end = pairSafeEnd(text, Math.min(text.length, at + room));
       if (end <= at) {
         this.emit();
         continue;

@@ -4,6 +4,8 @@
 // besides the value. The pieces joined, plus the newline writeJson adds, are
 // writeJson's bytes exactly (test/json-pieces.test.ts).
 
+import { pairSafeEnd } from './utf16.ts';
+
 /** A string longer than this (UTF-16 code units) is escaped a part at a time (an offline categorization stored as one answer: 45 MB). */
 const LONG_STRING = 1 << 16;
 
@@ -19,9 +21,7 @@ export function* jsonStringPieces(text: string): Generator<string> {
   }
   yield '"';
   for (let at = 0; at < text.length; ) {
-    let end = Math.min(text.length, at + LONG_STRING);
-    const last = text.charCodeAt(end - 1);
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    const end = pairSafeEnd(text, Math.min(text.length, at + LONG_STRING));
     yield JSON.stringify(text.slice(at, end)).slice(1, -1);
     at = end;
   }
@@ -109,6 +109,6 @@ function holdsLarge(value: unknown, levels: number): boolean {
 }
 
 /** Whether JSON.stringify gives the value a text (undefined, functions and symbols have none). */
-function stringifies(value: unknown): boolean {
+export function stringifies(value: unknown): boolean {
   return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
 }

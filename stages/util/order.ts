@@ -1,8 +1,7 @@
 // Code-point order: how every list the pipeline writes is sorted (Python's
 // `<` on `str`), not the UTF-16 order of JavaScript's default sort.
 
-const isHighSurrogate = (u: number) => u >= 0xd800 && u <= 0xdbff;
-const isLowSurrogate = (u: number) => u >= 0xdc00 && u <= 0xdfff;
+import { isHighSurrogate, isLowSurrogate } from './utf16.ts';
 
 /** Compare two strings by Unicode code point, as Python's `<` on `str` does: -1, 0 or 1. */
 export function compareCodePoints(a: string, b: string): number {
