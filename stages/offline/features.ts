@@ -227,10 +227,7 @@ export interface Corpus {
 /** Vector keys of the fixed blocks (cue families, family groups, harm families), made once. */
 const blockKey = new Map<string, string>();
 function keyOf(block: 'c' | 'g' | 'h', id: string): string {
-  const k = `${block}:${id}`;
-  let shared = blockKey.get(k);
-  if (shared === undefined) blockKey.set(k, (shared = k));
-  return shared;
+  return shared(blockKey, `${block}:${id}`);
 }
 
 /** Document frequencies over a set of analyses. */
