@@ -7,7 +7,9 @@ import { mulberry32 } from '../stages/agreement.ts';
 import { EXACT_LINKAGE_MAX, groupByLinkage } from '../stages/offline/categorize.ts';
 import { lcsSteps, MAX_DIFF_CHARS, wordDiff } from '../stages/offline/diff.ts';
 import type { Step } from '../stages/offline/diff.ts';
-import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, cosine, itemVector, packedCosine, packVectors } from '../stages/offline/features.ts';
+import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, cosine, itemVector, packedCosine, packedCosineDistances, packVectors } from '../stages/offline/features.ts';
+import type { PackedVector } from '../stages/offline/features.ts';
+import { averageLinkage, averageLinkageOf } from '../stages/offline/linkage.ts';
 import { offlineSummarize } from '../stages/offline/summarize.ts';
 
 /** The steps are an alignment of a against b: every token once, in order, keeps on equal tokens. */
@@ -87,6 +89,29 @@ describe('packed vectors', () => {
         expect(packedCosine(packed[i]!, packed[j]!)).toBe(cosine(vectors[i]!, vectors[j]!));
       }
     }
+  });
+
+  it('gives every pair the distance packedCosine gives, bit for bit, from the lists of the vectors that hold each key', () => {
+    const { items } = scaledItems(300);
+    const analyses = items.map(analyzeItem);
+    const corpus = buildCorpus(analyses);
+    const { packed } = packVectors(analyses.map((a) => itemVector(a, corpus, CATEGORY_WEIGHTS)));
+    // A vector without entries and one of zeros: both at distance 1 from everything.
+    const vs: PackedVector[] = [...packed.slice(0, 150), { idx: new Int32Array(0), val: new Float64Array(0), norm: 0 }, ...packed.slice(150)];
+    vs.splice(40, 0, { idx: Int32Array.of(0, 3), val: Float64Array.of(0, 0), norm: 0 });
+    const d = packedCosineDistances(vs);
+    expect(d.length).toBe((vs.length * (vs.length - 1)) / 2);
+    let k = 0;
+    for (let i = 0; i < vs.length; i++) {
+      for (let j = i + 1; j < vs.length; j++, k++) {
+        if (d[k] !== 1 - packedCosine(vs[i]!, vs[j]!)) expect.fail(`pair ${i}, ${j}: ${d[k]} vs ${1 - packedCosine(vs[i]!, vs[j]!)}`);
+      }
+    }
+    // The linkage of the matrix is the linkage of the distance function.
+    const byFunction = averageLinkage(vs.length, (i, j) => 1 - packedCosine(vs[i]!, vs[j]!), { threshold: 0.6 });
+    expect(averageLinkageOf(vs.length, d, { threshold: 0.6 })).toEqual(byFunction);
+    expect(byFunction.length).toBeGreaterThan(3);
+    expect(byFunction.length).toBeLessThan(vs.length / 2);
   });
 });
 

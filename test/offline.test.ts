@@ -7,7 +7,7 @@ import { offlineCategorize } from '../stages/offline/categorize.ts';
 import { offlineCluster } from '../stages/offline/cluster.ts';
 import { adjustedRandIndex } from '../stages/offline/metrics.ts';
 import { offlineSummarize } from '../stages/offline/summarize.ts';
-import { OFFLINE_MARK, tokenize } from '../stages/offline/text.ts';
+import { normalizeChars, normalizeEach, OFFLINE_MARK, tokenize } from '../stages/offline/text.ts';
 
 function item(id: string, original: string, perturbed: string, harmful: string[] = [], strategy = 'underspecification'): CategorizeItem {
   return {
@@ -122,6 +122,38 @@ function checkMarked(categories: readonly Category[], clusters: readonly Cluster
     for (const m of cl.member_categories) expect(m.justification.startsWith(OFFLINE_MARK)).toBe(true);
   }
 }
+
+describe('normalizeChars', () => {
+  it('lower-cases and folds each character in place, keeping every offset', () => {
+    expect(normalizeChars('Don\u2019t \u201CDelete\u201D the `Cache` \u2010 NOW')).toBe('don\'t "delete" the \'cache\' - now');
+    // A character whose lower case is longer stays; a capital sigma is lowered alone, never to its final form.
+    expect(normalizeChars('\u0130STANBUL')).toBe('\u0130stanbul');
+    expect(normalizeChars('\u039F\u0394\u039F\u03A3 \u03A3')).toBe('\u03BF\u03B4\u03BF\u03C3 \u03C3');
+  });
+
+  it('gives what lowering each character alone gives, for every code point (the whole-text path is a shortcut)', () => {
+    const samples: string[] = [];
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      if (c.toLowerCase() !== c || c.toUpperCase() !== c) samples.push(c);
+    }
+    samples.push('\u2018', '\u2019', '\u02bc', '`', '\u201c', '\u201d', '\u2010', '\u2011', '\ud800', '\udc00');
+    expect(samples.length).toBeGreaterThan(2000);
+    for (const c of samples) {
+      const text = `A${c}b${c} ${c}`;
+      const got = normalizeChars(text);
+      expect(got.length).toBe(text.length);
+      if (got !== normalizeEach(text)) expect.fail(`U+${c.codePointAt(0)?.toString(16)}: ${JSON.stringify(got)} vs ${JSON.stringify(normalizeEach(text))}`);
+    }
+    // All of them in one text, where a growing character sends the whole text the slow way.
+    const all = samples.join(' ');
+    // tokenize takes each token's normal form from the whole text's.
+    const mixed = `Keep \u0130stanbul's \u03A3\u039F\u03A3 "files", \u2018Tmp\u2019 \u2014 ${samples.slice(0, 400).join('')} then \ud83d\ude00 ok`;
+    for (const t of tokenize(mixed)) expect(normalizeChars(t.text).replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '') || normalizeChars(t.text)).toBe(t.key);
+    expect(normalizeChars(all.replaceAll('\u0130', ''))).toBe(normalizeEach(all.replaceAll('\u0130', '')));
+  });
+});
 
 describe('wordDiff', () => {
   it('finds a substitution between kept words', () => {

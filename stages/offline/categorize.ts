@@ -27,7 +27,7 @@ import {
   CATEGORY_WEIGHTS,
   familyValues,
   packedCentroid,
-  packedCosine,
+  packedCosineDistances,
   packedCosineTo,
   surfaceCounts,
   surfaceOf,
@@ -41,7 +41,7 @@ import {
   type SurfaceCounts,
 } from './features.ts';
 import { CUE_FAMILIES, FAMILY_BY_ID, HARM_BY_ID, type CueFamily } from './lexicon.ts';
-import { averageLinkage } from './linkage.ts';
+import { averageLinkageOf } from './linkage.ts';
 import { compareStrings, isFillerKey, OFFLINE_MARK, titleCase, tokenize } from './text.ts';
 
 export interface OfflineCategorizeOptions {
@@ -463,9 +463,7 @@ export function groupByLinkage(runs: readonly ItemAnalysis[], packed: readonly P
 
 function groupIndices(members: readonly number[], runs: readonly ItemAnalysis[], packed: readonly PackedVector[], threshold: number, exactMax: number): number[][] {
   const linkage = (ids: readonly number[]) =>
-    averageLinkage(ids.length, (i, j) => 1 - packedCosine(packed[ids[i] as number] as PackedVector, packed[ids[j] as number] as PackedVector), { threshold }).map((g) =>
-      g.map((k) => ids[k] as number),
-    );
+    averageLinkageOf(ids.length, packedCosineDistances(ids.map((i) => packed[i] as PackedVector)), { threshold }).map((g) => g.map((k) => ids[k] as number));
   if (members.length <= exactMax) return linkage(members);
   const byHash = [...members].sort((x, y) => idHash((runs[x] as ItemAnalysis).item.id) - idHash((runs[y] as ItemAnalysis).item.id) || x - y);
   const sample = byHash.slice(0, exactMax).sort((x, y) => x - y);

@@ -25,7 +25,7 @@ import {
   type CueHit,
   type FamilyGroupId,
 } from './lexicon.ts';
-import { compareStrings, contentStems, normalizeChars, stem, words } from './text.ts';
+import { compareStrings, contentStems, normalizeChars, stem, STOPWORDS, words } from './text.ts';
 
 /** A cue hit in the perturbed (or, for dropped restrictions, original) text with its evidence factor. */
 export interface LocatedCue extends CueHit {
@@ -87,8 +87,9 @@ function overlapIndex(spans: readonly Phrase[], start: number, end: number): num
 
 /** Each word of `text` that counts as a term, with its stem; '' stands for a word that does not (it breaks bigrams). */
 function termWords(text: string, each: (stem: string, word: string) => void): void {
+  // What contentStems keeps of a single word (words() of a word is the word).
   for (const w of words(text)) {
-    if (w.length < 2 || /^\d+$/.test(w) || contentStems(w).length === 0) each('', w);
+    if (w.length < 2 || STOPWORDS.has(w) || /^\d+$/.test(w)) each('', w);
     else each(stem(w), w);
   }
 }
@@ -140,6 +141,18 @@ export function itemAnalyzer(): (item: CategorizeItem) => ItemAnalysis {
   return (item) => analyze(item, strings);
 }
 
+/** `cue` as a whole-word pattern; made once per cue text (the same few cues recur in every run). */
+const wholeWordRes = new Map<string, RegExp>();
+function wholeWordRe(cue: string): RegExp {
+  let re = wholeWordRes.get(cue);
+  if (re === undefined) {
+    if (wholeWordRes.size >= 4096) wholeWordRes.clear();
+    re = new RegExp(`\\b${cue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'u');
+    wholeWordRes.set(cue, re);
+  }
+  return re;
+}
+
 function analyze(item: CategorizeItem, strings: Strings | null): ItemAnalysis {
   const diff = wordDiff(item.original_instruction ?? '', item.perturbed_instruction ?? '');
   const added = addedPhrases(diff);
@@ -154,7 +167,7 @@ function analyze(item: CategorizeItem, strings: Strings | null): ItemAnalysis {
   removed.forEach((r, ri) => {
     for (const h of findCues(r.text, 'removed')) {
       // A qualifier that still appears in the perturbed text was not really dropped.
-      const stillThere = new RegExp(`\\b${h.cue.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'u').test(perturbedNorm);
+      const stillThere = wholeWordRe(h.cue).test(perturbedNorm);
       cues.push({
         ...h,
         start: r.start + h.start,
@@ -438,7 +451,61 @@ export function packedDot(a: PackedVector, b: PackedVector): number {
 /** The same value as `cosine` on the vectors these were packed from. */
 export function packedCosine(a: PackedVector, b: PackedVector): number {
   if (a.norm === 0 || b.norm === 0) return 0;
-  return Math.min(1, Math.max(-1, packedDot(a, b) / (a.norm * b.norm)));
+  return cosineOfDot(packedDot(a, b), a.norm, b.norm);
+}
+
+const cosineOfDot = (dot: number, na: number, nb: number): number => Math.min(1, Math.max(-1, dot / (na * nb)));
+
+/**
+ * 1 - `packedCosine` of every pair of `vs`, above the diagonal row by row (the
+ * layout linkage.ts's averageLinkageOf reads). Each row's dot products are
+ * gathered from the lists of the vectors that hold each of its keys, so only
+ * shared keys cost anything; a pair's products are added in ascending key
+ * order from 0, as packedDot adds them, so every value is the same.
+ */
+export function packedCosineDistances(vs: readonly PackedVector[]): Float64Array {
+  const n = vs.length;
+  const d = new Float64Array((n * (n - 1)) / 2);
+  // Postings: for each key, the vectors that hold it (ascending) and their values.
+  let keys = 0;
+  for (const v of vs) for (const id of v.idx) keys = Math.max(keys, id + 1);
+  const start = new Int32Array(keys + 1);
+  for (const v of vs) for (const id of v.idx) start[id + 1] = (start[id + 1] as number) + 1;
+  for (let id = 0; id < keys; id++) start[id + 1] = (start[id + 1] as number) + (start[id] as number);
+  const holder = new Int32Array(start[keys] as number);
+  const value = new Float64Array(start[keys] as number);
+  const cursor = start.slice(0, keys);
+  vs.forEach((v, i) => {
+    for (let p = 0; p < v.idx.length; p++) {
+      const id = v.idx[p] as number;
+      const at = cursor[id] as number;
+      holder[at] = i;
+      value[at] = v.val[p] as number;
+      cursor[id] = at + 1;
+    }
+  });
+  // Row i reads each of its keys' lists past its own entry; `next` is where that entry is.
+  const next = start.slice(0, keys);
+  const dot = new Float64Array(n);
+  for (let i = 0, row = 0; i < n; row += n - i - 1, i++) {
+    const a = vs[i] as PackedVector;
+    for (let p = 0; p < a.idx.length; p++) {
+      const id = a.idx[p] as number;
+      const own = next[id] as number;
+      next[id] = own + 1;
+      const x = a.val[p] as number;
+      for (let q = own + 1, end = start[id + 1] as number; q < end; q++) {
+        const j = holder[q] as number;
+        dot[j] = (dot[j] as number) + x * (value[q] as number);
+      }
+    }
+    for (let j = i + 1; j < n; j++) {
+      const nb = (vs[j] as PackedVector).norm;
+      d[row + j - i - 1] = a.norm === 0 || nb === 0 ? 1 : 1 - cosineOfDot(dot[j] as number, a.norm, nb);
+      dot[j] = 0;
+    }
+  }
+  return d;
 }
 
 /** Mean of vectors (keys sorted). */

@@ -630,8 +630,8 @@ export interface CueHit {
 
 const NEGATION_BEFORE_RE = /\b(?:without|no|not|never|avoid|don't|do not)\s+(?:\w+\s+){0,2}$/u;
 
-function scan(text: string, family: string, patterns: readonly CuePattern[]): CueHit[] {
-  const norm = normalizeChars(text);
+/** The hits of one family's patterns in `norm`, a text already through normalizeChars. */
+function scan(norm: string, family: string, patterns: readonly CuePattern[]): CueHit[] {
   const hits: CueHit[] = [];
   patterns.forEach((pat, pi) => {
     for (const m of norm.matchAll(pat.re)) {
@@ -654,18 +654,20 @@ function scan(text: string, family: string, patterns: readonly CuePattern[]): Cu
 
 /** Cue hits of every family whose patterns apply to `where`, sorted by position then family. */
 export function findCues(text: string, where: 'perturbed' | 'removed'): CueHit[] {
+  const norm = normalizeChars(text);
   const out: CueHit[] = [];
   for (const fam of CUE_FAMILIES) {
     if (fam.appliesTo !== where) continue;
-    out.push(...scan(text, fam.id, fam.patterns));
+    out.push(...scan(norm, fam.id, fam.patterns));
   }
   return out.sort((a, b) => a.start - b.start || a.end - b.end || (a.family < b.family ? -1 : a.family > b.family ? 1 : 0));
 }
 
 /** Harm-family hits in one harmful-action description. */
 export function findHarmCues(text: string): CueHit[] {
+  const norm = normalizeChars(text);
   const out: CueHit[] = [];
-  for (const fam of HARM_FAMILIES) out.push(...scan(text, fam.id, fam.patterns));
+  for (const fam of HARM_FAMILIES) out.push(...scan(norm, fam.id, fam.patterns));
   return out.sort((a, b) => a.start - b.start || (a.family < b.family ? -1 : a.family > b.family ? 1 : 0));
 }
 

@@ -27,12 +27,21 @@ export function averageLinkage(
   distance: (i: number, j: number) => number,
   opts: LinkageOptions,
 ): number[][] {
-  const minClusters = Math.max(1, opts.minClusters ?? 1);
   // The distances above the diagonal, row by row (half of an n x n matrix: 64 MiB at 4,000 points).
   const d = new Float64Array((n * (n - 1)) / 2);
+  for (let i = 0, k = 0; i < n; i++) for (let j = i + 1; j < n; j++) d[k++] = distance(i, j);
+  return averageLinkageOf(n, d, opts);
+}
+
+/**
+ * `averageLinkage` of the distances `d` holds above the diagonal, row by row:
+ * (0,1) … (0,n-1), (1,2) … (n-2,n-1). `d` is updated in place.
+ */
+export function averageLinkageOf(n: number, d: Float64Array, opts: LinkageOptions): number[][] {
+  if (d.length !== (n * (n - 1)) / 2) throw new Error(`averageLinkageOf: ${d.length} distances for ${n} points`);
+  const minClusters = Math.max(1, opts.minClusters ?? 1);
   const rowStart = (i: number): number => (i * (2 * n - i - 1)) / 2 - i - 1;
   const at = (i: number, j: number): number => (i < j ? rowStart(i) + j : rowStart(j) + i);
-  for (let i = 0, k = 0; i < n; i++) for (let j = i + 1; j < n; j++) d[k++] = distance(i, j);
   const members: number[][] = Array.from({ length: n }, (_, i) => [i]);
   const active = new Uint8Array(n).fill(1);
   const blocked = new Set<number>(); // pair keys i*n+j (i<j) vetoed by canMerge
@@ -40,12 +49,23 @@ export function averageLinkage(
   const nnDist = new Float64Array(n).fill(Infinity);
 
   const pairKey = (i: number, j: number): number => (i < j ? i * n + j : j * n + i);
+  // Row i's nearest active, unblocked neighbour (the first of the nearest).
+  // Its distances lie in column i above the diagonal, then in row i.
   const recompute = (i: number): void => {
     let best = -1;
     let bestD = Infinity;
-    for (let j = 0; j < n; j++) {
-      if (j === i || !active[j] || blocked.has(pairKey(i, j))) continue;
-      const v = d[at(i, j)] ?? Infinity;
+    const open = blocked.size === 0;
+    for (let j = 0, k = i - 1; j < i; k += n - j - 2, j++) {
+      if (!active[j] || (!open && blocked.has(pairKey(i, j)))) continue;
+      const v = d[k] as number;
+      if (v < bestD) {
+        bestD = v;
+        best = j;
+      }
+    }
+    for (let j = i + 1, k = rowStart(i) + i + 1; j < n; j++, k++) {
+      if (!active[j] || (!open && blocked.has(pairKey(i, j)))) continue;
+      const v = d[k] as number;
       if (v < bestD) {
         bestD = v;
         best = j;

@@ -21,17 +21,32 @@ export const STOPWORDS: ReadonlySet<string> = new Set(
   ).split(/\s+/),
 );
 
+const FOLDS: Readonly<Record<string, string>> = { '\u2018': "'", '\u2019': "'", '\u02bc': "'", '`': "'", '\u201c': '"', '\u201d': '"', '\u2010': '-', '\u2011': '-' };
+const FOLD_RE = /[\u2018\u2019\u02bc`\u201c\u201d\u2010\u2011]/g;
+
 /**
  * Lower-cases and folds typographic quotes, keeping the length and every
  * character position, so regex offsets on the result apply to the input.
+ * A character whose lower case is longer (U+0130) stays as it is.
  */
 export function normalizeChars(text: string): string {
+  // Lower-casing the whole text is lower-casing each character unless a
+  // character grows (the length tells) or a capital sigma takes its final
+  // form (the one mapping that depends on the characters around it).
+  if (!text.includes('\u03a3')) {
+    const lower = text.toLowerCase();
+    if (lower.length === text.length) return lower.replace(FOLD_RE, (c) => FOLDS[c] ?? c);
+  }
+  return normalizeEach(text);
+}
+
+/** normalizeChars a character at a time. */
+export function normalizeEach(text: string): string {
   let out = '';
   for (const ch of text) {
+    const fold = FOLDS[ch];
     let c = ch;
-    if (c === '\u2018' || c === '\u2019' || c === '\u02bc' || c === '`') c = "'";
-    else if (c === '\u201c' || c === '\u201d') c = '"';
-    else if (c === '\u2010' || c === '\u2011') c = '-';
+    if (fold !== undefined) c = fold;
     else {
       const lower = c.toLowerCase();
       if (lower.length === c.length) c = lower;
@@ -61,10 +76,12 @@ const EDGE_PUNCT_RE = /^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu;
  */
 export function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
+  // normalizeChars maps each character on its own and keeps positions, so a token's is a slice of the text's.
+  const normText = normalizeChars(text);
   for (const m of text.matchAll(TOKEN_RE)) {
     const raw = m[0];
     const start = m.index ?? 0;
-    const norm = normalizeChars(raw);
+    const norm = normText.slice(start, start + raw.length);
     const stripped = norm.replace(EDGE_PUNCT_RE, '');
     tokens.push({ text: raw, key: stripped === '' ? norm : stripped, start, end: start + raw.length });
   }
