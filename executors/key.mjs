@@ -9,7 +9,7 @@ import module from 'node:module';
 module.enableCompileCache?.();
 const description = process.argv[2] ?? '';
 const { memoHit, Witness } = await import('./key-memo.ts');
-const line = memoHit(description, process.cwd());
+const line = await memoHit(description, process.cwd());
 if (line !== null) {
   console.log(line);
 } else {
