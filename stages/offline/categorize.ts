@@ -28,6 +28,7 @@ import {
   familyValues,
   packedCentroid,
   packedCosineDistances,
+  packedDot,
   packedCosineTo,
   surfaceCounts,
   surfaceOf,
@@ -469,6 +470,9 @@ function groupIndices(members: readonly number[], runs: readonly ItemAnalysis[],
   const sample = byHash.slice(0, exactMax).sort((x, y) => x - y);
   const groups = linkage(sample);
   // Each group's sum of unit vectors: the mean cosine of a run to the group is its unit vector's dot with it, over the size.
+  // Packed with its keys ascending, as a run's vector is: a dot product is then a merge of the two,
+  // adding the same products in the same order as looking each of the run's keys up would (a key
+  // the sum lacks adds 0, which changes no sum).
   const sums = groups.map((g) => {
     const acc = new Map<number, number>();
     for (const i of g) {
@@ -476,7 +480,8 @@ function groupIndices(members: readonly number[], runs: readonly ItemAnalysis[],
       if (v.norm === 0) continue;
       for (let k = 0; k < v.idx.length; k++) acc.set(v.idx[k] as number, (acc.get(v.idx[k] as number) ?? 0) + (v.val[k] as number) / v.norm);
     }
-    return acc;
+    const keys = Int32Array.from(acc.keys()).sort();
+    return { idx: keys, val: Float64Array.from(keys, (k) => acc.get(k) as number), norm: 0 } satisfies PackedVector;
   });
   const sizes = groups.map((g) => g.length);
   const inSample = new Set(sample);
@@ -488,9 +493,7 @@ function groupIndices(members: readonly number[], runs: readonly ItemAnalysis[],
     let bestDist = Infinity;
     if (v.norm > 0) {
       groups.forEach((g, gi) => {
-        const sum = sums[gi] as Map<number, number>;
-        let dot = 0;
-        for (let k = 0; k < v.idx.length; k++) dot += (v.val[k] as number) * (sum.get(v.idx[k] as number) ?? 0);
+        const dot = packedDot(v, sums[gi] as PackedVector);
         const dist = 1 - dot / v.norm / (sizes[gi] as number);
         if (dist < bestDist) {
           bestDist = dist;

@@ -630,8 +630,24 @@ export interface CueHit {
 
 const NEGATION_BEFORE_RE = /\b(?:without|no|not|never|avoid|don't|do not)\s+(?:\w+\s+){0,2}$/u;
 
+/**
+ * One pattern that matches a text where any of `patterns` does (their
+ * alternation; none has a backreference or a named group, so each keeps its
+ * meaning): most texts hold no cue of most families, and one scan tells.
+ */
+const anyOfPatterns = new WeakMap<readonly CuePattern[], RegExp>();
+function anyOf(patterns: readonly CuePattern[]): RegExp {
+  let re = anyOfPatterns.get(patterns);
+  if (re === undefined) {
+    re = new RegExp(patterns.map((pat) => `(?:${pat.re.source})`).join('|'), 'u');
+    anyOfPatterns.set(patterns, re);
+  }
+  return re;
+}
+
 /** The hits of one family's patterns in `norm`, a text already through normalizeChars. */
 function scan(norm: string, family: string, patterns: readonly CuePattern[]): CueHit[] {
+  if (!anyOf(patterns).test(norm)) return [];
   const hits: CueHit[] = [];
   patterns.forEach((pat, pi) => {
     for (const m of norm.matchAll(pat.re)) {

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { UpstreamFormatError } from '../file-format.ts';
-import { writeFileAtomicSync } from '../util/fs.ts';
+import { writePiecesAtomicSync } from '../util/fs.ts';
 import type { SummaryFile, SummaryIndexEntry } from './format.ts';
 
 /** The folder of the shards in summarize's output. */
@@ -108,13 +108,21 @@ export function shardWriter(outDir: string): ShardWriter {
         for (let i = 1; i < order.length; i++) {
           if (s.ids[order[i]!] === s.ids[order[i - 1]!]) throw new Error(`summarize: two summaries for the run ${s.ids[order[i]!]}`);
         }
-        writeFileAtomicSync(join(outDir, shard), order.map((i) => `${lines[i]}\n`).join(''));
+        // Line by line into the file's buffer: never the shard's text again as one string.
+        writePiecesAtomicSync(join(outDir, shard), linesIn(lines, order));
         shards.delete(shard);
       }
       rmSync(spillDir, { recursive: true, force: true });
       return written;
     },
   };
+}
+
+function* linesIn(lines: readonly string[], order: readonly number[]): Generator<string> {
+  for (const i of order) {
+    yield lines[i] as string;
+    yield '\n';
+  }
 }
 
 /**
