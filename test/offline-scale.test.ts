@@ -7,7 +7,7 @@ import { mulberry32 } from '../stages/agreement.ts';
 import { EXACT_LINKAGE_MAX, groupByLinkage } from '../stages/offline/categorize.ts';
 import { lcsSteps, MAX_DIFF_CHARS, wordDiff } from '../stages/offline/diff.ts';
 import type { Step } from '../stages/offline/diff.ts';
-import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, cosine, itemVector, packedCosine, packedCosineDistances, packVectors } from '../stages/offline/features.ts';
+import { analyzeItem, buildCorpus, CATEGORY_WEIGHTS, cosine, itemVector, norm, packedCentroid, packedCentroidVector, packedCosine, packedCosineDistances, packedCosineTo, packVectors } from '../stages/offline/features.ts';
 import type { PackedVector } from '../stages/offline/features.ts';
 import { averageLinkage, averageLinkageOf } from '../stages/offline/linkage.ts';
 import { offlineSummarize } from '../stages/offline/summarize.ts';
@@ -88,6 +88,21 @@ describe('packed vectors', () => {
       for (let j = 0; j < vectors.length; j += 5) {
         expect(packedCosine(packed[i]!, packed[j]!)).toBe(cosine(vectors[i]!, vectors[j]!));
       }
+    }
+  });
+
+  it('make a packed centroid with the values, norm and similarities of the map one', () => {
+    const { items } = scaledItems(200);
+    const analyses = items.map(analyzeItem);
+    const corpus = buildCorpus(analyses);
+    const { packed, keys } = packVectors(analyses.map((a) => itemVector(a, corpus, CATEGORY_WEIGHTS)));
+    for (const members of [packed.slice(0, 1), packed.slice(10, 90), packed.filter((_, i) => i % 3 === 0)]) {
+      const map = packedCentroid(members, keys);
+      const vec = packedCentroidVector(members, keys.length);
+      expect(Array.from(vec.idx, (id) => keys[id])).toEqual([...map.keys()]);
+      expect(Array.from(vec.val)).toEqual([...map.values()]);
+      expect(vec.norm).toBe(norm(map));
+      for (const v of packed) if (packedCosine(v, vec) !== packedCosineTo(v, keys, map)) expect.fail(`${packedCosine(v, vec)} vs ${packedCosineTo(v, keys, map)}`);
     }
   });
 

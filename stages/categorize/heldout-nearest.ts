@@ -12,7 +12,7 @@
 // bytes as they were.
 import type { CategorizeItem } from '../formats.ts';
 import { categoryVectors } from '../offline/categorize.ts';
-import { packedCentroid, packedCosineTo } from '../offline/features.ts';
+import { packedCentroidVector, packedCosine } from '../offline/features.ts';
 import type { PackedVector } from '../offline/features.ts';
 
 /** The offline categorizer's default average-linkage cut (cosine distance; `threshold` in offline/categorize.ts), used as the farthest a category may be. */
@@ -43,7 +43,7 @@ export function nearestCategories(
   // A category's member vectors are gathered when its centroid is made.
   const centroids = categories.flatMap((c) => {
     const vectors = c.members.map((id) => byId.get(id)).filter((v): v is PackedVector => v !== undefined);
-    return vectors.length > 0 ? [{ name: c.name, centroid: packedCentroid(vectors, keys) }] : [];
+    return vectors.length > 0 ? [{ name: c.name, centroid: packedCentroidVector(vectors, keys.length) }] : [];
   });
   return runs.map((id) => {
     const v = byId.get(id);
@@ -51,7 +51,7 @@ export function nearestCategories(
     let bestSim = 0;
     for (const c of centroids) {
       // A run with no vector is as far from every category as an empty vector (similarity 0).
-      const sim = v ? packedCosineTo(v, keys, c.centroid) : 0;
+      const sim = v ? packedCosine(v, c.centroid) : 0;
       if (best === null || sim > bestSim) {
         best = c.name;
         bestSim = sim;

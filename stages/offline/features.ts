@@ -402,19 +402,41 @@ function pack(count: number, vectorAt: (i: number) => SparseVector): { packed: P
 
 /** `centroid` of the vectors these were packed from (`keys`: their numbering), as a sparse vector with sorted keys. */
 export function packedCentroid(vectors: readonly PackedVector[], keys: readonly string[]): SparseVector {
-  const acc = new Float64Array(keys.length);
-  const seen = new Uint8Array(keys.length);
+  const c = packedCentroidVector(vectors, keys.length);
+  const out: SparseVector = new Map();
+  for (let i = 0; i < c.idx.length; i++) out.set(keys[c.idx[i] as number] as string, c.val[i] as number);
+  return out;
+}
+
+/**
+ * `packedCentroid`, packed: the same values with their keys ascending (a
+ * twelfth of the memory of a map), and the norm `norm` computes of the map.
+ * `packedCosine` of a run's vector and this is `packedCosineTo` of it and the map.
+ */
+export function packedCentroidVector(vectors: readonly PackedVector[], keyCount: number): PackedVector {
+  const acc = new Float64Array(keyCount);
+  const seen = new Uint8Array(keyCount);
+  let size = 0;
   for (const v of vectors) {
     for (let k = 0; k < v.idx.length; k++) {
       const id = v.idx[k] as number;
       acc[id] = (acc[id] as number) + (v.val[k] as number);
+      if (seen[id] === 0) size++;
       seen[id] = 1;
     }
   }
   const n = Math.max(1, vectors.length);
-  const out: SparseVector = new Map();
-  for (let id = 0; id < keys.length; id++) if (seen[id]) out.set(keys[id] as string, (acc[id] as number) / n);
-  return out;
+  const idx = new Int32Array(size);
+  const val = new Float64Array(size);
+  let squares = 0;
+  for (let id = 0, at = 0; id < keyCount; id++) {
+    if (!seen[id]) continue;
+    const x = (acc[id] as number) / n;
+    idx[at] = id;
+    val[at++] = x;
+    squares += x * x;
+  }
+  return { idx, val, norm: Math.sqrt(squares) };
 }
 
 /** `cosine` of the vector `a` was packed from (`keys`: its numbering) and `b`: the same products, added in the same order. */
