@@ -149,12 +149,13 @@ function signaturesOf(paths: Iterable<string>, count: number): { digest: string;
 
 /**
  * Below this many paths the memo is signed in one thread: a worker thread
- * costs about 0.2 s to start and load this module. Measured on the 2-core
- * bench machine with the 100,000-run tree (about 500,000 paths), the memo's
- * check took 4.3-4.5 s in one thread and 3.2-3.6 s in two: two threads'
- * lstat calls contend in the kernel, so the gain is a quarter, not a half.
+ * costs about 0.15 s to start and load this module, and two threads' lstat
+ * calls contend in the kernel. Measured on the 2-core bench machine, quiet:
+ * at 10,000 runs (about 50,000 paths) one thread took 0.45-0.65 s and two
+ * 0.56-0.72 s; at 100,000 runs (about 500,000 paths) one 3.1-3.2 s and two
+ * 2.66-2.73 s. The two cross near 120,000 paths.
  */
-export const PARALLEL_SIGNING_FROM = 40_000;
+export const PARALLEL_SIGNING_FROM = 150_000;
 
 /** What a signing worker is given: the memo's path lines (front-coded, from the first path), and which of them it signs. */
 export interface SigningShare {
