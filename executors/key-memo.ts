@@ -181,8 +181,7 @@ export function signShare(share: SigningShare): Signed {
  * signing them). A worker that fails leaves its half to this thread.
  */
 export async function memoSignatures(lines: readonly string[], count: number, parallelFrom = PARALLEL_SIGNING_FROM): Promise<{ digest: string; threads: number }> {
-  const threads = Math.min(2, availableParallelism());
-  if (count < parallelFrom || threads < 2 || process.env['META_ANALYSIS_KEY_MEMO_THREADS'] === '1') return { digest: signaturesOf(decodePaths(lines, 1), count).digest, threads: 1 };
+  if (count < parallelFrom || availableParallelism() < 2 || process.env['META_ANALYSIS_KEY_MEMO_THREADS'] === '1') return { digest: signaturesOf(decodePaths(lines, 1), count).digest, threads: 1 };
   const mine = Math.ceil(count / 2);
   const share: SigningShare = { lines: lines.slice(1).join('\n'), from: mine, count: count - mine };
   const worker = new Worker(new URL('./key-memo-worker.mjs', import.meta.url), { workerData: share });

@@ -481,6 +481,7 @@ function groupIndices(members: readonly number[], runs: readonly ItemAnalysis[],
       for (let k = 0; k < v.idx.length; k++) acc.set(v.idx[k] as number, (acc.get(v.idx[k] as number) ?? 0) + (v.val[k] as number) / v.norm);
     }
     const keys = Int32Array.from(acc.keys()).sort();
+    // Its norm is never read: only packedDot takes these.
     return { idx: keys, val: Float64Array.from(keys, (k) => acc.get(k) as number), norm: 0 } satisfies PackedVector;
   });
   const sizes = groups.map((g) => g.length);

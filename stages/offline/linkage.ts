@@ -55,22 +55,16 @@ export function averageLinkageOf(n: number, d: Float64Array, opts: LinkageOption
     let best = -1;
     let bestD = Infinity;
     const open = blocked.size === 0;
-    for (let j = 0, k = i - 1; j < i; k += n - j - 2, j++) {
-      if (!active[j] || (!open && blocked.has(pairKey(i, j)))) continue;
+    const consider = (j: number, k: number): void => {
+      if (!active[j] || (!open && blocked.has(pairKey(i, j)))) return;
       const v = d[k] as number;
       if (v < bestD) {
         bestD = v;
         best = j;
       }
-    }
-    for (let j = i + 1, k = rowStart(i) + i + 1; j < n; j++, k++) {
-      if (!active[j] || (!open && blocked.has(pairKey(i, j)))) continue;
-      const v = d[k] as number;
-      if (v < bestD) {
-        bestD = v;
-        best = j;
-      }
-    }
+    };
+    for (let j = 0, k = i - 1; j < i; k += n - j - 2, j++) consider(j, k);
+    for (let j = i + 1, k = rowStart(i) + i + 1; j < n; j++, k++) consider(j, k);
     nnIdx[i] = best;
     nnDist[i] = bestD;
   };

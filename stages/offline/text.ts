@@ -22,7 +22,7 @@ export const STOPWORDS: ReadonlySet<string> = new Set(
 );
 
 const FOLDS: Readonly<Record<string, string>> = { '\u2018': "'", '\u2019': "'", '\u02bc': "'", '`': "'", '\u201c': '"', '\u201d': '"', '\u2010': '-', '\u2011': '-' };
-const FOLD_RE = /[\u2018\u2019\u02bc`\u201c\u201d\u2010\u2011]/g;
+const FOLD_RE = new RegExp(`[${Object.keys(FOLDS).join('')}]`, 'g');
 
 /**
  * Lower-cases and folds typographic quotes, keeping the length and every
