@@ -65,6 +65,14 @@ export interface StageAnswerer {
   /** The request summarize() sends for a run (batch mode sends the same). */
   summaryRequest(input: SummaryInput, template: string): LlmRequest<string>;
   offline<T>(step: string, input: unknown, compute: () => T): Answer<T>;
+  /**
+   * The answer a kept result was made from (summarize/reuse.ts: the previous
+   * output's result for an unchanged input), from that output's answers.jsonl:
+   * recorded as used and counted as reused, as the store hit that a full build
+   * makes for it would be. null when the file does not hold it, and always
+   * under --no-store or refresh (then nothing is kept).
+   */
+  kept(requestHash: string): Pick<Answer<unknown>, 'usage' | 'costUsd'> | null;
   complete<T>(req: LlmRequest<T>): Promise<Answer<T>>;
   /** What the store says about a request, without calling anyone (null for the offline provider). */
   probe(req: LlmRequest): LlmPlan | null;

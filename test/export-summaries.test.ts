@@ -62,7 +62,7 @@ describe('export-summaries', () => {
     }
     expect(logged()).toContain(`export-summaries: wrote ${done.length} summary files in the reference's layout to out/${NAME}/summaries-export/ (1 run has no summary`);
     // The export is no stage's output: summarize's folder still holds only its shards and index files.
-    expect(files(out('summarize')).filter((f) => !/^summaries\/[0-9a-f]{2}\.jsonl$/.test(f))).toEqual(['answers.jsonl', 'evaluations.json', 'index.json']);
+    expect(files(out('summarize')).filter((f) => !/^summaries\/[0-9a-f]{2}\.jsonl$/.test(f))).toEqual(['answers.jsonl', 'evaluations.json', 'index.json', 'reuse.json']);
   });
 
   it('replaces the whole tree (a run gone from the index leaves no file), and a damaged shard fails it with the previous export kept', async () => {

@@ -90,7 +90,7 @@ describe('summarize executor with the openai provider', () => {
     const shards = [...new Set(ledger.runs.map((r: { run_id: string }) => shardOf(r.run_id)))].sort();
     expect(index.runs.map((r: { file: string }) => r.file).sort()).toEqual(ledger.runs.map((r: { run_id: string }) => shardOf(r.run_id)).sort());
     const outFiles = allFiles(join(root, 'out/small/summarize')).map((f) => relative(join(root, 'out/small/summarize'), f)).sort();
-    expect(outFiles).toEqual([...shards, 'answers.jsonl', 'evaluations.json', 'index.json'].sort());
+    expect(outFiles).toEqual([...shards, 'answers.jsonl', 'evaluations.json', 'index.json', 'reuse.json'].sort());
     expect(one.summary_metadata).toMatchObject({ api_type: 'openai', model_name: 'gpt-5-mini', generated_at: null });
 
     // Same inputs: every answer comes from the store, no request.

@@ -39,8 +39,9 @@ function shardTexts(files: SummaryFile[]): Map<string, string> {
   const writer = shardWriter(out);
   for (const f of files) expect(writer.add(f)).toBe(shardOf(f.run_id));
   const written = writer.finish();
-  expect(readdirSync(out)).toEqual(written.length > 0 ? ['summaries'] : []); // the spill files are gone
-  return new Map(written.map((rel) => [rel, readFileSync(join(out, rel), 'utf8')]));
+  expect(readdirSync(out)).toEqual(written.size > 0 ? ['summaries'] : []); // the spill files are gone
+  for (const [rel, digest] of written) expect(digest).toBe(createHash('sha256').update(readFileSync(join(out, rel))).digest('hex'));
+  return new Map([...written.keys()].map((rel) => [rel, readFileSync(join(out, rel), 'utf8')]));
 }
 
 function writeShards(files: SummaryFile[]): Map<string, string> {

@@ -118,9 +118,8 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
   // The team's shared store (the Nx remote cache's server, when configured): LLM answers only, after the local layers.
   const remote = local && settings.provider !== 'offline' ? sharedRemoteStore(process.env, warn) : null;
   // Under refresh the carried answers would never be read: not even loaded.
-  const store: CarriedStore | null = local
-    ? withCarriedAnswers(local, refresh ? new Map() : indexCarriedAnswers(join(ctx.outputOf(own), ANSWERS_FILE), warn), remote)
-    : null;
+  const carried = local && !refresh ? indexCarriedAnswers(join(ctx.outputOf(own), ANSWERS_FILE), warn) : null;
+  const store: CarriedStore | null = local ? withCarriedAnswers(local, carried ?? new Map(), remote) : null;
   let client: LlmClient | null = null;
   if (settings.provider !== 'offline') {
     // Loaded only when needed: the offline path never imports an SDK.
@@ -193,6 +192,12 @@ export async function createStageAnswerer(ctx: StageContext, settings: LlmSettin
     },
     offline,
     complete,
+    kept(requestHash) {
+      const r = carried?.get(requestHash);
+      if (!r) return null;
+      const ans = record({ value: null, usage: r.usage, costUsd: r.cost_usd, cached: true, requestHash }, r.text);
+      return { usage: ans.usage, costUsd: ans.costUsd };
+    },
     probe(req) {
       return client ? client.plan(req as LlmRequest) : null;
     },

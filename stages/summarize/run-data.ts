@@ -34,12 +34,12 @@ export function readSuccessfulEvaluation(file: string): SuccessfulEvaluation {
   return successfulEvaluation(readJsonFileSync<RawSummary>(file, { parse: pyJsonParsePlain }));
 }
 
-/** What summarize reads of a ledger run: its id and its two files. */
-export type RunFiles = Pick<LedgerRun, 'run_id' | 'refinement_summary_path' | 'perturbed_query_path'>;
+/** What summarize reads of a ledger run: its id, its two files and their digest. */
+export type RunFiles = Pick<LedgerRun, 'run_id' | 'refinement_summary_path' | 'perturbed_query_path' | 'input_digest'>;
 
-/** A run's RunFiles, in an object of their own: summarize keeps these three fields of every run and lets the rest of the ledger go. */
+/** A run's RunFiles, in an object of their own: summarize keeps these four fields of every run and lets the rest of the ledger go. */
 export function runFilesOf(run: LedgerRun): RunFiles {
-  return { run_id: run.run_id, refinement_summary_path: run.refinement_summary_path, perturbed_query_path: run.perturbed_query_path };
+  return { run_id: run.run_id, refinement_summary_path: run.refinement_summary_path, perturbed_query_path: run.perturbed_query_path, input_digest: run.input_digest };
 }
 
 /**

@@ -49,8 +49,14 @@ const byCodePoint = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 export interface ShardWriter {
   /** Adds a run's summary to its shard; returns the shard (index.json's `file`). */
   add(file: SummaryFile): string;
-  /** Writes every shard, lines by run id, and removes the spill files; returns the shards written. Two summaries for one run are an error. */
-  finish(): string[];
+  /** Adds a run's line as an earlier output wrote it (the summary's compact JSON, no newline): kept, not made again. */
+  addLine(runId: string, line: string): void;
+  /**
+   * Writes every shard, lines by run id, and removes the spill files; returns
+   * the shards written, in code-point order, with the sha256 of each one's
+   * bytes. Two summaries for one run are an error.
+   */
+  finish(): Map<string, string>;
 }
 
 /** Where lines wait for their shard, inside the output being built (removed by `finish`; the whole folder by a failed build). */
@@ -80,27 +86,28 @@ export function shardWriter(outDir: string): ShardWriter {
   const spillDir = join(outDir, SPILL_DIR);
   const shards = new Map<string, ShardLines>();
   const spillFile = (shard: string) => join(spillDir, basename(shard));
+  const addLine = (runId: string, line: string): string => {
+    const shard = shardOf(runId);
+    let s = shards.get(shard);
+    if (!s) shards.set(shard, (s = { ids: [], pending: [], pendingChars: 0, spilled: false }));
+    s.ids.push(runId);
+    s.pending.push(`${line}\n`);
+    s.pendingChars += line.length + 1;
+    if (s.pendingChars >= SPILL_AT) {
+      if (!s.spilled) mkdirSync(spillDir, { recursive: true });
+      appendFileSync(spillFile(shard), s.pending.join(''));
+      s.spilled = true;
+      s.pending = [];
+      s.pendingChars = 0;
+    }
+    return shard;
+  };
   return {
-    add(file) {
-      const shard = shardOf(file.run_id);
-      let s = shards.get(shard);
-      if (!s) shards.set(shard, (s = { ids: [], pending: [], pendingChars: 0, spilled: false }));
-      const line = `${JSON.stringify(file)}\n`;
-      s.ids.push(file.run_id);
-      s.pending.push(line);
-      s.pendingChars += line.length;
-      if (s.pendingChars >= SPILL_AT) {
-        if (!s.spilled) mkdirSync(spillDir, { recursive: true });
-        appendFileSync(spillFile(shard), s.pending.join(''));
-        s.spilled = true;
-        s.pending = [];
-        s.pendingChars = 0;
-      }
-      return shard;
-    },
+    add: (file) => addLine(file.run_id, JSON.stringify(file)),
+    addLine,
     finish() {
-      const written = [...shards.keys()].sort(byCodePoint);
-      for (const shard of written) {
+      const written = new Map<string, string>();
+      for (const shard of [...shards.keys()].sort(byCodePoint)) {
         const s = shards.get(shard) as ShardLines;
         const lines = `${s.spilled ? readFileSync(spillFile(shard), 'utf8') : ''}${s.pending.join('')}`.split('\n').slice(0, -1);
         if (lines.length !== s.ids.length) throw new Error(`summarize: ${spillFile(shard)} holds ${lines.length} lines for ${s.ids.length} runs`);
@@ -109,13 +116,23 @@ export function shardWriter(outDir: string): ShardWriter {
           if (s.ids[order[i]!] === s.ids[order[i - 1]!]) throw new Error(`summarize: two summaries for the run ${s.ids[order[i]!]}`);
         }
         // Line by line into the file's buffer: never the shard's text again as one string.
-        writePiecesAtomicSync(join(outDir, shard), linesIn(lines, order));
+        const digest = createHash('sha256');
+        writePiecesAtomicSync(join(outDir, shard), hashed(linesIn(lines, order), digest));
+        written.set(shard, digest.digest('hex'));
         shards.delete(shard);
       }
       rmSync(spillDir, { recursive: true, force: true });
       return written;
     },
   };
+}
+
+/** The pieces, each also added to `digest` (as UTF-8, the bytes the writer writes: the lines hold no lone surrogate). */
+function* hashed(pieces: Iterable<string>, digest: ReturnType<typeof createHash>): Generator<string> {
+  for (const piece of pieces) {
+    digest.update(piece);
+    yield piece;
+  }
 }
 
 function* linesIn(lines: readonly string[], order: readonly number[]): Generator<string> {

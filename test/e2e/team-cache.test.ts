@@ -283,7 +283,8 @@ analyses:
     // 10 summaries, 2 update batches, the held-out check's assign call, 1 clustering.
     expect(fake.counts).toMatchObject({ summarize: 10, create: 0, update: 2, assign: 1, cluster: 1 });
     expect(provider.requests).toHaveLength(14);
-    expect(grown.out).toMatch(/107 reused from the response store, 10 computed/);
+    // B's own previous output keeps the 107 unchanged runs (summarize/reuse.ts).
+    expect(grown.out).toMatch(/107 kept from the previous output \(unchanged runs\), 0 reused from the response store, 10 computed/);
     expect(grown.out).toMatch(/summarize\s+openai:gpt-5-mini [^:]*: 107 stored, 10 to pay/);
     const cat = JSON.parse(b.read('out/analysis/categorize/categorization.json'));
     expect(cat.metadata.taxonomy_lock).toMatchObject({ runs_kept: 107, runs_changed: [], runs_removed: [] });
