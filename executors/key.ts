@@ -13,20 +13,31 @@
 // When the record cannot be computed it prints a line that is new on every
 // call (the target then never comes from the cache) and says why on stderr.
 import { randomUUID } from 'node:crypto';
-import { formatInputRecord, inputRecord, keyedRecordFile, recordDigest } from '../stages/input-record.ts';
-import type { KeyDescription } from '../stages/input-record.ts';
+import { formatInputRecord, inputRecord, keyedCrawlFile, keyedRecordFile, recordDigest } from '../stages/input-record.ts';
+import type { DataCrawl, KeyDescription } from '../stages/input-record.ts';
 import { writeFileAtomicSync } from '../stages/util/fs.ts';
 import type { Witness } from './key-memo.ts';
 
-export async function printKey(description: string, witness: Witness | null): Promise<void> {
-  const root = process.cwd();
+/** `root`: the workspace (Nx runs the key there). */
+export async function printKey(description: string, witness: Witness | null, root = process.cwd()): Promise<void> {
   let stage = 'stage';
   try {
     const d = JSON.parse(description) as KeyDescription;
     stage = d.stage;
-    const record = await inputRecord(d, root, root, process.env, undefined, (paths) => witness?.add(paths));
+    let crawl = null as DataCrawl | null;
+    const record = await inputRecord(d, root, root, process.env, undefined, (c) => {
+      witness?.add(c.paths);
+      crawl = c;
+    });
     writeFileAtomicSync(keyedRecordFile(root, d), formatInputRecord(record));
-    const line = `${d.stage} inputs ${recordDigest(record)}`;
+    const digest = recordDigest(record);
+    // task-list: what the crawl read, for the executor to select from instead of crawling again.
+    if (crawl !== null) {
+      const { cache, base } = crawl;
+      const { writeKeyedCrawl } = await import('../stages/task-list/keyed-crawl.ts');
+      writeKeyedCrawl(keyedCrawlFile(root, d), digest, base, cache);
+    }
+    const line = `${d.stage} inputs ${digest}`;
     console.log(line);
     witness?.write(description, line);
   } catch (err) {

@@ -22,6 +22,7 @@ import type { LlmSettings, ProviderName } from './llm/types.ts';
 import type { StageName, UpstreamRead } from './registry.ts';
 import type { SelectionSettings } from './task-list/settings.ts';
 import { fileDigest, stageOutputDir } from './keyed-record.ts';
+import type { IoCache } from './task-list/crawl.ts';
 
 /** What a stage's output depends on besides its code: derived from pipeline.yaml by describeStage (stages/stage-inputs.ts). */
 export interface StageDescription {
@@ -87,7 +88,7 @@ export const INPUT_RECORD_FILE = 'inputs.json';
 /** How a named file appears in a record: as configured, or `(outside the workspace) <name>` for an absolute path (no machine's path in an output). */
 export const recordedName = (f: string): string => (isAbsolute(f) ? `(outside the workspace) ${basename(f)}` : f);
 
-export { fileDigest, keyedRecordFile, stageOutputDir } from './keyed-record.ts';
+export { fileDigest, keyedCrawlFile, keyedRecordFile, stageOutputDir } from './keyed-record.ts';
 
 /** The parts of the record that the stage reads when it runs; `endpoint` from endpointOf. */
 export function readParts(d: StageDescription, workspaceRoot: string, endpoint: string | null): ReadParts {
@@ -106,6 +107,13 @@ export async function endpointOf(d: StageDescription, workspaceRoot: string, env
   return JSON.stringify(endpointIdentity(d.endpoint as LlmSettings, createEnvLookup({ workspaceRoot, env })));
 }
 
+/** task-list's data crawl, as the key made it: the paths it touched, what it read, the data root its paths start with. */
+export interface DataCrawl {
+  paths: readonly string[];
+  cache: IoCache;
+  base: string;
+}
+
 /** The complete record of a stage: what its key is the digest of. `codeRoot` holds the code and node_modules (the workspace under Nx). */
 export async function inputRecord(
   d: KeyDescription,
@@ -114,8 +122,12 @@ export async function inputRecord(
   env: NodeJS.ProcessEnv = process.env,
   /** task-list's data fingerprint when the caller has just crawled the same selection (the plan: selectAnalysis returns it), so the tree is not crawled twice. */
   dataFingerprint?: string,
-  /** Told every path the data crawl touched (the key's memo signs them). */
-  onCrawl?: (paths: readonly string[]) => void,
+  /**
+   * Given the data crawl: every path it touched (the key's memo signs them),
+   * and what it read, kept for the executor to select from (task-list/keyed-crawl.ts).
+   * With it the crawl keeps what selection reads, not only digests.
+   */
+  onCrawl?: (crawl: DataCrawl) => void,
 ): Promise<InputRecord> {
   const parts = readParts(d, workspaceRoot, await endpointOf(d, workspaceRoot, env));
   const record: InputRecord = {
@@ -127,10 +139,13 @@ export async function inputRecord(
   if (d.selection && dataFingerprint !== undefined) {
     record.data = dataFingerprint;
   } else if (d.selection) {
-    const [{ selectionFingerprintAndPaths }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
-    const crawled = await selectionFingerprintAndPaths(selectionOptions(d.selection, {}, (p) => resolve(workspaceRoot, p)));
-    onCrawl?.(crawled.paths);
-    record.data = crawled.fingerprint;
+    const [{ selectionCrawl, selectionFingerprintAndPaths }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
+    const o = selectionOptions(d.selection, {}, (p) => resolve(workspaceRoot, p));
+    if (onCrawl) {
+      const crawled = await selectionCrawl(o);
+      onCrawl(crawled);
+      record.data = crawled.fingerprint;
+    } else record.data = (await selectionFingerprintAndPaths(o)).fingerprint;
   }
   return record;
 }

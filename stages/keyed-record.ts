@@ -43,6 +43,10 @@ export const keysDir = (workspaceRoot: string): string => join(workspaceRoot, '.
 export const keyedRecordFile = (workspaceRoot: string, d: { analysis: string; stage: string }): string =>
   join(keysDir(workspaceRoot), d.analysis, `${d.stage}.json`);
 
+/** task-list: the crawl its key computed the data fingerprint from, for the executor to select from (task-list/keyed-crawl.ts). */
+export const keyedCrawlFile = (workspaceRoot: string, d: { analysis: string; stage: string }): string =>
+  join(keysDir(workspaceRoot), d.analysis, `${d.stage}.crawl`);
+
 /** The memo of that key: valid while nothing the key's computation read has changed (executors/key-memo.ts). */
 export const keyMemoFile = (workspaceRoot: string, d: { analysis: string; stage: string }): string =>
   join(keysDir(workspaceRoot), d.analysis, `${d.stage}.memo.json`);

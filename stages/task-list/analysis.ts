@@ -74,10 +74,16 @@ async function crawlAnalysis(o: AnalysisSelectionOptions, io: TreeIo, cache: IoC
   return calls.map((c) => c.options);
 }
 
-/** The selection of one analysis: what the task-list target writes, and what a plan reads without writing. */
-export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<AnalysisSelection> {
-  const cache = new IoCache(true);
-  await crawlAnalysis(o, io, cache);
+/**
+ * The selection of one analysis: what the task-list target writes, and what a
+ * plan reads without writing. `crawled`: a crawl of this selection already
+ * made (selectionCrawl's, as the key recorded it), selected from instead of
+ * crawling again.
+ */
+export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync, crawled?: IoCache): Promise<AnalysisSelection> {
+  const cache = crawled ?? new IoCache(true);
+  if (crawled === undefined) await crawlAnalysis(o, io, cache);
+  else for (const c of selectionCalls(o)) checkSelectOptions(c.options);
   const cio = cachedIo(cache, io, onCrawlMiss);
   const runs: LedgerRun[] = [];
   const problems: Problem[] = [];
@@ -109,14 +115,28 @@ export async function selectionFingerprint(o: AnalysisSelectionOptions, io: Tree
 export async function selectionFingerprintAndPaths(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<{ fingerprint: string; paths: string[] }> {
   const cache = new IoCache(false);
   await crawlAnalysis(o, io, cache);
-  return { fingerprint: fingerprintOf(cache, o), paths: [...cache.stats.keys(), ...cache.dirs.keys(), ...cache.files.keys()] };
+  return { fingerprint: fingerprintOf(cache, o), paths: crawledPaths(cache) };
 }
+
+/** What selection reads, crawled (IoCache keeping what selection reads), with its fingerprint and paths: the key's crawl, which the executor selects from (task-list/keyed-crawl.ts). */
+export async function selectionCrawl(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<{ fingerprint: string; paths: string[]; cache: IoCache; base: string }> {
+  const cache = new IoCache(true);
+  await crawlAnalysis(o, io, cache);
+  return { fingerprint: fingerprintOf(cache, o), paths: crawledPaths(cache), cache, base: crawlBase(o) };
+}
+
+/** The data root every crawled path below it starts with (a recorded crawl is only used where it is the same). */
+export function crawlBase(o: AnalysisSelectionOptions): string {
+  return normalizeBase(o.resolve(o.baseDir));
+}
+
+const crawledPaths = (cache: IoCache): string[] => [...cache.stats.keys(), ...cache.dirs.keys(), ...cache.files.keys()];
 
 /** The digest of a crawl, by path relative to the data root, filter files by their configured path. */
 function fingerprintOf(cache: IoCache, o: AnalysisSelectionOptions): string {
   const labels = new Map<string, string>();
   for (const p of [o.dataFilter, o.humanAnnotationFilter]) if (p) labels.set(o.resolve(p), p);
-  return crawlDigest(cache, normalizeBase(o.resolve(o.baseDir)), labels);
+  return crawlDigest(cache, crawlBase(o), labels);
 }
 
 function dedupe(runs: LedgerRun[]): LedgerRun[] {

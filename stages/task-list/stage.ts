@@ -11,8 +11,9 @@ import { ConfigError } from '../config.ts';
 import type { Ledger } from './ledger.ts';
 import { INPUT_RECORD_FILE } from '../input-record.ts';
 import { filterFileError } from './filters.ts';
-import { selectAnalysis } from './analysis.ts';
-import { InputsChangedError } from '../input-record.ts';
+import { crawlBase, selectAnalysis } from './analysis.ts';
+import { InputsChangedError, keyedCrawlFile, recordDigest } from '../input-record.ts';
+import { readKeyedCrawl } from './keyed-crawl.ts';
 import type { AnalysisSelection, AnalysisSelectionOptions } from './analysis.ts';
 import { selectionOptions, selectionSettings, uncoveredOverrides } from './settings.ts';
 import type { SelectionOverrides } from './settings.ts';
@@ -74,7 +75,11 @@ async function selectRuns(t: Tools): Promise<Input> {
   // Configuration mistakes stop the target before anything is selected or written.
   checkFilterFiles(selection, ctx.resolvePath, options);
 
-  const selected = await selectAnalysis(selection);
+  // Under Nx, the crawl the key fingerprinted (task-list/keyed-crawl.ts), when it left one for this record.
+  const keyedCrawl = overrides.length === 0 && t.keyed?.data !== undefined ? readKeyedCrawl(keyedCrawlFile(ctx.workspaceRoot, { analysis: a.name, stage: 'task-list' }), recordDigest(t.keyed), crawlBase(selection)) : null;
+  let selected = await selectAnalysis(selection, undefined, keyedCrawl ?? undefined);
+  // A recorded crawl that does not give the key's fingerprint is not used: the tree is crawled again.
+  if (keyedCrawl !== null && selected.fingerprint !== t.keyed?.data) selected = await selectAnalysis(selection);
   // What was hashed is what was read: the data this selection read is the data its key fingerprinted.
   if (overrides.length === 0 && t.keyed?.data !== undefined && t.keyed.data !== selected.fingerprint) {
     throw new InputsChangedError(
