@@ -33,7 +33,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { fileDigest, keyedRecordFile, keyMemoFile, keysDir, sha256, stageOutputDir } from '../stages/keyed-record.ts';
+import { decodePaths, encodePaths, fileDigest, keyedRecordFile, keyMemoFile, keysDir, sha256, stageOutputDir } from '../stages/keyed-record.ts';
 
 const FORMAT = 4;
 /**
@@ -274,29 +274,6 @@ export async function memoHit(description: string, root: string): Promise<string
   }
   for (const [path, name] of upstreamFiles(root, d)) if (record.upstream?.[name] === undefined || fileDigest(path) !== record.upstream[name]) return null;
   return (await memoSignatures(lines, m.count)).digest === m.signatures ? m.line : null;
-}
-
-/** The memo's path lines: sorted paths, front-coded. */
-export function encodePaths(sorted: readonly string[]): string[] {
-  let previous = '';
-  return sorted.map((p) => {
-    let n = 0;
-    const max = Math.min(p.length, previous.length);
-    while (n < max && p.charCodeAt(n) === previous.charCodeAt(n)) n++;
-    previous = p;
-    return `${n}\t${p.slice(n)}`;
-  });
-}
-
-/** The paths of the memo's lines from `from` on. */
-function* decodePaths(lines: readonly string[], from: number): Generator<string> {
-  let previous = '';
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i]!;
-    const tab = line.indexOf('\t');
-    previous = previous.slice(0, Number(line.slice(0, tab))) + line.slice(tab + 1);
-    yield previous;
-  }
 }
 
 type Wrapped = Record<string, (...args: unknown[]) => unknown>;

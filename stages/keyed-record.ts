@@ -50,3 +50,43 @@ export const keyedCrawlFile = (workspaceRoot: string, d: { analysis: string; sta
 /** The memo of that key: valid while nothing the key's computation read has changed (executors/key-memo.ts). */
 export const keyMemoFile = (workspaceRoot: string, d: { analysis: string; stage: string }): string =>
   join(keysDir(workspaceRoot), d.analysis, `${d.stage}.memo.json`);
+
+/**
+ * Paths front-coded, each as `<length of the prefix shared with the previous
+ * path>\t<rest>`: the paths of a data tree share most of their characters with
+ * the one before them (sorted, or in the order a walk meets them). The key's
+ * memo and the key's crawl keep their paths so.
+ */
+export function encodePaths(paths: readonly string[]): string[] {
+  let previous = '';
+  return paths.map((p) => {
+    let n = 0;
+    const max = Math.min(p.length, previous.length);
+    while (n < max && p.charCodeAt(n) === previous.charCodeAt(n)) n++;
+    previous = p;
+    return `${n}\t${p.slice(n)}`;
+  });
+}
+
+/** The paths of front-coded lines (encodePaths), from the line `from` on. */
+export function* decodePaths(lines: readonly string[], from = 0): Generator<string> {
+  let previous = '';
+  for (let i = from; i < lines.length; i++) yield (previous = nextPath(previous, lines[i]!));
+}
+
+/** The paths of front-coded lines joined by `sep` into one text, taken one at a time (no array of the lines). */
+export function* decodeJoinedPaths(text: string, sep: string): Generator<string> {
+  let previous = '';
+  for (let at = 0; at < text.length; ) {
+    const end = text.indexOf(sep, at);
+    const stop = end === -1 ? text.length : end;
+    yield (previous = nextPath(previous, text.slice(at, stop)));
+    at = stop + sep.length;
+  }
+}
+
+/** The path a front-coded line gives after `previous`. */
+function nextPath(previous: string, line: string): string {
+  const tab = line.indexOf('\t');
+  return previous.slice(0, Number(line.slice(0, tab))) + line.slice(tab + 1);
+}

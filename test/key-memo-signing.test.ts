@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodePaths, memoSignatures } from '../executors/key-memo.ts';
+import { memoSignatures } from '../executors/key-memo.ts';
+import { encodePaths } from '../stages/keyed-record.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'memo-sign-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

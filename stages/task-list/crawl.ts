@@ -30,6 +30,7 @@ import { dirname, normalize } from 'node:path';
 import { dirEntry, errorCode, isNoPathError, kindOfStats, listedEntry } from '../util/fs.ts';
 import type { DirEntry, EntryKind, TreeIo } from '../util/fs.ts';
 import { decodeReading, encodeReading, quickSummaryFields, runInputDigest } from './run-files.ts';
+import { decodeJoinedPaths, encodePaths } from '../keyed-record.ts';
 import type { SummaryReading } from './run-files.ts';
 
 /** What one crawl covers: the options of one `selectRuns` call, for several agents. */
@@ -697,12 +698,20 @@ export function cachedIo(cache: IoCache, fallback: TreeIo | TreeIoSync, onMiss: 
  * more than the crawl saves; a few strings cost almost nothing.
  */
 export interface CacheRecords {
-  statPaths: string;
+  /**
+   * Every path once, in the order the crawl met it, front-coded
+   * (keyed-record.ts encodePaths) and joined by NUL (no path holds one): a
+   * folder is stat'ed and listed, a file stat'ed and read, and one string per
+   * path serves the three maps, as in the crawl itself.
+   */
+  paths: string;
+  /** Per stat answer, its path's index in `paths`; the same for folders and files. */
+  statIndex: Uint32Array;
   statKinds: Uint8Array;
-  dirPaths: string;
+  dirIndex: Uint32Array;
   /** JSON: per folder, its entries as [name, kind code, 1 when the name is not UTF-8] (null for an error). */
   dirEntries: string;
-  filePaths: string;
+  fileIndex: Uint32Array;
   /** Per file: its sha256 (or "" for an error). */
   fileDigests: string;
   fileBytes: (Uint8Array | null)[];
@@ -750,13 +759,27 @@ export function cacheRecords(cache: IoCache): { records: CacheRecords; transfer:
     fail('file', i, a.error);
     return '';
   });
+  const table = new Map<string, number>();
+  const indexOf = (entries: readonly [string, unknown][]) => {
+    const index = new Uint32Array(entries.length);
+    entries.forEach(([p], i) => {
+      let at = table.get(p);
+      if (at === undefined) table.set(p, (at = table.size));
+      index[i] = at;
+    });
+    return index;
+  };
+  const statIndex = indexOf(stats);
+  const dirIndex = indexOf(dirs);
+  const fileIndex = indexOf(files);
   return {
     records: {
-      statPaths: stats.map(([p]) => p).join(SEP),
+      paths: encodePaths([...table.keys()]).join(SEP),
+      statIndex,
       statKinds,
-      dirPaths: dirs.map(([p]) => p).join(SEP),
+      dirIndex,
       dirEntries: JSON.stringify(dirEntries),
-      filePaths: files.map(([p]) => p).join(SEP),
+      fileIndex,
       fileDigests: fileDigests.join(SEP),
       fileBytes,
       fileReadings: JSON.stringify(fileReadings),
@@ -766,39 +789,58 @@ export function cacheRecords(cache: IoCache): { records: CacheRecords; transfer:
   };
 }
 
-export function addRecords(cache: IoCache, r: CacheRecords): void {
+/**
+ * Adds posted records to `cache`. `release`: each section of `r` is emptied
+ * once added, so that its text can be collected while the next is read (the
+ * key's crawl at 100,000 runs: 80 MB of records).
+ */
+export function addRecords(cache: IoCache, r: CacheRecords, opts: { release?: boolean; between?: () => void } = {}): void {
   const failures = new Map(r.errors.map(([section, i, name, message, code]) => [
     `${section}:${i}`,
     { error: Object.assign(new Error(message), { name, ...(code === null ? {} : { code }) }) },
   ]));
-  const split = (s: string) => (s === '' ? [] : s.split(SEP));
-  split(r.statPaths).forEach((p, i) => {
+  const release = (section: 'paths' | 'dirEntries' | 'fileDigests' | 'fileReadings') => {
+    if (opts.release) r[section] = '';
+  };
+  const table = [...decodeJoinedPaths(r.paths, SEP)];
+  release('paths');
+  const pathAt = (index: Uint32Array, i: number): string => {
+    const p = table[index[i] as number];
+    if (p === undefined) throw new Error('task-list crawl records: a path index outside the table');
+    return p;
+  };
+  for (let i = 0; i < r.statIndex.length; i++) {
     const code = r.statKinds[i] as number;
-    cache.stats.set(p, code === FAILED ? (failures.get(`stat:${i}`) as Failure) : kindAnswer(CODE_KIND[code] ?? null));
-  });
+    cache.stats.set(pathAt(r.statIndex, i), code === FAILED ? (failures.get(`stat:${i}`) as Failure) : kindAnswer(CODE_KIND[code] ?? null));
+  }
   const entries = JSON.parse(r.dirEntries) as ([string, number, 1?][] | null)[];
-  split(r.dirPaths).forEach((p, i) => {
+  release('dirEntries');
+  for (let i = 0; i < r.dirIndex.length; i++) {
+    const p = pathAt(r.dirIndex, i);
     const list = entries[i];
-    if (list === null || list === undefined) {
-      cache.dirs.set(p, failures.get(`dir:${i}`) as Failure);
-      return;
+    if (list === null || list === undefined) cache.dirs.set(p, failures.get(`dir:${i}`) as Failure);
+    else {
+      cache.dirs.set(p, {
+        entries: list.map(([name, code, bad]) => (bad ? { name, kind: CODE_KIND[code] ?? null, badName: true } : { name, kind: CODE_KIND[code] ?? null })),
+      });
     }
-    cache.dirs.set(p, {
-      entries: list.map(([name, code, bad]) => (bad ? { name, kind: CODE_KIND[code] ?? null, badName: true } : { name, kind: CODE_KIND[code] ?? null })),
-    });
-  });
-  const digests = split(r.fileDigests);
+    entries[i] = null;
+  }
+  opts.between?.();
+  const digests = r.fileDigests === '' ? [] : r.fileDigests.split(SEP);
+  release('fileDigests');
   const readings = JSON.parse(r.fileReadings) as unknown[];
-  split(r.filePaths).forEach((p, i) => {
-    if (failures.has(`file:${i}`)) {
-      cache.files.set(p, failures.get(`file:${i}`) as Failure);
-      return;
+  release('fileReadings');
+  for (let i = 0; i < r.fileIndex.length; i++) {
+    const p = pathAt(r.fileIndex, i);
+    if (failures.has(`file:${i}`)) cache.files.set(p, failures.get(`file:${i}`) as Failure);
+    else {
+      const reading = readings[i];
+      const a: FileAnswer = { bytes: cache.keepBytes ? (r.fileBytes[i] ?? null) : null, sha256: digests[i] as string };
+      if (reading !== null && reading !== undefined && cache.keepBytes) a.summary = decodeReading(reading);
+      cache.files.set(p, a);
     }
-    const reading = readings[i];
-    const a: FileAnswer = { bytes: cache.keepBytes ? (r.fileBytes[i] ?? null) : null, sha256: digests[i] as string };
-    if (reading !== null && reading !== undefined && cache.keepBytes) a.summary = decodeReading(reading);
-    cache.files.set(p, a);
-  });
+  }
 }
 
 function failureText(err: unknown): string {

@@ -76,7 +76,7 @@ async function selectRuns(t: Tools): Promise<Input> {
   checkFilterFiles(selection, ctx.resolvePath, options);
 
   // Under Nx, the crawl the key fingerprinted (task-list/keyed-crawl.ts), when it left one for this record.
-  const keyedCrawl = overrides.length === 0 && t.keyed?.data !== undefined ? readKeyedCrawl(keyedCrawlFile(ctx.workspaceRoot, { analysis: a.name, stage: 'task-list' }), recordDigest(t.keyed), crawlBase(selection)) : null;
+  const keyedCrawl = overrides.length === 0 && t.keyed?.data !== undefined ? await readKeyedCrawl(keyedCrawlFile(ctx.workspaceRoot, { analysis: a.name, stage: 'task-list' }), recordDigest(t.keyed), crawlBase(selection)) : null;
   let selected = await selectAnalysis(selection, undefined, keyedCrawl ?? undefined);
   // A recorded crawl that does not give the key's fingerprint is not used: the tree is crawled again.
   if (keyedCrawl !== null && selected.fingerprint !== t.keyed?.data) selected = await selectAnalysis(selection);
