@@ -111,7 +111,7 @@ async function summarizeRuns({ runs, template }: Input, t: LlmTools<object>): Pr
     writePiecesAtomicSync(join(dir, 'index.json'), jsonPieces(indexFile(runs, template, tally, t)));
     writePiecesAtomicSync(join(dir, EVALUATIONS_FILE), jsonPieces(evaluationsOf(tally)));
     writeReuseFile(dir, tally.inputDigests, digests);
-  }, (dir) => [...new Set(tally.index.filter((e) => e.status === 'done' && e.file !== null && !existsSync(join(dir, e.file))).map((e) => e.file as string))]);
+  }, (dir) => [...new Set(tally.index.flatMap((e) => (e.status === 'done' && e.file !== null ? [e.file] : [])))].filter((file) => !existsSync(join(dir, file))));
   return result(runs, tally, t);
 }
 
