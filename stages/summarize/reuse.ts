@@ -94,7 +94,8 @@ export function previousOutput(dir: string, keyed: InputRecord | null): { previo
   if (!record.ok) return { previous: null, reason: record.kind === 'missing' ? null : record.message };
   if (withoutLedger(record.value) !== withoutLedger(keyed)) return { previous: null, reason: null };
   const read = <T>(file: string, schema: z.ZodType<T>): T | string => {
-    const res = readJsonFileSync<unknown>(join(dir, file), { expect: 'object' });
+    // Our own files, as large as the runs make them (index.json: 40 MB at 100,000 runs): no size limit.
+    const res = readJsonFileSync<unknown>(join(dir, file), { expect: 'object', maxBytes: Number.POSITIVE_INFINITY });
     if (!res.ok) return res.message;
     const parsed = schema.safeParse(res.value);
     return parsed.success ? parsed.data : `${file}: ${parsed.error.issues[0]?.message ?? 'not the expected shape'}`;
