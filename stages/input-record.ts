@@ -139,13 +139,13 @@ export async function inputRecord(
   if (d.selection && dataFingerprint !== undefined) {
     record.data = dataFingerprint;
   } else if (d.selection) {
-    const [{ selectionCrawl, selectionFingerprintAndPaths }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
+    const [{ selectionCrawl, selectionFingerprint }, { selectionOptions }] = await Promise.all([import('./task-list/analysis.ts'), import('./task-list/settings.ts')]);
     const o = selectionOptions(d.selection, {}, (p) => resolve(workspaceRoot, p));
     if (onCrawl) {
       const crawled = await selectionCrawl(o);
       onCrawl(crawled);
       record.data = crawled.fingerprint;
-    } else record.data = (await selectionFingerprintAndPaths(o)).fingerprint;
+    } else record.data = await selectionFingerprint(o);
   }
   return record;
 }

@@ -34,6 +34,7 @@ import { EVALUATIONS_FILE, evaluationsFile } from './run-data.ts';
 import type { EvaluationsFile, RunEvaluation } from './run-data.ts';
 import { SUMMARY_INDEX_FILE, summaryIndexFile } from './format.ts';
 import type { SummaryIndexEntry } from './format.ts';
+import { byCodePoint } from './summaries.ts';
 
 /** summarize/reuse.json: what the next build may keep. Read by summarize only (no later stage's key covers it). */
 export const REUSE_FILE = 'reuse.json';
@@ -55,7 +56,6 @@ export function writeReuseFile(dir: string, runs: ReadonlyMap<string, string>, s
   writePiecesAtomicSync(join(dir, REUSE_FILE), jsonPieces({ runs: sorted(runs), shards: sorted(shards) }));
 }
 
-const byCodePoint = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
 /** The upstream file summarize's record names the ledger by (what may differ). */
 const LEDGER_KEY = `task-list/${LEDGER_FILE}`;
@@ -69,8 +69,6 @@ function withoutLedger(r: InputRecord): string {
 
 /** The previous output, when this build may keep some of it (previousOutput). */
 export interface PreviousOutput {
-  /** The folder (the stage's output before this build swaps its own in). */
-  readonly dir: string;
   /** The run's previous index entry, when its summary was done and made from `inputDigest`; else null. */
   entry(runId: string, inputDigest: string): SummaryIndexEntry | null;
   /** The run's previous evaluation (present for every run of a kept entry). */
@@ -116,13 +114,12 @@ export function previousOutput(dir: string, keyed: InputRecord | null): { previo
     if (!ids) runsOf.set(e.file, (ids = []));
     ids.push(e.run_id);
   }
-  // Lines are in run id order within a shard (summaries.ts); index.json is too, but sorting costs nothing to be sure.
+  // A shard's lines are in this order (summaries.ts); index.json's is the same, but sorting costs nothing to be sure.
   for (const ids of runsOf.values()) ids.sort(byCodePoint);
   const recorded = new Map(Object.entries(reuse.runs));
   const shardDigests = new Map(Object.entries(reuse.shards));
   const evaluationsById = new Map(Object.entries(evaluations.runs));
   const previous: PreviousOutput = {
-    dir,
     entry(runId, inputDigest) {
       const e = entries.get(runId);
       return e !== undefined && recorded.get(runId) === inputDigest && evaluationsById.has(runId) ? e : null;

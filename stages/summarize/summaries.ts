@@ -43,7 +43,8 @@ export function summaryDigest(file: SummaryFile): string {
   return sha256(summaryText(file));
 }
 
-const byCodePoint = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+/** The order of a shard's lines (by run id) and of the shards: UTF-16 code units, as `<` compares strings. reuse.ts reads lines back by it. */
+export const byCodePoint = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 
 /** What summarize keeps of the shards while its runs finish (shardWriter). */
 export interface ShardWriter {

@@ -108,29 +108,27 @@ export async function selectAnalysis(o: AnalysisSelectionOptions, io: TreeIo = n
  * Equal fingerprints, settings and code give the same selection.
  */
 export async function selectionFingerprint(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<string> {
-  return (await selectionFingerprintAndPaths(o, io)).fingerprint;
-}
-
-/** selectionFingerprint, and every path the crawl stat'ed, listed or read (the key's memo signs them: executors/key-memo.ts). */
-export async function selectionFingerprintAndPaths(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<{ fingerprint: string; paths: string[] }> {
   const cache = new IoCache(false);
   await crawlAnalysis(o, io, cache);
-  return { fingerprint: fingerprintOf(cache, o), paths: crawledPaths(cache) };
+  return fingerprintOf(cache, o);
 }
 
-/** What selection reads, crawled (IoCache keeping what selection reads), with its fingerprint and paths: the key's crawl, which the executor selects from (task-list/keyed-crawl.ts). */
+/**
+ * What selection reads, crawled (IoCache keeping what selection reads), with
+ * its fingerprint and every path it stat'ed, listed or read (the key's memo
+ * signs them: executors/key-memo.ts): the key's crawl, which the executor
+ * selects from (task-list/keyed-crawl.ts).
+ */
 export async function selectionCrawl(o: AnalysisSelectionOptions, io: TreeIo = nodeTreeIoSync): Promise<{ fingerprint: string; paths: string[]; cache: IoCache; base: string }> {
   const cache = new IoCache(true);
   await crawlAnalysis(o, io, cache);
-  return { fingerprint: fingerprintOf(cache, o), paths: crawledPaths(cache), cache, base: crawlBase(o) };
+  return { fingerprint: fingerprintOf(cache, o), paths: [...cache.stats.keys(), ...cache.dirs.keys(), ...cache.files.keys()], cache, base: crawlBase(o) };
 }
 
 /** The data root every crawled path below it starts with (a recorded crawl is only used where it is the same). */
 export function crawlBase(o: AnalysisSelectionOptions): string {
   return normalizeBase(o.resolve(o.baseDir));
 }
-
-const crawledPaths = (cache: IoCache): string[] => [...cache.stats.keys(), ...cache.dirs.keys(), ...cache.files.keys()];
 
 /** The digest of a crawl, by path relative to the data root, filter files by their configured path. */
 function fingerprintOf(cache: IoCache, o: AnalysisSelectionOptions): string {
